@@ -1,0 +1,870 @@
+//! The three sweep generators of `generate_sweep_configs.py` and eval
+//! marking. Pure functions from configs and options to matrix entries.
+
+use crate::config::{
+    ConcSpec, ConfigEntry, MasterConfigs, RunnerConfig, SearchSpace, SeqLenConfig,
+};
+use crate::pyops::{self, show, PyTypeError};
+use crate::validate::check_matrix_entry;
+use crate::MatrixError;
+use servebench_pyjson::{Dict, Value};
+
+/// One entry of the job matrix, keys in the order the workflow receives them.
+pub type MatrixEntry = Dict;
+
+/// `--single-node` / `--multi-node`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeType {
+    SingleNode,
+    MultiNode,
+}
+
+/// The named sequence-length pairs (`--seq-lens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqLen {
+    OneKOneK,
+    OneKEightK,
+    EightKOneK,
+}
+
+impl SeqLen {
+    pub const ALL: [SeqLen; 3] = [SeqLen::OneKOneK, SeqLen::OneKEightK, SeqLen::EightKOneK];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SeqLen::OneKOneK => "1k1k",
+            SeqLen::OneKEightK => "1k8k",
+            SeqLen::EightKOneK => "8k1k",
+        }
+    }
+
+    /// `(isl, osl)`.
+    pub fn lengths(self) -> (i128, i128) {
+        match self {
+            SeqLen::OneKOneK => (1024, 1024),
+            SeqLen::OneKEightK => (1024, 8192),
+            SeqLen::EightKOneK => (8192, 1024),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SeqLen> {
+        SeqLen::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// `full-sweep` options. An empty list means "no filter".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullSweepOptions {
+    pub model_prefix: Vec<String>,
+    pub precision: Vec<String>,
+    pub framework: Vec<String>,
+    pub runner_type: Vec<String>,
+    pub seq_lens: Vec<SeqLen>,
+    pub step_size: i64,
+    pub min_conc: Option<i64>,
+    pub max_conc: Option<i64>,
+    pub max_tp: Option<i64>,
+    pub max_ep: Option<i64>,
+    pub node_type: NodeType,
+    /// Substring filter on node names; empty means none (as in Python).
+    pub runner_node_filter: Option<String>,
+}
+
+impl FullSweepOptions {
+    pub fn new(node_type: NodeType) -> Self {
+        FullSweepOptions {
+            model_prefix: Vec::new(),
+            precision: Vec::new(),
+            framework: Vec::new(),
+            runner_type: Vec::new(),
+            seq_lens: Vec::new(),
+            step_size: 2,
+            min_conc: None,
+            max_conc: None,
+            max_tp: None,
+            max_ep: None,
+            node_type,
+            runner_node_filter: None,
+        }
+    }
+}
+
+/// `runner-model-sweep` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerModelSweepOptions {
+    pub runner_type: String,
+    pub model_prefix: Vec<String>,
+    pub precision: Vec<String>,
+    pub framework: Vec<String>,
+    pub conc: Option<i64>,
+    pub node_type: NodeType,
+    pub runner_node_filter: Option<String>,
+}
+
+/// `test-config` options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestConfigOptions {
+    pub config_keys: Vec<String>,
+    /// Keep only these concurrencies; empty keeps all.
+    pub conc: Vec<i64>,
+}
+
+/// `--run-evals` / `--evals-only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EvalMode {
+    #[default]
+    Off,
+    RunEvals,
+    EvalsOnly,
+}
+
+/// Errors in generation name the config entry they came from.
+struct Ctx<'a> {
+    entry: &'a ConfigEntry,
+}
+
+impl Ctx<'_> {
+    fn err(&self, message: impl Into<String>) -> MatrixError {
+        MatrixError::Generation {
+            path: self.entry.source.clone(),
+            key: self.entry.key.clone(),
+            message: message.into(),
+        }
+    }
+    fn py(&self, field: &str) -> impl Fn(PyTypeError) -> MatrixError + '_ {
+        let field = field.to_owned();
+        move |e: PyTypeError| self.err(format!("{field}: {}", e.0))
+    }
+}
+
+fn non_empty(filter: &Option<String>) -> Option<&str> {
+    filter.as_deref().filter(|f| !f.is_empty())
+}
+
+fn matches_filters(
+    entry: &ConfigEntry,
+    model_prefix: &[String],
+    precision: &[String],
+    framework: &[String],
+) -> bool {
+    (model_prefix.is_empty()
+        || model_prefix
+            .iter()
+            .any(|p| entry.key.starts_with(p.as_str())))
+        && (precision.is_empty() || precision.contains(&entry.precision))
+        && (framework.is_empty() || framework.contains(&entry.framework))
+}
+
+/// `generate_full_sweep`.
+pub fn full_sweep(
+    configs: &MasterConfigs,
+    runners: &RunnerConfig,
+    opts: &FullSweepOptions,
+) -> Result<Vec<MatrixEntry>, MatrixError> {
+    if !opts.runner_type.is_empty() {
+        let mut invalid: Vec<String> = opts
+            .runner_type
+            .iter()
+            .filter(|t| runners.nodes(t).is_none())
+            .cloned()
+            .collect();
+        if !invalid.is_empty() {
+            invalid.sort();
+            invalid.dedup();
+            let mut valid: Vec<String> = runners.types().map(str::to_owned).collect();
+            valid.sort();
+            return Err(MatrixError::InvalidRunnerTypes { invalid, valid });
+        }
+    }
+    let step = Value::Int(opts.step_size.into());
+    let mut matrix = Vec::new();
+    for entry in &configs.entries {
+        let cx = Ctx { entry };
+        if !matches_filters(entry, &opts.model_prefix, &opts.precision, &opts.framework)
+            || !(opts.runner_type.is_empty() || opts.runner_type.contains(&entry.runner))
+        {
+            continue;
+        }
+        let nodes: Vec<String> = match non_empty(&opts.runner_node_filter) {
+            Some(filter) => {
+                let nodes: Vec<String> = runners
+                    .nodes(&entry.runner)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|n| n.contains(filter))
+                    .cloned()
+                    .collect();
+                if nodes.is_empty() {
+                    continue;
+                }
+                nodes
+            }
+            None => vec![entry.runner.clone()],
+        };
+        for seq in &entry.seq_len_configs {
+            if !opts.seq_lens.is_empty()
+                && !opts.seq_lens.iter().any(|s| {
+                    let (isl, osl) = s.lengths();
+                    pyops::eq(&seq.isl, &Value::Int(isl)) && pyops::eq(&seq.osl, &Value::Int(osl))
+                })
+            {
+                continue;
+            }
+            for bmk in &seq.search_space {
+                match bmk {
+                    SearchSpace::MultiNode(mn) => {
+                        if opts.node_type != NodeType::MultiNode {
+                            continue;
+                        }
+                        let conc = match &mn.conc.list {
+                            Some(list) if list.is_truthy() => list_items(&cx, list)?,
+                            _ => {
+                                let (start, end) = range_bounds(&cx, &mn.conc)?;
+                                expand_range(&cx, start, end, &step)?
+                            }
+                        };
+                        let Some(conc) = clamp_conc_list(&cx, conc, opts.min_conc, opts.max_conc)?
+                        else {
+                            continue;
+                        };
+                        for node in &nodes {
+                            let e = multi_node_entry(
+                                &cx,
+                                seq,
+                                bmk,
+                                node,
+                                Value::List(conc.clone()),
+                                mn.prefill.clone().into(),
+                                mn.decode.clone().into(),
+                            )?;
+                            matrix.push(e);
+                        }
+                    }
+                    SearchSpace::SingleNode(sn) => {
+                        if opts.node_type != NodeType::SingleNode {
+                            continue;
+                        }
+                        let (start, end) = match (&sn.conc.start, &sn.conc.end) {
+                            (Some(start), Some(end)) => (start.clone(), end.clone()),
+                            _ => {
+                                return Err(cx.err(
+                                    "a single-node search-space entry with 'conc-list' cannot be expanded by \
+                                     full-sweep (the Python original fails with KeyError: 'conc-start'); \
+                                     use 'conc-start'/'conc-end', or test-config",
+                                ))
+                            }
+                        };
+                        let Some((start, end, ep)) =
+                            apply_sn_limits(&cx, sn.tp.clone(), start, end, sn.ep.clone(), opts)?
+                        else {
+                            continue;
+                        };
+                        for conc in expand_range(&cx, &start, &end, &step)? {
+                            for node in &nodes {
+                                let e = single_node_entry_a(
+                                    &cx,
+                                    seq,
+                                    &sn.tp,
+                                    conc.clone(),
+                                    ep.clone(),
+                                    sn.dp_attn.clone(),
+                                    &sn.spec_decoding,
+                                    node,
+                                )?;
+                                matrix.push(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(matrix)
+}
+
+/// The full-sweep single-node filters, in the original's order:
+/// `--max-tp`, `--max-ep`, `--min-conc`, `--max-conc`. `None` = skip.
+#[allow(clippy::type_complexity)] // a private tuple of the three adjusted values
+fn apply_sn_limits(
+    cx: &Ctx,
+    tp: Value,
+    mut start: Value,
+    mut end: Value,
+    mut ep: Option<Value>,
+    opts: &FullSweepOptions,
+) -> Result<Option<(Value, Value, Option<Value>)>, MatrixError> {
+    if let Some(max_tp) = opts.max_tp {
+        if max_tp <= 0 || pyops::gt(&tp, &Value::Int(max_tp.into())).map_err(cx.py("tp"))? {
+            return Ok(None);
+        }
+    }
+    if let Some(max_ep) = opts.max_ep {
+        if max_ep <= 0 {
+            return Ok(None);
+        }
+        let limit = Value::Int(max_ep.into());
+        if let Some(e) = &ep {
+            if pyops::gt(e, &limit).map_err(cx.py("ep"))? {
+                ep = Some(limit);
+            }
+        }
+    }
+    if let Some(min_conc) = opts.min_conc {
+        let limit = Value::Int(min_conc.into());
+        if min_conc <= 0 || pyops::lt(&end, &limit).map_err(cx.py("conc-end"))? {
+            return Ok(None);
+        }
+        // max(start, M): `start` unless M is larger.
+        if pyops::gt(&limit, &start).map_err(cx.py("conc-start"))? {
+            start = limit;
+        }
+    }
+    if let Some(max_conc) = opts.max_conc {
+        let limit = Value::Int(max_conc.into());
+        if max_conc <= 0 {
+            return Ok(None);
+        }
+        if pyops::gt(&start, &limit).map_err(cx.py("conc-start"))? {
+            start = limit.clone();
+            end = limit;
+        } else if pyops::lt(&limit, &end).map_err(cx.py("conc-end"))? {
+            end = limit;
+        }
+    }
+    Ok(Some((start, end, ep)))
+}
+
+/// The multi-node `--min-conc` / `--max-conc` rules. `None` = skip.
+fn clamp_conc_list(
+    cx: &Ctx,
+    mut conc: Vec<Value>,
+    min_conc: Option<i64>,
+    max_conc: Option<i64>,
+) -> Result<Option<Vec<Value>>, MatrixError> {
+    if let Some(min_conc) = min_conc {
+        if min_conc <= 0 {
+            return Ok(None);
+        }
+        let limit = Value::Int(min_conc.into());
+        conc = retain(cx, conc, |c| pyops::ge(c, &limit))?;
+        if conc.is_empty() {
+            return Ok(None);
+        }
+    }
+    if let Some(max_conc) = max_conc {
+        let limit = Value::Int(max_conc.into());
+        let kept = retain(cx, conc, |c| pyops::le(c, &limit))?;
+        conc = if !kept.is_empty() {
+            kept
+        } else if max_conc > 0 {
+            vec![limit]
+        } else {
+            return Ok(None);
+        };
+    }
+    Ok(Some(conc))
+}
+
+fn retain(
+    cx: &Ctx,
+    values: Vec<Value>,
+    keep: impl Fn(&Value) -> Result<bool, PyTypeError>,
+) -> Result<Vec<Value>, MatrixError> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if keep(&v).map_err(cx.py("conc"))? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn list_items(cx: &Ctx, list: &Value) -> Result<Vec<Value>, MatrixError> {
+    match list {
+        Value::List(items) => Ok(items.clone()),
+        other => Err(cx.err(format!(
+            "'conc-list' is {} {}, not a list (the Python original fails with TypeError)",
+            other.type_name(),
+            show(other)
+        ))),
+    }
+}
+
+fn range_bounds<'a>(cx: &Ctx, conc: &'a ConcSpec) -> Result<(&'a Value, &'a Value), MatrixError> {
+    match (&conc.start, &conc.end) {
+        (Some(start), Some(end)) => Ok((start, end)),
+        (None, _) => {
+            Err(cx.err("'conc-start' is missing (the Python original fails with KeyError)"))
+        }
+        (_, None) => Err(cx.err("'conc-end' is missing (the Python original fails with KeyError)")),
+    }
+}
+
+/// The original's geometric range: `c = start; while c <= end: emit c;
+/// stop at end; c *= step; clamp to end`. The first value is the start as
+/// written, later ones are computed (so `4.0` gives `4.0, 8.0, ...`).
+///
+/// The original never stops when `start < end` and either the step is below
+/// 2 or the start is not positive; that is an error here.
+fn expand_range(
+    cx: &Ctx,
+    start: &Value,
+    end: &Value,
+    step: &Value,
+) -> Result<Vec<Value>, MatrixError> {
+    let py = cx.py("conc");
+    let grows = pyops::ge(step, &Value::Int(2)).map_err(&py)?
+        && pyops::gt(start, &Value::Int(0)).map_err(&py)?;
+    if pyops::lt(start, end).map_err(&py)? && !grows {
+        return Err(cx.err(format!(
+            "the concurrency range {} to {} with step size {} never ends (the Python original loops \
+             forever): the step size must be at least 2 and 'conc-start' at least 1",
+            show(start),
+            show(end),
+            show(step)
+        )));
+    }
+    let mut values = Vec::new();
+    let mut c = start.clone();
+    while pyops::le(&c, end).map_err(&py)? {
+        values.push(c.clone());
+        if pyops::eq(&c, end) {
+            break;
+        }
+        c = pyops::mul(&c, step).map_err(&py)?;
+        if pyops::gt(&c, end).map_err(&py)? {
+            c = end.clone();
+        }
+    }
+    Ok(values)
+}
+
+/// `seq_len_to_str`: `1k1k`, `1k8k`, `8k1k`, else `{isl}_{osl}`.
+fn seq_len_name(isl: &Value, osl: &Value) -> String {
+    SeqLen::ALL
+        .into_iter()
+        .find(|s| {
+            let (i, o) = s.lengths();
+            pyops::eq(isl, &Value::Int(i)) && pyops::eq(osl, &Value::Int(o))
+        })
+        .map(|s| s.name().to_owned())
+        .unwrap_or_else(|| format!("{}_{}", pyops::to_str(isl), pyops::to_str(osl)))
+}
+
+fn head(entry: &ConfigEntry, runner: &str, isl: Value, osl: Value) -> Dict {
+    let mut d = Dict::new();
+    d.insert("image", entry.image.clone().into());
+    d.insert("model", entry.model.clone().into());
+    d.insert("model-prefix", entry.model_prefix.clone().into());
+    d.insert("precision", entry.precision.clone().into());
+    d.insert("framework", entry.framework.clone().into());
+    d.insert("runner", runner.into());
+    d.insert("isl", isl);
+    d.insert("osl", osl);
+    d
+}
+
+fn finish(cx: &Ctx, mut d: Dict, exp_name: String, multinode: bool) -> Result<Dict, MatrixError> {
+    d.insert("exp-name", exp_name.into());
+    d.insert("disagg", cx.entry.disagg.clone());
+    d.insert("run-eval", Value::Bool(false));
+    let issues = check_matrix_entry(&d, multinode);
+    if !issues.is_empty() {
+        return Err(cx.err(format!(
+            "the generated matrix entry failed validation: {}",
+            issues.join("; ")
+        )));
+    }
+    Ok(d)
+}
+
+fn max_model_len(cx: &Ctx, seq: &SeqLenConfig) -> Result<Value, MatrixError> {
+    let py = cx.py("isl/osl");
+    pyops::add(
+        &pyops::add(&seq.isl, &seq.osl).map_err(&py)?,
+        &Value::Int(200),
+    )
+    .map_err(&py)
+}
+
+/// Layout SN-A (full-sweep and test-config single-node).
+#[allow(clippy::too_many_arguments)] // mirrors the original's flat dict literal
+fn single_node_entry_a(
+    cx: &Ctx,
+    seq: &SeqLenConfig,
+    tp: &Value,
+    conc: Value,
+    ep: Option<Value>,
+    dp_attn: Option<Value>,
+    spec_decoding: &Value,
+    runner: &str,
+) -> Result<Dict, MatrixError> {
+    let mut d = head(cx.entry, runner, seq.isl.clone(), seq.osl.clone());
+    d.insert("tp", tp.clone());
+    d.insert("conc", conc);
+    d.insert("max-model-len", max_model_len(cx, seq)?);
+    d.insert("ep", ep.unwrap_or(Value::Int(1)));
+    d.insert("dp-attn", dp_attn.unwrap_or(Value::Bool(false)));
+    d.insert("spec-decoding", spec_decoding.clone());
+    let name = format!(
+        "{}_{}",
+        cx.entry.model_prefix,
+        seq_len_name(&seq.isl, &seq.osl)
+    );
+    finish(cx, d, name, false)
+}
+
+/// Layout MN (all multi-node entries).
+fn multi_node_entry(
+    cx: &Ctx,
+    seq: &SeqLenConfig,
+    bmk: &SearchSpace,
+    runner: &str,
+    conc: Value,
+    prefill: Value,
+    decode: Value,
+) -> Result<Dict, MatrixError> {
+    let mut d = head(cx.entry, runner, seq.isl.clone(), seq.osl.clone());
+    d.insert("spec-decoding", bmk.spec_decoding().clone());
+    d.insert("prefill", prefill);
+    d.insert("decode", decode);
+    d.insert("conc", conc);
+    d.insert("max-model-len", max_model_len(cx, seq)?);
+    let name = format!(
+        "{}_{}",
+        cx.entry.model_prefix,
+        seq_len_name(&seq.isl, &seq.osl)
+    );
+    finish(cx, d, name, true)
+}
+
+/// `generate_runner_model_sweep_config`: every config of one runner type on
+/// every node of that type, at 1k1k with one concurrency.
+pub fn runner_model_sweep(
+    configs: &MasterConfigs,
+    runners: &RunnerConfig,
+    opts: &RunnerModelSweepOptions,
+) -> Result<Vec<MatrixEntry>, MatrixError> {
+    let unknown = || MatrixError::UnknownRunner {
+        runner: opts.runner_type.clone(),
+        path: runners.path.clone(),
+        valid: runners.types().map(str::to_owned).collect(),
+    };
+    let mut nodes: Vec<String> = runners
+        .nodes(&opts.runner_type)
+        .ok_or_else(unknown)?
+        .to_vec();
+    if let Some(filter) = non_empty(&opts.runner_node_filter) {
+        nodes.retain(|n| n.contains(filter));
+        if nodes.is_empty() {
+            return Err(MatrixError::NoMatchingNodes {
+                filter: filter.to_owned(),
+                runner: opts.runner_type.clone(),
+            });
+        }
+    }
+    let one_k = Value::Int(1024);
+    let mut matrix = Vec::new();
+    for entry in &configs.entries {
+        let cx = Ctx { entry };
+        if entry.runner != opts.runner_type
+            || !matches_filters(entry, &opts.model_prefix, &opts.precision, &opts.framework)
+            || (opts.node_type == NodeType::SingleNode && entry.multinode)
+            || (opts.node_type == NodeType::MultiNode && !entry.multinode)
+        {
+            continue;
+        }
+        let Some(target) = entry
+            .seq_len_configs
+            .iter()
+            .find(|s| pyops::eq(&s.isl, &one_k) && pyops::eq(&s.osl, &one_k))
+        else {
+            continue;
+        };
+        let exp_name = format!("{}_test", entry.model_prefix);
+        if entry.multinode {
+            let lowest = lowest_conc_entry(&cx, &target.search_space)?;
+            let SearchSpace::MultiNode(mn) = lowest else {
+                continue;
+            };
+            let conc = match opts.conc {
+                Some(c) => Value::Int(c.into()),
+                None => match &mn.conc.list {
+                    Some(Value::List(list)) if !list.is_empty() => first_min(&cx, list)?.clone(),
+                    _ => mn.conc.start.clone().unwrap_or(Value::Int(1)),
+                },
+            };
+            let prefill = rebuilt_worker(&cx, &mn.prefill, "prefill")?;
+            let decode = rebuilt_worker(&cx, &mn.decode, "decode")?;
+            for node in &nodes {
+                let mut d = head(entry, node, one_k.clone(), one_k.clone());
+                d.insert("spec-decoding", mn.spec_decoding.clone());
+                d.insert("prefill", prefill.clone());
+                d.insert("decode", decode.clone());
+                d.insert("conc", Value::List(vec![conc.clone()]));
+                d.insert("max-model-len", Value::Int(2048));
+                matrix.push(finish(&cx, d, exp_name.clone(), true)?);
+            }
+        } else {
+            let mut highest: Option<&crate::config::SingleNodeSearch> = None;
+            for bmk in &target.search_space {
+                if let SearchSpace::SingleNode(sn) = bmk {
+                    highest = match highest {
+                        Some(h) if !pyops::gt(&sn.tp, &h.tp).map_err(cx.py("tp"))? => Some(h),
+                        _ => Some(sn),
+                    };
+                }
+            }
+            let Some(sn) = highest else {
+                return Err(cx.err(
+                    "the 1k1k 'search-space' is empty (the Python original fails with ValueError)",
+                ));
+            };
+            let conc = match opts.conc {
+                Some(c) => Value::Int(c.into()),
+                // `bmk.get('conc-start') or min(bmk.get('conc-list', [1]))`
+                None => match &sn.conc.start {
+                    Some(start) if start.is_truthy() => start.clone(),
+                    _ => match &sn.conc.list {
+                        None => Value::Int(1),
+                        Some(Value::List(list)) if !list.is_empty() => first_min(&cx, list)?.clone(),
+                        Some(other) => {
+                            return Err(cx.err(format!(
+                                "'conc-start' is falsy and 'conc-list' is {}, so no concurrency can be \
+                                 chosen (the Python original fails in min())",
+                                show(other)
+                            )))
+                        }
+                    },
+                },
+            };
+            for node in &nodes {
+                let mut d = head(entry, node, one_k.clone(), one_k.clone());
+                d.insert("tp", sn.tp.clone());
+                d.insert("ep", sn.ep.clone().unwrap_or(Value::Int(1)));
+                d.insert("dp-attn", sn.dp_attn.clone().unwrap_or(Value::Bool(false)));
+                d.insert("spec-decoding", sn.spec_decoding.clone());
+                d.insert("conc", conc.clone());
+                d.insert("max-model-len", Value::Int(2048));
+                matrix.push(finish(&cx, d, exp_name.clone(), false)?);
+            }
+        }
+    }
+    Ok(matrix)
+}
+
+fn first_min<'a>(cx: &Ctx, list: &'a [Value]) -> Result<&'a Value, MatrixError> {
+    pyops::min(list)
+        .map_err(cx.py("conc-list"))?
+        .ok_or_else(|| cx.err("'conc-list' is empty"))
+}
+
+/// The entry whose `min(conc-list)` is smallest (entries without a list
+/// rank last; the first wins ties).
+fn lowest_conc_entry<'a>(
+    cx: &Ctx,
+    search_space: &'a [SearchSpace],
+) -> Result<&'a SearchSpace, MatrixError> {
+    let mut best: Option<(&SearchSpace, Option<&Value>)> = None;
+    for bmk in search_space {
+        let lowest = match &bmk.conc().list {
+            Some(Value::List(list)) if !list.is_empty() => Some(first_min(cx, list)?),
+            _ => None,
+        };
+        let better = match (&best, lowest) {
+            (None, _) => true,
+            (Some((_, None)), Some(_)) => true,
+            (Some((_, Some(b))), Some(l)) => pyops::lt(l, b).map_err(cx.py("conc-list"))?,
+            (Some(_), None) => false,
+        };
+        if better {
+            best = Some((bmk, lowest));
+        }
+    }
+    best.map(|(b, _)| b).ok_or_else(|| {
+        cx.err("the 1k1k 'search-space' is empty (the Python original fails with ValueError)")
+    })
+}
+
+/// `{num-worker, tp, ep, dp-attn, additional-settings}` in that order;
+/// `additional-settings` defaults to `[]`, an explicit null stays null.
+fn rebuilt_worker(cx: &Ctx, block: &Dict, name: &str) -> Result<Value, MatrixError> {
+    let mut d = Dict::new();
+    for key in ["num-worker", "tp", "ep", "dp-attn"] {
+        let v = block.get(key).ok_or_else(|| {
+            cx.err(format!(
+                "{name}.{key} is missing (the Python original fails with KeyError)"
+            ))
+        })?;
+        d.insert(key, v.clone());
+    }
+    d.insert(
+        "additional-settings",
+        block
+            .get("additional-settings")
+            .cloned()
+            .unwrap_or(Value::List(Vec::new())),
+    );
+    Ok(Value::Dict(d))
+}
+
+/// `generate_test_config_sweep`: the named configs, fully expanded (step 2),
+/// optionally restricted to some concurrencies.
+pub fn test_config(
+    configs: &MasterConfigs,
+    opts: &TestConfigOptions,
+) -> Result<Vec<MatrixEntry>, MatrixError> {
+    let missing: Vec<String> = opts
+        .config_keys
+        .iter()
+        .filter(|k| configs.get(k).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let mut available: Vec<String> = configs.entries.iter().map(|e| e.key.clone()).collect();
+        available.sort();
+        return Err(MatrixError::UnknownConfigKeys { missing, available });
+    }
+    let wanted: Vec<Value> = opts.conc.iter().map(|c| Value::Int((*c).into())).collect();
+    let step = Value::Int(2);
+    let mut matrix = Vec::new();
+    for key in &opts.config_keys {
+        let Some(entry) = configs.get(key) else {
+            continue;
+        };
+        let cx = Ctx { entry };
+        for seq in &entry.seq_len_configs {
+            for bmk in &seq.search_space {
+                let conc = bmk.conc();
+                let mut values = match &conc.list {
+                    Some(list) => list_items(&cx, list)?,
+                    None => {
+                        let (start, end) = range_bounds(&cx, conc)?;
+                        expand_range(&cx, start, end, &step)?
+                    }
+                };
+                if !wanted.is_empty() {
+                    values.retain(|v| wanted.iter().any(|w| pyops::eq(v, w)));
+                    if values.is_empty() {
+                        continue;
+                    }
+                }
+                match bmk {
+                    SearchSpace::MultiNode(mn) => {
+                        let e = multi_node_entry(
+                            &cx,
+                            seq,
+                            bmk,
+                            &entry.runner,
+                            Value::List(values),
+                            mn.prefill.clone().into(),
+                            mn.decode.clone().into(),
+                        )?;
+                        matrix.push(e);
+                    }
+                    SearchSpace::SingleNode(sn) => {
+                        for conc in values {
+                            let e = single_node_entry_a(
+                                &cx,
+                                seq,
+                                &sn.tp,
+                                conc,
+                                sn.ep.clone(),
+                                sn.dp_attn.clone(),
+                                &sn.spec_decoding,
+                                &entry.runner,
+                            )?;
+                            matrix.push(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(matrix)
+}
+
+/// `mark_eval_entries`, then for `EvalsOnly` the filter to marked entries.
+///
+/// Among single-node 1k8k entries grouped by (model, runner, framework,
+/// precision, isl, osl, spec-decoding, dp-attn), marks the highest-conc
+/// entries of the highest tp and, when different, of the lowest tp; every
+/// entry's `run-eval` becomes whether it was marked.
+pub fn apply_evals(
+    matrix: Vec<MatrixEntry>,
+    mode: EvalMode,
+) -> Result<Vec<MatrixEntry>, MatrixError> {
+    if mode == EvalMode::Off {
+        return Ok(matrix);
+    }
+    let py = |e: PyTypeError| MatrixError::Generation {
+        path: Default::default(),
+        key: "eval marking".to_owned(),
+        message: e.0,
+    };
+    const GROUP_KEYS: [&str; 8] = [
+        "model",
+        "runner",
+        "framework",
+        "precision",
+        "isl",
+        "osl",
+        "spec-decoding",
+        "dp-attn",
+    ];
+    let field = |e: &Dict, k: &str| e.get(k).cloned().unwrap_or(Value::Null);
+    let mut groups: Vec<(Vec<Value>, Vec<usize>)> = Vec::new();
+    for (i, e) in matrix.iter().enumerate() {
+        if !e.contains_key("tp")
+            || !pyops::eq(&field(e, "isl"), &Value::Int(1024))
+            || !pyops::eq(&field(e, "osl"), &Value::Int(8192))
+        {
+            continue;
+        }
+        let key: Vec<Value> = GROUP_KEYS.iter().map(|k| field(e, k)).collect();
+        match groups
+            .iter_mut()
+            .find(|(k, _)| k.iter().zip(&key).all(|(a, b)| pyops::eq(a, b)))
+        {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    let mut marked = vec![false; matrix.len()];
+    for (_, members) in &groups {
+        let tps: Vec<Value> = members.iter().map(|&i| field(&matrix[i], "tp")).collect();
+        let (Some(min_tp), Some(max_tp)) =
+            (pyops::min(&tps).map_err(py)?, pyops::max(&tps).map_err(py)?)
+        else {
+            continue;
+        };
+        let mut mark_top_conc = |tp: &Value| -> Result<(), MatrixError> {
+            let at_tp: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| pyops::eq(&field(&matrix[i], "tp"), tp))
+                .collect();
+            let concs: Vec<Value> = at_tp.iter().map(|&i| field(&matrix[i], "conc")).collect();
+            if let Some(top) = pyops::max(&concs).map_err(py)? {
+                for (&i, c) in at_tp.iter().zip(&concs) {
+                    if pyops::eq(c, top) {
+                        marked[i] = true;
+                    }
+                }
+            }
+            Ok(())
+        };
+        mark_top_conc(max_tp)?;
+        if !pyops::eq(min_tp, max_tp) {
+            mark_top_conc(min_tp)?;
+        }
+    }
+    let mut out = Vec::with_capacity(matrix.len());
+    for (mut e, mark) in matrix.into_iter().zip(marked) {
+        e.insert("run-eval", Value::Bool(mark));
+        if mode == EvalMode::RunEvals || mark {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}

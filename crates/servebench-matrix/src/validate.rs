@@ -1,0 +1,450 @@
+//! The master-config schema of `validation.py`, checked the way pydantic v2
+//! checks it in its default ("lax") mode.
+//!
+//! Validation only accepts or rejects: the generator copies the original
+//! YAML values, so nothing here normalises them. The rules reproduced:
+//! every mapping rejects unknown keys; a field may be spelled by its alias
+//! (`conc-start`) or its Python name (`conc_start`, `populate_by_name`), but
+//! not both; `str` accepts only strings; `int` accepts ints, bools, integral
+//! floats and integer strings (`" 8 "`, `"1_000"`, `"8.0"`); `bool` accepts
+//! bools, 0/1 and `yes/no/on/off/t/f/y/n/true/false/0/1` in any case;
+//! `Literal[False]` accepts `False`, `0`, `0.0`. The concurrency rule runs
+//! only when the search-space entry's own fields are valid, as a pydantic
+//! `model_validator(mode='after')` does.
+
+use crate::pyops::show;
+use servebench_pyjson::{Dict, Value};
+
+#[derive(Clone, Copy)]
+enum Ty {
+    Str,
+    Int,
+    Bool,
+    /// `Literal[True]` / `Literal[False]`.
+    LitBool(bool),
+    /// `Literal["mtp", "draft_model", "none"]`.
+    SpecDecoding,
+    List(&'static Ty),
+    Model(&'static Model),
+}
+
+struct Field {
+    alias: &'static str,
+    ty: Ty,
+    /// `Optional[...]`: null is accepted.
+    nullable: bool,
+    /// No default: a missing key is an error.
+    required: bool,
+}
+
+struct Model {
+    name: &'static str,
+    fields: &'static [Field],
+    /// Runs `_validate_conc_fields` after the fields validated.
+    conc_rule: bool,
+}
+
+const fn req(alias: &'static str, ty: Ty) -> Field {
+    Field {
+        alias,
+        ty,
+        nullable: false,
+        required: true,
+    }
+}
+const fn opt(alias: &'static str, ty: Ty) -> Field {
+    Field {
+        alias,
+        ty,
+        nullable: true,
+        required: false,
+    }
+}
+const fn default(alias: &'static str, ty: Ty) -> Field {
+    Field {
+        alias,
+        ty,
+        nullable: false,
+        required: false,
+    }
+}
+
+static INT: Ty = Ty::Int;
+static STR: Ty = Ty::Str;
+
+static WORKER: Model = Model {
+    name: "WorkerConfig",
+    fields: &[
+        req("num-worker", Ty::Int),
+        req("tp", Ty::Int),
+        req("ep", Ty::Int),
+        req("dp-attn", Ty::Bool),
+        opt("additional-settings", Ty::List(&STR)),
+    ],
+    conc_rule: false,
+};
+
+static SN_SEARCH: Model = Model {
+    name: "SingleNodeSearchSpaceEntry",
+    fields: &[
+        req("tp", Ty::Int),
+        opt("ep", Ty::Int),
+        default("spec-decoding", Ty::SpecDecoding),
+        opt("dp-attn", Ty::Bool),
+        opt("conc-start", Ty::Int),
+        opt("conc-end", Ty::Int),
+        opt("conc-list", Ty::List(&INT)),
+    ],
+    conc_rule: true,
+};
+
+static MN_SEARCH: Model = Model {
+    name: "MultiNodeSearchSpaceEntry",
+    fields: &[
+        default("spec-decoding", Ty::SpecDecoding),
+        req("prefill", Ty::Model(&WORKER)),
+        req("decode", Ty::Model(&WORKER)),
+        opt("conc-start", Ty::Int),
+        opt("conc-end", Ty::Int),
+        opt("conc-list", Ty::List(&INT)),
+    ],
+    conc_rule: true,
+};
+
+static SN_SEARCH_TY: Ty = Ty::Model(&SN_SEARCH);
+static MN_SEARCH_TY: Ty = Ty::Model(&MN_SEARCH);
+
+static SN_SEQ_LEN: Model = Model {
+    name: "SingleNodeSeqLenConfig",
+    fields: &[
+        req("isl", Ty::Int),
+        req("osl", Ty::Int),
+        req("search-space", Ty::List(&SN_SEARCH_TY)),
+    ],
+    conc_rule: false,
+};
+
+static MN_SEQ_LEN: Model = Model {
+    name: "MultiNodeSeqLenConfig",
+    fields: &[
+        req("isl", Ty::Int),
+        req("osl", Ty::Int),
+        req("search-space", Ty::List(&MN_SEARCH_TY)),
+    ],
+    conc_rule: false,
+};
+
+static SN_SEQ_LEN_TY: Ty = Ty::Model(&SN_SEQ_LEN);
+static MN_SEQ_LEN_TY: Ty = Ty::Model(&MN_SEQ_LEN);
+
+macro_rules! master_entry {
+    ($name:literal, $multinode:literal, $seq:expr) => {
+        Model {
+            name: $name,
+            fields: &[
+                req("image", Ty::Str),
+                req("model", Ty::Str),
+                req("model-prefix", Ty::Str),
+                req("precision", Ty::Str),
+                req("framework", Ty::Str),
+                req("runner", Ty::Str),
+                req("multinode", Ty::LitBool($multinode)),
+                default("disagg", Ty::Bool),
+                req("seq-len-configs", Ty::List($seq)),
+            ],
+            conc_rule: false,
+        }
+    };
+}
+
+static SN_MASTER: Model = master_entry!("SingleNodeMasterConfigEntry", false, &SN_SEQ_LEN_TY);
+static MN_MASTER: Model = master_entry!("MultiNodeMasterConfigEntry", true, &MN_SEQ_LEN_TY);
+
+static SN_MATRIX: Model = Model {
+    name: "SingleNodeMatrixEntry",
+    fields: &[
+        req("image", Ty::Str),
+        req("model", Ty::Str),
+        req("model-prefix", Ty::Str),
+        req("precision", Ty::Str),
+        req("framework", Ty::Str),
+        req("spec-decoding", Ty::SpecDecoding),
+        req("runner", Ty::Str),
+        req("isl", Ty::Int),
+        req("osl", Ty::Int),
+        req("tp", Ty::Int),
+        req("ep", Ty::Int),
+        req("dp-attn", Ty::Bool),
+        // `Union[int, List[int]]` is checked by hand in `check_matrix_entry`.
+        req("max-model-len", Ty::Int),
+        req("exp-name", Ty::Str),
+        req("disagg", Ty::Bool),
+        req("run-eval", Ty::Bool),
+    ],
+    conc_rule: false,
+};
+
+static MN_MATRIX: Model = Model {
+    name: "MultiNodeMatrixEntry",
+    fields: &[
+        req("image", Ty::Str),
+        req("model", Ty::Str),
+        req("model-prefix", Ty::Str),
+        req("precision", Ty::Str),
+        req("framework", Ty::Str),
+        req("spec-decoding", Ty::SpecDecoding),
+        req("runner", Ty::Str),
+        req("isl", Ty::Int),
+        req("osl", Ty::Int),
+        req("prefill", Ty::Model(&WORKER)),
+        req("decode", Ty::Model(&WORKER)),
+        req("conc", Ty::List(&INT)),
+        req("max-model-len", Ty::Int),
+        req("exp-name", Ty::Str),
+        req("disagg", Ty::Bool),
+        req("run-eval", Ty::Bool),
+    ],
+    conc_rule: false,
+};
+
+/// Validates one master-config entry; the schema is chosen by the
+/// truthiness of its `multinode` value. Returns pydantic-style issues
+/// (`field.path: message`); empty means valid.
+pub(crate) fn check_master_entry(entry: &Value) -> Vec<String> {
+    let mut issues = Vec::new();
+    let Value::Dict(dict) = entry else {
+        issues.push(format!(
+            "the entry must be a mapping, got {}",
+            entry.type_name()
+        ));
+        return issues;
+    };
+    let multinode = dict.get("multinode").is_some_and(Value::is_truthy);
+    let model = if multinode { &MN_MASTER } else { &SN_MASTER };
+    check_model(dict, model, "", &mut issues);
+    issues
+}
+
+/// `validate_matrix_entry`: the generated entry against the workflow's
+/// input schema. Never fails for inputs that passed `check_master_entry`,
+/// except where the original crashes too.
+pub(crate) fn check_matrix_entry(entry: &Dict, multinode: bool) -> Vec<String> {
+    let mut issues = Vec::new();
+    if multinode {
+        check_model(entry, &MN_MATRIX, "", &mut issues);
+    } else {
+        let mut without_conc = entry.clone();
+        let conc = without_conc.remove("conc");
+        check_model(&without_conc, &SN_MATRIX, "", &mut issues);
+        match conc {
+            None => issues.push("conc: Field required".to_owned()),
+            Some(v @ Value::List(_)) => check(&v, Ty::List(&INT), "conc", &mut issues),
+            Some(v) => check(&v, Ty::Int, "conc", &mut issues),
+        }
+    }
+    issues
+}
+
+fn join(loc: &str, part: &str) -> String {
+    if loc.is_empty() {
+        part.to_owned()
+    } else {
+        format!("{loc}.{part}")
+    }
+}
+
+fn check_model(dict: &Dict, model: &Model, loc: &str, issues: &mut Vec<String>) {
+    let before = issues.len();
+    for field in model.fields {
+        let python_name = field.alias.replace('-', "_");
+        let value = dict.get(field.alias).or_else(|| dict.get(&python_name));
+        let here = join(loc, field.alias);
+        match value {
+            None if field.required => issues.push(format!("{here}: Field required")),
+            None => {}
+            Some(Value::Null) if field.nullable => {}
+            Some(v) => check(v, field.ty, &here, issues),
+        }
+    }
+    for key in dict.keys() {
+        let known = model.fields.iter().any(|f| {
+            key == f.alias || (key == f.alias.replace('-', "_") && !dict.contains_key(f.alias))
+        });
+        if !known {
+            issues.push(format!(
+                "{}: Extra inputs are not permitted",
+                join(loc, key)
+            ));
+        }
+    }
+    if model.conc_rule && issues.len() == before {
+        if let Err(message) = conc_rule(dict) {
+            let at = if loc.is_empty() {
+                String::new()
+            } else {
+                format!("{loc}: ")
+            };
+            issues.push(format!("{at}Value error, {message}"));
+        }
+    }
+}
+
+fn check(value: &Value, ty: Ty, loc: &str, issues: &mut Vec<String>) {
+    let result = match ty {
+        Ty::Str => match value {
+            Value::Str(_) => Ok(()),
+            _ => Err("Input should be a valid string".to_owned()),
+        },
+        Ty::Int => coerce_int(value).map(drop),
+        Ty::Bool => coerce_bool(value).map(drop),
+        Ty::LitBool(want) => {
+            let ok = match value {
+                Value::Bool(b) => *b == want,
+                Value::Int(i) => *i == i128::from(want),
+                Value::Float(f) => *f == f64::from(u8::from(want)),
+                _ => false,
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Input should be {}",
+                    if want { "True" } else { "False" }
+                ))
+            }
+        }
+        Ty::SpecDecoding => match value.as_str() {
+            Some("mtp" | "draft_model" | "none") => Ok(()),
+            _ => Err("Input should be 'mtp', 'draft_model' or 'none'".to_owned()),
+        },
+        Ty::List(item) => match value {
+            Value::List(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    check(v, *item, &join(loc, &i.to_string()), issues);
+                }
+                Ok(())
+            }
+            _ => Err("Input should be a valid list".to_owned()),
+        },
+        Ty::Model(model) => match value {
+            Value::Dict(d) => {
+                check_model(d, model, loc, issues);
+                Ok(())
+            }
+            _ => Err(format!(
+                "Input should be a valid dictionary or instance of {}",
+                model.name
+            )),
+        },
+    };
+    if let Err(message) = result {
+        issues.push(format!(
+            "{loc}: {message}, got {} {}",
+            value.type_name(),
+            show(value)
+        ));
+    }
+}
+
+/// pydantic's lax `int`.
+pub(crate) fn coerce_int(value: &Value) -> Result<i128, String> {
+    match value {
+        Value::Bool(b) => Ok(i128::from(*b)),
+        Value::Int(i) => Ok(*i),
+        Value::Float(f) if !f.is_finite() => Err("Input should be a finite number".to_owned()),
+        Value::Float(f) if f.fract() != 0.0 => {
+            Err("Input should be a valid integer, got a number with a fractional part".to_owned())
+        }
+        // Integral and finite: the conversion is exact below 2^127.
+        Value::Float(f) if f.abs() < 1.7e38 => Ok(*f as i128),
+        Value::Str(s) => parse_int_str(s).ok_or_else(|| {
+            "Input should be a valid integer, unable to parse string as an integer".to_owned()
+        }),
+        _ => Err("Input should be a valid integer".to_owned()),
+    }
+}
+
+/// `^\s*[+-]?\d(_?\d)*(\.0+)?\s*$`, the strings pydantic turns into ints.
+fn parse_int_str(s: &str) -> Option<i128> {
+    let t = s.trim();
+    let (negative, body) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let int_part = match body.split_once('.') {
+        Some((int_part, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
+            int_part
+        }
+        Some(_) => return None,
+        None => body,
+    };
+    let bytes = int_part.as_bytes();
+    let well_formed = bytes.first()?.is_ascii_digit()
+        && bytes.last()?.is_ascii_digit()
+        && bytes.iter().all(|b| b.is_ascii_digit() || *b == b'_')
+        && !int_part.contains("__");
+    if !well_formed {
+        return None;
+    }
+    let digits: String = int_part.chars().filter(|c| *c != '_').collect();
+    let magnitude: i128 = digits.parse().ok()?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// pydantic's lax `bool`.
+pub(crate) fn coerce_bool(value: &Value) -> Result<bool, String> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(0) => Ok(false),
+        Value::Int(1) => Ok(true),
+        Value::Float(f) if *f == 0.0 => Ok(false),
+        Value::Float(f) if *f == 1.0 => Ok(true),
+        Value::Str(s) => match s.to_ascii_lowercase().as_str() {
+            "0" | "off" | "f" | "false" | "n" | "no" => Ok(false),
+            "1" | "on" | "t" | "true" | "y" | "yes" => Ok(true),
+            _ => Err("Input should be a valid boolean, unable to interpret input".to_owned()),
+        },
+        _ => Err("Input should be a valid boolean".to_owned()),
+    }
+}
+
+/// `_validate_conc_fields` on the validated (coerced) values.
+fn conc_rule(dict: &Dict) -> Result<(), String> {
+    let field = |alias: &str| {
+        dict.get(alias)
+            .or_else(|| dict.get(&alias.replace('-', "_")))
+            .filter(|v| !matches!(v, Value::Null))
+    };
+    let int = |v: &Value| coerce_int(v).unwrap_or_default();
+    let start = field("conc-start").map(int);
+    let end = field("conc-end").map(int);
+    let list: Option<Vec<i128>> = field("conc-list")
+        .and_then(Value::as_list)
+        .map(|items| items.iter().map(int).collect());
+    let has_range = start.is_some() && end.is_some();
+    let has_list = list.as_ref().is_some_and(|l| !l.is_empty());
+    if has_range && has_list {
+        return Err(
+            "Cannot specify both 'conc-list' list and 'conc-start'/'conc-end'. \
+                    Use either a list or a range, not both."
+                .to_owned(),
+        );
+    }
+    if !has_range && !has_list {
+        return Err(
+            "Must specify either 'conc-list' list or both 'conc-start' and 'conc-end'.".to_owned(),
+        );
+    }
+    if let (Some(start), Some(end)) = (start, end) {
+        if start > end {
+            return Err(format!(
+                "'conc-start' ({start}) must be <= 'conc-end' ({end})."
+            ));
+        }
+    }
+    if list.is_some_and(|l| l.iter().any(|x| *x <= 0)) {
+        return Err("Input 'conc-list' entries must be greater than 0.".to_owned());
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Values and JSON text exactly as Python's `json` module spells them.
+//!
+//! The InferenceX utilities print and save JSON with `json.dumps`/`json.dump`,
+//! and the workflows downstream compare that text byte for byte (an empty
+//! matrix must print exactly `[]`). This crate owns that spelling:
+//!
+//! * [`Value`] models a Python JSON-able value: `int` and `float` stay
+//!   distinct (`64` versus `64.0`), dict keys keep insertion order and a
+//!   re-assigned key keeps its first position ([`Dict::insert`]);
+//! * [`to_string`] is `json.dumps(v)` (separators `", "` and `": "`, one line);
+//! * [`to_string_indent2`] is `json.dumps(v, indent=2)`;
+//! * [`float_repr`] is Python's `repr(float)` (`1e-05`, `2.0`, `1e+16`).
+//!
+//! Output is ASCII only (`ensure_ascii=True`): other characters become
+//! lowercase `\uXXXX` escapes, astral characters surrogate pairs. Non-finite
+//! floats are written as the bare tokens `NaN`, `Infinity`, `-Infinity`, as
+//! Python does by default.
+//!
+//! It does not own parsing of any particular file format, nor the meaning of
+//! the values.
+//!
+//! ```
+//! use servebench_pyjson::{to_string, Dict, Value};
+//!
+//! let mut d = Dict::new();
+//! d.insert("tp", Value::Int(8));
+//! d.insert("ratio", Value::Float(1e-5));
+//! d.insert("name", Value::from("caf\u{e9}"));
+//! d.insert("tp", Value::Float(4.0)); // keeps its first position
+//! assert_eq!(
+//!     to_string(&Value::Dict(d)),
+//!     r#"{"tp": 4.0, "ratio": 1e-05, "name": "caf\u00e9"}"#
+//! );
+//! ```
+
+mod float;
+mod value;
+mod write;
+
+pub use float::float_repr;
+pub use value::{Dict, Value};
+pub use write::{to_string, to_string_indent2, write_compact, write_indent2};
