@@ -30,10 +30,10 @@ enum Command {
         #[command(flatten)]
         filters: Filters,
         /// Runner type(s) to filter by (e.g. h200 h100)
-        #[arg(long, num_args = 1.., value_name = "RUNNER_TYPE")]
+        #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "RUNNER_TYPE")]
         runner_type: Vec<String>,
         /// Sequence lengths to include (default: all)
-        #[arg(long, num_args = 1.., value_parser = ["1k1k", "1k8k", "8k1k"])]
+        #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_parser = ["1k1k", "1k8k", "8k1k"])]
         seq_lens: Vec<String>,
         /// Multiply concurrency by this factor between range steps
         #[arg(long, default_value = "2", value_parser = py_int, allow_negative_numbers = true)]
@@ -75,10 +75,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Config keys to expand, in this order
-        #[arg(long, num_args = 1.., required = true)]
+        #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true)]
         config_keys: Vec<String>,
         /// Keep only these concurrency values
-        #[arg(long, num_args = 1.., value_parser = py_int, allow_negative_numbers = true)]
+        #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_parser = py_int, allow_negative_numbers = true)]
         conc: Vec<i64>,
     },
 }
@@ -86,7 +86,7 @@ enum Command {
 #[derive(Args)]
 struct Common {
     /// Master config YAML files, merged in this order
-    #[arg(long, num_args = 1.., required = true)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true)]
     config_files: Vec<PathBuf>,
     /// Runner config YAML (runner type -> node names)
     #[arg(long, default_value = ".github/configs/runners.yaml")]
@@ -105,13 +105,13 @@ struct Common {
 #[derive(Args)]
 struct Filters {
     /// Config-key prefix(es) to include (e.g. dsr1 gptoss)
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set)]
     model_prefix: Vec<String>,
     /// Precision(s) to include (e.g. fp4 fp8)
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set)]
     precision: Vec<String>,
     /// Framework(s) to include (e.g. vllm sglang trt)
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set)]
     framework: Vec<String>,
 }
 
