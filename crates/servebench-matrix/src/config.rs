@@ -222,23 +222,33 @@ impl RunnerConfig {
     }
 }
 
-/// `load_config_files`: loads every file in order, rejects `*` in keys and
-/// keys already defined by an earlier file, then validates all entries in
-/// merged order (the first invalid entry is the error).
+/// `load_config_files`: loads every file in order, then [`merge_master_documents`].
 pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixError> {
-    // (key, file, value) in merged order.
-    let mut merged: Vec<(String, PathBuf, Value)> = Vec::new();
+    let mut docs = Vec::with_capacity(paths.len());
     for path in paths {
         let doc = load_yaml_file(path, || MatrixError::ConfigFileMissing(path.clone()))?;
+        docs.push((path.clone(), doc));
+    }
+    merge_master_documents(docs)
+}
+
+/// Merges parsed master-config documents as `load_config_files` does:
+/// each must be a mapping without `*` in its keys and without keys an
+/// earlier document defined; then every entry is validated in merged order
+/// (the first invalid entry is the error).
+pub fn merge_master_documents(docs: Vec<(PathBuf, Value)>) -> Result<MasterConfigs, MatrixError> {
+    // (key, file, value) in merged order.
+    let mut merged: Vec<(String, PathBuf, Value)> = Vec::new();
+    for (path, doc) in docs {
         let Value::Dict(doc) = doc else {
             return Err(MatrixError::ConfigNotMapping {
-                path: path.clone(),
+                path,
                 found: doc.type_name(),
             });
         };
         if let Some(key) = doc.keys().find(|k| k.contains('*')) {
             return Err(MatrixError::WildcardKey {
-                path: path.clone(),
+                path,
                 key: key.to_owned(),
             });
         }
@@ -250,7 +260,7 @@ pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixErr
         if !duplicates.is_empty() {
             duplicates.sort();
             return Err(MatrixError::DuplicateKeys {
-                path: path.clone(),
+                path,
                 keys: duplicates,
             });
         }
@@ -281,42 +291,49 @@ pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixErr
 /// (checked in that order, per key in file order).
 pub fn load_runner_config(path: &Path) -> Result<RunnerConfig, MatrixError> {
     let doc = load_yaml_file(path, || MatrixError::RunnerFileMissing(path.to_owned()))?;
-    let invalid = |message: String| MatrixError::InvalidRunnerConfig {
-        path: path.to_owned(),
-        message,
-    };
-    let Value::Dict(doc) = doc else {
-        return Err(invalid(format!(
-            "the runner config must be a mapping of runner type to node names, got {}",
-            doc.type_name()
-        )));
-    };
-    let mut runners = Vec::new();
-    for (key, value) in doc.iter() {
-        let Value::List(items) = value else {
+    RunnerConfig::from_document(path, doc)
+}
+
+impl RunnerConfig {
+    /// Validates a parsed runner config (see [`load_runner_config`]).
+    pub fn from_document(path: &Path, doc: Value) -> Result<RunnerConfig, MatrixError> {
+        let invalid = |message: String| MatrixError::InvalidRunnerConfig {
+            path: path.to_owned(),
+            message,
+        };
+        let Value::Dict(doc) = doc else {
             return Err(invalid(format!(
-                "Runner config entry '{key}' must be a list, got {}",
-                value.type_name()
+                "the runner config must be a mapping of runner type to node names, got {}",
+                doc.type_name()
             )));
         };
-        let nodes: Option<Vec<String>> = items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        let Some(nodes) = nodes else {
-            return Err(invalid(format!(
-                "Runner config entry '{key}' must contain only strings"
-            )));
-        };
-        if nodes.is_empty() {
-            return Err(invalid(format!(
-                "Runner config entry '{key}' cannot be an empty list"
-            )));
+        let mut runners = Vec::new();
+        for (key, value) in doc.iter() {
+            let Value::List(items) = value else {
+                return Err(invalid(format!(
+                    "Runner config entry '{key}' must be a list, got {}",
+                    value.type_name()
+                )));
+            };
+            let nodes: Option<Vec<String>> = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            let Some(nodes) = nodes else {
+                return Err(invalid(format!(
+                    "Runner config entry '{key}' must contain only strings"
+                )));
+            };
+            if nodes.is_empty() {
+                return Err(invalid(format!(
+                    "Runner config entry '{key}' cannot be an empty list"
+                )));
+            }
+            runners.push((key.to_owned(), nodes));
         }
-        runners.push((key.to_owned(), nodes));
+        Ok(RunnerConfig {
+            path: path.to_owned(),
+            runners,
+        })
     }
-    Ok(RunnerConfig {
-        path: path.to_owned(),
-        runners,
-    })
 }

@@ -413,9 +413,11 @@ fn expand_range(
     step: &Value,
 ) -> Result<Vec<Value>, MatrixError> {
     let py = cx.py("conc");
-    let grows = pyops::ge(step, &Value::Int(2)).map_err(&py)?
-        && pyops::gt(start, &Value::Int(0)).map_err(&py)?;
-    if pyops::lt(start, end).map_err(&py)? && !grows {
+    // Short-circuits like the original: with start == end nothing else is compared.
+    let never_ends = pyops::lt(start, end).map_err(&py)?
+        && !(pyops::ge(step, &Value::Int(2)).map_err(&py)?
+            && pyops::gt(start, &Value::Int(0)).map_err(&py)?);
+    if never_ends {
         return Err(cx.err(format!(
             "the concurrency range {} to {} with step size {} never ends (the Python original loops \
              forever): the step size must be at least 2 and 'conc-start' at least 1",
@@ -867,4 +869,533 @@ pub fn apply_evals(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::merge_master_documents;
+    use crate::yaml::parse_yaml;
+    use std::path::{Path, PathBuf};
+
+    const CONFIGS: &str = r#"
+llama-fp8-h100-vllm:
+  image: vllm:1
+  model: org/llama
+  model-prefix: llama
+  precision: fp8
+  framework: vllm
+  runner: h100
+  multinode: false
+  seq-len-configs:
+  - isl: 1024
+    osl: 1024
+    search-space:
+    - { tp: 2, conc-start: 4, conc-end: 64 }
+    - { tp: 8, ep: 8, dp-attn: true, conc-start: 1, conc-end: 9 }
+  - isl: 1024
+    osl: 8192
+    search-space:
+    - { tp: 2, conc-start: 4, conc-end: 16 }
+    - { tp: 4, conc-start: 4, conc-end: 32 }
+    - { tp: 8, conc-start: 4, conc-end: 8 }
+    - { tp: 8, spec-decoding: mtp, conc-start: 2, conc-end: 4 }
+llama-fp4-h200-sglang:
+  image: sglang:1
+  model: org/llama
+  model-prefix: llama
+  precision: fp4
+  framework: sglang
+  runner: h200
+  multinode: false
+  disagg: yes
+  seq-len-configs:
+  - isl: 8192.0
+    osl: 1024
+    search-space:
+    - { tp: 4.0, conc-start: 4.0, conc-end: 16 }
+  - isl: 2048
+    osl: 512
+    search-space:
+    - { tp: 1, conc-list: [8, 2] }
+big-fp4-gb200-dynamo:
+  image: dyn:1
+  model: org/big
+  model-prefix: big
+  precision: fp4
+  framework: dynamo-trt
+  runner: gb200
+  multinode: true
+  seq-len-configs:
+  - isl: 1024
+    osl: 1024
+    search-space:
+    - conc-list: [64, 16, 256]
+      prefill: { num-worker: 2, tp: 4, ep: 4, dp-attn: false }
+      decode: { num-worker: 1, tp: 8, ep: 8, dp-attn: true, additional-settings: ["X=1"] }
+    - spec-decoding: mtp
+      conc-start: 8
+      conc-end: 32
+      prefill: { tp: 4, num-worker: 1, ep: 4, dp-attn: false }
+      decode: { num-worker: 1, tp: 8, ep: 8, dp-attn: true }
+"#;
+
+    const RUNNERS: &str =
+        "h100:\n- h100-nv_0\n- h100-amd_1\n- h100-nv_2\nh200:\n- h200-nv_0\ngb200:\n- gb200-nv_0\n";
+
+    fn fixtures() -> (MasterConfigs, RunnerConfig) {
+        let configs = merge_master_documents(vec![(
+            PathBuf::from("t.yaml"),
+            parse_yaml(CONFIGS).unwrap(),
+        )])
+        .unwrap();
+        let runners =
+            RunnerConfig::from_document(Path::new("r.yaml"), parse_yaml(RUNNERS).unwrap()).unwrap();
+        (configs, runners)
+    }
+
+    /// `field=value` per entry, JSON-spelled values, for compact assertions.
+    fn column(matrix: &[MatrixEntry], field: &str) -> Vec<String> {
+        matrix
+            .iter()
+            .map(|e| servebench_pyjson::to_string(e.get(field).unwrap_or(&Value::Null)))
+            .collect()
+    }
+
+    fn sn(f: impl FnOnce(&mut FullSweepOptions)) -> Vec<MatrixEntry> {
+        let (configs, runners) = fixtures();
+        let mut opts = FullSweepOptions::new(NodeType::SingleNode);
+        f(&mut opts);
+        full_sweep(&configs, &runners, &opts).unwrap()
+    }
+
+    #[track_caller]
+    fn check_range(start: Value, end: Value, step: i128, want: &str) {
+        let (configs, _) = fixtures();
+        let cx = Ctx {
+            entry: &configs.entries[0],
+        };
+        let got = expand_range(&cx, &start, &end, &Value::Int(step))
+            .map(|v| servebench_pyjson::to_string(&Value::List(v)))
+            .unwrap_or_else(|e| format!("error: {e}"));
+        assert!(
+            got.starts_with(want),
+            "{start:?}..{end:?} step {step}: {got}"
+        );
+    }
+
+    #[test]
+    fn range_expansion() {
+        use Value::{Float, Int};
+        check_range(Int(4), Int(64), 2, "[4, 8, 16, 32, 64]");
+        check_range(Int(1), Int(9), 2, "[1, 2, 4, 8, 9]");
+        check_range(Int(4), Int(64), 3, "[4, 12, 36, 64]");
+        check_range(Int(16), Int(16), 1, "[16]");
+        check_range(Int(0), Int(0), 2, "[0]");
+        check_range(Float(4.0), Int(16), 2, "[4.0, 8.0, 16.0]");
+        check_range(Int(4), Float(10.0), 2, "[4, 8, 10.0]");
+        check_range(Value::Bool(true), Int(4), 2, "[true, 2, 4]");
+        check_range(Int(4), Int(64), 1, "error: t.yaml: config 'llama-fp8-h100-vllm': the concurrency range 4 to 64 with step size 1 never ends");
+        check_range(Int(0), Int(4), 2, "error:");
+        check_range(Int(-2), Int(4), 2, "error:");
+        check_range(Int(4), Int(64), -2, "error:");
+        check_range(
+            Value::from("4"),
+            Int(64),
+            2,
+            "error: t.yaml: config 'llama-fp8-h100-vllm': conc: cannot compare str '4' with int 64",
+        );
+        check_range(Value::from("4"), Value::from("4"), 2, r#"["4"]"#);
+    }
+
+    #[test]
+    fn single_node_layout_and_values() {
+        let m = sn(|o| {
+            o.model_prefix = vec!["llama-fp4".into()];
+            o.seq_lens = vec![SeqLen::EightKOneK];
+        });
+        let keys: Vec<&str> = m[0].keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "image",
+                "model",
+                "model-prefix",
+                "precision",
+                "framework",
+                "runner",
+                "isl",
+                "osl",
+                "tp",
+                "conc",
+                "max-model-len",
+                "ep",
+                "dp-attn",
+                "spec-decoding",
+                "exp-name",
+                "disagg",
+                "run-eval"
+            ]
+        );
+        // Raw YAML values are copied; arithmetic follows Python.
+        assert_eq!(column(&m, "conc"), ["4.0", "8.0", "16.0"]);
+        assert_eq!(column(&m, "isl"), ["8192.0"; 3]);
+        assert_eq!(column(&m, "tp"), ["4.0"; 3]);
+        assert_eq!(column(&m, "max-model-len"), ["9416.0"; 3]);
+        assert_eq!(column(&m, "exp-name"), [r#""llama_8k1k""#; 3]);
+        assert_eq!(column(&m, "disagg"), ["true"; 3]);
+        assert_eq!(column(&m, "ep"), ["1"; 3]);
+        assert_eq!(column(&m, "dp-attn"), ["false"; 3]);
+    }
+
+    #[test]
+    fn single_node_conc_list_cannot_be_full_swept() {
+        let (configs, runners) = fixtures();
+        let err = full_sweep(
+            &configs,
+            &runners,
+            &FullSweepOptions::new(NodeType::SingleNode),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("'llama-fp4-h200-sglang'"), "{err}");
+        assert!(err.to_string().contains("KeyError: 'conc-start'"), "{err}");
+    }
+
+    #[test]
+    fn full_sweep_filters() {
+        let h100 = |f: fn(&mut FullSweepOptions)| {
+            sn(|o| {
+                o.runner_type = vec!["h100".into()];
+                f(o)
+            })
+        };
+        assert_eq!(h100(|_| {}).len(), 5 + 5 + 3 + 4 + 2 + 2);
+        // The model-prefix filter matches the config key, not the field.
+        assert_eq!(sn(|o| o.model_prefix = vec!["llama-fp8".into()]).len(), 21);
+        assert_eq!(
+            sn(|o| {
+                o.precision = vec!["fp8".into()];
+                o.seq_lens = vec![SeqLen::OneKOneK]
+            })
+            .len(),
+            10
+        );
+        assert_eq!(h100(|o| o.framework = vec!["sglang".into()]).len(), 0);
+        assert_eq!(h100(|o| o.seq_lens = vec![SeqLen::EightKOneK]).len(), 0);
+        let m = h100(|o| o.max_tp = Some(4));
+        assert_eq!(column(&m, "tp").iter().filter(|t| *t == "8").count(), 0);
+        assert!(h100(|o| o.max_tp = Some(0)).is_empty());
+        let m = h100(|o| {
+            o.max_ep = Some(2);
+            o.seq_lens = vec![SeqLen::OneKOneK]
+        });
+        assert_eq!(
+            column(&m, "ep"),
+            ["1", "1", "1", "1", "1", "2", "2", "2", "2", "2"]
+        );
+        let m = h100(|o| {
+            o.min_conc = Some(32);
+            o.seq_lens = vec![SeqLen::OneKOneK]
+        });
+        assert_eq!(column(&m, "conc"), ["32", "64"]);
+        let m = h100(|o| {
+            o.max_conc = Some(2);
+            o.seq_lens = vec![SeqLen::OneKOneK]
+        });
+        assert_eq!(
+            column(&m, "conc"),
+            ["2", "1", "2"],
+            "below every value: that value itself"
+        );
+        let m = h100(|o| {
+            o.min_conc = Some(128);
+            o.max_conc = Some(16);
+            o.seq_lens = vec![SeqLen::OneKOneK]
+        });
+        assert_eq!(column(&m, "conc"), [] as [&str; 0], "min-conc skips first");
+        let m = h100(|o| {
+            o.min_conc = Some(8);
+            o.max_conc = Some(4);
+            o.seq_lens = vec![SeqLen::OneKOneK]
+        });
+        assert_eq!(column(&m, "conc"), ["4", "4"]);
+        let m = h100(|o| {
+            o.step_size = 4;
+            o.seq_lens = vec![SeqLen::OneKOneK]
+        });
+        assert_eq!(column(&m, "conc"), ["4", "16", "64", "1", "4", "9"]);
+        assert!(h100(|o| o.min_conc = Some(0)).is_empty());
+        assert!(h100(|o| o.min_conc = Some(-1)).is_empty());
+        assert!(h100(|o| o.max_conc = Some(0)).is_empty());
+        assert!(h100(|o| o.max_ep = Some(-3)).is_empty());
+    }
+
+    #[test]
+    fn node_filter_expands_entries_per_node() {
+        let m = sn(|o| {
+            o.runner_type = vec!["h100".into()];
+            o.seq_lens = vec![SeqLen::OneKOneK];
+            o.max_conc = Some(1);
+            o.runner_node_filter = Some("nv".into());
+        });
+        assert_eq!(
+            column(&m, "runner"),
+            [
+                r#""h100-nv_0""#,
+                r#""h100-nv_2""#,
+                r#""h100-nv_0""#,
+                r#""h100-nv_2""#
+            ]
+        );
+        let none = sn(|o| {
+            o.runner_type = vec!["h100".into()];
+            o.runner_node_filter = Some("zz".into());
+        });
+        assert!(none.is_empty());
+        let empty_filter = sn(|o| {
+            o.runner_type = vec!["h100".into()];
+            o.runner_node_filter = Some(String::new());
+        });
+        assert_eq!(
+            column(&empty_filter, "runner")[0],
+            r#""h100""#,
+            "an empty filter is no filter"
+        );
+    }
+
+    #[test]
+    fn invalid_runner_types_are_rejected_first() {
+        let (configs, runners) = fixtures();
+        let mut opts = FullSweepOptions::new(NodeType::SingleNode);
+        opts.runner_type = vec!["tpu".into(), "h100".into(), "abc".into()];
+        let err = full_sweep(&configs, &runners, &opts)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "Invalid runner type(s): {'abc', 'tpu'}. Valid runner types are: gb200, h100, h200"
+        );
+    }
+
+    #[test]
+    fn multi_node_full_sweep() {
+        let (configs, runners) = fixtures();
+        let mut opts = FullSweepOptions::new(NodeType::MultiNode);
+        let m = full_sweep(&configs, &runners, &opts).unwrap();
+        let keys: Vec<&str> = m[0].keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "image",
+                "model",
+                "model-prefix",
+                "precision",
+                "framework",
+                "runner",
+                "isl",
+                "osl",
+                "spec-decoding",
+                "prefill",
+                "decode",
+                "conc",
+                "max-model-len",
+                "exp-name",
+                "disagg",
+                "run-eval"
+            ]
+        );
+        assert_eq!(column(&m, "conc"), ["[64, 16, 256]", "[8, 16, 32]"]);
+        // Worker blocks are copied as written: key order kept, nothing added.
+        assert_eq!(
+            column(&m, "prefill")[1],
+            r#"{"tp": 4, "num-worker": 1, "ep": 4, "dp-attn": false}"#
+        );
+        opts.max_conc = Some(4);
+        opts.max_tp = Some(1);
+        let m = full_sweep(&configs, &runners, &opts).unwrap();
+        assert_eq!(
+            column(&m, "conc"),
+            ["[4]", "[4]"],
+            "max-tp does not apply; max-conc below all gives itself"
+        );
+        opts.max_conc = None;
+        opts.min_conc = Some(20);
+        let m = full_sweep(&configs, &runners, &opts).unwrap();
+        assert_eq!(column(&m, "conc"), ["[64, 256]", "[32]"]);
+        opts.min_conc = Some(0);
+        assert!(full_sweep(&configs, &runners, &opts).unwrap().is_empty());
+    }
+
+    fn rms(
+        node_type: NodeType,
+        runner: &str,
+        f: impl FnOnce(&mut RunnerModelSweepOptions),
+    ) -> Result<Vec<MatrixEntry>, MatrixError> {
+        let (configs, runners) = fixtures();
+        let mut opts = RunnerModelSweepOptions {
+            runner_type: runner.into(),
+            model_prefix: vec![],
+            precision: vec![],
+            framework: vec![],
+            conc: None,
+            node_type,
+            runner_node_filter: None,
+        };
+        f(&mut opts);
+        runner_model_sweep(&configs, &runners, &opts)
+    }
+
+    #[test]
+    fn runner_model_sweep_single_node() {
+        let m = rms(NodeType::SingleNode, "h100", |_| {}).unwrap();
+        let keys: Vec<&str> = m[0].keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "image",
+                "model",
+                "model-prefix",
+                "precision",
+                "framework",
+                "runner",
+                "isl",
+                "osl",
+                "tp",
+                "ep",
+                "dp-attn",
+                "spec-decoding",
+                "conc",
+                "max-model-len",
+                "exp-name",
+                "disagg",
+                "run-eval"
+            ]
+        );
+        assert_eq!(
+            column(&m, "runner"),
+            [r#""h100-nv_0""#, r#""h100-amd_1""#, r#""h100-nv_2""#]
+        );
+        assert_eq!(column(&m, "tp"), ["8"; 3], "the largest tp");
+        assert_eq!(column(&m, "conc"), ["1"; 3], "its conc-start");
+        assert_eq!(column(&m, "exp-name"), [r#""llama_test""#; 3]);
+        assert_eq!(column(&m, "max-model-len"), ["2048"; 3]);
+        let m = rms(NodeType::SingleNode, "h100", |o| {
+            o.conc = Some(0);
+            o.runner_node_filter = Some("amd".into())
+        })
+        .unwrap();
+        assert_eq!(
+            (column(&m, "conc"), column(&m, "runner")),
+            (vec!["0".to_owned()], vec![r#""h100-amd_1""#.to_owned()])
+        );
+        // No 1k1k seq-len config: skipped.
+        assert!(rms(NodeType::SingleNode, "h200", |_| {})
+            .unwrap()
+            .is_empty());
+        assert!(rms(NodeType::MultiNode, "h100", |_| {}).unwrap().is_empty());
+        let err = rms(NodeType::SingleNode, "tpu", |_| {})
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "Runner 'tpu' does not exist in runner config 'r.yaml'. Must choose from existing runner types: 'h100, h200, gb200'.");
+        let err = rms(NodeType::SingleNode, "h100", |o| {
+            o.runner_node_filter = Some("zz".into())
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "No runner nodes found matching filter 'zz' for runner type 'h100'."
+        );
+    }
+
+    #[test]
+    fn runner_model_sweep_multi_node() {
+        let m = rms(NodeType::MultiNode, "gb200", |_| {}).unwrap();
+        assert_eq!(
+            column(&m, "conc"),
+            ["[16]"],
+            "the smallest conc-list minimum"
+        );
+        assert_eq!(column(&m, "spec-decoding"), [r#""none""#]);
+        assert_eq!(
+            column(&m, "prefill"),
+            [r#"{"num-worker": 2, "tp": 4, "ep": 4, "dp-attn": false, "additional-settings": []}"#]
+        );
+        assert_eq!(
+            column(&m, "decode"),
+            [
+                r#"{"num-worker": 1, "tp": 8, "ep": 8, "dp-attn": true, "additional-settings": ["X=1"]}"#
+            ]
+        );
+        let m = rms(NodeType::MultiNode, "gb200", |o| o.conc = Some(3)).unwrap();
+        assert_eq!(column(&m, "conc"), ["[3]"]);
+    }
+
+    fn tc(keys: &[&str], conc: &[i64]) -> Result<Vec<MatrixEntry>, MatrixError> {
+        let (configs, _) = fixtures();
+        test_config(
+            &configs,
+            &TestConfigOptions {
+                config_keys: keys.iter().map(|k| k.to_string()).collect(),
+                conc: conc.to_vec(),
+            },
+        )
+    }
+
+    #[test]
+    fn test_config_expansion() {
+        let m = tc(&["llama-fp4-h200-sglang"], &[]).unwrap();
+        assert_eq!(
+            column(&m, "conc"),
+            ["4.0", "8.0", "16.0", "8", "2"],
+            "conc-list works here, order kept"
+        );
+        assert_eq!(column(&m, "exp-name")[3], r#""llama_2048_512""#);
+        let m = tc(&["llama-fp4-h200-sglang"], &[2, 16]).unwrap();
+        assert_eq!(column(&m, "conc"), ["16.0", "2"], "16.0 == 16");
+        let m = tc(&["big-fp4-gb200-dynamo", "big-fp4-gb200-dynamo"], &[16, 32]).unwrap();
+        assert_eq!(
+            column(&m, "conc"),
+            ["[16]", "[16, 32]", "[16]", "[16, 32]"],
+            "a repeated key expands twice"
+        );
+        let err = tc(&["zz", "llama-fp4-h200-sglang", "aa"], &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "Config key(s) not found: zz, aa.\nAvailable keys: big-fp4-gb200-dynamo, llama-fp4-h200-sglang, llama-fp8-h100-vllm"
+        );
+    }
+
+    #[test]
+    fn eval_marking() {
+        let m = tc(&["llama-fp8-h100-vllm", "big-fp4-gb200-dynamo"], &[]).unwrap();
+        let marked = |m: &[MatrixEntry]| -> Vec<String> {
+            m.iter()
+                .filter(|e| e.get("run-eval") == Some(&Value::Bool(true)))
+                .map(|e| {
+                    format!(
+                        "tp{}-c{}-{}",
+                        column(&[e.clone()], "tp")[0],
+                        column(&[e.clone()], "conc")[0],
+                        e.get("spec-decoding").and_then(Value::as_str).unwrap_or("")
+                    )
+                })
+                .collect()
+        };
+        let all = apply_evals(m.clone(), EvalMode::RunEvals).unwrap();
+        assert_eq!(all.len(), m.len());
+        // Group (none): tp 2/4/8 → highest tp's top conc and lowest tp's top
+        // conc; group (mtp) has a single tp.
+        assert_eq!(marked(&all), ["tp2-c16-none", "tp8-c8-none", "tp8-c4-mtp"]);
+        let only = apply_evals(m, EvalMode::EvalsOnly).unwrap();
+        assert_eq!(marked(&only).len(), only.len());
+        assert_eq!(only.len(), 3);
+        let mn = tc(&["big-fp4-gb200-dynamo"], &[]).unwrap();
+        assert!(
+            apply_evals(mn, EvalMode::EvalsOnly).unwrap().is_empty(),
+            "multi-node entries are never marked"
+        );
+    }
 }

@@ -37,8 +37,8 @@ mod validate;
 pub mod yaml;
 
 pub use config::{
-    load_master_configs, load_runner_config, ConcSpec, ConfigEntry, MasterConfigs, MultiNodeSearch,
-    RunnerConfig, SearchSpace, SeqLenConfig, SingleNodeSearch,
+    load_master_configs, load_runner_config, merge_master_documents, ConcSpec, ConfigEntry,
+    MasterConfigs, MultiNodeSearch, RunnerConfig, SearchSpace, SeqLenConfig, SingleNodeSearch,
 };
 pub use error::MatrixError;
 pub use generate::{

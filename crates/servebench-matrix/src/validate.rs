@@ -448,3 +448,318 @@ fn conc_rule(dict: &Dict) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::parse_yaml;
+
+    const SN: &str = "
+image: img:1
+model: org/m
+model-prefix: m
+precision: fp8
+framework: vllm
+runner: h100
+multinode: false
+seq-len-configs:
+- isl: 1024
+  osl: 1024
+  search-space:
+  - { tp: 8, conc-start: 4, conc-end: 64 }
+";
+
+    const MN: &str = "
+image: img:1
+model: org/m
+model-prefix: m
+precision: fp4
+framework: dynamo-trt
+runner: gb200
+multinode: true
+seq-len-configs:
+- isl: 1024
+  osl: 1024
+  search-space:
+  - spec-decoding: mtp
+    conc-list: [1, 2]
+    prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }
+    decode: { num-worker: 1, tp: 8, ep: 8, dp-attn: true, additional-settings: [\"A=1\"] }
+";
+
+    /// Validates `base` with `from` replaced by `to`; `want` is `None` for
+    /// valid, else a substring of the (single) joined message.
+    #[track_caller]
+    fn check(base: &str, from: &str, to: &str, want: Option<&str>) {
+        assert!(base.contains(from), "fixture lacks {from:?}");
+        let doc = base.replacen(from, to, 1);
+        let value = parse_yaml(&doc).unwrap_or_else(|e| panic!("{to:?}: {e}"));
+        let issues = check_master_entry(&value).join("; ");
+        match want {
+            None => assert!(issues.is_empty(), "{to:?}: unexpected {issues}"),
+            Some(w) => assert!(issues.contains(w), "{to:?}: {issues:?} lacks {w:?}"),
+        }
+    }
+
+    #[test]
+    fn top_level_fields() {
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("image: img:1\n", "", Some("image: Field required")),
+            (
+                "image: img:1",
+                "image: 5",
+                Some("image: Input should be a valid string, got int 5"),
+            ),
+            (
+                "image: img:1",
+                "image: ~",
+                Some("image: Input should be a valid string"),
+            ),
+            ("model-prefix: m", "model_prefix: m", None),
+            (
+                "model-prefix: m",
+                "model-prefix: m\nmodel_prefix: n",
+                Some("model_prefix: Extra inputs are not permitted"),
+            ),
+            ("multinode: false\n", "", Some("multinode: Field required")),
+            ("multinode: false", "multinode: 0", None),
+            ("multinode: false", "multinode: 0.0", None),
+            ("multinode: false", "multinode: off", None),
+            (
+                "multinode: false",
+                "multinode: []",
+                Some("multinode: Input should be False"),
+            ),
+            (
+                "multinode: false",
+                "multinode: '0'",
+                Some("Input should be True"),
+            ),
+            ("multinode: false", "multinode: false\ndisagg: yes", None),
+            ("multinode: false", "multinode: false\ndisagg: 'on'", None),
+            (
+                "multinode: false",
+                "multinode: false\ndisagg: 2",
+                Some("disagg: Input should be a valid boolean"),
+            ),
+            (
+                "multinode: false",
+                "multinode: false\nowner: me",
+                Some("owner: Extra inputs are not permitted"),
+            ),
+            (
+                "seq-len-configs:\n- isl",
+                "seq-len-configs: ~\nx:\n- isl",
+                Some("seq-len-configs: Input should be a valid list"),
+            ),
+        ];
+        for (from, to, want) in table {
+            check(SN, from, to, *want);
+        }
+    }
+
+    #[test]
+    fn single_node_search_space() {
+        let base = "{ tp: 8, conc-start: 4, conc-end: 64 }";
+        let table: &[(&str, Option<&str>)] = &[
+            ("{ tp: '8', conc-start: 4, conc-end: 64 }", None),
+            ("{ tp: 8.0, conc-start: 4, conc-end: 64 }", None),
+            ("{ tp: true, conc-start: 4, conc-end: 64 }", None),
+            (
+                "{ tp: two, conc-start: 4, conc-end: 64 }",
+                Some("search-space.0.tp: Input should be a valid integer, unable to parse string"),
+            ),
+            (
+                "{ tp: 8.5, conc-start: 4, conc-end: 64 }",
+                Some("fractional part"),
+            ),
+            (
+                "{ tp: .inf, conc-start: 4, conc-end: 64 }",
+                Some("finite number"),
+            ),
+            (
+                "{ conc-start: 4, conc-end: 64 }",
+                Some("search-space.0.tp: Field required"),
+            ),
+            (
+                "{ tp: 8, ep: ~, dp-attn: ~, conc-start: 4, conc-end: 64 }",
+                None,
+            ),
+            ("{ tp: 8, dp-attn: 'y', conc-start: 4, conc-end: 64 }", None),
+            (
+                "{ tp: 8, dp-attn: 2, conc-start: 4, conc-end: 64 }",
+                Some("dp-attn: Input should be a valid boolean"),
+            ),
+            (
+                "{ tp: 8, spec-decoding: draft_model, conc-start: 4, conc-end: 64 }",
+                None,
+            ),
+            (
+                "{ tp: 8, spec-decoding: MTP, conc-start: 4, conc-end: 64 }",
+                Some("spec-decoding: Input should be 'mtp', 'draft_model' or 'none'"),
+            ),
+            (
+                "{ tp: 8, spec-decoding: ~, conc-start: 4, conc-end: 64 }",
+                Some("spec-decoding"),
+            ),
+            ("{ tp: 8, conc_start: 4, conc-end: 64 }", None),
+            (
+                "{ tp: 8, conc-start: 4, conc-end: 64, extra: 1 }",
+                Some("search-space.0.extra: Extra inputs are not permitted"),
+            ),
+            ("{ tp: 8, conc-list: [4, 8] }", None),
+            (
+                "{ tp: 8, conc-list: [4, 8], conc-start: 1, conc-end: 2 }",
+                Some("Cannot specify both"),
+            ),
+            ("{ tp: 8, conc-list: [], conc-start: 1, conc-end: 2 }", None),
+            ("{ tp: 8, conc-list: ~, conc-start: 1, conc-end: 2 }", None),
+            ("{ tp: 8, conc-list: [] }", Some("Must specify either")),
+            ("{ tp: 8, conc-start: 4 }", Some("Must specify either")),
+            ("{ tp: 8 }", Some("Must specify either")),
+            (
+                "{ tp: 8, conc-start: 64, conc-end: 4 }",
+                Some("'conc-start' (64) must be <= 'conc-end' (4)."),
+            ),
+            (
+                "{ tp: 8, conc-start: '64', conc-end: 4.0 }",
+                Some("'conc-start' (64) must be <= 'conc-end' (4)."),
+            ),
+            ("{ tp: 8, conc-start: 0, conc-end: 4 }", None),
+            ("{ tp: 8, conc-start: -4, conc-end: 4 }", None),
+            (
+                "{ tp: 8, conc-list: [4, 0] }",
+                Some("entries must be greater than 0"),
+            ),
+            (
+                "{ tp: 8, conc-list: [4, x] }",
+                Some("conc-list.1: Input should be a valid integer"),
+            ),
+            (
+                "{ tp: 8, conc-list: 4 }",
+                Some("conc-list: Input should be a valid list"),
+            ),
+            // The concurrency rule only runs once the fields are valid.
+            (
+                "{ tp: x, conc-list: [1], conc-start: 1, conc-end: 2 }",
+                Some("tp: Input"),
+            ),
+        ];
+        for (to, want) in table {
+            check(SN, base, to, *want);
+        }
+        check(
+            SN,
+            base,
+            "{ tp: x, conc-list: [1], conc-start: 1, conc-end: 2 }",
+            Some("tp"),
+        );
+        let issues = check_master_entry(
+            &parse_yaml(&SN.replace(
+                base,
+                "{ tp: x, conc-list: [1], conc-start: 1, conc-end: 2 }",
+            ))
+            .unwrap(),
+        );
+        assert_eq!(issues.len(), 1, "{issues:?}");
+    }
+
+    #[test]
+    fn multi_node_entries() {
+        check(MN, "spec-decoding: mtp", "spec-decoding: mtp", None);
+        let table: &[(&str, &str, Option<&str>)] = &[
+            ("multinode: true", "multinode: 1", None),
+            ("multinode: true", "multinode: 1.0", None),
+            ("multinode: true", "multinode: 'no'", Some("multinode: Input should be True")),
+            ("multinode: true", "multinode: 2", Some("Input should be True")),
+            ("prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }", "prefill: { tp: 4, ep: 4, dp-attn: false }", Some("search-space.0.prefill.num-worker: Field required")),
+            ("prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }", "prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false, extra: x }", Some("prefill.extra: Extra inputs are not permitted")),
+            ("prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }", "prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false, additional-settings: ~ }", None),
+            ("prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }", "prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false, additional-settings: [1] }", Some("prefill.additional-settings.0: Input should be a valid string")),
+            ("prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }", "prefill: { num-worker: 1, tp: 4, ep: ~, dp-attn: false }", Some("prefill.ep: Input should be a valid integer")),
+            ("prefill: { num-worker: 1, tp: 4, ep: 4, dp-attn: false }", "prefill: [1]", Some("prefill: Input should be a valid dictionary or instance of WorkerConfig")),
+            ("    decode:", "    tp: 8\n    decode:", Some("search-space.0.tp: Extra inputs are not permitted")),
+            ("conc-list: [1, 2]", "conc-start: 1", Some("Must specify either")),
+        ];
+        for (from, to, want) in table {
+            check(MN, from, to, *want);
+        }
+    }
+
+    #[test]
+    fn an_entry_must_be_a_mapping() {
+        let issues = check_master_entry(&Value::from("x"));
+        assert_eq!(issues, ["the entry must be a mapping, got str"]);
+    }
+
+    /// Expected answers were produced by pydantic 2.14 in lax mode.
+    #[test]
+    fn lax_int_and_bool_coercions() {
+        let ints: &[(Value, Option<i128>)] = &[
+            (Value::Bool(true), Some(1)),
+            (Value::Float(8.0), Some(8)),
+            (Value::Float(8.5), None),
+            (Value::Float(f64::INFINITY), None),
+            (Value::from("8"), Some(8)),
+            (Value::from(" 8 "), Some(8)),
+            (Value::from("\t8\n"), Some(8)),
+            (Value::from("+8"), Some(8)),
+            (Value::from("-8"), Some(-8)),
+            (Value::from("08"), Some(8)),
+            (Value::from("0008"), Some(8)),
+            (Value::from("1_000"), Some(1000)),
+            (Value::from(" 1_0 "), Some(10)),
+            (Value::from("8.0"), Some(8)),
+            (Value::from("8.00"), Some(8)),
+            (Value::from("+8.0"), Some(8)),
+            (Value::from("-8.0"), Some(-8)),
+            (Value::from("1_0.0"), Some(10)),
+            (Value::from("-0"), Some(0)),
+            (Value::from("8."), None),
+            (Value::from("8.0000000001"), None),
+            (Value::from(".0"), None),
+            (Value::from("1__0"), None),
+            (Value::from("_1"), None),
+            (Value::from("1_"), None),
+            (Value::from("8e0"), None),
+            (Value::from("0x10"), None),
+            (Value::from(""), None),
+            (Value::from("1e3"), None),
+            (Value::from("\u{ff18}"), None),
+            (Value::Null, None),
+            (Value::List(vec![]), None),
+        ];
+        for (v, want) in ints {
+            assert_eq!(coerce_int(v).ok(), *want, "int {v:?}");
+        }
+        let bools: &[(Value, Option<bool>)] = &[
+            (Value::Int(1), Some(true)),
+            (Value::Int(0), Some(false)),
+            (Value::Int(2), None),
+            (Value::Int(-1), None),
+            (Value::Float(1.0), Some(true)),
+            (Value::Float(0.0), Some(false)),
+            (Value::Float(0.5), None),
+            (Value::Float(f64::NAN), None),
+            (Value::from("Y"), Some(true)),
+            (Value::from("yEs"), Some(true)),
+            (Value::from("On"), Some(true)),
+            (Value::from("TRUE"), Some(true)),
+            (Value::from("t"), Some(true)),
+            (Value::from("1"), Some(true)),
+            (Value::from("oFF"), Some(false)),
+            (Value::from("nO"), Some(false)),
+            (Value::from("F"), Some(false)),
+            (Value::from("N"), Some(false)),
+            (Value::from("0"), Some(false)),
+            (Value::from(" true "), None),
+            (Value::from("true "), None),
+            (Value::from("2"), None),
+            (Value::from("1.0"), None),
+            (Value::from(""), None),
+        ];
+        for (v, want) in bools {
+            assert_eq!(coerce_bool(v).ok(), *want, "bool {v:?}");
+        }
+    }
+}

@@ -217,6 +217,18 @@ impl Converter<'_> {
 
     fn key(&self, node: &Spanned<Node>) -> Result<Key, String> {
         let line = node.defined.line();
+        // serde-saphyr passes a collection used as a key as its text; a
+        // plain scalar never starts with a flow indicator.
+        let collection_key = matches!(node.value, Node::Seq(_) | Node::Map(_))
+            || (self.is_plain(node)
+                && self
+                    .raw_text(node)
+                    .is_some_and(|raw| raw.starts_with(['[', '{'])));
+        if collection_key {
+            return Err(format!(
+                "line {line}: a mapping key must be a string, not a collection"
+            ));
+        }
         if let Node::Str(text) = &node.value {
             if self.is_plain(node) && text == "<<" {
                 return Ok(Key::Merge);
@@ -228,9 +240,6 @@ impl Converter<'_> {
                 "line {line}: mapping key {} is a {}, not a string (quote it)",
                 servebench_pyjson::to_string(&other),
                 other.type_name()
-            )),
-            Err(_) if matches!(node.value, Node::Seq(_) | Node::Map(_)) => Err(format!(
-                "line {line}: a mapping key must be a string, not a collection"
             )),
             Err(err) => Err(err),
         }
@@ -626,4 +635,154 @@ fn is_yaml11_timestamp(text: &str) -> bool {
         }
     }
     s.done()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use servebench_pyjson::to_string;
+
+    #[track_caller]
+    fn check(doc: &str, expected_json: &str) {
+        let value = parse_yaml(doc).unwrap_or_else(|e| panic!("{doc:?}: {e}"));
+        assert_eq!(to_string(&value), expected_json, "{doc:?}");
+    }
+
+    /// Each expected value was produced by PyYAML 6.0 `safe_load`.
+    #[test]
+    fn plain_scalars_resolve_like_pyyaml() {
+        let table = [
+            ("yes", "true"),
+            ("Yes", "true"),
+            ("YES", "true"),
+            ("no", "false"),
+            ("on", "true"),
+            ("Off", "false"),
+            ("true", "true"),
+            ("False", "false"),
+            ("y", r#""y""#),
+            ("n", r#""n""#),
+            ("Y", r#""Y""#),
+            ("yEs", r#""yEs""#),
+            ("~", "null"),
+            ("null", "null"),
+            ("Null", "null"),
+            ("NULL", "null"),
+            ("", "null"),
+            ("017", "15"),
+            ("0o17", r#""0o17""#),
+            ("0x1f", "31"),
+            ("0b101", "5"),
+            ("-0x1f", "-31"),
+            ("+12", "12"),
+            ("1_000", "1000"),
+            ("3_091_589", "3091589"),
+            ("1:30", "90"),
+            ("-1:30", "-90"),
+            ("1:30.5", "90.5"),
+            ("08", r#""08""#),
+            ("09.5", "9.5"),
+            ("1e3", r#""1e3""#),
+            ("1.0e+3", "1000.0"),
+            ("1.0e3", r#""1.0e3""#),
+            ("1.", "1.0"),
+            ("-.5", r#""-.5""#),
+            (".5", "0.5"),
+            ("+.inf", "Infinity"),
+            ("-.INF", "-Infinity"),
+            (".nan", "NaN"),
+            ("0", "0"),
+            ("-0", "0"),
+            ("00", "0"),
+            ("0_", "0"),
+            ("1.5_0", "1.5"),
+            ("2026-2-19", r#""2026-2-19""#),
+            ("12:5", "725"),
+            ("1:60", r#""1:60""#),
+            ("<<x", r#""<<x""#),
+            ("8.0", "8.0"),
+            ("-8", "-8"),
+        ];
+        for (scalar, want) in table {
+            check(&format!("k: {scalar}\n"), &format!(r#"{{"k": {want}}}"#));
+        }
+    }
+
+    #[test]
+    fn quoted_block_and_tagged_scalars_are_not_resolved() {
+        check(
+            "a: !!str 5\nb: !!int '7'\nc: |\n  yes\nd: >-\n  12\ne: &x 0x10\nf: *x\ng: 'yes'\nh: \"1_000\"\n",
+            r#"{"a": "5", "b": 7, "c": "yes\n", "d": "12", "e": 16, "f": 16, "g": "yes", "h": "1_000"}"#,
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_first_position_and_last_value() {
+        check("k: 1\nj: 2\nk: 3\n", r#"{"k": 3, "j": 2}"#);
+    }
+
+    #[test]
+    fn merge_keys_follow_pyyaml_order() {
+        check(
+            "a: &a {x: 1, y: 2}\nb: &b {y: 3, z: 4}\nc:\n  w: 0\n  <<: [*a, *b]\n  x: 9\n",
+            r#"{"a": {"x": 1, "y": 2}, "b": {"y": 3, "z": 4}, "c": {"y": 2, "z": 4, "x": 9, "w": 0}}"#,
+        );
+        check(
+            "base: &b {p: 1}\nd:\n  <<: *b\n  '<<': lit\n",
+            r#"{"base": {"p": 1}, "d": {"p": 1, "<<": "lit"}}"#,
+        );
+    }
+
+    #[test]
+    fn empty_documents_are_none() {
+        check("", "null");
+        check("# only a comment\n---\n", "null");
+    }
+
+    #[track_caller]
+    fn check_err(doc: &str, needle: &str) {
+        match parse_yaml(doc) {
+            Ok(v) => panic!("{doc:?} parsed as {v:?}"),
+            Err(e) => {
+                assert!(e.contains(needle), "{doc:?}: error {e:?} lacks {needle:?}");
+                assert!(!e.contains('\n'), "error is not one line: {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_documents_give_one_line_errors() {
+        check_err("k: 2026-02-19\n", "timestamp");
+        check_err("1: x\n", "not a string");
+        check_err("? [a]\n: x\n", "collection");
+        check_err("? {a: 1}\n: x\n", "collection");
+        check_err("? - a\n: x\n", "");
+        check_err("k: =\n", "`=`");
+        check_err("k: [1, 2\n", "");
+        check_err("k: {a: 1\n", "");
+        check_err("a:\n  - b\n c: d\n", "");
+        check_err("k: \"unterminated\n", "");
+        check_err("k: *nowhere\n", "");
+        check_err("a: <<\n", "<<");
+        check_err("x:\n  <<: 5\n", "merge");
+    }
+
+    #[test]
+    fn garbage_and_truncated_input_never_panic() {
+        let real = "dsr1-fp8-h100-vllm:\n  image: img\n  seq-len-configs:\n  - isl: 1024\n    search-space:\n    - { tp: 8, conc-start: 4, conc-end: 64 }\n";
+        for cut in 0..=real.len() {
+            let _ = parse_yaml(&real[..cut]);
+        }
+        let mut seed: u32 = 7;
+        let alphabet = b"ab:-[]{}&*!|>'\"#\n ,?<=0123456789.";
+        for _ in 0..2000 {
+            let doc: String = (0..40)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    alphabet[(seed >> 16) as usize % alphabet.len()] as char
+                })
+                .collect();
+            let _ = parse_yaml(&doc);
+        }
+    }
 }
