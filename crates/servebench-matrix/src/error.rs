@@ -65,7 +65,8 @@ pub enum MatrixError {
     #[error("No runner nodes found matching filter '{filter}' for runner type '{runner}'.")]
     NoMatchingNodes { filter: String, runner: String },
 
-    #[error("Config key(s) not found: {}.\nAvailable keys: {}", missing.join(", "), available.join(", "))]
+    // The original puts the available keys on a second line; one line here.
+    #[error("Config key(s) not found: {}. Available keys: {}", missing.join(", "), available.join(", "))]
     UnknownConfigKeys {
         missing: Vec<String>,
         available: Vec<String>,

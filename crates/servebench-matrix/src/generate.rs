@@ -1364,7 +1364,7 @@ big-fp4-gb200-dynamo:
             .to_string();
         assert_eq!(
             err,
-            "Config key(s) not found: zz, aa.\nAvailable keys: big-fp4-gb200-dynamo, llama-fp4-h200-sglang, llama-fp8-h100-vllm"
+            "Config key(s) not found: zz, aa. Available keys: big-fp4-gb200-dynamo, llama-fp4-h200-sglang, llama-fp8-h100-vllm"
         );
     }
 
@@ -1377,8 +1377,8 @@ big-fp4-gb200-dynamo:
                 .map(|e| {
                     format!(
                         "tp{}-c{}-{}",
-                        column(&[e.clone()], "tp")[0],
-                        column(&[e.clone()], "conc")[0],
+                        column(std::slice::from_ref(e), "tp")[0],
+                        column(std::slice::from_ref(e), "conc")[0],
                         e.get("spec-decoding").and_then(Value::as_str).unwrap_or("")
                     )
                 })
