@@ -1,1 +1,44 @@
-fn main() {}
+//! Development tasks, run as `cargo xtask <task>`.
+//!
+//! * `ci`: what `.ci/run` runs, in order: format check, clippy, the test
+//!   suite, then the golden compatibility checks against the built binaries.
+//! * `bench-matrix`: times `generate_sweep_configs` on a full sweep of the
+//!   reference configs, next to the Python original when one is given.
+
+// xtask is a developer tool whose whole job is to report on stdout.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench_matrix;
+mod ci;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "servebench development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every CI step (what .ci/run does)
+    Ci,
+    /// Benchmark generate_sweep_configs against the Python original
+    BenchMatrix(bench_matrix::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Ci => ci::run(),
+        Task::BenchMatrix(args) => bench_matrix::run(&args),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}

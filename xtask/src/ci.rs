@@ -1,0 +1,64 @@
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+
+/// The golden case families that have a Rust implementation so far.
+const GOLDEN_FILTERS: &[&str] = &["gsc-"];
+
+pub fn run() -> Result<()> {
+    let root = crate::workspace_root();
+    let shared = root.join("../shared/reference");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    step(
+        "format",
+        Command::new(&cargo).args(["fmt", "--all", "--check"]),
+    )?;
+    step(
+        "clippy",
+        Command::new(&cargo).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    // The README's test command.
+    step("tests", Command::new(&cargo).args(["test", "--workspace"]))?;
+    step(
+        "build binaries",
+        Command::new(&cargo).args(["build", "--workspace", "--bins"]),
+    )?;
+    let bin_dir = root.join("target/debug");
+    if !shared.join("check_golden.py").is_file() {
+        bail!(
+            "golden checks need ../shared/reference beside the repository ({} is missing)",
+            shared.display()
+        );
+    }
+    for filter in GOLDEN_FILTERS {
+        step(
+            &format!("golden {filter}"),
+            Command::new("python3")
+                .arg(shared.join("check_golden.py"))
+                .arg(shared.join("golden"))
+                .arg("--bin-dir")
+                .arg(&bin_dir)
+                .args(["-k", filter]),
+        )?;
+    }
+    eprintln!("==> ci: all steps passed");
+    Ok(())
+}
+
+fn step(name: &str, command: &mut Command) -> Result<()> {
+    eprintln!("==> {name}");
+    let status = command
+        .current_dir(crate::workspace_root())
+        .status()
+        .with_context(|| format!("{name}: could not start {command:?}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
