@@ -126,17 +126,10 @@ struct NodeTypeArgs {
     multi_node: bool,
 }
 
-/// Python `int(str)`: surrounding whitespace, a sign, `_` between digits.
+/// Integer options use Python `int(str)`, as argparse's `type=int` does.
 fn py_int(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    let ok = digits.starts_with(|c: char| c.is_ascii_digit())
-        && digits.ends_with(|c: char| c.is_ascii_digit())
-        && digits.chars().all(|c| c.is_ascii_digit() || c == '_')
-        && !digits.contains("__");
-    let cleaned: String = t.chars().filter(|c| *c != '_').collect();
-    ok.then(|| cleaned.parse().ok())
-        .flatten()
+    servebench_pyjson::builtins::parse_int(s)
+        .and_then(|i| i64::try_from(i).ok())
         .ok_or_else(|| format!("invalid int value: '{s}'"))
 }
 

@@ -4,9 +4,9 @@
 use crate::config::{
     ConcSpec, ConfigEntry, MasterConfigs, RunnerConfig, SearchSpace, SeqLenConfig,
 };
-use crate::pyops::{self, show, PyTypeError};
 use crate::validate::check_matrix_entry;
 use crate::MatrixError;
+use servebench_pyjson::ops::{self as pyops, show, PyTypeError};
 use servebench_pyjson::{Dict, Value};
 
 /// One entry of the job matrix, keys in the order the workflow receives them.

@@ -13,7 +13,7 @@
 //!
 //! YAML is read by one function, [`yaml::load_yaml_file`], with PyYAML
 //! `safe_load` semantics; the original's values are copied to the matrix
-//! unchanged, so computations on them follow Python (see `pyops`).
+//! unchanged, so computations on them follow Python (`servebench_pyjson::ops`).
 //!
 //! ```no_run
 //! use servebench_matrix::{full_sweep, load_master_configs, load_runner_config};
@@ -32,7 +32,6 @@
 mod config;
 mod error;
 mod generate;
-mod pyops;
 mod validate;
 pub mod yaml;
 

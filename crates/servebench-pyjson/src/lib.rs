@@ -1,4 +1,5 @@
-//! Values and JSON text exactly as Python's `json` module spells them.
+//! Values and JSON text exactly as Python's `json` module spells them, and
+//! the Python semantics around them.
 //!
 //! The InferenceX utilities print and save JSON with `json.dumps`/`json.dump`,
 //! and the workflows downstream compare that text byte for byte (an empty
@@ -16,8 +17,13 @@
 //! floats are written as the bare tokens `NaN`, `Infinity`, `-Infinity`, as
 //! Python does by default.
 //!
-//! It does not own parsing of any particular file format, nor the meaning of
-//! the values.
+//! Around that it keeps the Python semantics the tools' outputs depend on:
+//! [`from_str`] is `json.loads` (accepting `NaN`/`Infinity`), [`builtins`]
+//! holds `int(str)`/`float(str)`, [`format`] holds `format(x, ".4f")` and
+//! `format(x, "g")`, and [`ops`] the comparisons and arithmetic the originals
+//! apply to values read from files.
+//!
+//! It does not own the meaning of any value.
 //!
 //! ```
 //! use servebench_pyjson::{to_string, Dict, Value};
@@ -33,10 +39,15 @@
 //! );
 //! ```
 
+pub mod builtins;
 mod float;
+pub mod format;
+pub mod ops;
+mod parse;
 mod value;
 mod write;
 
 pub use float::float_repr;
+pub use parse::{from_str, ParseError};
 pub use value::{Dict, Value};
 pub use write::{to_string, to_string_indent2, write_compact, write_indent2};

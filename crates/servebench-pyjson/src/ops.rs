@@ -1,14 +1,14 @@
-//! The few Python operators the generator applies to config values.
+//! Python operators on [`Value`]s, for tools that compute with values read
+//! from files without normalising them first.
 //!
-//! The original copies YAML values into the matrix without normalising them
-//! (pydantic only checks them), then computes with them: `isl + osl + 200`,
-//! `conc *= step`, `tp > max_tp`, `min(...)`, `(isl, osl) in filter`. A
-//! config may legally spell an int as `8.0` or `true`, so these helpers keep
-//! Python's answers: bools and floats take part in arithmetic (`8.0 * 2` is
-//! `16.0`), equality is numeric across types (`1024.0 == 1024`), and mixing a
-//! string with a number is a type error, reported instead of crashing.
+//! The originals copy config and result values through unchanged and then
+//! compute with them (`isl + osl + 200`, `conc *= step`, sorting rows by a
+//! tuple of fields). These helpers keep Python's answers: bools and floats
+//! take part in arithmetic (`8.0 * 2` is `16.0`), equality is numeric across
+//! types (`1024.0 == 1024`), and ordering a string against a number is a type
+//! error, reported instead of crashing.
 
-use servebench_pyjson::Value;
+use crate::Value;
 use std::cmp::Ordering;
 
 /// A Python `TypeError` (or overflow) while evaluating an expression.
@@ -81,6 +81,16 @@ pub fn cmp(a: &Value, b: &Value) -> Result<Option<Ordering>, PyTypeError> {
             ))),
         },
     }
+}
+
+/// Python comparison of two tuples: the first unequal pair decides.
+pub fn cmp_tuples(a: &[Value], b: &[Value]) -> Result<Option<Ordering>, PyTypeError> {
+    for (x, y) in a.iter().zip(b) {
+        if !eq(x, y) {
+            return cmp(x, y);
+        }
+    }
+    Ok(Some(a.len().cmp(&b.len())))
 }
 
 pub fn lt(a: &Value, b: &Value) -> Result<bool, PyTypeError> {
@@ -167,9 +177,9 @@ pub fn to_str(v: &Value) -> String {
         Value::Bool(true) => "True".to_owned(),
         Value::Bool(false) => "False".to_owned(),
         Value::Int(i) => i.to_string(),
-        Value::Float(f) => servebench_pyjson::float_repr(*f),
+        Value::Float(f) => crate::float_repr(*f),
         Value::Str(s) => s.clone(),
-        other => servebench_pyjson::to_string(other),
+        other => crate::to_string(other),
     }
 }
 
@@ -177,7 +187,7 @@ pub fn to_str(v: &Value) -> String {
 pub fn show(v: &Value) -> String {
     match v {
         Value::Str(s) => format!("'{s}'"),
-        other => servebench_pyjson::to_string(other),
+        other => crate::to_string(other),
     }
 }
 
