@@ -2,7 +2,7 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// The golden case families that have a Rust implementation so far.
-const GOLDEN_FILTERS: &[&str] = &["gsc-"];
+const GOLDEN_FILTERS: &[&str] = &["gsc-", "pr-", "cr-", "sum-", "bsm-"];
 
 pub fn run() -> Result<()> {
     let root = crate::workspace_root();

@@ -1,0 +1,55 @@
+//! `process_result`: turns `${RESULT_FILENAME}.json` plus the workflow's
+//! environment variables into `agg_${RESULT_FILENAME}.json`, printing the
+//! same JSON (indent 2) on stdout, as `utils/process_result.py` does.
+//! Command-line arguments are ignored, except `-h`/`--help`.
+
+use servebench_pyjson::{to_string_indent2, Value};
+use servebench_results::{io, process, ResultsError};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Usage: process_result
+
+Reads ${RESULT_FILENAME}.json from the current directory and writes
+agg_${RESULT_FILENAME}.json (also printed on stdout).
+
+Required environment: RUNNER_TYPE FRAMEWORK PRECISION SPEC_DECODING RESULT_FILENAME
+  ISL OSL DISAGG MODEL_PREFIX IMAGE, then either TP EP_SIZE DP_ATTENTION (single node)
+  or, with IS_MULTINODE=true, PREFILL_GPUS DECODE_GPUS PREFILL_NUM_WORKERS PREFILL_TP
+  PREFILL_EP PREFILL_DP_ATTN DECODE_NUM_WORKERS DECODE_TP DECODE_EP DECODE_DP_ATTN.
+";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn run() -> Result<(), ResultsError> {
+    let name = process::result_filename(&env)?;
+    let result = io::read_json(Path::new(&format!("{name}.json")))?;
+    let text = to_string_indent2(&Value::Dict(process::process_result(&env, &result)?));
+    // Printed first, then written, as the original does.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|source| ResultsError::Io {
+            path: "<stdout>".into(),
+            source,
+        })?;
+    io::write_atomic(Path::new(&format!("agg_{name}.json")), &text)
+}
+
+fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        let _ = std::io::stdout().write_all(HELP.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "process_result: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
