@@ -237,7 +237,7 @@ fn table(
         .chain(METRIC_HEADERS.iter())
         .copied()
         .collect();
-    Ok(tabulate::github(&all_headers, &rows))
+    tabulate::github(&all_headers, &rows).map_err(ResultsError::Invalid)
 }
 
 fn row(r: &Record, fields: &[&str]) -> Result<Vec<Value>, ResultsError> {

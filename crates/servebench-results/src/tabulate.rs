@@ -40,21 +40,27 @@ fn cell_type(v: &Value) -> CellType {
     }
 }
 
-/// `_format(val, coltype)`.
-fn render(v: &Value, column: CellType) -> String {
+/// `_format(val, coltype)`. In a float column every cell goes through
+/// `float()`, which fails for the strings `True`/`False` (typed as bools).
+fn render(v: &Value, column: CellType) -> Result<String, String> {
     match (v, column) {
-        (Value::Null, _) => String::new(),
+        (Value::Null, _) => Ok(String::new()),
         (_, CellType::Float) => {
             let f = match v {
-                Value::Int(i) => *i as f64,
-                Value::Float(f) => *f,
-                Value::Bool(b) => f64::from(u8::from(*b)),
-                Value::Str(s) => parse_float(s).unwrap_or(f64::NAN),
-                _ => f64::NAN,
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(f) => Some(*f),
+                Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                Value::Str(s) => parse_float(s),
+                _ => None,
             };
-            general(f)
+            f.map(general).ok_or_else(|| {
+                format!(
+                    "cannot render {} in a numeric column (Python's tabulate fails on it too)",
+                    crate::pyrepr::repr(v)
+                )
+            })
         }
-        _ => crate::pyrepr::to_str(v),
+        _ => Ok(crate::pyrepr::to_str(v)),
     }
 }
 
@@ -85,12 +91,15 @@ struct Column<'a> {
 
 /// Types, renders and aligns one column (`_column_type`, `_format`,
 /// `_align_column`).
-fn column<'a>(header: &'a str, values: &[&Value]) -> Column<'a> {
+fn column<'a>(header: &'a str, values: &[&Value]) -> Result<Column<'a>, String> {
     let ty = values
         .iter()
         .map(|v| cell_type(v))
         .fold(CellType::Bool, std::cmp::max);
-    let rendered: Vec<String> = values.iter().map(|v| render(v, ty)).collect();
+    let rendered: Vec<String> = values
+        .iter()
+        .map(|v| render(v, ty).map_err(|e| format!("column '{header}': {e}")))
+        .collect::<Result<_, _>>()?;
     let numeric = matches!(ty, CellType::Int | CellType::Float);
     let aligned: Vec<String> = if numeric {
         let afters: Vec<isize> = rendered.iter().map(|s| after_point(s)).collect();
@@ -113,12 +122,12 @@ fn column<'a>(header: &'a str, values: &[&Value]) -> Column<'a> {
         .into_iter()
         .map(|s| pad(&s, width, numeric))
         .collect();
-    Column {
+    Ok(Column {
         header,
         cells,
         numeric,
         width,
-    }
+    })
 }
 
 fn pad(s: &str, to: usize, on_left: bool) -> String {
@@ -136,7 +145,7 @@ fn table_line<'a>(cells: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// The github-format table, without a trailing newline.
-pub fn github(headers: &[&str], rows: &[Vec<Value>]) -> String {
+pub fn github(headers: &[&str], rows: &[Vec<Value>]) -> Result<String, String> {
     let columns: Vec<Column> = headers
         .iter()
         .enumerate()
@@ -147,7 +156,7 @@ pub fn github(headers: &[&str], rows: &[Vec<Value>]) -> String {
                 .collect();
             column(header, &values)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let header_cells: Vec<String> = columns
         .iter()
         .map(|col| pad(col.header, col.width, col.numeric))
@@ -161,7 +170,7 @@ pub fn github(headers: &[&str], rows: &[Vec<Value>]) -> String {
     for r in 0..rows.len() {
         lines.push(table_line(columns.iter().map(|col| col.cells[r].as_str())));
     }
-    lines.join("\n")
+    Ok(lines.join("\n"))
 }
 
 #[cfg(test)]
@@ -214,6 +223,24 @@ mod tests {
 | dsr1    |    8 |     1.23457e+06 | True   |      08 |        |   0 |
 | é       |   16 |    25           | False  |       3 |        |  -0 |
 | x       |    1 | 12345.7         |        |     1_0 |        | nan |";
-        assert_eq!(got, want);
+        assert_eq!(got.as_deref(), Ok(want));
+    }
+
+    #[test]
+    fn a_bool_string_in_a_float_column_fails_as_in_python() {
+        let rows = vec![vec![s("True")], vec![Value::Float(1.5)]];
+        let err = github(&["X"], &rows).unwrap_err();
+        assert!(
+            err.contains("column 'X'") && err.contains("'True'"),
+            "{err}"
+        );
+        // In a bool or int column it is just text.
+        assert_eq!(
+            github(&["X"], &[vec![s("True")], vec![Value::Int(2)]])
+                .unwrap()
+                .lines()
+                .nth(2),
+            Some("| True |")
+        );
     }
 }
