@@ -12,6 +12,12 @@ const USAGE: &str = "Usage: collect_results RESULTS_DIR EXP_NAME\n\nWrites agg_E
 
 fn run(dir: &str, exp_name: &str) -> Result<(), ResultsError> {
     let (values, walk) = collect::collect_results(Path::new(dir))?;
+    if walk.json_paths.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "collect_results: warning: no *.json files under {dir}; writing an empty list"
+        );
+    }
     for skipped in &walk.unreadable_dirs {
         let _ = writeln!(
             std::io::stderr(),

@@ -25,6 +25,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if markdown.is_empty() {
+        // stdout stays empty, as in the original; say why on stderr.
+        let _ = writeln!(
+            std::io::stderr(),
+            "summarize: warning: no benchmark records (agg *.json files) under {dir}"
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(markdown.as_bytes())

@@ -326,3 +326,181 @@ pub fn exits_nonzero_after_save(doc: &Dict) -> bool {
 }
 
 pub mod case;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use servebench_metrics::{calculate_metrics, RequestInput};
+
+    fn outputs() -> Vec<RequestOutput> {
+        let ok = |ttft: f64, latency: f64| RequestOutput {
+            success: true,
+            ttft,
+            latency,
+            itl: vec![0.01, 0.02],
+            output_tokens: Some(3),
+            generated_text: "abc".into(),
+            prompt_len: 10,
+            error: String::new(),
+        };
+        vec![
+            ok(0.1, 0.5),
+            RequestOutput {
+                error: "boom".into(),
+                ..RequestOutput::failed(11)
+            },
+            ok(0.3, 0.9),
+        ]
+    }
+
+    fn run(pm: &str, pct: &str, goodput: &[&str]) -> (BenchmarkMetrics, Vec<i64>, MetricsOptions) {
+        let goodput: Vec<String> = goodput.iter().map(|s| s.to_string()).collect();
+        let opts = MetricsOptions::parse(pm, pct, &goodput).unwrap();
+        let reqs = [RequestInput {
+            prompt_len: 10,
+            output_len: 3,
+        }; 3];
+        let (m, lens) = calculate_metrics(&reqs, &outputs(), 4.0, |_| 0, &opts).unwrap();
+        (m, lens, opts)
+    }
+
+    #[test]
+    fn report_layout() {
+        let (m, _, opts) = run("ttft,e2el", "50,99.9", &["e2el:1000"]);
+        let want = "\
+============ Serving Benchmark Result ============
+Successful requests:                     2         
+Benchmark duration (s):                  4.00      
+Total input tokens:                      20        
+Total generated tokens:                  6         
+Request throughput (req/s):              0.50      
+Request goodput (req/s):                 0.50      
+Output token throughput (tok/s):         1.50      
+Total Token throughput (tok/s):          6.50      
+---------------Time to First Token----------------
+Mean TTFT (ms):                          200.00    
+Median TTFT (ms):                        200.00    
+P50 TTFT (ms):                           200.00    
+P99.9 TTFT (ms):                         299.80    
+----------------End-to-end Latency----------------
+Mean E2EL (ms):                          700.00    
+Median E2EL (ms):                        700.00    
+P50 E2EL (ms):                           700.00    
+P99.9 E2EL (ms):                         899.60    
+==================================================
+";
+        assert_eq!(report(&m, 4.0, &opts), want);
+    }
+
+    #[test]
+    fn result_dict_and_saved_document() {
+        let (m, lens, opts) = run("ttft,tpot,itl", "99", &[]);
+        let result = result_dict(&m, &lens, &outputs(), 4.0, &opts);
+        let keys: Vec<&str> = result.keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "duration",
+                "completed",
+                "total_input_tokens",
+                "total_output_tokens",
+                "request_throughput",
+                "request_goodput:",
+                "output_throughput",
+                "total_token_throughput",
+                "input_lens",
+                "output_lens",
+                "ttfts",
+                "itls",
+                "generated_texts",
+                "errors",
+                "mean_ttft_ms",
+                "median_ttft_ms",
+                "std_ttft_ms",
+                "p99_ttft_ms",
+                "mean_tpot_ms",
+                "median_tpot_ms",
+                "std_tpot_ms",
+                "p99_tpot_ms",
+                "mean_itl_ms",
+                "median_itl_ms",
+                "std_itl_ms",
+                "p99_itl_ms"
+            ]
+        );
+        assert_eq!(result.get("request_goodput:"), Some(&Value::Null));
+        assert_eq!(
+            servebench_pyjson::to_string(result.get("ttfts").unwrap()),
+            "[0.1, 0.0, 0.3]"
+        );
+        let mut save = SaveOptions {
+            backend: "vllm".into(),
+            model_id: "org/Model-X".into(),
+            tokenizer_id: "org/Model-X".into(),
+            best_of: 1,
+            num_prompts: 3,
+            metadata: vec![" tp = 8 ".into(), "a=b=c".into(), "duration=early".into()],
+            request_rate: f64::INFINITY,
+            burstiness: 1.0,
+            max_concurrency: Some(64),
+            save_detailed: false,
+            result_filename: None,
+            result_dir: None,
+            date: "20260101-000001".into(),
+        };
+        let doc = saved_document(&result, &save).unwrap();
+        let keys: Vec<&str> = doc.keys().take(14).collect();
+        assert_eq!(
+            keys,
+            [
+                "date",
+                "backend",
+                "model_id",
+                "tokenizer_id",
+                "best_of",
+                "num_prompts",
+                "tp",
+                "a",
+                "duration",
+                "request_rate",
+                "burstiness",
+                "max_concurrency",
+                "completed",
+                "total_input_tokens"
+            ],
+            "a metadata key named like a result key keeps the metadata position"
+        );
+        assert_eq!(doc.get("duration"), Some(&Value::Float(4.0)));
+        assert_eq!(doc.get("a"), Some(&Value::from("b")));
+        assert_eq!(doc.get("request_rate"), Some(&Value::from("inf")));
+        assert!(!doc.contains_key("itls") && !exits_nonzero_after_save(&doc));
+        assert_eq!(
+            saved_file_name(&save),
+            "vllm-infqps-concurrency64-Model-X-20260101-000001.json"
+        );
+        save.request_rate = 12.0;
+        save.max_concurrency = None;
+        assert_eq!(
+            saved_file_name(&save),
+            "vllm-12.0qps-Model-X-20260101-000001.json"
+        );
+        save.result_dir = Some("out".into());
+        save.result_filename = Some("res.json".into());
+        assert_eq!(saved_file_name(&save), "out/res.json");
+        save.result_filename = Some("/abs/res.json".into());
+        assert_eq!(saved_file_name(&save), "/abs/res.json");
+        save.metadata = vec!["novalue".into()];
+        assert!(saved_document(&result, &save)
+            .unwrap_err()
+            .to_string()
+            .contains("KEY=VALUE"));
+        let (m, lens, opts) = run("ttft", "50", &[]);
+        save.metadata.clear();
+        save.save_detailed = true;
+        let doc = saved_document(&result_dict(&m, &lens, &outputs(), 4.0, &opts), &save).unwrap();
+        assert!(
+            doc.contains_key("itls") && exits_nonzero_after_save(&doc),
+            "no p99 and no tpot: the original exits 1"
+        );
+    }
+}
