@@ -59,6 +59,32 @@ pub fn parse_float(s: &str) -> Option<f64> {
     Some(if negative { -magnitude } else { magnitude })
 }
 
+/// `float(v)` of a JSON value: numbers and bools convert, strings parse as
+/// [`parse_float`]; `None` where Python raises.
+pub fn float_of(v: &crate::Value) -> Option<f64> {
+    use crate::Value;
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Str(s) => parse_float(s),
+        _ => None,
+    }
+}
+
+/// `int(v)` of a JSON value: floats truncate toward zero (non-finite ones
+/// fail), strings parse as [`parse_int`]; `None` where Python raises.
+pub fn int_of(v: &crate::Value) -> Option<i128> {
+    use crate::Value;
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Bool(b) => Some(i128::from(*b)),
+        Value::Float(f) if f.is_finite() && f.abs() < 1e38 => Some(f.trunc() as i128),
+        Value::Str(s) => parse_int(s),
+        _ => None,
+    }
+}
+
 /// ASCII digits, `_` only between two digits.
 fn is_digit_group(s: &str) -> bool {
     let b = s.as_bytes();
@@ -97,6 +123,18 @@ mod tests {
         for (s, want) in table {
             assert_eq!(parse_int(s), *want, "int({s:?})");
         }
+    }
+
+    #[test]
+    fn conversions_of_json_values() {
+        use crate::Value;
+        assert_eq!(float_of(&Value::Bool(true)), Some(1.0));
+        assert_eq!(float_of(&Value::from(" 1_5.5 ")), Some(15.5));
+        assert_eq!(float_of(&Value::Null), None);
+        assert_eq!(int_of(&Value::Float(-4.7)), Some(-4));
+        assert_eq!(int_of(&Value::Float(f64::NAN)), None);
+        assert_eq!(int_of(&Value::from("08")), Some(8));
+        assert_eq!(int_of(&Value::List(vec![])), None);
     }
 
     #[test]

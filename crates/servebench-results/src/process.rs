@@ -2,7 +2,7 @@
 //! environment variables → the "agg" record the dashboards read.
 
 use crate::ResultsError;
-use servebench_pyjson::builtins::{parse_float, parse_int};
+use servebench_pyjson::builtins::{float_of, int_of, parse_int};
 use servebench_pyjson::{Dict, Value};
 
 /// The variables every run needs, checked together, in this order.
@@ -74,45 +74,27 @@ fn env_int(name: &str, value: &str) -> Result<i128, ResultsError> {
     })
 }
 
-/// Python `float(v)` of a JSON value.
-fn to_float(key: &str, v: &Value) -> Result<f64, ResultsError> {
-    let f = match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        Value::Bool(b) => Some(f64::from(u8::from(*b))),
-        Value::Str(s) => parse_float(s),
-        _ => None,
+fn not_a(what: &str, key: &str, v: &Value) -> ResultsError {
+    let hint = if matches!(v, Value::Null) && key == "max_concurrency" {
+        " (run benchmark_serving with --max-concurrency)"
+    } else {
+        ""
     };
-    f.ok_or_else(|| {
-        ResultsError::Invalid(format!(
-            "result field '{key}' is {} {}, not a number",
-            v.type_name(),
-            servebench_pyjson::ops::show(v)
-        ))
-    })
+    ResultsError::Invalid(format!(
+        "result field '{key}' is {} {}, not {what}{hint}",
+        v.type_name(),
+        servebench_pyjson::ops::show(v)
+    ))
 }
 
-/// Python `int(v)` of a JSON value (floats truncate toward zero).
+/// Python `float(v)` of a result field.
+fn to_float(key: &str, v: &Value) -> Result<f64, ResultsError> {
+    float_of(v).ok_or_else(|| not_a("a number", key, v))
+}
+
+/// Python `int(v)` of a result field.
 fn to_int(key: &str, v: &Value) -> Result<i128, ResultsError> {
-    let i = match v {
-        Value::Int(i) => Some(*i),
-        Value::Bool(b) => Some(i128::from(*b)),
-        Value::Float(f) if f.is_finite() && f.abs() < 1e38 => Some(f.trunc() as i128),
-        Value::Str(s) => parse_int(s),
-        _ => None,
-    };
-    i.ok_or_else(|| {
-        let hint = if matches!(v, Value::Null) && key == "max_concurrency" {
-            " (run benchmark_serving with --max-concurrency)"
-        } else {
-            ""
-        };
-        ResultsError::Invalid(format!(
-            "result field '{key}' is {} {}, not an integer{hint}",
-            v.type_name(),
-            servebench_pyjson::ops::show(v)
-        ))
-    })
+    int_of(v).ok_or_else(|| not_a("an integer", key, v))
 }
 
 fn field<'a>(result: &'a Dict, key: &str) -> Result<&'a Value, ResultsError> {
@@ -128,6 +110,28 @@ fn div(numerator: f64, denominator: f64, what: &str) -> Result<f64, ResultsError
         )));
     }
     Ok(numerator / denominator)
+}
+
+/// `tput_per_gpu` = total / all GPUs, `output_tput_per_gpu` = output /
+/// output GPUs, `input_tput_per_gpu` = (total − output) / input GPUs.
+fn insert_per_gpu(
+    record: &mut Dict,
+    result: &Dict,
+    [all, output_gpus, input_gpus]: [i128; 3],
+) -> Result<(), ResultsError> {
+    let total = to_float(
+        "total_token_throughput",
+        field(result, "total_token_throughput")?,
+    )?;
+    let output = to_float("output_throughput", field(result, "output_throughput")?)?;
+    for (key, value, gpus) in [
+        ("tput_per_gpu", total, all),
+        ("output_tput_per_gpu", output, output_gpus),
+        ("input_tput_per_gpu", total - output, input_gpus),
+    ] {
+        record.insert(key, Value::Float(div(value, gpus as f64, key)?));
+    }
+    Ok(())
 }
 
 /// Builds the agg record from the parsed result file and the environment,
@@ -165,7 +169,6 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
     let multinode = env
         .get("IS_MULTINODE")
         .is_some_and(|v| v.to_lowercase() == "true");
-    let throughput = |key: &str| field(result, key).and_then(|v| to_float(key, v));
     if multinode {
         let vars = required(env, &MULTINODE_ENV)?;
         let int = |i: usize| env_int(MULTINODE_ENV[i], &vars[i]);
@@ -183,29 +186,11 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
         record.insert("decode_num_workers", Value::Int(decode_workers));
         record.insert("num_prefill_gpu", Value::Int(prefill_gpus));
         record.insert("num_decode_gpu", Value::Int(decode_gpus));
-        let total = throughput("total_token_throughput")?;
-        record.insert(
-            "tput_per_gpu",
-            Value::Float(div(
-                total,
-                (prefill_gpus + decode_gpus) as f64,
-                "tput_per_gpu",
-            )?),
-        );
-        let output = throughput("output_throughput")?;
-        record.insert(
-            "output_tput_per_gpu",
-            Value::Float(div(output, decode_gpus as f64, "output_tput_per_gpu")?),
-        );
-        let total = throughput("total_token_throughput")?;
-        record.insert(
-            "input_tput_per_gpu",
-            Value::Float(div(
-                total - output,
-                prefill_gpus as f64,
-                "input_tput_per_gpu",
-            )?),
-        );
+        insert_per_gpu(
+            &mut record,
+            result,
+            [prefill_gpus + decode_gpus, decode_gpus, prefill_gpus],
+        )?;
     } else {
         if disagg {
             return Err(ResultsError::DisaggWithoutMultinode);
@@ -217,20 +202,7 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
         record.insert("tp", Value::Int(tp));
         record.insert("ep", Value::Int(ep));
         record.insert("dp_attention", vars[2].clone().into());
-        let total = throughput("total_token_throughput")?;
-        record.insert(
-            "tput_per_gpu",
-            Value::Float(div(total, tp as f64, "tput_per_gpu")?),
-        );
-        let output = throughput("output_throughput")?;
-        record.insert(
-            "output_tput_per_gpu",
-            Value::Float(div(output, tp as f64, "output_tput_per_gpu")?),
-        );
-        record.insert(
-            "input_tput_per_gpu",
-            Value::Float(div(total - output, tp as f64, "input_tput_per_gpu")?),
-        );
+        insert_per_gpu(&mut record, result, [tp, tp, tp])?;
     }
 
     // Every key ending in `ms` gets a seconds twin without `_ms`; every key

@@ -6,7 +6,7 @@
 //! re-renders every cell with `format(float(cell), "g")`; number columns are
 //! decimal-aligned, the rest left-aligned; widths count code points.
 
-use servebench_pyjson::builtins::{parse_float, parse_int};
+use servebench_pyjson::builtins::{float_of, parse_float, parse_int};
 use servebench_pyjson::format::general;
 use servebench_pyjson::Value;
 
@@ -45,21 +45,12 @@ fn cell_type(v: &Value) -> CellType {
 fn render(v: &Value, column: CellType) -> Result<String, String> {
     match (v, column) {
         (Value::Null, _) => Ok(String::new()),
-        (_, CellType::Float) => {
-            let f = match v {
-                Value::Int(i) => Some(*i as f64),
-                Value::Float(f) => Some(*f),
-                Value::Bool(b) => Some(f64::from(u8::from(*b))),
-                Value::Str(s) => parse_float(s),
-                _ => None,
-            };
-            f.map(general).ok_or_else(|| {
-                format!(
-                    "cannot render {} in a numeric column (Python's tabulate fails on it too)",
-                    crate::pyrepr::repr(v)
-                )
-            })
-        }
+        (_, CellType::Float) => float_of(v).map(general).ok_or_else(|| {
+            format!(
+                "cannot render {} in a numeric column (Python's tabulate fails on it too)",
+                crate::pyrepr::repr(v)
+            )
+        }),
         _ => Ok(crate::pyrepr::to_str(v)),
     }
 }
