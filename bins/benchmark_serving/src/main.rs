@@ -1,20 +1,30 @@
-//! `benchmark_serving`: the serving benchmark. For now it carries the
-//! `metrics` test command (SPEC §7.3), which replays recorded per-request
-//! outputs through the metric math, report and save logic of a real run;
-//! the streaming client arrives later.
+//! `benchmark_serving`: the serving benchmark, with the command line of
+//! `utils/bench_serving/benchmark_serving.py`.
+//!
+//! Implemented so far: `--dry-run` (prepare the requests and arrival gaps
+//! exactly as the Python client would for the same seed, print one JSON
+//! object per request, contact no server) and the `metrics` test command.
+//! The streaming client arrives next; without `--dry-run` the command says so.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use servebench_prompts::{random::RandomOptions, tokenizer::Tokenizer, Dataset, PrepareOptions};
+use servebench_pyjson::{Dict, Value};
 use servebench_results::serving::case::MetricsCase;
-use servebench_results::{io, ResultsError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(about = "Benchmark the online serving throughput", version)]
+#[command(
+    about = "Benchmark the online serving throughput",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    args: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -27,35 +37,204 @@ enum Command {
     },
 }
 
-fn metrics(input: &Path) -> Result<String, ResultsError> {
-    let case = MetricsCase::from_value(&io::read_json(input)?)?;
-    let outcome = case.run()?;
-    if outcome.all_failed {
-        let _ = writeln!(
-            std::io::stderr(),
-            "warning: All requests failed. This is likely due to a misconfiguration on the benchmark arguments."
-        );
+/// The Python client's options, same names and defaults.
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "vllm", value_parser = ["tgi", "vllm", "lmdeploy", "deepspeed-mii", "openai", "openai-chat", "tensorrt-llm", "scalellm", "sglang"])]
+    backend: String,
+    /// Server base URL (overrides --host/--port)
+    #[arg(long)]
+    base_url: Option<String>,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    #[arg(long, default_value = "/v1/completions")]
+    endpoint: String,
+    /// Dataset to sample prompts from
+    #[arg(long, default_value = "sharegpt")]
+    dataset_name: String,
+    #[arg(long)]
+    dataset_path: Option<String>,
+    /// At most this many requests in flight
+    #[arg(long, allow_negative_numbers = true)]
+    max_concurrency: Option<i64>,
+    /// Model name (required)
+    #[arg(long)]
+    model: Option<String>,
+    /// Tokenizer: a tokenizer.json, a directory, or a model id in the HF cache (default: --model)
+    #[arg(long)]
+    tokenizer: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    best_of: i64,
+    #[arg(long)]
+    use_beam_search: bool,
+    #[arg(long, default_value_t = 1000)]
+    num_prompts: usize,
+    #[arg(long)]
+    logprobs: Option<i64>,
+    /// Requests per second (inf: all at once)
+    #[arg(long, default_value = "inf", value_parser = py_float)]
+    request_rate: f64,
+    /// Gamma shape of the arrival gaps (1 = Poisson)
+    #[arg(long, default_value = "1.0", value_parser = py_float)]
+    burstiness: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    #[arg(long)]
+    trust_remote_code: bool,
+    #[arg(long)]
+    disable_tqdm: bool,
+    #[arg(long)]
+    profile: bool,
+    #[arg(long)]
+    save_result: bool,
+    #[arg(long)]
+    save_detailed: bool,
+    #[arg(long, num_args = 0..)]
+    metadata: Vec<String>,
+    #[arg(long)]
+    result_dir: Option<String>,
+    #[arg(long)]
+    result_filename: Option<String>,
+    #[arg(long)]
+    ignore_eos: bool,
+    #[arg(long, default_value = "ttft,tpot,itl")]
+    percentile_metrics: String,
+    #[arg(long, default_value = "99")]
+    metric_percentiles: String,
+    #[arg(long, num_args = 1..)]
+    goodput: Vec<String>,
+    #[arg(long, default_value_t = 550)]
+    sonnet_input_len: i64,
+    #[arg(long, default_value_t = 150)]
+    sonnet_output_len: i64,
+    #[arg(long, default_value_t = 200)]
+    sonnet_prefix_len: i64,
+    #[arg(long)]
+    sharegpt_output_len: Option<i64>,
+    #[arg(long)]
+    hf_subset: Option<String>,
+    #[arg(long)]
+    hf_split: Option<String>,
+    #[arg(long)]
+    hf_output_len: Option<i64>,
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
+    random_input_len: i64,
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
+    random_output_len: i64,
+    #[arg(long, default_value = "1.0", value_parser = py_float)]
+    random_range_ratio: f64,
+    #[arg(long, default_value_t = 0)]
+    random_prefix_len: i64,
+    #[arg(long)]
+    use_chat_template: bool,
+    #[arg(long, default_value = "auto", value_parser = ["auto", "slow", "mistral", "custom"])]
+    tokenizer_mode: String,
+    #[arg(long)]
+    served_model_name: Option<String>,
+    #[arg(long, num_args = 1..)]
+    lora_modules: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    num_warmups: i64,
+    /// Prepare the requests and arrival gaps, print one JSON object per request, and send nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Python `float()`, as argparse's `type=float` applies it.
+fn py_float(s: &str) -> Result<f64, String> {
+    servebench_pyjson::builtins::parse_float(s).ok_or_else(|| format!("invalid float value: '{s}'"))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn dry_run(args: &ServeArgs, model: &str) -> Result<(), String> {
+    if args.dataset_name != "random" {
+        return Err(format!(
+            "Unknown dataset: {} (supported: random)",
+            args.dataset_name
+        ));
     }
-    Ok(servebench_pyjson::to_string(&outcome.document))
+    let tok = Tokenizer::load(args.tokenizer.as_deref().unwrap_or(model), &env)
+        .map_err(|e| e.to_string())?;
+    let opts = PrepareOptions {
+        dataset: Dataset::Random(RandomOptions {
+            input_len: args.random_input_len,
+            output_len: args.random_output_len,
+            prefix_len: args.random_prefix_len,
+            num_prompts: args.num_prompts,
+            range_ratio: args.random_range_ratio,
+            use_chat_template: args.use_chat_template,
+        }),
+        seed: args.seed,
+        request_rate: args.request_rate,
+        burstiness: args.burstiness,
+    };
+    let prepared = servebench_prompts::prepare(&tok, &opts).map_err(|e| e.to_string())?;
+    // stdout carries only the requests; the statistics go to stderr.
+    let _ = std::io::stderr().write_all(prepared.statistics.as_bytes());
+    let mut out = String::new();
+    for (r, gap) in prepared.requests.iter().zip(&prepared.gaps) {
+        let mut d = Dict::new();
+        d.insert("prompt", r.prompt.clone().into());
+        d.insert("prompt_len", Value::Int(r.prompt_len as i128));
+        d.insert("output_len", Value::Int(r.output_len.into()));
+        d.insert("interval_s", gap.map_or(Value::Null, Value::Float));
+        servebench_pyjson::write_compact(&mut out, &Value::Dict(d));
+        out.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing stdout: {e}"))
+}
+
+fn metrics(input: &Path) -> Result<String, String> {
+    let value = servebench_results::io::read_json(input).map_err(|e| e.to_string())?;
+    let outcome = MetricsCase::from_value(&value)
+        .and_then(|c| c.run())
+        .map_err(|e| e.to_string())?;
+    if outcome.all_failed {
+        let _ = writeln!(std::io::stderr(), "warning: All requests failed. This is likely due to a misconfiguration on the benchmark arguments.");
+    }
+    Ok(format!(
+        "{}\n",
+        servebench_pyjson::to_string(&outcome.document)
+    ))
 }
 
 fn main() -> ExitCode {
-    let Command::Metrics { input } = Cli::parse().command;
-    let text = match metrics(&input) {
-        Ok(text) => text,
-        Err(err) => {
-            let _ = writeln!(std::io::stderr(), "benchmark_serving: error: {err}");
-            return ExitCode::FAILURE;
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Metrics { input }) => metrics(&input).and_then(|text| {
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|e| format!("writing stdout: {e}"))
+        }),
+        None => {
+            let Some(model) = cli.args.model.as_deref() else {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "the following arguments are required: --model",
+                    )
+                    .exit();
+            };
+            if cli.args.dry_run {
+                dry_run(&cli.args, model)
+            } else {
+                Err("sending requests is not implemented yet in this version; use --dry-run to prepare and print the requests".into())
+            }
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "benchmark_serving: error: writing stdout: {err}"
-            );
+            let _ = writeln!(std::io::stderr(), "benchmark_serving: error: {err}");
             ExitCode::FAILURE
         }
     }

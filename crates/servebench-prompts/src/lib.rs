@@ -1,1 +1,153 @@
+//! Benchmark prompts: a dataset choice in, requests `(prompt, prompt_len,
+//! output_len)` and arrival gaps out — for a given seed, exactly those the
+//! Python client produces.
+//!
+//! This crate owns tokenizer loading ([`tokenizer`]), numpy's legacy random
+//! stream ([`rng`]), the datasets ([`random`]), the length-statistics block
+//! and the arrival process ([`arrival_gaps`]). It does not own sending
+//! requests or timing them.
+//!
+//! ```
+//! use servebench_prompts::{arrival_gaps, rng::RandomState};
+//!
+//! let mut rng = RandomState::new(0);
+//! let gaps = arrival_gaps(&mut rng, 3, 10.0, 1.0)?;
+//! assert_eq!(gaps.len(), 3);
+//! assert!(gaps.iter().all(|g| g.is_some_and(|s| s >= 0.0)));
+//! assert_eq!(arrival_gaps(&mut rng, 2, f64::INFINITY, 1.0)?, [None, None]);
+//! # Ok::<(), servebench_prompts::PromptsError>(())
+//! ```
+
+mod chat;
+pub mod random;
 pub mod rng;
+pub mod tokenizer;
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PromptsError {
+    #[error("{}: {message}", path.display())]
+    Tokenizer { path: PathBuf, message: String },
+    #[error(
+        "tokenizer '{name}' is neither a file, a directory, nor a model in the Hugging Face cache ({})",
+        cache.display()
+    )]
+    TokenizerNotFound { name: String, cache: PathBuf },
+    #[error("{0}")]
+    Options(String),
+}
+
+/// One request of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledRequest {
+    pub prompt: String,
+    /// Tokens of the final prompt (chat template included).
+    pub prompt_len: usize,
+    pub output_len: i64,
+    /// The length the dataset aimed for (prefix + input length).
+    pub target_len: usize,
+}
+
+/// The gap after each request: `gamma(burstiness, 1 / (rate·burstiness))`
+/// from the same stream (exponential when burstiness is 1), `None` for an
+/// infinite rate, as the original's `get_request` draws them.
+pub fn arrival_gaps(
+    rng: &mut crate::rng::RandomState,
+    n: usize,
+    rate: f64,
+    burstiness: f64,
+) -> Result<Vec<Option<f64>>, PromptsError> {
+    if burstiness.is_nan() || burstiness <= 0.0 {
+        return Err(PromptsError::Options(format!(
+            "A positive burstiness factor is expected, but given {}.",
+            servebench_pyjson::float_repr(burstiness)
+        )));
+    }
+    if rate == f64::INFINITY {
+        return Ok(vec![None; n]);
+    }
+    let theta = 1.0 / (rate * burstiness);
+    Ok((0..n).map(|_| Some(rng.gamma(burstiness, theta))).collect())
+}
+
+/// The statistics block the original prints after sampling.
+pub fn length_statistics(requests: &[SampledRequest]) -> Result<String, PromptsError> {
+    if requests.is_empty() {
+        return Err(PromptsError::Options(
+            "no requests were sampled (--num-prompts 0)".into(),
+        ));
+    }
+    let mean = servebench_metrics::stats::mean;
+    let inputs: Vec<f64> = requests.iter().map(|r| r.prompt_len as f64).collect();
+    let outputs: Vec<f64> = requests.iter().map(|r| r.output_len as f64).collect();
+    let mismatch: Vec<f64> = requests
+        .iter()
+        .map(|r| r.prompt_len as f64 - r.target_len as f64)
+        .collect();
+    let (imin, imax) = (
+        requests.iter().map(|r| r.prompt_len).min().unwrap_or(0),
+        requests.iter().map(|r| r.prompt_len).max().unwrap_or(0),
+    );
+    let (omin, omax) = (
+        requests.iter().map(|r| r.output_len).min().unwrap_or(0),
+        requests.iter().map(|r| r.output_len).max().unwrap_or(0),
+    );
+    let header = format!(
+        "{}  Input/Output Length Statistics  {}",
+        "-".repeat(19),
+        "-".repeat(19)
+    );
+    Ok(format!(
+        "{header}\n input_lens : min={imin:<4}  max={imax:<4}  mean={:<7.2}  avg_token_mismatch={:<5.2} \n output_lens: min={omin:<4}  max={omax:<4}  mean={:<7.2} \n{} \n\n",
+        mean(&inputs),
+        mean(&mismatch),
+        mean(&outputs),
+        "-".repeat(header.chars().count())
+    ))
+}
+
+/// Which dataset to sample, with its options.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dataset {
+    Random(random::RandomOptions),
+}
+
+/// Everything needed to prepare a run's requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrepareOptions {
+    pub dataset: Dataset,
+    /// `np.random.seed(seed)`.
+    pub seed: u32,
+    pub request_rate: f64,
+    pub burstiness: f64,
+}
+
+/// Requests, the gap after each, and the statistics text the original
+/// prints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    pub requests: Vec<SampledRequest>,
+    pub gaps: Vec<Option<f64>>,
+    pub statistics: String,
+}
+
+/// Samples the dataset, then draws the arrival gaps from the same stream,
+/// in the order the original draws them.
+pub fn prepare(
+    tok: &tokenizer::Tokenizer,
+    opts: &PrepareOptions,
+) -> Result<Prepared, PromptsError> {
+    let mut rng = rng::RandomState::new(opts.seed);
+    let requests = match &opts.dataset {
+        Dataset::Random(r) => random::sample(tok, &mut rng, r)?,
+    };
+    let statistics = length_statistics(&requests)?;
+    let gaps = arrival_gaps(&mut rng, requests.len(), opts.request_rate, opts.burstiness)?;
+    Ok(Prepared {
+        requests,
+        gaps,
+        statistics,
+    })
+}

@@ -1,0 +1,213 @@
+//! Loading a Hugging Face tokenizer and using it as transformers does.
+
+use crate::PromptsError;
+use servebench_pyjson::Value;
+use std::path::{Path, PathBuf};
+
+/// A fast tokenizer plus the `tokenizer_config.json` settings that change
+/// what transformers does with it.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Where it was loaded from, for messages.
+    pub source: PathBuf,
+    chat_template: Option<String>,
+    /// `bos_token`, `eos_token`, ... as the template sees them.
+    special_tokens: Vec<(String, String)>,
+    clean_up_tokenization_spaces: bool,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokenizer {
+    /// Loads `name`: a `tokenizer.json` file, a directory holding one, or a
+    /// Hugging Face model id found in the local cache (`HF_HUB_CACHE`, else
+    /// `HF_HOME/hub`, else `~/.cache/huggingface/hub`). `env` looks up
+    /// environment variables.
+    pub fn load(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PromptsError> {
+        let path = Path::new(name);
+        if path.is_file() {
+            return Self::from_files(path, path.parent().map(|p| p.join("tokenizer_config.json")));
+        }
+        if path.is_dir() {
+            let file = path.join("tokenizer.json");
+            if !file.is_file() {
+                return Err(PromptsError::Tokenizer {
+                    path: path.to_owned(),
+                    message:
+                        "the directory has no tokenizer.json (only fast tokenizers are supported)"
+                            .into(),
+                });
+            }
+            return Self::from_files(&file, Some(path.join("tokenizer_config.json")));
+        }
+        match cached_snapshot(name, env) {
+            Some(dir) => Self::from_files(
+                &dir.join("tokenizer.json"),
+                Some(dir.join("tokenizer_config.json")),
+            ),
+            None => Err(PromptsError::TokenizerNotFound {
+                name: name.to_owned(),
+                cache: hub_cache(env),
+            }),
+        }
+    }
+
+    fn from_files(file: &Path, config: Option<PathBuf>) -> Result<Self, PromptsError> {
+        let err = |message: String| PromptsError::Tokenizer {
+            path: file.to_owned(),
+            message,
+        };
+        let inner = tokenizers::Tokenizer::from_file(file).map_err(|e| err(e.to_string()))?;
+        let mut tok = Tokenizer {
+            inner,
+            source: file.to_owned(),
+            chat_template: None,
+            special_tokens: Vec::new(),
+            clean_up_tokenization_spaces: false,
+        };
+        if let Some(config) = config.filter(|c| c.is_file()) {
+            let text = std::fs::read_to_string(&config)
+                .map_err(|e| err(format!("{}: {e}", config.display())))?;
+            let value = servebench_pyjson::from_str(&text)
+                .map_err(|e| err(format!("{}: {e}", config.display())))?;
+            tok.apply_config(&value);
+        }
+        Ok(tok)
+    }
+
+    fn apply_config(&mut self, config: &Value) {
+        let Some(d) = config.as_dict() else { return };
+        self.chat_template = match d.get("chat_template") {
+            Some(Value::Str(t)) => Some(t.clone()),
+            // A list of named templates: transformers uses "default".
+            Some(Value::List(items)) => items.iter().find_map(|t| {
+                let t = t.as_dict()?;
+                (t.get("name")?.as_str()? == "default")
+                    .then(|| t.get("template")?.as_str().map(str::to_owned))?
+            }),
+            _ => None,
+        };
+        self.clean_up_tokenization_spaces = matches!(
+            d.get("clean_up_tokenization_spaces"),
+            Some(Value::Bool(true))
+        );
+        for key in ["bos_token", "eos_token", "unk_token", "pad_token"] {
+            let text = match d.get(key) {
+                Some(Value::Str(s)) => Some(s.clone()),
+                Some(Value::Dict(t)) => t.get("content").and_then(Value::as_str).map(str::to_owned),
+                _ => None,
+            };
+            if let Some(text) = text {
+                self.special_tokens.push((key.to_owned(), text));
+            }
+        }
+    }
+
+    /// `tokenizer.vocab_size`: the base vocabulary, without added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(false)
+    }
+
+    /// `tokenizer.encode(text, add_special_tokens=False)`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, PromptsError> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// `tokenizer.decode(ids)`: special tokens kept, then transformers'
+    /// `clean_up_tokenization` when the config asks for it.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, PromptsError> {
+        let text = self
+            .inner
+            .decode(ids, false)
+            .map_err(|e| PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(if self.clean_up_tokenization_spaces {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+
+    /// `apply_chat_template([{"role": "user", "content": content}],
+    /// add_generation_prompt=True, tokenize=False)`.
+    pub fn chat_prompt(&self, content: &str) -> Result<String, PromptsError> {
+        let template = self
+            .chat_template
+            .as_deref()
+            .ok_or_else(|| PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: "--use-chat-template was given but the tokenizer has no chat template"
+                    .into(),
+            })?;
+        crate::chat::render(template, content, &self.special_tokens).map_err(|message| {
+            PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: format!("chat template: {message}"),
+            }
+        })
+    }
+}
+
+/// transformers' `clean_up_tokenization`.
+fn clean_up_tokenization(text: &str) -> String {
+    [
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ]
+    .iter()
+    .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
+}
+
+fn hub_cache(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(dir) = env("HF_HUB_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(home) = env("HF_HOME") {
+        return Path::new(&home).join("hub");
+    }
+    let home = env("HOME").unwrap_or_default();
+    Path::new(&home).join(".cache/huggingface/hub")
+}
+
+/// `models--ORG--NAME/snapshots/<rev>/` holding a tokenizer.json: the one
+/// `refs/main` names, else the first (by name) that has one.
+fn cached_snapshot(model_id: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let repo = hub_cache(env).join(format!("models--{}", model_id.replace('/', "--")));
+    let snapshots = repo.join("snapshots");
+    if let Ok(rev) = std::fs::read_to_string(repo.join("refs/main")) {
+        let dir = snapshots.join(rev.trim());
+        if dir.join("tokenizer.json").is_file() {
+            return Some(dir);
+        }
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .find(|d| d.join("tokenizer.json").is_file())
+}
