@@ -42,6 +42,16 @@ pub fn run() -> Result<()> {
             .arg("--bin-dir")
             .arg(&bin_dir),
     )?;
+    step(
+        "golden prompt cases",
+        Command::new("python3")
+            .arg(shared.join("check_prompts.py"))
+            .arg(shared.join("golden-prompts"))
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--tokenizers")
+            .arg(shared.join("tokenizers")),
+    )?;
     eprintln!("==> ci: all steps passed");
     Ok(())
 }

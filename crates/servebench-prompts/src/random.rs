@@ -79,6 +79,8 @@ pub fn sample(
         let mut ids = prefix.clone();
         ids.extend((0..len as i64).map(|j| ((offsets[i] + i as i64 + j) % vocab) as u32));
         let mut prompt = tok.decode(&ids)?;
+        // Whether `prompt` is known to encode to exactly `target` tokens.
+        let mut converged = false;
         for _ in 0..MAX_RETRIES {
             let mut ids = tok.encode(&prompt)?;
             match ids.len().cmp(&target) {
@@ -87,14 +89,19 @@ pub fn sample(
                     ids.extend(extra.into_iter().map(|t| t as u32));
                 }
                 std::cmp::Ordering::Greater => ids.truncate(target),
-                std::cmp::Ordering::Equal => break,
+                std::cmp::Ordering::Equal => {
+                    converged = true;
+                    break;
+                }
             }
             prompt = tok.decode(&ids)?;
         }
         if opts.use_chat_template {
             prompt = tok.chat_prompt(&prompt)?;
         }
-        let prompt_len = tok.encode(&prompt)?.len();
+        // The original re-encodes the final prompt; when the loop ended on an
+        // exact match that encoding is the one just made.
+        let prompt_len = if converged && !opts.use_chat_template { target } else { tok.encode(&prompt)?.len() };
         requests.push(SampledRequest {
             prompt,
             prompt_len,
