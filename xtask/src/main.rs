@@ -4,11 +4,14 @@
 //!   suite, then the golden compatibility checks against the built binaries.
 //! * `bench-matrix`: times `generate_sweep_configs` on a full sweep of the
 //!   reference configs, next to the Python original when one is given.
+//! * `bench-prompts`: times random-prompt preparation with the real
+//!   tokenizer (`benchmark_serving --dry-run`).
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench_matrix;
+mod bench_prompts;
 mod ci;
 
 use clap::{Parser, Subcommand};
@@ -26,12 +29,15 @@ enum Task {
     Ci,
     /// Benchmark generate_sweep_configs against the Python original
     BenchMatrix(bench_matrix::Args),
+    /// Time random-prompt preparation with the real tokenizer (benchmark_serving --dry-run)
+    BenchPrompts(bench_prompts::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Ci => ci::run(),
         Task::BenchMatrix(args) => bench_matrix::run(&args),
+        Task::BenchPrompts(args) => bench_prompts::run(&args),
     }
 }
 

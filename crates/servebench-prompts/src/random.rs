@@ -101,7 +101,11 @@ pub fn sample(
         }
         // The original re-encodes the final prompt; when the loop ended on an
         // exact match that encoding is the one just made.
-        let prompt_len = if converged && !opts.use_chat_template { target } else { tok.encode(&prompt)?.len() };
+        let prompt_len = if converged && !opts.use_chat_template {
+            target
+        } else {
+            tok.encode(&prompt)?.len()
+        };
         requests.push(SampledRequest {
             prompt,
             prompt_len,
