@@ -19,6 +19,8 @@
 //! ```
 
 mod chat;
+mod mt;
+pub mod pyrandom;
 pub mod random;
 pub mod rng;
 pub mod tokenizer;

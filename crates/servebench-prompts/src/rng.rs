@@ -15,66 +15,34 @@
 //!
 //! The vectors in the tests were produced by numpy 2.4.
 
-const N: usize = 624;
-const M: usize = 397;
+use crate::mt::Mt19937;
 
 /// `np.random.RandomState` with the legacy (pre-Generator) algorithms.
 #[derive(Clone)]
 pub struct RandomState {
-    mt: [u32; N],
-    pos: usize,
+    mt: Mt19937,
     /// The polar method makes Gaussians in pairs; numpy keeps the second.
     cached_gauss: Option<f64>,
 }
 
 impl std::fmt::Debug for RandomState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RandomState")
-            .field("pos", &self.pos)
-            .finish_non_exhaustive()
+        f.debug_struct("RandomState").finish_non_exhaustive()
     }
 }
 
 impl RandomState {
     /// `np.random.seed(seed)` for a seed in `0..2**32`.
     pub fn new(seed: u32) -> Self {
-        let mut mt = [0u32; N];
-        mt[0] = seed;
-        for i in 1..N {
-            mt[i] = 1_812_433_253u32
-                .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
-                .wrapping_add(i as u32);
-        }
         RandomState {
-            mt,
-            pos: N,
+            mt: Mt19937::from_seed(seed),
             cached_gauss: None,
         }
     }
 
-    fn refill(&mut self) {
-        const UPPER: u32 = 0x8000_0000;
-        const LOWER: u32 = 0x7fff_ffff;
-        const MATRIX_A: u32 = 0x9908_b0df;
-        for i in 0..N {
-            let y = (self.mt[i] & UPPER) | (self.mt[(i + 1) % N] & LOWER);
-            let mag = if y & 1 == 1 { MATRIX_A } else { 0 };
-            self.mt[i] = self.mt[(i + M) % N] ^ (y >> 1) ^ mag;
-        }
-        self.pos = 0;
-    }
-
     /// The next tempered 32-bit output.
     pub fn next_u32(&mut self) -> u32 {
-        if self.pos >= N {
-            self.refill();
-        }
-        let mut y = self.mt[self.pos];
-        self.pos += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
+        self.mt.next_u32()
     }
 
     fn next_u64(&mut self) -> u64 {
