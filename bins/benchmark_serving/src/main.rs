@@ -7,7 +7,9 @@
 //! The streaming client arrives next; without `--dry-run` the command says so.
 
 use clap::{CommandFactory, Parser, Subcommand};
-use servebench_prompts::{random::RandomOptions, tokenizer::Tokenizer, Dataset, PrepareOptions};
+use servebench_prompts::{
+    datasets, random::RandomOptions, tokenizer::Tokenizer, Dataset, PrepareOptions,
+};
 use servebench_pyjson::{Dict, Value};
 use servebench_results::serving::case::MetricsCase;
 use std::io::Write;
@@ -51,9 +53,10 @@ struct ServeArgs {
     port: u16,
     #[arg(long, default_value = "/v1/completions")]
     endpoint: String,
-    /// Dataset to sample prompts from
+    /// Dataset to sample prompts from: random, sharegpt, sonnet, custom
     #[arg(long, default_value = "sharegpt")]
     dataset_name: String,
+    /// The dataset file (sharegpt JSON, sonnet text, custom JSONL)
     #[arg(long)]
     dataset_path: Option<String>,
     /// At most this many requests in flight
@@ -152,16 +155,12 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn dry_run(args: &ServeArgs, model: &str) -> Result<(), String> {
-    if args.dataset_name != "random" {
-        return Err(format!(
-            "Unknown dataset: {} (supported: random)",
-            args.dataset_name
-        ));
-    }
-    let tok = Tokenizer::load(args.tokenizer.as_deref().unwrap_or(model), &env)
-        .map_err(|e| e.to_string())?;
-    let opts = PrepareOptions {
-        dataset: Dataset::Random(RandomOptions {
+    let path = || {
+        datasets::require_path(&args.dataset_name, args.dataset_path.as_deref())
+            .map_err(|e| e.to_string())
+    };
+    let dataset = match args.dataset_name.as_str() {
+        "random" => Dataset::Random(RandomOptions {
             input_len: args.random_input_len,
             output_len: args.random_output_len,
             prefix_len: args.random_prefix_len,
@@ -169,6 +168,35 @@ fn dry_run(args: &ServeArgs, model: &str) -> Result<(), String> {
             range_ratio: args.random_range_ratio,
             use_chat_template: args.use_chat_template,
         }),
+        "sharegpt" => Dataset::ShareGpt {
+            path: path()?,
+            num_prompts: args.num_prompts,
+            output_len: args.sharegpt_output_len,
+        },
+        "sonnet" => Dataset::Sonnet {
+            path: path()?,
+            options: datasets::SonnetOptions {
+                input_len: args.sonnet_input_len,
+                output_len: args.sonnet_output_len,
+                prefix_len: args.sonnet_prefix_len,
+                num_prompts: args.num_prompts,
+                chat_backend: args.backend == "openai-chat",
+            },
+        },
+        "custom" => Dataset::Custom {
+            path: path()?,
+            num_prompts: args.num_prompts,
+        },
+        other => {
+            return Err(format!(
+                "Unknown dataset: {other} (choose from random, sharegpt, sonnet, custom)"
+            ))
+        }
+    };
+    let tok = Tokenizer::load(args.tokenizer.as_deref().unwrap_or(model), &env)
+        .map_err(|e| e.to_string())?;
+    let opts = PrepareOptions {
+        dataset,
         seed: args.seed,
         request_rate: args.request_rate,
         burstiness: args.burstiness,

@@ -19,6 +19,7 @@
 //! ```
 
 mod chat;
+pub mod datasets;
 mod mt;
 pub mod pyrandom;
 pub mod random;
@@ -37,6 +38,8 @@ pub enum PromptsError {
         cache.display()
     )]
     TokenizerNotFound { name: String, cache: PathBuf },
+    #[error("{}: {message}", path.display())]
+    Dataset { path: PathBuf, message: String },
     #[error("{0}")]
     Options(String),
 }
@@ -114,6 +117,19 @@ pub fn length_statistics(requests: &[SampledRequest]) -> Result<String, PromptsE
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dataset {
     Random(random::RandomOptions),
+    ShareGpt {
+        path: PathBuf,
+        num_prompts: usize,
+        output_len: Option<i64>,
+    },
+    Sonnet {
+        path: PathBuf,
+        options: datasets::SonnetOptions,
+    },
+    Custom {
+        path: PathBuf,
+        num_prompts: usize,
+    },
 }
 
 /// Everything needed to prepare a run's requests.
@@ -141,9 +157,20 @@ pub fn prepare(
     tok: &tokenizer::Tokenizer,
     opts: &PrepareOptions,
 ) -> Result<Prepared, PromptsError> {
+    // The original seeds both numpy's and Python's generators with --seed.
     let mut rng = rng::RandomState::new(opts.seed);
+    let mut py = pyrandom::PyRandom::new(opts.seed.into());
     let requests = match &opts.dataset {
         Dataset::Random(r) => random::sample(tok, &mut rng, r)?,
+        Dataset::ShareGpt {
+            path,
+            num_prompts,
+            output_len,
+        } => datasets::sharegpt(tok, &mut py, path, *num_prompts, *output_len)?,
+        Dataset::Sonnet { path, options } => datasets::sonnet(tok, &mut py, path, options)?,
+        Dataset::Custom { path, num_prompts } => {
+            datasets::custom(tok, &mut py, path, *num_prompts)?
+        }
     };
     let statistics = length_statistics(&requests)?;
     let gaps = arrival_gaps(&mut rng, requests.len(), opts.request_rate, opts.burstiness)?;

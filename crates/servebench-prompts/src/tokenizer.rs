@@ -14,6 +14,9 @@ pub struct Tokenizer {
     /// `bos_token`, `eos_token`, ... as the template sees them.
     special_tokens: Vec<(String, String)>,
     clean_up_tokenization_spaces: bool,
+    /// transformers rebuilds a Llama fast tokenizer's post-processor from
+    /// `add_bos_token`/`add_eos_token`: `(bos, eos)` ids to wrap with.
+    llama_special: Option<(Option<u32>, Option<u32>)>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -70,6 +73,7 @@ impl Tokenizer {
             chat_template: None,
             special_tokens: Vec::new(),
             clean_up_tokenization_spaces: false,
+            llama_special: None,
         };
         if let Some(config) = config.filter(|c| c.is_file()) {
             let text = std::fs::read_to_string(&config)
@@ -97,6 +101,11 @@ impl Tokenizer {
             d.get("clean_up_tokenization_spaces"),
             Some(Value::Bool(true))
         );
+        let is_llama = d
+            .get("tokenizer_class")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.ends_with("LlamaTokenizerFast"));
+        let flag = |k: &str| d.get(k).map(|v| matches!(v, Value::Bool(true)));
         for key in ["bos_token", "eos_token", "unk_token", "pad_token"] {
             let text = match d.get(key) {
                 Some(Value::Str(s)) => Some(s.clone()),
@@ -106,6 +115,28 @@ impl Tokenizer {
             if let Some(text) = text {
                 self.special_tokens.push((key.to_owned(), text));
             }
+        }
+        if is_llama {
+            let id_of = |key: &str| {
+                let text = self
+                    .special_tokens
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, t)| t.as_str())?;
+                self.inner.token_to_id(text)
+            };
+            // LlamaTokenizerFast defaults: add_bos_token True, add_eos_token False.
+            let bos = if flag("add_bos_token").unwrap_or(true) {
+                id_of("bos_token")
+            } else {
+                None
+            };
+            let eos = if flag("add_eos_token").unwrap_or(false) {
+                id_of("eos_token")
+            } else {
+                None
+            };
+            self.llama_special = Some((bos, eos));
         }
     }
 
@@ -118,6 +149,23 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, PromptsError> {
         self.inner
             .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// `tokenizer(text).input_ids`: with the special tokens transformers adds.
+    pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>, PromptsError> {
+        if let Some((bos, eos)) = self.llama_special {
+            let mut ids: Vec<u32> = bos.into_iter().collect();
+            ids.extend(self.encode(text)?);
+            ids.extend(eos);
+            return Ok(ids);
+        }
+        self.inner
+            .encode_fast(text, true)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| PromptsError::Tokenizer {
                 path: self.source.clone(),
