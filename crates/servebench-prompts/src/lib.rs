@@ -20,6 +20,7 @@
 
 mod chat;
 pub mod datasets;
+pub mod hub;
 mod mt;
 pub mod pyrandom;
 pub mod random;
@@ -38,6 +39,8 @@ pub enum PromptsError {
         cache.display()
     )]
     TokenizerNotFound { name: String, cache: PathBuf },
+    #[error("Hugging Face Hub, model '{model}': {message}")]
+    Hub { model: String, message: String },
     #[error("{}: {message}", path.display())]
     Dataset { path: PathBuf, message: String },
     #[error("{0}")]

@@ -29,9 +29,10 @@ impl std::fmt::Debug for Tokenizer {
 
 impl Tokenizer {
     /// Loads `name`: a `tokenizer.json` file, a directory holding one, or a
-    /// Hugging Face model id found in the local cache (`HF_HUB_CACHE`, else
-    /// `HF_HOME/hub`, else `~/.cache/huggingface/hub`). `env` looks up
-    /// environment variables.
+    /// Hugging Face model id — from the local cache (`HF_HUB_CACHE`, else
+    /// `HF_HOME/hub`, else `~/.cache/huggingface/hub`), else downloaded from
+    /// `HF_ENDPOINT` (default the Hub) with `HF_TOKEN` into that cache,
+    /// unless `HF_HUB_OFFLINE` is set. `env` looks up environment variables.
     pub fn load(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PromptsError> {
         let path = Path::new(name);
         if path.is_file() {
@@ -49,16 +50,27 @@ impl Tokenizer {
             }
             return Self::from_files(&file, Some(path.join("tokenizer_config.json")));
         }
-        match cached_snapshot(name, env) {
-            Some(dir) => Self::from_files(
-                &dir.join("tokenizer.json"),
-                Some(dir.join("tokenizer_config.json")),
-            ),
-            None => Err(PromptsError::TokenizerNotFound {
-                name: name.to_owned(),
+        let dir = match cached_snapshot(name, env) {
+            Some(dir) => dir,
+            None if env("HF_HUB_OFFLINE")
+                .is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false")) =>
+            {
+                return Err(PromptsError::TokenizerNotFound {
+                    name: name.to_owned(),
+                    cache: hub_cache(env),
+                })
+            }
+            None => crate::hub::Hub {
+                endpoint: env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_owned()),
+                token: env("HF_TOKEN").filter(|t| !t.is_empty()),
                 cache: hub_cache(env),
-            }),
-        }
+            }
+            .download_tokenizer(name, "main")?,
+        };
+        Self::from_files(
+            &dir.join("tokenizer.json"),
+            Some(dir.join("tokenizer_config.json")),
+        )
     }
 
     fn from_files(file: &Path, config: Option<PathBuf>) -> Result<Self, PromptsError> {
@@ -242,7 +254,7 @@ fn hub_cache(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 /// `models--ORG--NAME/snapshots/<rev>/` holding a tokenizer.json: the one
 /// `refs/main` names, else the first (by name) that has one.
 fn cached_snapshot(model_id: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let repo = hub_cache(env).join(format!("models--{}", model_id.replace('/', "--")));
+    let repo = crate::hub::repo_dir(&hub_cache(env), model_id);
     let snapshots = repo.join("snapshots");
     if let Ok(rev) = std::fs::read_to_string(repo.join("refs/main")) {
         let dir = snapshots.join(rev.trim());

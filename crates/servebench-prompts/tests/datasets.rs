@@ -74,7 +74,9 @@ fn loads_from_file_directory_and_cache_layout() {
 
 #[test]
 fn missing_and_corrupt_tokenizers_are_clear_errors() {
-    let err = Tokenizer::load("org/not-downloaded", &no_env).unwrap_err();
+    // Offline: no download is attempted (tests never reach the internet).
+    let offline = |k: &str| (k == "HF_HUB_OFFLINE").then(|| "1".to_owned());
+    let err = Tokenizer::load("org/not-downloaded", &offline).unwrap_err();
     assert!(
         matches!(err, PromptsError::TokenizerNotFound { .. }),
         "{err}"
