@@ -142,5 +142,9 @@ fn gated_and_missing_models_are_clear_errors() {
             .any(|l| l.ends_with("Authorization: Bearer hf_secret")),
         "{log:?}"
     );
-    assert!(log.iter().filter(|l| l.starts_with("/gated")).count() == 2);
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("/gated")).count(),
+        3,
+        "{log:?}"
+    );
 }
