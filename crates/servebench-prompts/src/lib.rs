@@ -21,6 +21,7 @@
 mod chat;
 pub mod datasets;
 pub mod hub;
+mod incremental;
 mod mt;
 pub mod pyrandom;
 pub mod random;

@@ -1,6 +1,7 @@
 //! The `random` dataset, step for step as InferenceX's
 //! `sample_random_requests` (SPEC §6.3), drawing from the same numpy stream.
 
+use crate::incremental::{self, Encoded, TokenBytes};
 use crate::rng::RandomState;
 use crate::tokenizer::Tokenizer;
 use crate::{PromptsError, SampledRequest};
@@ -39,11 +40,38 @@ fn sample_uniform(
 /// Samples `num_prompts` requests. Every random choice comes from `rng`, in
 /// the original's order: prefix, input lengths, output lengths, offsets,
 /// then each prompt's padding tokens.
+///
+/// Without a random prefix and with a plain byte-level tokenizer, prompts
+/// are built and encoded incrementally from one reference text (see
+/// `incremental`), which gives the same result as [`sample_direct`] many
+/// times faster.
 pub fn sample(
     tok: &Tokenizer,
     rng: &mut RandomState,
     opts: &RandomOptions,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
+    if opts.prefix_len == 0 && tok.is_plain_byte_level() {
+        if let Some(bytes) = TokenBytes::new(tok, tok.total_ids()) {
+            return sample_incremental(tok, &bytes, rng, opts);
+        }
+    }
+    sample_direct(tok, rng, opts)
+}
+
+/// The draws every strategy makes before building prompts.
+struct Plan {
+    vocab: i64,
+    prefix: Vec<u32>,
+    input_lens: Vec<i64>,
+    output_lens: Vec<i64>,
+    offsets: Vec<i64>,
+}
+
+fn plan(
+    tok: &Tokenizer,
+    rng: &mut RandomState,
+    opts: &RandomOptions,
+) -> Result<Plan, PromptsError> {
     let vocab = tok.vocab_size() as i64;
     if vocab == 0 {
         return Err(PromptsError::Options(
@@ -70,11 +98,51 @@ pub fn sample(
     let input_lens = sample_uniform(rng, input_len, opts.range_ratio, n)?;
     let output_lens = sample_uniform(rng, opts.output_len, opts.range_ratio, n)?;
     let offsets = rng.randint_n(0, vocab, n);
+    Ok(Plan {
+        vocab,
+        prefix,
+        input_lens,
+        output_lens,
+        offsets,
+    })
+}
+
+fn input_len(len: i64) -> Result<usize, PromptsError> {
+    usize::try_from(len).map_err(|_| {
+        PromptsError::Options(format!(
+            "input length {len} is negative (the chat template is longer than --random-input-len?)"
+        ))
+    })
+}
+
+/// The original algorithm, call for call.
+pub fn sample_direct(
+    tok: &Tokenizer,
+    rng: &mut RandomState,
+    opts: &RandomOptions,
+) -> Result<Vec<SampledRequest>, PromptsError> {
+    let plan = plan(tok, rng, opts)?;
+    build_direct(tok, rng, opts, plan)
+}
+
+fn build_direct(
+    tok: &Tokenizer,
+    rng: &mut RandomState,
+    opts: &RandomOptions,
+    plan: Plan,
+) -> Result<Vec<SampledRequest>, PromptsError> {
+    let Plan {
+        vocab,
+        prefix,
+        input_lens,
+        output_lens,
+        offsets,
+    } = plan;
+    let prefix_len = prefix.len();
+    let n = opts.num_prompts;
     let mut requests = Vec::with_capacity(n);
     for i in 0..n {
-        let len = usize::try_from(input_lens[i]).map_err(|_| {
-            PromptsError::Options(format!("input length {} is negative (the chat template is longer than --random-input-len?)", input_lens[i]))
-        })?;
+        let len = input_len(input_lens[i])?;
         let target = prefix_len + len;
         let mut ids = prefix.clone();
         ids.extend((0..len as i64).map(|j| ((offsets[i] + i as i64 + j) % vocab) as u32));
@@ -114,4 +182,305 @@ pub fn sample(
         });
     }
     Ok(requests)
+}
+
+/// The reference: the base vocabulary decoded in id order, followed by its
+/// first `extra` ids again (so any run of consecutive ids is one slice).
+struct Reference {
+    ids: Vec<u32>,
+    /// Offset in the lossy text at clean token boundaries: those where both
+    /// neighbouring bytes are ASCII, so lossy UTF-8 conversion restarts
+    /// there and texts can be cut and joined at them.
+    text_at: Vec<Option<usize>>,
+    encoded: Encoded,
+}
+
+impl Reference {
+    fn new(
+        tok: &Tokenizer,
+        bytes: &TokenBytes,
+        vocab: usize,
+        extra: usize,
+    ) -> Result<Option<Self>, PromptsError> {
+        let ids: Vec<u32> = (0..vocab as u32)
+            .chain(0..extra.min(vocab) as u32)
+            .collect();
+        let Some(raw_bytes) = bytes.concat(ids.iter().copied()) else {
+            return Ok(None);
+        };
+        let mut raw = Vec::with_capacity(ids.len() + 1);
+        let mut at = 0usize;
+        for &id in &ids {
+            raw.push(at);
+            let Some(len) = bytes.len_of(id) else {
+                return Ok(None);
+            };
+            at += len;
+        }
+        raw.push(at);
+        let is_clean = |k: usize| {
+            let at = raw[k];
+            at == 0 || at == raw_bytes.len() || (raw_bytes[at - 1] < 0x80 && raw_bytes[at] < 0x80)
+        };
+        let mut text = String::with_capacity(raw_bytes.len() + raw_bytes.len() / 8);
+        let mut text_at = vec![None; raw.len()];
+        let mut last = 0usize;
+        for k in 0..raw.len() {
+            if is_clean(k) {
+                text.push_str(&String::from_utf8_lossy(&raw_bytes[raw[last]..raw[k]]));
+                text_at[k] = Some(text.len());
+                last = k;
+            }
+        }
+        let Some(encoded) = Encoded::new(tok, bytes, text)? else {
+            return Ok(None);
+        };
+        Ok(Some(Reference {
+            ids,
+            text_at,
+            encoded,
+        }))
+    }
+
+    /// The text of ids `from..to` of the reference sequence, and the stretch
+    /// of it that is a slice of the reference text: `(text, shared, ref_start)`.
+    fn slice(
+        &self,
+        bytes: &TokenBytes,
+        from: usize,
+        to: usize,
+    ) -> Option<(String, std::ops::Range<usize>, usize)> {
+        const SEARCH: usize = 64;
+        let c1 = (from + 4..(from + 4 + SEARCH).min(to)).find(|&k| self.text_at[k].is_some());
+        let c2 = (to.saturating_sub(4 + SEARCH).max(from)..to.saturating_sub(4))
+            .rev()
+            .find(|&k| self.text_at[k].is_some());
+        let lossy = |a: usize, b: usize| bytes.decode(&self.ids[a..b]);
+        match (c1, c2) {
+            (Some(c1), Some(c2)) if c1 < c2 => {
+                let (t1, t2) = (self.text_at[c1]?, self.text_at[c2]?);
+                let mut text = lossy(from, c1)?;
+                let start = text.len();
+                text.push_str(self.encoded.text.get(t1..t2)?);
+                let end = text.len();
+                text.push_str(&lossy(c2, to)?);
+                Some((text, start..end, t1))
+            }
+            _ => Some((lossy(from, to)?, 0..0, 0)),
+        }
+    }
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    // Back off to a character boundary shared by both.
+    (0..=n)
+        .rev()
+        .find(|&i| a.is_char_boundary(i) && b.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
+/// One prompt's decode → encode loop, resumable where it needs random
+/// tokens: truncations draw nothing, so any thread can run them; padding
+/// draws from the shared stream, so only the in-order driver does that.
+struct Prompt {
+    text: String,
+    shared: std::ops::Range<usize>,
+    ref_start: usize,
+    target: usize,
+    tries_left: usize,
+}
+
+/// Where a prompt's loop stopped.
+enum Step {
+    /// The text encodes to exactly `target` tokens.
+    Converged,
+    /// Encoded to these ids, fewer than `target`: padding comes next.
+    NeedsPadding(Vec<u32>),
+    /// The original's ten round trips are used up.
+    Exhausted,
+}
+
+struct Shared<'a> {
+    tok: &'a Tokenizer,
+    bytes: &'a TokenBytes,
+    reference: &'a Reference,
+}
+
+impl Prompt {
+    fn encode(&self, cx: &Shared) -> Result<Vec<u32>, PromptsError> {
+        incremental::encode(
+            cx.tok,
+            cx.bytes,
+            &self.text,
+            self.shared.clone(),
+            &cx.reference.encoded,
+            self.ref_start,
+        )
+    }
+
+    /// Replaces the text by the decode of `ids`, keeping the stretch still
+    /// shared with the reference.
+    fn redecode(&mut self, cx: &Shared, ids: &[u32]) -> Result<(), PromptsError> {
+        let next = cx
+            .bytes
+            .decode(ids)
+            .ok_or_else(|| PromptsError::Options("internal: token bytes unavailable".into()))?;
+        self.shared.end = self
+            .shared
+            .end
+            .min(common_prefix(&self.text, &next))
+            .max(self.shared.start);
+        self.text = next;
+        Ok(())
+    }
+
+    /// Runs round trips until one needs random tokens or the loop ends.
+    fn advance(&mut self, cx: &Shared) -> Result<Step, PromptsError> {
+        while self.tries_left > 0 {
+            self.tries_left -= 1;
+            let mut ids = self.encode(cx)?;
+            match ids.len().cmp(&self.target) {
+                std::cmp::Ordering::Less => return Ok(Step::NeedsPadding(ids)),
+                std::cmp::Ordering::Equal => return Ok(Step::Converged),
+                std::cmp::Ordering::Greater => {
+                    ids.truncate(self.target);
+                    self.redecode(cx, &ids)?;
+                }
+            }
+        }
+        Ok(Step::Exhausted)
+    }
+}
+
+fn sample_incremental(
+    tok: &Tokenizer,
+    bytes: &TokenBytes,
+    rng: &mut RandomState,
+    opts: &RandomOptions,
+) -> Result<Vec<SampledRequest>, PromptsError> {
+    let plan = plan(tok, rng, opts)?;
+    let lens: Vec<usize> = plan
+        .input_lens
+        .iter()
+        .map(|&l| input_len(l))
+        .collect::<Result<_, _>>()?;
+    let max_len = lens.iter().copied().max().unwrap_or(0);
+    let vocab = plan.vocab;
+    let reference = if max_len <= vocab as usize {
+        Reference::new(tok, bytes, vocab as usize, max_len)?
+    } else {
+        None
+    };
+    let Some(reference) = reference else {
+        // Prompts longer than the vocabulary: no single reference slice.
+        return build_direct(tok, rng, opts, plan);
+    };
+    let Plan {
+        input_lens: _,
+        output_lens,
+        offsets,
+        ..
+    } = plan;
+    let n = opts.num_prompts;
+    let cx = Shared {
+        tok,
+        bytes,
+        reference: &reference,
+    };
+    // Everything up to the first padding step, for prompt `i`.
+    let speculate = |i: usize| -> Result<(Prompt, Step), PromptsError> {
+        let start = ((offsets[i] + i as i64) % vocab) as usize;
+        let (text, shared, ref_start) = reference
+            .slice(bytes, start, start + lens[i])
+            .ok_or_else(|| PromptsError::Options("internal: token bytes unavailable".into()))?;
+        let mut prompt = Prompt {
+            text,
+            shared,
+            ref_start,
+            target: lens[i],
+            tries_left: MAX_RETRIES,
+        };
+        let step = prompt.advance(&cx)?;
+        Ok((prompt, step))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |w| w.get())
+        .min(n)
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, speculate) = (&next, &speculate);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n || tx.send((i, speculate(i))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        // The driver finishes prompts strictly in order, so padding tokens
+        // come from the stream in the original's order.
+        let mut ready: Vec<Option<Result<(Prompt, Step), PromptsError>>> =
+            (0..n).map(|_| None).collect();
+        let mut requests = Vec::with_capacity(n);
+        for (i, result) in rx {
+            ready[i] = Some(result);
+            while let Some(result) = ready.get_mut(requests.len()).and_then(Option::take) {
+                let j = requests.len();
+                let (mut prompt, mut step) = result?;
+                while let Step::NeedsPadding(mut ids) = step {
+                    let extra = rng.randint_n(0, vocab, prompt.target - ids.len());
+                    ids.extend(extra.into_iter().map(|t| t as u32));
+                    prompt.redecode(&cx, &ids)?;
+                    step = prompt.advance(&cx)?;
+                }
+                let converged = matches!(step, Step::Converged);
+                requests.push(finish(
+                    &cx,
+                    prompt,
+                    converged,
+                    output_lens[j],
+                    opts.use_chat_template,
+                )?);
+            }
+        }
+        Ok(requests)
+    })
+}
+
+/// The chat template and the final token count, as the original does them.
+fn finish(
+    cx: &Shared,
+    prompt: Prompt,
+    converged: bool,
+    output_len: i64,
+    chat: bool,
+) -> Result<SampledRequest, PromptsError> {
+    let target = prompt.target;
+    if chat {
+        let text = cx.tok.chat_prompt(&prompt.text)?;
+        let prompt_len = cx.tok.encode(&text)?.len();
+        return Ok(SampledRequest {
+            prompt: text,
+            prompt_len,
+            output_len,
+            target_len: target,
+        });
+    }
+    // When the loop ended on an exact match, that is the final count.
+    let prompt_len = if converged {
+        target
+    } else {
+        prompt.encode(cx)?.len()
+    };
+    Ok(SampledRequest {
+        prompt: prompt.text,
+        prompt_len,
+        output_len,
+        target_len: target,
+    })
 }

@@ -168,6 +168,42 @@ impl Tokenizer {
             })
     }
 
+    /// Token ids and, per token, the index of the piece it came from.
+    pub(crate) fn encode_with_words(
+        &self,
+        text: &str,
+    ) -> Result<(Vec<u32>, Vec<Option<u32>>), PromptsError> {
+        let e = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: e.to_string(),
+            })?;
+        Ok((e.get_ids().to_vec(), e.get_word_ids().to_vec()))
+    }
+
+    pub(crate) fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Every id, added tokens included.
+    pub(crate) fn total_ids(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Whether text goes through untouched and the decoder is byte-level:
+    /// the preconditions of incremental encoding.
+    pub(crate) fn is_plain_byte_level(&self) -> bool {
+        use tokenizers::{DecoderWrapper, NormalizerWrapper};
+        let plain = match self.inner.get_normalizer() {
+            None => true,
+            Some(NormalizerWrapper::Sequence(seq)) => seq.as_ref().is_empty(),
+            Some(_) => false,
+        };
+        plain && matches!(self.inner.get_decoder(), Some(DecoderWrapper::ByteLevel(_)))
+    }
+
     /// `tokenizer(text).input_ids`: with the special tokens transformers adds.
     pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>, PromptsError> {
         if let Some((bos, eos)) = self.llama_special {
