@@ -1,0 +1,63 @@
+//! An embedded simulated OpenAI-compatible inference server.
+//!
+//! It speaks the wire format of vLLM (and SGLang, which follows it):
+//! `POST /v1/completions` and `/v1/chat/completions`, streamed as SSE
+//! (`data: {...}\n\n` chunks, a final usage chunk with
+//! `stream_options.include_usage`, then `data: [DONE]`) or returned whole;
+//! `GET /v1/models`, `/health`, `/metrics` (Prometheus text, vLLM metric
+//! names); `POST /start_profile`, `/stop_profile`. Bad requests get vLLM's
+//! error JSON.
+//!
+//! Timing today is the *fast* mode: the first token after a fixed TTFT, the
+//! others a fixed ITL apart (zero allowed), on absolute deadlines from the
+//! request's arrival — so a client's measurements can be checked against
+//! the truth. Generated text comes from a small built-in vocabulary; prompt
+//! tokens are estimated (see [`vocab::estimate_tokens`]).
+//!
+//! It does not own the benchmark client or any metric math.
+//!
+//! ```no_run
+//! use servebench_sim::{serve, SimOptions};
+//! use std::time::Duration;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into()).await?;
+//! let opts = SimOptions { model: "sim".into(), ttft: Duration::from_millis(50), itl: Duration::from_millis(10) };
+//! serve(listener, opts, std::future::pending()).await
+//! # }
+//! ```
+
+pub mod metrics;
+pub mod protocol;
+mod server;
+pub mod sse;
+pub mod vocab;
+
+pub use server::serve;
+
+/// Binds a listener with a deep accept backlog (4096, capped by the
+/// kernel's `somaxconn`): a benchmark may open thousands of connections at
+/// once, and a full backlog makes the kernel reset them.
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+use std::time::Duration;
+
+/// How the server behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimOptions {
+    /// The served model name (`/v1/models`, the `model` field of responses).
+    pub model: String,
+    /// Time to the first token.
+    pub ttft: Duration,
+    /// Time between tokens.
+    pub itl: Duration,
+}

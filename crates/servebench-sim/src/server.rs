@@ -1,0 +1,234 @@
+//! The HTTP server: routing, request bodies, streamed responses.
+
+use crate::metrics::Stats;
+use crate::protocol::{self, ApiError, GenerationRequest};
+use crate::sse::{ChunkWriter, Usage, DONE};
+use crate::{vocab, SimOptions};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// Request bodies above this are refused (prompts run to a few MB at most).
+const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Chunks buffered per stream: a slow reader holds the generator back
+/// instead of growing memory.
+const STREAM_BUFFER: usize = 8;
+/// How long in-flight responses may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+struct State {
+    opts: SimOptions,
+    stats: Stats,
+    next_id: AtomicU64,
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets open
+/// responses finish (up to a grace period).
+pub async fn serve(
+    listener: TcpListener,
+    opts: SimOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let state = Arc::new(State {
+        opts,
+        stats: Stats::default(),
+        next_id: AtomicU64::new(1),
+    });
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    // Out of file descriptors and the like: keep serving the others.
+                    Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = Arc::clone(&state);
+                let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move { let _ = watched.await; });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    Ok(())
+}
+
+fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn error(e: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    full(status, "application/json", e.body())
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let route = (req.method().clone(), req.uri().path().to_owned());
+    let response = match (route.0, route.1.as_str()) {
+        (Method::GET, "/health") => full(StatusCode::OK, "text/plain", ""),
+        (Method::GET, "/v1/models") => full(StatusCode::OK, "application/json", models(&state)),
+        (Method::GET, "/metrics") => full(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.stats.render(&state.opts.model),
+        ),
+        (Method::POST, "/start_profile" | "/stop_profile") => {
+            full(StatusCode::OK, "text/plain", "")
+        }
+        (Method::POST, path @ ("/v1/completions" | "/v1/chat/completions")) => {
+            let chat = path == "/v1/chat/completions";
+            match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(body) => match protocol::parse(&body.to_bytes(), chat, &state.opts.model) {
+                    Ok(request) => generate(state, request),
+                    Err(e) => error(&e),
+                },
+                Err(_) => error(&ApiError::bad_request("could not read the request body")),
+            }
+        }
+        _ => full(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            "{\"detail\":\"Not Found\"}",
+        ),
+    };
+    Ok(response)
+}
+
+fn models(state: &State) -> String {
+    let model = crate::sse::json_string(&state.opts.model);
+    format!(
+        "{{\"object\":\"list\",\"data\":[{{\"id\":{model},\"object\":\"model\",\"created\":{},\"owned_by\":\"servebench\",\"root\":{model},\"parent\":null,\"permission\":[]}}]}}",
+        unix_now()
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Streams (or returns at once) `max_tokens` tokens, the first after the
+/// TTFT and the others one ITL apart, on absolute deadlines.
+fn generate(state: Arc<State>, request: GenerationRequest) -> Response<Body> {
+    let arrived = Instant::now();
+    let n = state.next_id.fetch_add(1, Ordering::Relaxed);
+    let id = if request.chat {
+        format!("chatcmpl-{n:032x}")
+    } else {
+        format!("cmpl-{n:032x}")
+    };
+    let writer = ChunkWriter::new(request.chat, &id, unix_now(), &state.opts.model);
+    let prompt_tokens = vocab::estimate_tokens(&request.prompt);
+    let usage = move |done: usize| Usage {
+        prompt_tokens,
+        completion_tokens: done,
+    };
+    let (ttft, itl) = (state.opts.ttft, state.opts.itl);
+    let deadline = move |k: usize| arrived + ttft + itl * u32::try_from(k).unwrap_or(u32::MAX);
+    state.stats.started(usage(0).prompt_tokens);
+    if !request.stream {
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline(request.max_tokens - 1)).await;
+            let text: String = (0..request.max_tokens)
+                .map(|k| vocab::token(n, k))
+                .collect();
+            state.stats.finished(request.max_tokens, ttft, itl);
+            let _ = tx
+                .send(Bytes::from(writer.full(
+                    &text,
+                    "length",
+                    usage(request.max_tokens),
+                )))
+                .await;
+        });
+        let mut r = Response::new(ChannelBody { rx }.boxed());
+        if let Ok(v) = "application/json".parse() {
+            r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+        }
+        return r;
+    }
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let mut sent = 0usize;
+        for k in 0..request.max_tokens {
+            let due = deadline(k);
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
+            let mut events = String::new();
+            if k == 0 && request.chat {
+                let so_far = request.continuous_usage_stats.then(|| usage(0));
+                events.push_str(&writer.token("", None, true, so_far));
+            }
+            let last = k + 1 == request.max_tokens;
+            let so_far = request.continuous_usage_stats.then(|| usage(k + 1));
+            events.push_str(&writer.token(
+                vocab::token(n, k),
+                last.then_some("length"),
+                false,
+                so_far,
+            ));
+            if last {
+                if request.include_usage {
+                    events.push_str(&writer.usage(usage(request.max_tokens)));
+                }
+                events.push_str(DONE);
+            }
+            if tx.send(Bytes::from(events)).await.is_err() {
+                break; // the client went away
+            }
+            sent += 1;
+        }
+        state.stats.finished(sent, ttft, itl);
+    });
+    let mut r = Response::new(ChannelBody { rx }.boxed());
+    if let Ok(v) = "text/event-stream; charset=utf-8".parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// A response body fed by a bounded channel.
+struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+    }
+}

@@ -1,0 +1,249 @@
+//! The simulator over real sockets on 127.0.0.1.
+
+use servebench_sim::{serve, SimOptions};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Starts a server; it stops when the returned sender is dropped.
+async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = SimOptions {
+        model: "sim".into(),
+        ttft: Duration::from_millis(ttft_ms),
+        itl: Duration::from_millis(itl_ms),
+    };
+    tokio::spawn(async move {
+        let _ = serve(listener, opts, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (addr, tx)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns (status, body)
+/// with chunked transfer decoding, and when each body chunk arrived.
+async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, Vec<(Duration, String)>) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let sent = Instant::now();
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    let mut arrivals = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("response within 30 s")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        arrivals.push((
+            sent.elapsed(),
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+        ));
+    }
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (headers, rest) = text.split_once("\r\n\r\n").expect("headers");
+    let status: u16 = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body, arrivals)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// Replaces the id and creation time, which change per request.
+fn redact(body: &str) -> String {
+    let mut out = String::new();
+    for line in body.split_inclusive('\n') {
+        let mut l = line.to_owned();
+        for key in ["\"id\":\"", "\"created\":"] {
+            if let Some(at) = l.find(key) {
+                let start = at + key.len();
+                let end = start + l[start..].find([',', '"']).unwrap_or(0);
+                l.replace_range(start..end, "X");
+            }
+        }
+        out.push_str(&l);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_stream_wire_format() {
+    let (addr, _stop) = start(0, 0).await;
+    let body = r#"{"model": "sim", "prompt": "hello there world", "max_tokens": 3, "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": true}"#;
+    let (status, text, _) = request(&addr, "POST", "/v1/completions", body).await;
+    assert_eq!(status, 200);
+    let chunk = |t: &str, f: &str| {
+        format!("data: {{\"id\":\"X\",\"object\":\"text_completion\",\"created\":X,\"model\":\"sim\",\"choices\":[{{\"index\":0,\"text\":\"{t}\",\"logprobs\":null,\"finish_reason\":{f},\"stop_reason\":null}}],\"usage\":null}}\n\n")
+    };
+    let want = format!(
+        "{}{}{}data: {{\"id\":\"X\",\"object\":\"text_completion\",\"created\":X,\"model\":\"sim\",\"choices\":[],\"usage\":{{\"prompt_tokens\":6,\"total_tokens\":9,\"completion_tokens\":3}}}}\n\ndata: [DONE]\n\n",
+        chunk(" model", "null"), chunk(" arrives", "null"), chunk(" requests", "\"length\"")
+    );
+    assert_eq!(redact(&text), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_stream_and_whole_responses() {
+    let (addr, _stop) = start(0, 0).await;
+    let body = r#"{"model": "sim", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "max_completion_tokens": 2, "stream": true, "stream_options": {"include_usage": true}}"#;
+    let (status, text, _) = request(&addr, "POST", "/v1/chat/completions", body).await;
+    assert_eq!(status, 200);
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 5, "role, 2 tokens, usage, [DONE]: {text}");
+    assert!(events[0].contains("\"delta\":{\"role\":\"assistant\",\"content\":\"\"}"));
+    assert!(events[2].contains("\"finish_reason\":\"length\""));
+    assert!(events[3].contains(
+        "\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"total_tokens\":3,\"completion_tokens\":2}"
+    ));
+    assert_eq!(events[4], "data: [DONE]");
+    // The second request on this server: its words follow from its id.
+    let (status, whole, _) = request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        r#"{"prompt": "x", "max_tokens": 2}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        redact(&whole),
+        "{\"id\":\"X\",\"object\":\"text_completion\",\"created\":X,\"model\":\"sim\",\"choices\":[{\"index\":0,\"text\":\" answers on\",\"logprobs\":null,\"finish_reason\":\"length\",\"stop_reason\":null}],\"usage\":{\"prompt_tokens\":1,\"total_tokens\":3,\"completion_tokens\":2}}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_health_models_and_metrics() {
+    let (addr, _stop) = start(0, 0).await;
+    let (status, body, _) = request(&addr, "POST", "/v1/completions", "{").await;
+    assert_eq!(status, 400);
+    assert!(
+        body.starts_with("{\"object\":\"error\",\"message\":\"invalid JSON"),
+        "{body}"
+    );
+    let (status, body, _) = request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        r#"{"model": "gpt", "prompt": "x"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body.contains("The model `gpt` does not exist.")),
+        (404, true)
+    );
+    assert_eq!(request(&addr, "GET", "/health", "").await.0, 200);
+    assert_eq!(request(&addr, "GET", "/nope", "").await.0, 404);
+    assert!(request(&addr, "GET", "/v1/models", "")
+        .await
+        .1
+        .contains("\"id\":\"sim\""));
+    for _ in 0..3 {
+        request(
+            &addr,
+            "POST",
+            "/v1/completions",
+            r#"{"prompt": "abcd efgh", "max_tokens": 4, "stream": true}"#,
+        )
+        .await;
+    }
+    let (_, metrics, _) = request(&addr, "GET", "/metrics", "").await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {metrics}"))
+    };
+    assert_eq!(value("vllm:request_success_total{"), 3.0);
+    assert_eq!(value("vllm:prompt_tokens_total{"), 6.0);
+    assert_eq!(value("vllm:generation_tokens_total{"), 12.0);
+    assert_eq!(value("vllm:num_requests_running{"), 0.0);
+    assert_eq!(value("vllm:time_per_output_token_seconds_count{"), 9.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_follow_the_schedule() {
+    let (addr, _stop) = start(50, 10).await;
+    let (_, text, arrivals) = request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        r#"{"prompt": "x", "max_tokens": 6, "stream": true}"#,
+    )
+    .await;
+    assert_eq!(text.matches("\"text\":").count(), 6);
+    let first = arrivals
+        .iter()
+        .find(|(_, chunk)| chunk.contains("\"text\":"))
+        .map(|(t, _)| *t)
+        .expect("a token");
+    let last = arrivals.last().map(|(t, _)| *t).expect("arrivals");
+    // Deadlines are absolute from arrival: 50 ms, then 5 gaps of 10 ms.
+    assert!(
+        first >= Duration::from_millis(50),
+        "first token at {first:?}"
+    );
+    assert!(last >= Duration::from_millis(100), "last token at {last:?}");
+    assert!(last < Duration::from_millis(1000), "last token at {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_concurrent_streams_complete() {
+    let (addr, _stop) = start(0, 0).await;
+    let mut tasks = Vec::new();
+    for i in 0..2000 {
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = format!(r#"{{"prompt": "request {i}", "max_tokens": 20, "stream": true, "stream_options": {{"include_usage": true}}}}"#);
+            request(&addr, "POST", "/v1/completions", &body).await
+        }));
+    }
+    for task in tasks {
+        let (status, text, _) = task.await.expect("task");
+        assert_eq!(status, 200);
+        assert_eq!(text.matches("\"text\":").count(), 20);
+        assert!(text.contains("\"completion_tokens\":20}") && text.ends_with("data: [DONE]\n\n"));
+    }
+}
