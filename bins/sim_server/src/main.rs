@@ -29,6 +29,13 @@ struct Cli {
     /// Fast mode: milliseconds between tokens (0 streams as fast as the socket allows)
     #[arg(long, default_value_t = 10.0)]
     itl_ms: f64,
+    /// Inject a fault: status=CODE, cut=N, stall=N:MS, malformed=N, reset=N, slow-first-byte=MS
+    /// (a request's x-sim-fault header overrides it)
+    #[arg(long, value_parser = |s: &str| s.parse::<servebench_sim::fault::Fault>())]
+    fault: Option<servebench_sim::fault::Fault>,
+    /// Apply --fault to every N-th generation request
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    fault_every: u64,
 }
 
 fn millis(ms: f64, flag: &str) -> Result<Duration, String> {

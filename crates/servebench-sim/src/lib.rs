@@ -12,7 +12,9 @@
 //! others a fixed ITL apart (zero allowed), on absolute deadlines from the
 //! request's arrival — so a client's measurements can be checked against
 //! the truth. Generated text comes from a small built-in vocabulary; prompt
-//! tokens are estimated (see [`vocab::estimate_tokens`]).
+//! tokens are estimated (see [`vocab::estimate_tokens`]). Faults (errors,
+//! cut or stalled streams, malformed frames, resets, slow first bytes) are
+//! injected on demand ([`fault`]) and counted in `/metrics`.
 //!
 //! It does not own the benchmark client or any metric math.
 //!
@@ -22,11 +24,18 @@
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into()).await?;
-//! let opts = SimOptions { model: "sim".into(), ttft: Duration::from_millis(50), itl: Duration::from_millis(10) };
+//! let opts = SimOptions {
+//!     model: "sim".into(),
+//!     ttft: Duration::from_millis(50),
+//!     itl: Duration::from_millis(10),
+//!     fault: None,
+//!     fault_every: 1,
+//! };
 //! serve(listener, opts, std::future::pending()).await
 //! # }
 //! ```
 
+pub mod fault;
 pub mod metrics;
 pub mod protocol;
 mod server;
@@ -60,4 +69,8 @@ pub struct SimOptions {
     pub ttft: Duration,
     /// Time between tokens.
     pub itl: Duration,
+    /// A fault for every `fault_every`-th request (the `x-sim-fault`
+    /// header overrides it per request).
+    pub fault: Option<fault::Fault>,
+    pub fault_every: u64,
 }

@@ -61,6 +61,7 @@ pub struct Stats {
     generation_tokens: AtomicU64,
     ttft: Histogram,
     itl: Histogram,
+    faults: [AtomicU64; 6],
 }
 
 impl Stats {
@@ -80,6 +81,12 @@ impl Stats {
             self.ttft.observe(&TTFT_BUCKETS, ttft.as_secs_f64(), 1);
             self.itl
                 .observe(&ITL_BUCKETS, itl.as_secs_f64(), tokens as u64 - 1);
+        }
+    }
+
+    pub fn fault(&self, kind: &str) {
+        if let Some(i) = crate::fault::Fault::KINDS.iter().position(|k| *k == kind) {
+            self.faults[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -117,6 +124,14 @@ impl Stats {
             out,
             "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{{{labels}}} 0.0"
         );
+        let _ = writeln!(out, "# TYPE servebench_sim_faults_total counter");
+        for (kind, count) in crate::fault::Fault::KINDS.iter().zip(&self.faults) {
+            let _ = writeln!(
+                out,
+                "servebench_sim_faults_total{{{labels},kind=\"{kind}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
         self.ttft.render(
             &mut out,
             "vllm:time_to_first_token_seconds",

@@ -1,5 +1,6 @@
 //! The HTTP server: routing, request bodies, streamed responses.
 
+use crate::fault::Fault;
 use crate::metrics::Stats;
 use crate::protocol::{self, ApiError, GenerationRequest};
 use crate::sse::{ChunkWriter, Usage, DONE};
@@ -19,7 +20,11 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-type Body = BoxBody<Bytes, Infallible>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = BoxBody<Bytes, BoxError>;
+
+/// What a stream's producer hands the body: bytes, or an abort (reset).
+type Piece = Result<Bytes, BoxError>;
 
 /// Request bodies above this are refused (prompts run to a few MB at most).
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -33,6 +38,8 @@ struct State {
     opts: SimOptions,
     stats: Stats,
     next_id: AtomicU64,
+    /// Generation requests seen, for `fault_every`.
+    generations: AtomicU64,
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open
@@ -46,6 +53,7 @@ pub async fn serve(
         opts,
         stats: Stats::default(),
         next_id: AtomicU64::new(1),
+        generations: AtomicU64::new(0),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -73,7 +81,11 @@ pub async fn serve(
 }
 
 fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(Full::new(body.into()).boxed());
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never: Infallible| match never {})
+            .boxed(),
+    );
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
@@ -101,9 +113,13 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         }
         (Method::POST, path @ ("/v1/completions" | "/v1/chat/completions")) => {
             let chat = path == "/v1/chat/completions";
+            let fault = match choose_fault(&state, req.headers()) {
+                Ok(fault) => fault,
+                Err(e) => return Ok(error(&e)),
+            };
             match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(body) => match protocol::parse(&body.to_bytes(), chat, &state.opts.model) {
-                    Ok(request) => generate(state, request),
+                    Ok(request) => respond_with_fault(state, request, fault).await,
                     Err(e) => error(&e),
                 },
                 Err(_) => error(&ApiError::bad_request("could not read the request body")),
@@ -116,6 +132,51 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         ),
     };
     Ok(response)
+}
+
+/// The request's `x-sim-fault` header, else the configured fault for
+/// every `fault_every`-th generation request.
+fn choose_fault(state: &State, headers: &hyper::HeaderMap) -> Result<Option<Fault>, ApiError> {
+    let nth = state.generations.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(spec) = headers.get("x-sim-fault") {
+        let spec = spec
+            .to_str()
+            .map_err(|_| ApiError::bad_request("x-sim-fault is not text"))?;
+        return spec.parse().map(Some).map_err(ApiError::bad_request);
+    }
+    Ok(state
+        .opts
+        .fault
+        .filter(|_| nth.is_multiple_of(state.opts.fault_every.max(1))))
+}
+
+async fn respond_with_fault(
+    state: Arc<State>,
+    request: GenerationRequest,
+    fault: Option<Fault>,
+) -> Response<Body> {
+    match fault {
+        Some(Fault::Status(code)) => {
+            state.stats.fault("status");
+            let kind = match code {
+                429 => "RateLimitError",
+                503 => "ServiceUnavailableError",
+                500.. => "InternalServerError",
+                _ => "BadRequestError",
+            };
+            error(&ApiError {
+                status: code,
+                kind,
+                message: format!("simulated fault: HTTP {code}"),
+            })
+        }
+        Some(Fault::SlowFirstByte(delay)) => {
+            state.stats.fault("slow_first_byte");
+            tokio::time::sleep(delay).await;
+            generate(state, request, None)
+        }
+        other => generate(state, request, other),
+    }
 }
 
 fn models(state: &State) -> String {
@@ -134,7 +195,7 @@ fn unix_now() -> u64 {
 
 /// Streams (or returns at once) `max_tokens` tokens, the first after the
 /// TTFT and the others one ITL apart, on absolute deadlines.
-fn generate(state: Arc<State>, request: GenerationRequest) -> Response<Body> {
+fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>) -> Response<Body> {
     let arrived = Instant::now();
     let n = state.next_id.fetch_add(1, Ordering::Relaxed);
     let id = if request.chat {
@@ -154,18 +215,30 @@ fn generate(state: Arc<State>, request: GenerationRequest) -> Response<Body> {
     if !request.stream {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(async move {
-            tokio::time::sleep_until(deadline(request.max_tokens - 1)).await;
+            let mut due = deadline(request.max_tokens - 1);
+            if let Some(Fault::Stall { pause, .. }) = fault {
+                state.stats.fault("stall");
+                due += pause;
+            }
+            tokio::time::sleep_until(due).await;
             let text: String = (0..request.max_tokens)
                 .map(|k| vocab::token(n, k))
                 .collect();
             state.stats.finished(request.max_tokens, ttft, itl);
-            let _ = tx
-                .send(Bytes::from(writer.full(
-                    &text,
-                    "length",
-                    usage(request.max_tokens),
-                )))
-                .await;
+            let body = writer.full(&text, "length", usage(request.max_tokens));
+            let piece: Piece = match fault {
+                Some(Fault::Reset { .. }) => {
+                    state.stats.fault("reset");
+                    Err("simulated connection reset".into())
+                }
+                // Whole responses are cut (or broken) halfway through the JSON.
+                Some(f @ (Fault::Cut { .. } | Fault::Malformed { .. })) => {
+                    state.stats.fault(f.kind());
+                    Ok(Bytes::from(body[..body.len() / 2].to_owned()))
+                }
+                _ => Ok(Bytes::from(body)),
+            };
+            let _ = tx.send(piece).await;
         });
         let mut r = Response::new(ChannelBody { rx }.boxed());
         if let Ok(v) = "application/json".parse() {
@@ -176,8 +249,36 @@ fn generate(state: Arc<State>, request: GenerationRequest) -> Response<Body> {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
         let mut sent = 0usize;
+        let mut delay = Duration::ZERO;
         for k in 0..request.max_tokens {
-            let due = deadline(k);
+            match fault {
+                Some(Fault::Stall { after, pause }) if after == k => {
+                    state.stats.fault("stall");
+                    delay += pause;
+                }
+                Some(
+                    f
+                    @ (Fault::Cut { after } | Fault::Malformed { after } | Fault::Reset { after }),
+                ) if after == k => {
+                    state.stats.fault(f.kind());
+                    let piece: Piece = match f {
+                        Fault::Malformed { .. } => Ok(Bytes::from_static(
+                            b"data: {\"id\": \"cmpl-broken\", \"choices\": [{\n\n",
+                        )),
+                        Fault::Reset { .. } => {
+                            // Let the tokens already queued reach the socket
+                            // first: hyper drops unflushed output on abort.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Err("simulated connection reset".into())
+                        }
+                        _ => break,
+                    };
+                    let _ = tx.send(piece).await;
+                    break;
+                }
+                _ => {}
+            }
+            let due = deadline(k) + delay;
             if due > Instant::now() {
                 tokio::time::sleep_until(due).await;
             }
@@ -200,7 +301,7 @@ fn generate(state: Arc<State>, request: GenerationRequest) -> Response<Body> {
                 }
                 events.push_str(DONE);
             }
-            if tx.send(Bytes::from(events)).await.is_err() {
+            if tx.send(Ok(Bytes::from(events))).await.is_err() {
                 break; // the client went away
             }
             sent += 1;
@@ -216,19 +317,20 @@ fn generate(state: Arc<State>, request: GenerationRequest) -> Response<Body> {
 
 /// A response body fed by a bounded channel.
 struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Piece>,
 }
 
 impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        // An error aborts the connection mid-body: the "reset" fault.
         self.rx
             .poll_recv(cx)
-            .map(|chunk| chunk.map(|b| Ok(Frame::data(b))))
+            .map(|piece| piece.map(|p| p.map(Frame::data)))
     }
 }

@@ -16,6 +16,8 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
         model: "sim".into(),
         ttft: Duration::from_millis(ttft_ms),
         itl: Duration::from_millis(itl_ms),
+        fault: None,
+        fault_every: 1,
     };
     tokio::spawn(async move {
         let _ = serve(listener, opts, async move {
@@ -26,17 +28,27 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
     (addr, tx)
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body)
-/// with chunked transfer decoding, and when each body chunk arrived.
 async fn request(
     addr: &str,
     method: &str,
     path: &str,
     body: &str,
 ) -> (u16, String, Vec<(Duration, String)>) {
+    request_with(addr, method, path, body, "").await
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns (status, body)
+/// with chunked transfer decoding, and when each body chunk arrived.
+async fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    extra_headers: &str,
+) -> (u16, String, Vec<(Duration, String)>) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n",
         body.len()
     );
     let sent = Instant::now();
@@ -46,10 +58,13 @@ async fn request(
     let mut arrivals = Vec::new();
     let mut buf = vec![0u8; 65536];
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+        // A reset ends the read with an error: keep what arrived.
+        let Ok(n) = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
             .await
             .expect("response within 30 s")
-            .expect("read");
+        else {
+            break;
+        };
         if n == 0 {
             break;
         }
@@ -70,24 +85,28 @@ async fn request(
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        dechunk(rest)
+        dechunk(rest).0
     } else {
         rest.to_owned()
     };
     (status, body, arrivals)
 }
 
-fn dechunk(mut s: &str) -> String {
+/// The chunked body, and whether it ended properly (a zero-size chunk).
+fn dechunk(mut s: &str) -> (String, bool) {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
-        if n == 0 {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
+        };
+        if n == 0 {
+            return (out, true);
         }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
+        let Some(chunk) = rest.get(..n) else { break };
+        out.push_str(chunk);
+        s = rest.get(n + 2..).unwrap_or_default();
     }
-    out
+    (out, false)
 }
 
 /// Replaces the id and creation time, which change per request.
@@ -245,5 +264,99 @@ async fn two_thousand_concurrent_streams_complete() {
         assert_eq!(status, 200);
         assert_eq!(text.matches("\"text\":").count(), 20);
         assert!(text.contains("\"completion_tokens\":20}") && text.ends_with("data: [DONE]\n\n"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_type() {
+    let (addr, _stop) = start(0, 0).await;
+    let stream = r#"{"prompt": "x", "max_tokens": 6, "stream": true, "stream_options": {"include_usage": true}}"#;
+    let fault = |spec: &str| format!("x-sim-fault: {spec}\r\n");
+    for code in [500u16, 503, 429] {
+        let (status, body, _) = request_with(
+            &addr,
+            "POST",
+            "/v1/completions",
+            stream,
+            &fault(&format!("status={code}")),
+        )
+        .await;
+        assert_eq!(status, code);
+        assert!(body.contains("simulated fault"), "{body}");
+    }
+    let (status, body, _) =
+        request_with(&addr, "POST", "/v1/completions", stream, &fault("cut=2")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.matches("\"text\":").count(), 2);
+    assert!(
+        !body.contains("[DONE]") && !body.contains("\"usage\":{"),
+        "{body}"
+    );
+    let (_, body, _) = request_with(
+        &addr,
+        "POST",
+        "/v1/completions",
+        stream,
+        &fault("malformed=1"),
+    )
+    .await;
+    assert!(
+        body.ends_with("data: {\"id\": \"cmpl-broken\", \"choices\": [{\n\n"),
+        "{body}"
+    );
+    // A reset: the chunked body never ends properly.
+    let mut conn = TcpStream::connect(&addr).await.expect("connect");
+    let head = format!("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{stream}", stream.len(), fault("reset=3"));
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut raw))
+        .await
+        .expect("ends");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (_, rest) = text.split_once("\r\n\r\n").expect("headers");
+    let (partial, ended) = dechunk(rest);
+    assert!(!ended, "a reset must not end the body properly");
+    assert_eq!(partial.matches("\"text\":").count(), 3);
+    let started = Instant::now();
+    let (_, body, _) = request_with(
+        &addr,
+        "POST",
+        "/v1/completions",
+        stream,
+        &fault("stall=2:300"),
+    )
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(300) && body.ends_with("data: [DONE]\n\n"));
+    let started = Instant::now();
+    let (status, _, _) = request_with(
+        &addr,
+        "POST",
+        "/v1/completions",
+        stream,
+        &fault("slow-first-byte=200"),
+    )
+    .await;
+    assert!(status == 200 && started.elapsed() >= Duration::from_millis(200));
+    let (status, body, _) = request_with(
+        &addr,
+        "POST",
+        "/v1/completions",
+        stream,
+        &fault("explode=1"),
+    )
+    .await;
+    assert_eq!((status, body.contains("invalid fault")), (400, true));
+    let (_, metrics, _) = request(&addr, "GET", "/metrics", "").await;
+    for (kind, count) in [
+        ("status", 3),
+        ("cut", 1),
+        ("malformed", 1),
+        ("reset", 1),
+        ("stall", 1),
+        ("slow_first_byte", 1),
+    ] {
+        let line =
+            format!("servebench_sim_faults_total{{model_name=\"sim\",kind=\"{kind}\"}} {count}");
+        assert!(metrics.contains(&line), "missing {line} in {metrics}");
     }
 }
