@@ -65,6 +65,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         model: cli.model,
         ttft: millis(cli.ttft_ms, "ttft-ms")?,
         itl: millis(cli.itl_ms, "itl-ms")?,
+        fault: cli.fault,
+        fault_every: cli.fault_every,
     };
     let ip: std::net::IpAddr = cli
         .host
