@@ -6,12 +6,14 @@
 //!   reference configs, next to the Python original when one is given.
 //! * `bench-prompts`: times random-prompt preparation with the real
 //!   tokenizer (`benchmark_serving --dry-run`).
+//! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench_matrix;
 mod bench_prompts;
+mod bench_sim;
 mod ci;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,8 @@ enum Task {
     BenchMatrix(bench_matrix::Args),
     /// Time random-prompt preparation with the real tokenizer (benchmark_serving --dry-run)
     BenchPrompts(bench_prompts::Args),
+    /// Measure sim_server's own streaming ceiling in fast mode (one server thread)
+    BenchSim(bench_sim::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Task::Ci => ci::run(),
         Task::BenchMatrix(args) => bench_matrix::run(&args),
         Task::BenchPrompts(args) => bench_prompts::run(&args),
+        Task::BenchSim(args) => bench_sim::run(&args),
     }
 }
 

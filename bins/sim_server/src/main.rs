@@ -33,6 +33,9 @@ struct Cli {
     /// (a request's x-sim-fault header overrides it)
     #[arg(long, value_parser = |s: &str| s.parse::<servebench_sim::fault::Fault>())]
     fault: Option<servebench_sim::fault::Fault>,
+    /// Runtime worker threads (default: one per core)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     /// Apply --fault to every N-th generation request
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     fault_every: u64,
@@ -85,10 +88,11 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.threads {
+        builder.worker_threads(usize::from(threads));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(

@@ -1,0 +1,116 @@
+//! `cargo xtask bench-sim`: the simulated server's own ceiling in fast mode
+//! with zero delays, on one server thread, so that later client
+//! measurements know the server is not the bottleneck. The load comes from
+//! raw HTTP/1.1 streams on 127.0.0.1 (the other core).
+
+use anyhow::{bail, Context, Result};
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Concurrent streams per row
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
+    streams: Vec<usize>,
+    /// Tokens per stream
+    #[arg(long, default_value_t = 2000)]
+    tokens: usize,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    if !Command::new(cargo)
+        .args(["build", "--release", "-p", "sim_server"])
+        .current_dir(&root)
+        .status()?
+        .success()
+    {
+        bail!("building sim_server failed");
+    }
+    let mut server = Command::new(root.join("target/release/sim_server"))
+        .args([
+            "--port",
+            "0",
+            "--threads",
+            "1",
+            "--ttft-ms",
+            "0",
+            "--itl-ms",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting sim_server")?;
+    let mut line = String::new();
+    if let Some(out) = server.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    for &streams in &args.streams {
+        rows.push((streams, runtime.block_on(load(&addr, streams, args.tokens))));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    println!("| streams | tokens/stream | wall (s) | streamed tokens/s (1 server thread) |");
+    println!("|---------|---------------|----------|-------------------------------------|");
+    for (streams, result) in rows {
+        let (tokens, elapsed) = result?;
+        println!(
+            "| {streams:>7} | {:>13} | {:>8.2} | {:>35.0} |",
+            args.tokens,
+            elapsed.as_secs_f64(),
+            tokens as f64 / elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `streams` concurrent streams of `tokens` tokens; returns tokens
+/// received and the wall time.
+async fn load(addr: &str, streams: usize, tokens: usize) -> Result<(usize, Duration)> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..streams {
+        let addr = addr.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let body = format!(r#"{{"prompt": "bench", "max_tokens": {tokens}, "stream": true}}"#);
+            let mut s = tokio::net::TcpStream::connect(&addr).await?;
+            s.set_nodelay(true)?;
+            let head = format!("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            s.write_all(head.as_bytes()).await?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut count = 0usize;
+            // Count `"text":` occurrences across reads (a marker split over
+            // two reads is carried over).
+            let mut carry = Vec::new();
+            loop {
+                let n = s.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                carry.extend_from_slice(&buf[..n]);
+                count += carry.windows(7).filter(|w| w == b"\"text\":").count();
+                let keep = carry.len().saturating_sub(6);
+                carry.drain(..keep);
+            }
+            Ok::<usize, std::io::Error>(count)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok((total, start.elapsed()))
+}
