@@ -33,6 +33,24 @@ struct Cli {
     /// (a request's x-sim-fault header overrides it)
     #[arg(long, value_parser = |s: &str| s.parse::<servebench_sim::fault::Fault>())]
     fault: Option<servebench_sim::fault::Fault>,
+    /// Model mode: the simulated GPU (a key of gpus: in --sim-config, e.g. h100, mi355x)
+    #[arg(long, requires = "sim_model")]
+    gpu: Option<String>,
+    /// Model mode: the simulated model (a key of models:, e.g. dense-8b, moe-671b)
+    #[arg(long, requires = "gpu")]
+    sim_model: Option<String>,
+    /// Model mode: weight precision (bf16, fp8, fp4)
+    #[arg(long, default_value = "bf16")]
+    precision: String,
+    /// Model mode: tensor parallelism
+    #[arg(long, default_value_t = 1)]
+    tp: u32,
+    /// Model mode: run the simulated clock this many times faster
+    #[arg(long, default_value_t = 1.0)]
+    speedup: f64,
+    /// Model mode: GPU, model and engine parameters
+    #[arg(long, default_value = "configs/sim.yaml")]
+    sim_config: std::path::PathBuf,
     /// Runtime worker threads (default: one per core)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -63,13 +81,42 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The simulated deployment, when --gpu/--sim-model ask for model mode.
+fn deployment(cli: &Cli) -> Result<Option<(servebench_sim::model::Deployment, f64)>, String> {
+    let (Some(gpu), Some(model)) = (&cli.gpu, &cli.sim_model) else {
+        return Ok(None);
+    };
+    if !(cli.speedup.is_finite() && cli.speedup > 0.0) {
+        return Err(format!(
+            "--speedup must be a positive number, got {}",
+            cli.speedup
+        ));
+    }
+    let precision = servebench_sim::model::Precision::parse(&cli.precision)
+        .ok_or_else(|| format!("--precision {} is not one of bf16, fp8, fp4", cli.precision))?;
+    let path = &cli.sim_config;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc = servebench_matrix::yaml::parse_yaml(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let d = servebench_sim::model::deployment(&doc, gpu, model, precision, cli.tp)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if d.kv_capacity_tokens() == 0 {
+        return Err(format!(
+            "{model} at {} does not fit on {} x {gpu}: raise --tp",
+            cli.precision, cli.tp
+        ));
+    }
+    Ok(Some((d, cli.speedup)))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let opts = SimOptions {
-        model: cli.model,
+        model: cli.model.clone(),
         ttft: millis(cli.ttft_ms, "ttft-ms")?,
         itl: millis(cli.itl_ms, "itl-ms")?,
         fault: cli.fault,
         fault_every: cli.fault_every,
+        deployment: deployment(&cli)?,
     };
     let ip: std::net::IpAddr = cli
         .host

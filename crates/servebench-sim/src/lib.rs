@@ -30,13 +30,16 @@
 //!     itl: Duration::from_millis(10),
 //!     fault: None,
 //!     fault_every: 1,
+//!     deployment: None,
 //! };
 //! serve(listener, opts, std::future::pending()).await
 //! # }
 //! ```
 
+pub mod engine;
 pub mod fault;
 pub mod metrics;
+pub mod model;
 pub mod protocol;
 mod server;
 pub mod sse;
@@ -61,14 +64,17 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
 use std::time::Duration;
 
 /// How the server behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimOptions {
     /// The served model name (`/v1/models`, the `model` field of responses).
     pub model: String,
-    /// Time to the first token.
+    /// Fast mode: time to the first token.
     pub ttft: Duration,
-    /// Time between tokens.
+    /// Fast mode: time between tokens.
     pub itl: Duration,
+    /// Model mode: the simulated deployment and the clock's speed-up;
+    /// `None` is fast mode.
+    pub deployment: Option<(model::Deployment, f64)>,
     /// A fault for every `fault_every`-th request (the `x-sim-fault`
     /// header overrides it per request).
     pub fault: Option<fault::Fault>,

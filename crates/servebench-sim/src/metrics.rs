@@ -90,18 +90,20 @@ impl Stats {
         }
     }
 
-    pub fn render(&self, model: &str) -> String {
+    /// Prometheus text; in model mode the engine's gauges replace the
+    /// HTTP-level running count.
+    pub fn render(&self, model: &str, engine: Option<&crate::engine::Gauges>) -> String {
         let model = model.replace('\\', "\\\\").replace('"', "\\\"");
         let labels = format!("model_name=\"{model}\"");
         let labels = labels.as_str();
+        let running = engine.map_or(self.running.load(Ordering::Relaxed), |g| {
+            g.running.load(Ordering::Relaxed)
+        });
+        let waiting = engine.map_or(0, |g| g.waiting.load(Ordering::Relaxed));
         let mut out = String::new();
         for (name, kind, value) in [
-            (
-                "vllm:num_requests_running",
-                "gauge",
-                self.running.load(Ordering::Relaxed),
-            ),
-            ("vllm:num_requests_waiting", "gauge", 0),
+            ("vllm:num_requests_running", "gauge", running),
+            ("vllm:num_requests_waiting", "gauge", waiting),
             (
                 "vllm:request_success_total",
                 "counter",
@@ -120,9 +122,10 @@ impl Stats {
         ] {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name}{{{labels}}} {value}");
         }
+        let kv = engine.map_or(0.0, |g| g.kv_usage_ppm.load(Ordering::Relaxed) as f64 / 1e6);
         let _ = writeln!(
             out,
-            "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{{{labels}}} 0.0"
+            "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{{{labels}}} {kv}"
         );
         let _ = writeln!(out, "# TYPE servebench_sim_faults_total counter");
         for (kind, count) in crate::fault::Fault::KINDS.iter().zip(&self.faults) {

@@ -1,5 +1,6 @@
 //! The HTTP server: routing, request bodies, streamed responses.
 
+use crate::engine::{Admission, Gauges};
 use crate::fault::Fault;
 use crate::metrics::Stats;
 use crate::protocol::{self, ApiError, GenerationRequest};
@@ -40,6 +41,42 @@ struct State {
     next_id: AtomicU64,
     /// Generation requests seen, for `fault_every`.
     generations: AtomicU64,
+    /// Model mode: the engine and its gauges.
+    engine: Option<(mpsc::UnboundedSender<Admission>, Arc<Gauges>)>,
+}
+
+/// How a response's tokens are paced.
+enum Pace {
+    /// Fast mode: absolute deadlines from the request's arrival.
+    Deadlines {
+        arrived: Instant,
+        ttft: Duration,
+        itl: Duration,
+    },
+    /// Model mode: tokens as the engine produces them.
+    Engine(mpsc::UnboundedReceiver<()>),
+}
+
+impl Pace {
+    /// Waits for token `k` (plus `delay`); false when no token will come.
+    async fn next(&mut self, k: usize, delay: Duration) -> bool {
+        match self {
+            Pace::Deadlines { arrived, ttft, itl } => {
+                let due = *arrived + *ttft + *itl * u32::try_from(k).unwrap_or(u32::MAX) + delay;
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due).await;
+                }
+                true
+            }
+            Pace::Engine(rx) => {
+                let got = rx.recv().await.is_some();
+                if got && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                got
+            }
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets open
@@ -49,11 +86,19 @@ pub async fn serve(
     opts: SimOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let engine = opts.deployment.clone().map(|(deployment, speedup)| {
+        let gauges = Arc::new(Gauges::default());
+        (
+            crate::engine::spawn(deployment, speedup, Arc::clone(&gauges)),
+            gauges,
+        )
+    });
     let state = Arc::new(State {
         opts,
         stats: Stats::default(),
         next_id: AtomicU64::new(1),
         generations: AtomicU64::new(0),
+        engine,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -106,7 +151,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         (Method::GET, "/metrics") => full(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            state.stats.render(&state.opts.model),
+            state.stats.render(
+                &state.opts.model,
+                state.engine.as_ref().map(|(_, g)| g.as_ref()),
+            ),
         ),
         (Method::POST, "/start_profile" | "/stop_profile") => {
             full(StatusCode::OK, "text/plain", "")
@@ -210,17 +258,36 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
         completion_tokens: done,
     };
     let (ttft, itl) = (state.opts.ttft, state.opts.itl);
-    let deadline = move |k: usize| arrived + ttft + itl * u32::try_from(k).unwrap_or(u32::MAX);
-    state.stats.started(usage(0).prompt_tokens);
+    let mut pace = match &state.engine {
+        Some((engine, _)) => {
+            let (tokens, rx) = mpsc::unbounded_channel();
+            let _ = engine.send(Admission {
+                prompt_tokens,
+                max_tokens: request.max_tokens,
+                tokens,
+            });
+            Pace::Engine(rx)
+        }
+        None => Pace::Deadlines { arrived, ttft, itl },
+    };
+    state.stats.started(prompt_tokens);
     if !request.stream {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(async move {
-            let mut due = deadline(request.max_tokens - 1);
+            let mut delay = Duration::ZERO;
             if let Some(Fault::Stall { pause, .. }) = fault {
                 state.stats.fault("stall");
-                due += pause;
+                delay = pause;
             }
-            tokio::time::sleep_until(due).await;
+            for k in 0..request.max_tokens {
+                let last = k + 1 == request.max_tokens;
+                if !pace
+                    .next(k, if last { delay } else { Duration::ZERO })
+                    .await
+                {
+                    break;
+                }
+            }
             let text: String = (0..request.max_tokens)
                 .map(|k| vocab::token(n, k))
                 .collect();
@@ -278,9 +345,8 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
                 }
                 _ => {}
             }
-            let due = deadline(k) + delay;
-            if due > Instant::now() {
-                tokio::time::sleep_until(due).await;
+            if !pace.next(k, delay).await {
+                break;
             }
             let mut events = String::new();
             if k == 0 && request.chat {

@@ -18,6 +18,7 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
         itl: Duration::from_millis(itl_ms),
         fault: None,
         fault_every: 1,
+        deployment: None,
     };
     tokio::spawn(async move {
         let _ = serve(listener, opts, async move {
@@ -359,4 +360,165 @@ async fn every_fault_type() {
             format!("servebench_sim_faults_total{{model_name=\"sim\",kind=\"{kind}\"}} {count}");
         assert!(metrics.contains(&line), "missing {line} in {metrics}");
     }
+}
+
+/// Model mode, one request alone: the first token after one prefill step,
+/// then one decode step per token, each
+/// `max(2·active·tokens / flops, (weights + context·kv) / bandwidth)`,
+/// computed here from the documented formula, not by the crate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_mode_follows_the_documented_formula() {
+    use servebench_sim::model::{Deployment, Gpu, Model, Precision};
+    let gpu = Gpu {
+        tflops_bf16: 989.0,
+        tflops_fp8: 1979.0,
+        tflops_fp4: 1979.0,
+        memory_tbs: 3.35,
+        memory_gb: 80.0,
+        compute_efficiency: 0.55,
+        memory_efficiency: 0.8,
+    };
+    let model = Model {
+        params_b: 8.0,
+        active_params_b: 8.0,
+        kv_bytes_per_token: 131_072.0,
+    };
+    let deployment = Deployment {
+        gpu,
+        model,
+        precision: Precision::Bf16,
+        tp: 1,
+        max_num_batched_tokens: 8192,
+        max_num_seqs: 256,
+        gpu_memory_utilization: 0.9,
+    };
+    // Slow the clock down 4x so the steps are long enough to time.
+    let speedup = 0.25;
+    let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let opts = SimOptions {
+        model: "sim".into(),
+        ttft: Duration::ZERO,
+        itl: Duration::ZERO,
+        fault: None,
+        fault_every: 1,
+        deployment: Some((deployment, speedup)),
+    };
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, opts, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    // 400 words of at most 4 letters: 400 prompt tokens.
+    let prompt = vec!["word"; 400].join(" ");
+    let body = format!(r#"{{"prompt": "{prompt}", "max_tokens": 8, "stream": true}}"#);
+    let (_, _, arrivals) = request(&addr, "POST", "/v1/completions", &body).await;
+    let times: Vec<f64> = arrivals
+        .iter()
+        .filter(|(_, c)| c.contains("\"text\":"))
+        .map(|(t, _)| t.as_secs_f64())
+        .collect();
+    assert_eq!(times.len(), 8, "one read per token: {arrivals:?}");
+    let (flops, bandwidth, weights, kv) = (989e12 * 0.55, 3.35e12 * 0.8, 8e9 * 2.0, 131_072.0);
+    let step = |tokens: f64, context: f64| {
+        (2.0 * 8e9 * tokens / flops).max((weights + context * kv) / bandwidth) / speedup
+    };
+    let ttft = step(400.0, 400.0);
+    assert!(
+        (times[0] - ttft).abs() < 0.008,
+        "TTFT {:.4} s, model {ttft:.4} s",
+        times[0]
+    );
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean_gap = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    let tpot = (1..8).map(|k| step(1.0, 400.0 + f64::from(k))).sum::<f64>() / 7.0;
+    assert!(
+        (mean_gap - tpot).abs() < 0.002,
+        "TPOT {mean_gap:.4} s, model {tpot:.4} s"
+    );
+}
+
+/// A KV cache with room for one request at a time: the second waits for
+/// the first to finish before its prefill starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_for_kv_cache() {
+    use servebench_sim::model::{Deployment, Gpu, Model, Precision};
+    // 18 GB x 0.9 - 16 GB of weights = 0.2 GB: 1525 tokens of cache.
+    let gpu = Gpu {
+        tflops_bf16: 989.0,
+        tflops_fp8: 1979.0,
+        tflops_fp4: 1979.0,
+        memory_tbs: 3.35,
+        memory_gb: 18.0,
+        compute_efficiency: 0.55,
+        memory_efficiency: 0.8,
+    };
+    let model = Model {
+        params_b: 8.0,
+        active_params_b: 8.0,
+        kv_bytes_per_token: 131_072.0,
+    };
+    let deployment = Deployment {
+        gpu,
+        model,
+        precision: Precision::Bf16,
+        tp: 1,
+        max_num_batched_tokens: 8192,
+        max_num_seqs: 256,
+        gpu_memory_utilization: 0.9,
+    };
+    assert_eq!(deployment.kv_capacity_tokens(), 1525);
+    let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let opts = SimOptions {
+        model: "sim".into(),
+        ttft: Duration::ZERO,
+        itl: Duration::ZERO,
+        fault: None,
+        fault_every: 1,
+        deployment: Some((deployment, 10.0)),
+    };
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, opts, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    // Each reserves 1 + 1000 tokens; two do not fit together.
+    let body = r#"{"prompt": "x", "max_tokens": 1000, "stream": true}"#;
+    let (a, b) = tokio::join!(
+        request(&addr, "POST", "/v1/completions", body),
+        request(&addr, "POST", "/v1/completions", body)
+    );
+    let first_token = |arrivals: &[(Duration, String)]| {
+        arrivals
+            .iter()
+            .find(|(_, c)| c.contains("\"text\":"))
+            .map(|(t, _)| *t)
+            .expect("a token")
+    };
+    let last =
+        |arrivals: &[(Duration, String)]| arrivals.last().map(|(t, _)| *t).expect("arrivals");
+    let (early, late) = if first_token(&a.2) < first_token(&b.2) {
+        (&a.2, &b.2)
+    } else {
+        (&b.2, &a.2)
+    };
+    assert!(
+        first_token(late) >= last(early) - Duration::from_millis(5),
+        "the second request started before the first ended"
+    );
+    assert_eq!(
+        late.iter()
+            .map(|(_, c)| c.matches("\"text\":").count())
+            .sum::<usize>(),
+        1000
+    );
 }

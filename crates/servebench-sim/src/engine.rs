@@ -1,0 +1,175 @@
+//! The simulated engine: continuous batching on the model's step times.
+//!
+//! One task owns the batch. Each step it admits waiting requests while the
+//! KV cache and `max_num_seqs` allow (oldest first), gives every running
+//! sequence past its prefill one decode token, fills the rest of the token
+//! budget with prompt chunks, sleeps the step's modelled time (divided by
+//! the speed-up, on an absolute clock), then delivers the tokens: one per
+//! decoding sequence, and the first token of every sequence whose prefill
+//! completed in that step. The context a step reads is, per sequence, its
+//! tokens so far (prompt chunks included).
+
+use crate::model::Deployment;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A request handed to the engine; it receives one `()` per token.
+#[derive(Debug)]
+pub struct Admission {
+    pub prompt_tokens: usize,
+    pub max_tokens: usize,
+    pub tokens: mpsc::UnboundedSender<()>,
+}
+
+struct Seq {
+    prompt: usize,
+    prefilled: usize,
+    generated: usize,
+    max: usize,
+    tokens: mpsc::UnboundedSender<()>,
+}
+
+impl Seq {
+    fn reserve(&self) -> usize {
+        self.prompt + self.max
+    }
+}
+
+/// Live numbers for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub running: std::sync::atomic::AtomicU64,
+    pub waiting: std::sync::atomic::AtomicU64,
+    /// KV-cache use in millionths.
+    pub kv_usage_ppm: std::sync::atomic::AtomicU64,
+}
+
+/// Starts the engine; requests go in through the returned sender.
+pub fn spawn(
+    deployment: Deployment,
+    speedup: f64,
+    gauges: std::sync::Arc<Gauges>,
+) -> mpsc::UnboundedSender<Admission> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(deployment, speedup, rx, gauges));
+    tx
+}
+
+async fn run(
+    d: Deployment,
+    speedup: f64,
+    mut rx: mpsc::UnboundedReceiver<Admission>,
+    gauges: std::sync::Arc<Gauges>,
+) {
+    let capacity = d.kv_capacity_tokens();
+    let mut waiting: VecDeque<Seq> = VecDeque::new();
+    let mut running: Vec<Seq> = Vec::new();
+    let mut kv_used = 0usize;
+    let mut clock = Instant::now();
+    loop {
+        if running.is_empty() && waiting.is_empty() {
+            match rx.recv().await {
+                Some(a) => waiting.push_back(seq(a)),
+                None => return,
+            }
+            clock = Instant::now();
+        }
+        while let Ok(a) = rx.try_recv() {
+            waiting.push_back(seq(a));
+        }
+        // Requests that can never fit are answered with what they got: nothing.
+        waiting.retain(|s| s.reserve() <= capacity);
+        while running.len() < d.max_num_seqs {
+            match waiting.front() {
+                Some(s) if kv_used + s.reserve() <= capacity => {
+                    kv_used += s.reserve();
+                    running.extend(waiting.pop_front());
+                }
+                _ => break,
+            }
+        }
+        publish(&gauges, &running, &waiting, kv_used, capacity);
+        if running.is_empty() {
+            // Nothing admissible: wait for a change.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        // Decodes first (one token each), then prompt chunks in arrival order.
+        let mut budget = d.max_num_batched_tokens;
+        let mut context = 0usize;
+        let mut chunks = vec![0usize; running.len()];
+        for (i, s) in running.iter().enumerate() {
+            if s.prefilled == s.prompt && budget > 0 {
+                chunks[i] = 1;
+                budget -= 1;
+                context += s.prompt + s.generated;
+            }
+        }
+        for (i, s) in running.iter().enumerate() {
+            if s.prefilled < s.prompt && budget > 0 {
+                let chunk = (s.prompt - s.prefilled).min(budget);
+                chunks[i] = chunk;
+                budget -= chunk;
+                context += s.prefilled + chunk;
+            }
+        }
+        let tokens = d.max_num_batched_tokens - budget;
+        let seconds = d.step_seconds(tokens, context) / speedup;
+        clock += Duration::from_secs_f64(seconds);
+        tokio::time::sleep_until(clock).await;
+        for (s, chunk) in running.iter_mut().zip(&chunks) {
+            if *chunk == 0 {
+                continue;
+            }
+            let emits = if s.prefilled == s.prompt {
+                true
+            } else {
+                s.prefilled += chunk;
+                s.prefilled == s.prompt
+            };
+            if emits {
+                s.generated += 1;
+                if s.tokens.send(()).is_err() {
+                    s.generated = s.max; // the client left: free its cache
+                }
+            }
+        }
+        running.retain(|s| {
+            let done = s.generated >= s.max;
+            if done {
+                kv_used -= s.reserve();
+            }
+            !done
+        });
+        publish(&gauges, &running, &waiting, kv_used, capacity);
+    }
+}
+
+fn publish(
+    gauges: &Gauges,
+    running: &[Seq],
+    waiting: &VecDeque<Seq>,
+    kv_used: usize,
+    capacity: usize,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    gauges.running.store(running.len() as u64, Relaxed);
+    gauges.waiting.store(waiting.len() as u64, Relaxed);
+    gauges.kv_usage_ppm.store(
+        (kv_used as f64 / capacity.max(1) as f64 * 1e6) as u64,
+        Relaxed,
+    );
+}
+
+fn seq(a: Admission) -> Seq {
+    // An empty prompt still takes one token of prefill.
+    Seq {
+        prompt: a.prompt_tokens.max(1),
+        prefilled: 0,
+        generated: 0,
+        max: a.max_tokens,
+        tokens: a.tokens,
+    }
+}
