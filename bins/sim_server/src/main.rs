@@ -51,6 +51,9 @@ struct Cli {
     /// Model mode: GPU, model and engine parameters
     #[arg(long, default_value = "configs/sim.yaml")]
     sim_config: std::path::PathBuf,
+    /// Write one JSON line per response to FILE: its arrival and when each token was written
+    #[arg(long, value_name = "FILE")]
+    ground_truth: Option<std::path::PathBuf>,
     /// Runtime worker threads (default: one per core)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -109,7 +112,37 @@ fn deployment(cli: &Cli) -> Result<Option<(servebench_sim::model::Deployment, f6
     Ok(Some((d, cli.speedup)))
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// A thread appending ground-truth lines to `path`; it flushes and ends
+/// when the server drops its last sender.
+type Truth = (
+    tokio::sync::mpsc::UnboundedSender<servebench_sim::TokenLog>,
+    std::thread::JoinHandle<()>,
+);
+
+fn ground_truth_writer(path: &std::path::Path) -> Result<Truth, String> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<servebench_sim::TokenLog>();
+    let shown = path.display().to_string();
+    let handle = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::new(file);
+        while let Some(log) = rx.blocking_recv() {
+            if writeln!(out, "{}", log.json()).is_err() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "sim_server: error: writing {shown} failed; ground truth stops here"
+                );
+                return;
+            }
+        }
+        let _ = out.flush();
+    });
+    Ok((tx, handle))
+}
+
+async fn run(
+    cli: Cli,
+    ground_truth: Option<tokio::sync::mpsc::UnboundedSender<servebench_sim::TokenLog>>,
+) -> Result<(), String> {
     let opts = SimOptions {
         model: cli.model.clone(),
         ttft: millis(cli.ttft_ms, "ttft-ms")?,
@@ -117,6 +150,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         fault: cli.fault,
         fault_every: cli.fault_every,
         deployment: deployment(&cli)?,
+        ground_truth,
     };
     let ip: std::net::IpAddr = cli
         .host
@@ -149,7 +183,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let truth = match cli
+        .ground_truth
+        .as_deref()
+        .map(ground_truth_writer)
+        .transpose()
+    {
+        Ok(truth) => truth,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "sim_server: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (sink, writer) = truth.map_or((None, None), |(tx, handle)| (Some(tx), Some(handle)));
+    let result = runtime.block_on(run(cli, sink));
+    // Dropping the runtime drops the last senders; then the writer flushes.
+    drop(runtime);
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "sim_server: error: {e}");

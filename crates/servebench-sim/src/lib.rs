@@ -31,6 +31,7 @@
 //!     fault: None,
 //!     fault_every: 1,
 //!     deployment: None,
+//!     ground_truth: None,
 //! };
 //! serve(listener, opts, std::future::pending()).await
 //! # }
@@ -63,8 +64,36 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
 
 use std::time::Duration;
 
-/// How the server behaves.
+/// The ground truth of one response: when the request arrived and when
+/// each body frame (one per streamed token; the last also carries the usage
+/// chunk and `[DONE]`) was handed to the socket, in seconds since the
+/// server started, on a monotonic clock.
 #[derive(Debug, Clone, PartialEq)]
+pub struct TokenLog {
+    pub id: String,
+    pub arrival_s: f64,
+    pub token_s: Vec<f64>,
+}
+
+impl TokenLog {
+    /// One JSON line.
+    pub fn json(&self) -> String {
+        let times: Vec<String> = self
+            .token_s
+            .iter()
+            .map(|t| servebench_pyjson::float_repr(*t))
+            .collect();
+        format!(
+            "{{\"id\": {}, \"arrival_s\": {}, \"token_s\": [{}]}}",
+            sse::json_string(&self.id),
+            servebench_pyjson::float_repr(self.arrival_s),
+            times.join(", ")
+        )
+    }
+}
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
 pub struct SimOptions {
     /// The served model name (`/v1/models`, the `model` field of responses).
     pub model: String,
@@ -75,6 +104,8 @@ pub struct SimOptions {
     /// Model mode: the simulated deployment and the clock's speed-up;
     /// `None` is fast mode.
     pub deployment: Option<(model::Deployment, f64)>,
+    /// Where to send the ground truth of every response (see [`TokenLog`]).
+    pub ground_truth: Option<tokio::sync::mpsc::UnboundedSender<TokenLog>>,
     /// A fault for every `fault_every`-th request (the `x-sim-fault`
     /// header overrides it per request).
     pub fault: Option<fault::Fault>,

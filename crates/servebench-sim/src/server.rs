@@ -5,7 +5,7 @@ use crate::fault::Fault;
 use crate::metrics::Stats;
 use crate::protocol::{self, ApiError, GenerationRequest};
 use crate::sse::{ChunkWriter, Usage, DONE};
-use crate::{vocab, SimOptions};
+use crate::{vocab, SimOptions, TokenLog};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming};
@@ -43,6 +43,8 @@ struct State {
     generations: AtomicU64,
     /// Model mode: the engine and its gauges.
     engine: Option<(mpsc::UnboundedSender<Admission>, Arc<Gauges>)>,
+    /// The server's start, the zero of ground-truth times.
+    epoch: Instant,
 }
 
 /// How a response's tokens are paced.
@@ -99,6 +101,7 @@ pub async fn serve(
         next_id: AtomicU64::new(1),
         generations: AtomicU64::new(0),
         engine,
+        epoch: Instant::now(),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -245,12 +248,21 @@ fn unix_now() -> u64 {
 /// TTFT and the others one ITL apart, on absolute deadlines.
 fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>) -> Response<Body> {
     let arrived = Instant::now();
+    let mut truth: Option<(TokenLog, Instant, mpsc::UnboundedSender<TokenLog>)> = None;
     let n = state.next_id.fetch_add(1, Ordering::Relaxed);
     let id = if request.chat {
         format!("chatcmpl-{n:032x}")
     } else {
         format!("cmpl-{n:032x}")
     };
+    if let Some(sink) = &state.opts.ground_truth {
+        let log = TokenLog {
+            id: id.clone(),
+            arrival_s: (arrived - state.epoch).as_secs_f64(),
+            token_s: Vec::new(),
+        };
+        truth = Some((log, state.epoch, sink.clone()));
+    }
     let writer = ChunkWriter::new(request.chat, &id, unix_now(), &state.opts.model);
     let prompt_tokens = vocab::estimate_tokens(&request.prompt);
     let usage = move |done: usize| Usage {
@@ -307,7 +319,13 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
             };
             let _ = tx.send(piece).await;
         });
-        let mut r = Response::new(ChannelBody { rx }.boxed());
+        let mut r = Response::new(
+            ChannelBody {
+                rx,
+                log: truth.take(),
+            }
+            .boxed(),
+        );
         if let Ok(v) = "application/json".parse() {
             r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
         }
@@ -374,7 +392,13 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
         }
         state.stats.finished(sent, ttft, itl);
     });
-    let mut r = Response::new(ChannelBody { rx }.boxed());
+    let mut r = Response::new(
+        ChannelBody {
+            rx,
+            log: truth.take(),
+        }
+        .boxed(),
+    );
     if let Ok(v) = "text/event-stream; charset=utf-8".parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
@@ -384,6 +408,16 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
 /// A response body fed by a bounded channel.
 struct ChannelBody {
     rx: mpsc::Receiver<Piece>,
+    /// Ground truth being recorded, sent when the body is dropped.
+    log: Option<(TokenLog, Instant, mpsc::UnboundedSender<TokenLog>)>,
+}
+
+impl Drop for ChannelBody {
+    fn drop(&mut self) {
+        if let Some((log, _, sink)) = self.log.take() {
+            let _ = sink.send(log);
+        }
+    }
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -395,8 +429,10 @@ impl hyper::body::Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         // An error aborts the connection mid-body: the "reset" fault.
-        self.rx
-            .poll_recv(cx)
-            .map(|piece| piece.map(|p| p.map(Frame::data)))
+        let polled = self.rx.poll_recv(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some((log, epoch, _))) = (&polled, self.log.as_mut()) {
+            log.token_s.push(epoch.elapsed().as_secs_f64());
+        }
+        polled.map(|piece| piece.map(|p| p.map(Frame::data)))
     }
 }

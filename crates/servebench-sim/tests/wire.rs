@@ -19,6 +19,7 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
         fault: None,
         fault_every: 1,
         deployment: None,
+        ground_truth: None,
     };
     tokio::spawn(async move {
         let _ = serve(listener, opts, async move {
@@ -405,6 +406,7 @@ async fn model_mode_follows_the_documented_formula() {
         fault: None,
         fault_every: 1,
         deployment: Some((deployment, speedup)),
+        ground_truth: None,
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -483,6 +485,7 @@ async fn requests_wait_for_kv_cache() {
         fault: None,
         fault_every: 1,
         deployment: Some((deployment, 10.0)),
+        ground_truth: None,
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -521,4 +524,55 @@ async fn requests_wait_for_kv_cache() {
             .sum::<usize>(),
         1000
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ground_truth_records_when_each_token_was_written() {
+    let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (sink, mut logs) = tokio::sync::mpsc::unbounded_channel();
+    let opts = SimOptions {
+        model: "sim".into(),
+        ttft: Duration::from_millis(30),
+        itl: Duration::from_millis(10),
+        fault: None,
+        fault_every: 1,
+        deployment: None,
+        ground_truth: Some(sink),
+    };
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, opts, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        r#"{"prompt": "x", "max_tokens": 5, "stream": true}"#,
+    )
+    .await;
+    let log = tokio::time::timeout(Duration::from_secs(5), logs.recv())
+        .await
+        .expect("a log")
+        .expect("a log");
+    assert!(log.id.starts_with("cmpl-"));
+    assert_eq!(log.token_s.len(), 5, "{log:?}");
+    let first = log.token_s[0] - log.arrival_s;
+    assert!(
+        (0.030..0.045).contains(&first),
+        "first token {first} s after arrival"
+    );
+    for w in log.token_s.windows(2) {
+        assert!(
+            (0.005..0.020).contains(&(w[1] - w[0])),
+            "gap {} s",
+            w[1] - w[0]
+        );
+    }
+    assert!(log.json().starts_with("{\"id\": \"cmpl-"));
 }
