@@ -51,6 +51,10 @@ struct Cli {
     /// Model mode: GPU, model and engine parameters
     #[arg(long, default_value = "configs/sim.yaml")]
     sim_config: std::path::PathBuf,
+    /// Token text and prompt token counts from this tokenizer (a tokenizer.json, a directory,
+    /// or a model id in the Hugging Face cache) instead of the built-in word list
+    #[arg(long)]
+    tokenizer: Option<String>,
     /// Write one JSON line per response to FILE: its arrival and when each token was written
     #[arg(long, value_name = "FILE")]
     ground_truth: Option<std::path::PathBuf>,
@@ -139,6 +143,51 @@ fn ground_truth_writer(path: &std::path::Path) -> Result<Truth, String> {
     Ok((tx, handle))
 }
 
+/// Text from a real tokenizer: prompts counted exactly; responses made of
+/// tokens that decode to clean text on their own.
+#[derive(Debug)]
+struct TokenizerText {
+    tokenizer: servebench_prompts::tokenizer::Tokenizer,
+    pieces: Vec<String>,
+}
+
+impl servebench_sim::vocab::TextSource for TokenizerText {
+    fn prompt_tokens(&self, text: &str) -> usize {
+        self.tokenizer.encode(text).map_or_else(
+            |_| servebench_sim::vocab::estimate_tokens(text),
+            |ids| ids.len(),
+        )
+    }
+
+    fn token(&self, seed: u64, k: usize) -> &str {
+        let i = (seed as usize)
+            .wrapping_mul(31)
+            .wrapping_add(k.wrapping_mul(7919))
+            % self.pieces.len().max(1);
+        self.pieces.get(i).map_or(" ", String::as_str)
+    }
+}
+
+fn text_source(
+    tokenizer: Option<&str>,
+) -> Result<std::sync::Arc<dyn servebench_sim::vocab::TextSource>, String> {
+    let Some(name) = tokenizer else {
+        return Ok(std::sync::Arc::new(servebench_sim::vocab::BuiltIn));
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let tokenizer =
+        servebench_prompts::tokenizer::Tokenizer::load(name, &env).map_err(|e| e.to_string())?;
+    // Tokens whose text stands alone: valid UTF-8, no control characters.
+    let pieces: Vec<String> = (0..tokenizer.vocab_size().min(50_000) as u32)
+        .filter_map(|id| tokenizer.decode(&[id]).ok())
+        .filter(|t| !t.is_empty() && !t.contains('\u{fffd}') && !t.chars().any(char::is_control))
+        .collect();
+    if pieces.is_empty() {
+        return Err(format!("tokenizer {name}: no token decodes to clean text"));
+    }
+    Ok(std::sync::Arc::new(TokenizerText { tokenizer, pieces }))
+}
+
 async fn run(
     cli: Cli,
     ground_truth: Option<tokio::sync::mpsc::UnboundedSender<servebench_sim::TokenLog>>,
@@ -151,6 +200,7 @@ async fn run(
         fault_every: cli.fault_every,
         deployment: deployment(&cli)?,
         ground_truth,
+        text: text_source(cli.tokenizer.as_deref())?,
     };
     let ip: std::net::IpAddr = cli
         .host

@@ -32,6 +32,7 @@
 //!     fault_every: 1,
 //!     deployment: None,
 //!     ground_truth: None,
+//!     text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
 //! };
 //! serve(listener, opts, std::future::pending()).await
 //! # }
@@ -104,6 +105,9 @@ pub struct SimOptions {
     /// Model mode: the simulated deployment and the clock's speed-up;
     /// `None` is fast mode.
     pub deployment: Option<(model::Deployment, f64)>,
+    /// Response text and prompt token counts ([`vocab::BuiltIn`] unless a
+    /// tokenizer is plugged in).
+    pub text: std::sync::Arc<dyn vocab::TextSource>,
     /// Where to send the ground truth of every response (see [`TokenLog`]).
     pub ground_truth: Option<tokio::sync::mpsc::UnboundedSender<TokenLog>>,
     /// A fault for every `fault_every`-th request (the `x-sim-fault`

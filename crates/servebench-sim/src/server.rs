@@ -5,7 +5,7 @@ use crate::fault::Fault;
 use crate::metrics::Stats;
 use crate::protocol::{self, ApiError, GenerationRequest};
 use crate::sse::{ChunkWriter, Usage, DONE};
-use crate::{vocab, SimOptions, TokenLog};
+use crate::{SimOptions, TokenLog};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming};
@@ -264,7 +264,7 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
         truth = Some((log, state.epoch, sink.clone()));
     }
     let writer = ChunkWriter::new(request.chat, &id, unix_now(), &state.opts.model);
-    let prompt_tokens = vocab::estimate_tokens(&request.prompt);
+    let prompt_tokens = state.opts.text.prompt_tokens(&request.prompt);
     let usage = move |done: usize| Usage {
         prompt_tokens,
         completion_tokens: done,
@@ -301,7 +301,7 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
                 }
             }
             let text: String = (0..request.max_tokens)
-                .map(|k| vocab::token(n, k))
+                .map(|k| state.opts.text.token(n, k))
                 .collect();
             state.stats.finished(request.max_tokens, ttft, itl);
             let body = writer.full(&text, "length", usage(request.max_tokens));
@@ -374,7 +374,7 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
             let last = k + 1 == request.max_tokens;
             let so_far = request.continuous_usage_stats.then(|| usage(k + 1));
             events.push_str(&writer.token(
-                vocab::token(n, k),
+                state.opts.text.token(n, k),
                 last.then_some("length"),
                 false,
                 so_far,

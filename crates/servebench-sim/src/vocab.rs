@@ -1,5 +1,28 @@
-//! The built-in vocabulary used when no tokenizer is given: cheap,
-//! deterministic text, and a token estimate for prompts.
+//! Where response text and prompt token counts come from: a [`TextSource`].
+//! The built-in one is a small word list with a token estimate; the
+//! `sim_server` binary plugs in a real tokenizer.
+
+/// Token text for responses and token counts for prompts.
+pub trait TextSource: Send + Sync + std::fmt::Debug {
+    /// Tokens in a prompt.
+    fn prompt_tokens(&self, text: &str) -> usize;
+    /// The `k`-th generated token of the response seeded by `seed`.
+    fn token(&self, seed: u64, k: usize) -> &str;
+}
+
+/// The built-in word list (see [`token`] and [`estimate_tokens`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuiltIn;
+
+impl TextSource for BuiltIn {
+    fn prompt_tokens(&self, text: &str) -> usize {
+        estimate_tokens(text)
+    }
+
+    fn token(&self, seed: u64, k: usize) -> &str {
+        token(seed, k)
+    }
+}
 
 const WORDS: [&str; 32] = [
     " the",

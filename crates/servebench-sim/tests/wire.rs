@@ -20,6 +20,7 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
         fault_every: 1,
         deployment: None,
         ground_truth: None,
+        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
     };
     tokio::spawn(async move {
         let _ = serve(listener, opts, async move {
@@ -407,6 +408,7 @@ async fn model_mode_follows_the_documented_formula() {
         fault_every: 1,
         deployment: Some((deployment, speedup)),
         ground_truth: None,
+        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -486,6 +488,7 @@ async fn requests_wait_for_kv_cache() {
         fault_every: 1,
         deployment: Some((deployment, 10.0)),
         ground_truth: None,
+        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -541,6 +544,7 @@ async fn ground_truth_records_when_each_token_was_written() {
         fault_every: 1,
         deployment: None,
         ground_truth: Some(sink),
+        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
