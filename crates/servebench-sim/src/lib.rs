@@ -8,13 +8,21 @@
 //! names); `POST /start_profile`, `/stop_profile`. Bad requests get vLLM's
 //! error JSON.
 //!
-//! Timing today is the *fast* mode: the first token after a fixed TTFT, the
-//! others a fixed ITL apart (zero allowed), on absolute deadlines from the
+//! Two timing modes. *Fast*: the first token after a fixed TTFT, the others
+//! a fixed ITL apart (zero allowed), on absolute deadlines from the
 //! request's arrival — so a client's measurements can be checked against
-//! the truth. Generated text comes from a small built-in vocabulary; prompt
-//! tokens are estimated (see [`vocab::estimate_tokens`]). Faults (errors,
-//! cut or stalled streams, malformed frames, resets, slow first bytes) are
-//! injected on demand ([`fault`]) and counted in `/metrics`.
+//! the truth ([`TokenLog`] records what was actually written). *Model*: a
+//! simulated GPU running continuous batching with chunked prefill
+//! ([`engine`]) on step times from a compute/memory roofline ([`model`]),
+//! with KV-cache admission and a clock speed-up.
+//!
+//! Text and prompt token counts come from a [`vocab::TextSource`]: a small
+//! built-in word list, or a real tokenizer plugged in by the binary. The
+//! simulator has no end-of-sequence token: it always generates `max_tokens`
+//! (so `ignore_eos` changes nothing), and `logprobs` is accepted but answered
+//! with `null`. Faults (errors, cut or stalled streams, malformed frames,
+//! resets, slow first bytes) are injected on demand ([`fault`]) and counted
+//! in `/metrics`.
 //!
 //! It does not own the benchmark client or any metric math.
 //!
