@@ -1,0 +1,10 @@
+//! The OpenAI-compatible streaming benchmark client.
+//!
+//! This crate will own sending requests to a server, streaming the answers
+//! and recording when every byte arrived. So far it holds the hot-path SSE
+//! decoder ([`sse`]); the backends and the runner build on it.
+//!
+//! It does not own prompts (`servebench-prompts`) or metric arithmetic
+//! (`servebench-metrics`): it records raw timestamps only.
+
+pub mod sse;
