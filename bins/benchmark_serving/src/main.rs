@@ -1,10 +1,10 @@
 //! `benchmark_serving`: the serving benchmark, with the command line of
 //! `utils/bench_serving/benchmark_serving.py`.
 //!
-//! Implemented so far: `--dry-run` (prepare the requests and arrival gaps
-//! exactly as the Python client would for the same seed, print one JSON
-//! object per request, contact no server) and the `metrics` test command.
-//! The streaming client arrives next; without `--dry-run` the command says so.
+//! `main` parses the flags, then either runs the `metrics` test command,
+//! or prepares the requests (exactly as the Python client would for the
+//! same seed) and prints them (`--dry-run`) or runs the benchmark
+//! (`serve::run`: warmups, profile, run, report, self-audit, save).
 
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_prompts::{
@@ -15,6 +15,10 @@ use servebench_results::serving::case::MetricsCase;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod serve;
+
+type Prepared = servebench_prompts::Prepared;
 
 #[derive(Parser)]
 #[command(
@@ -143,6 +147,28 @@ struct ServeArgs {
     /// Prepare the requests and arrival gaps, print one JSON object per request, and send nothing
     #[arg(long)]
     dry_run: bool,
+    /// Open a new connection for every request, as the Python client does (default: keep-alive reuse)
+    #[arg(long)]
+    new_connection_per_request: bool,
+    /// Seconds to wait for a TCP connection
+    #[arg(long, default_value = "30", value_parser = positive_seconds)]
+    connect_timeout: f64,
+    /// Seconds to wait for the response head or for the next bytes of a stream before failing the request
+    #[arg(long, default_value = "600", value_parser = positive_seconds)]
+    read_timeout: f64,
+    /// Write the client self-audit into the saved result (key client_audit)
+    #[arg(long)]
+    save_audit: bool,
+    /// Exit non-zero (3) when the self-audit finds the run client-bound
+    #[arg(long)]
+    fail_if_client_bound: bool,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match py_float(s)? {
+        v if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("expected a positive number of seconds, got '{s}'")),
+    }
 }
 
 /// Python `float()`, as argparse's `type=float` applies it.
@@ -154,7 +180,7 @@ fn env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
-fn dry_run(args: &ServeArgs, model: &str) -> Result<(), String> {
+fn prepare(args: &ServeArgs, model: &str) -> Result<(Tokenizer, Prepared), String> {
     let path = || {
         datasets::require_path(&args.dataset_name, args.dataset_path.as_deref())
             .map_err(|e| e.to_string())
@@ -200,8 +226,13 @@ fn dry_run(args: &ServeArgs, model: &str) -> Result<(), String> {
         seed: args.seed,
         request_rate: args.request_rate,
         burstiness: args.burstiness,
+        lora_modules: args.lora_modules.clone(),
     };
     let prepared = servebench_prompts::prepare(&tok, &opts).map_err(|e| e.to_string())?;
+    Ok((tok, prepared))
+}
+
+fn dry_run(prepared: &Prepared) -> Result<(), String> {
     // stdout carries only the requests; the statistics go to stderr.
     let _ = std::io::stderr().write_all(prepared.statistics.as_bytes());
     let mut out = String::new();
@@ -238,11 +269,13 @@ fn metrics(input: &Path) -> Result<String, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Metrics { input }) => metrics(&input).and_then(|text| {
-            std::io::stdout()
-                .write_all(text.as_bytes())
-                .map_err(|e| format!("writing stdout: {e}"))
-        }),
+        Some(Command::Metrics { input }) => metrics(&input)
+            .and_then(|text| {
+                std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .map_err(|e| format!("writing stdout: {e}"))
+            })
+            .map(|()| ExitCode::SUCCESS),
         None => {
             let Some(model) = cli.args.model.as_deref() else {
                 Cli::command()
@@ -252,15 +285,25 @@ fn main() -> ExitCode {
                     )
                     .exit();
             };
-            if cli.args.dry_run {
-                dry_run(&cli.args, model)
-            } else {
-                Err("sending requests is not implemented yet in this version; use --dry-run to prepare and print the requests".into())
-            }
+            prepare(&cli.args, model).and_then(|(tok, prepared)| {
+                if cli.args.dry_run {
+                    dry_run(&prepared).map(|()| ExitCode::SUCCESS)
+                } else {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(prepared.statistics.as_bytes());
+                    drop(out);
+                    serve::run(&cli.args, model, &tok, prepared).map(|ending| match ending {
+                        serve::Ending::Ok => ExitCode::SUCCESS,
+                        serve::Ending::MissingSummaryKeys => ExitCode::FAILURE,
+                        serve::Ending::Interrupted => ExitCode::from(130),
+                        serve::Ending::ClientBound => ExitCode::from(3),
+                    })
+                }
+            })
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "benchmark_serving: error: {err}");
             ExitCode::FAILURE

@@ -9,4 +9,6 @@
 //! (`servebench-metrics`): it records raw timestamps only.
 
 pub mod backend;
+pub mod http;
+pub mod run;
 pub mod sse;

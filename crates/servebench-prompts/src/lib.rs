@@ -144,6 +144,8 @@ pub struct PrepareOptions {
     pub seed: u32,
     pub request_rate: f64,
     pub burstiness: f64,
+    /// `--lora-modules`: each request gets `random.choice` of these.
+    pub lora_modules: Vec<String>,
 }
 
 /// Requests, the gap after each, and the statistics text the original
@@ -153,6 +155,8 @@ pub struct Prepared {
     pub requests: Vec<SampledRequest>,
     pub gaps: Vec<Option<f64>>,
     pub statistics: String,
+    /// Each request's LoRA module (empty without `--lora-modules`).
+    pub lora: Vec<String>,
 }
 
 /// Samples the dataset, then draws the arrival gaps from the same stream,
@@ -178,9 +182,18 @@ pub fn prepare(
     };
     let statistics = length_statistics(&requests)?;
     let gaps = arrival_gaps(&mut rng, requests.len(), opts.request_rate, opts.burstiness)?;
+    // Drawn from Python's `random` after the dataset sampled from it.
+    let lora = if opts.lora_modules.is_empty() {
+        Vec::new()
+    } else {
+        (0..requests.len())
+            .filter_map(|_| py.choice(&opts.lora_modules).cloned())
+            .collect()
+    };
     Ok(Prepared {
         requests,
         gaps,
         statistics,
+        lora,
     })
 }

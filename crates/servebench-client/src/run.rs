@@ -1,0 +1,470 @@
+//! The runner: launches prepared requests on their arrival schedule,
+//! gates them with `--max-concurrency`, streams every answer and records
+//! when its bytes were read — and audits itself while doing so.
+//!
+//! Arrivals are paced by absolute deadlines (request k is due at the sum of
+//! the gaps before it), so sleeping never accumulates drift. Timestamps are
+//! seconds on one monotonic clock, taken right after each read returns.
+
+use crate::backend::{Kind, StreamParser};
+use crate::http::{Connections, Endpoint, EndpointError};
+use crate::sse;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use servebench_metrics::RequestOutput;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub kind: Kind,
+    pub api_url: String,
+    /// The `Authorization` header value.
+    pub authorization: String,
+    /// `None`: unlimited.
+    pub max_concurrency: Option<usize>,
+    /// Keep-alive reuse (default) or a new connection per request.
+    pub reuse_connections: bool,
+    pub connect_timeout: Duration,
+    /// Longest wait for the response head or for the next bytes of a body.
+    pub read_timeout: Duration,
+    /// Longest a whole request may take (the original: 6 hours).
+    pub total_timeout: Duration,
+    /// After an interrupt, how long in-flight requests may still finish.
+    pub interrupt_grace: Duration,
+}
+
+/// One request, ready to send.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub body: Bytes,
+    pub prompt_len: i64,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// One per launched request, in request order. After an interrupt,
+    /// only the requests launched before it.
+    pub outputs: Vec<RequestOutput>,
+    /// Seconds from the first launch to the last answer.
+    pub duration: f64,
+    pub interrupted: bool,
+    pub audit: Audit,
+}
+
+/// The client's account of itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audit {
+    /// Send lag: from when a request was due (its arrival deadline, or the
+    /// moment it got a concurrency slot if later) to when it was handed to
+    /// its connection. Milliseconds.
+    pub send_lag_p50_ms: f64,
+    pub send_lag_p99_ms: f64,
+    pub send_lag_max_ms: f64,
+    /// User + system CPU seconds of the whole process during the run.
+    pub cpu_seconds: Option<f64>,
+    /// Peak resident set of the process, in MiB.
+    pub peak_rss_mib: Option<f64>,
+    pub connections_opened: u64,
+    pub client_bound: bool,
+    /// Why `client_bound` is what it is.
+    pub verdict: String,
+}
+
+/// The send lag above which a run is client-bound: the client, not the
+/// server, then decides when requests start, and TTFT includes its delay.
+pub const CLIENT_BOUND_P99_LAG_MS: f64 = 5.0;
+/// CPU use (fraction of all cores) above which a run is client-bound.
+pub const CLIENT_BOUND_CPU_SHARE: f64 = 0.9;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("{gaps} arrival gaps for {requests} requests")]
+    Gaps { gaps: usize, requests: usize },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Clock(Instant);
+
+impl Clock {
+    fn now(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+struct Shared {
+    opts: RunOptions,
+    conns: Connections,
+    clock: Clock,
+}
+
+/// Sends `requests` (with `gaps[k]` seconds between launching k and k+1,
+/// `None` for all at once) and collects the answers. `on_done` is called
+/// after each finished request (progress); `stop` resolving interrupts the
+/// run: nothing more is launched, in-flight requests get `interrupt_grace`
+/// to finish, the rest are marked failed.
+pub async fn run(
+    opts: RunOptions,
+    requests: Vec<PreparedRequest>,
+    gaps: &[Option<f64>],
+    on_done: Arc<dyn Fn() + Send + Sync>,
+    stop: impl Future<Output = ()>,
+) -> Result<RunOutcome, RunError> {
+    if gaps.len() != requests.len() {
+        return Err(RunError::Gaps {
+            gaps: gaps.len(),
+            requests: requests.len(),
+        });
+    }
+    let endpoint = Endpoint::parse(&opts.api_url)?;
+    let cpu_before = process_cpu_seconds();
+    let clock = Clock(Instant::now());
+    let shared = Arc::new(Shared {
+        conns: Connections::new(endpoint, opts.reuse_connections, opts.connect_timeout),
+        opts,
+        clock,
+    });
+    let semaphore = shared
+        .opts
+        .max_concurrency
+        .filter(|&c| c > 0)
+        .map(|c| Arc::new(Semaphore::new(c)));
+    let start = tokio::time::Instant::now();
+    let start_s = clock.now();
+    tokio::pin!(stop);
+    let mut interrupted = false;
+    let mut handles = Vec::with_capacity(requests.len());
+    let mut prompt_lens = Vec::with_capacity(requests.len());
+    let mut due = 0.0f64;
+    for (request, gap) in requests.into_iter().zip(gaps) {
+        let deadline = start + Duration::from_secs_f64(due);
+        tokio::select! {
+            biased;
+            () = &mut stop => { interrupted = true; break; }
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+        prompt_lens.push(request.prompt_len);
+        let shared = Arc::clone(&shared);
+        let semaphore = semaphore.clone();
+        let on_done = Arc::clone(&on_done);
+        let due_s = start_s + due;
+        handles.push(tokio::spawn(async move {
+            let _permit = match semaphore {
+                Some(s) => s.acquire_owned().await.ok(),
+                None => None,
+            };
+            let ready = shared.clock.now().max(due_s);
+            let result = send_one(&shared, request, ready).await;
+            on_done();
+            result
+        }));
+        if let Some(gap) = gap {
+            due += gap.max(0.0);
+        }
+    }
+
+    let mut outputs = Vec::with_capacity(handles.len());
+    let mut lags = Vec::with_capacity(handles.len());
+    let mut grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
+    for (mut handle, prompt_len) in handles.into_iter().zip(prompt_lens) {
+        if !interrupted {
+            tokio::select! {
+                biased;
+                j = &mut handle => {
+                    push_joined(&mut outputs, &mut lags, Some(j), prompt_len);
+                    continue;
+                }
+                () = &mut stop => {
+                    interrupted = true;
+                    grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
+                }
+            }
+        }
+        let joined = match tokio::time::timeout_at(grace_end, &mut handle).await {
+            Ok(j) => Some(j),
+            Err(_) => {
+                handle.abort();
+                None
+            }
+        };
+        push_joined(&mut outputs, &mut lags, joined, prompt_len);
+    }
+    let duration = clock.now() - start_s;
+    let cpu_seconds = match (cpu_before, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let audit = audit(
+        &mut lags,
+        cpu_seconds,
+        duration,
+        shared.conns.opened(),
+        peak_rss_mib(),
+    );
+    Ok(RunOutcome {
+        outputs,
+        duration,
+        interrupted,
+        audit,
+    })
+}
+
+fn push_joined(
+    outputs: &mut Vec<RequestOutput>,
+    lags: &mut Vec<f64>,
+    joined: Option<Result<(RequestOutput, f64), tokio::task::JoinError>>,
+    prompt_len: i64,
+) {
+    match joined {
+        Some(Ok((out, lag))) => {
+            lags.push(lag);
+            outputs.push(out);
+        }
+        Some(Err(e)) => outputs.push(failed(prompt_len, format!("request task failed: {e}"))),
+        None => outputs.push(failed(
+            prompt_len,
+            "interrupted before the answer was complete".into(),
+        )),
+    }
+}
+
+fn failed(prompt_len: i64, error: String) -> RequestOutput {
+    let mut out = RequestOutput::failed(prompt_len);
+    out.error = error;
+    out
+}
+
+/// Sends one request and reads its answer; also returns its send lag.
+async fn send_one(shared: &Shared, request: PreparedRequest, ready: f64) -> (RequestOutput, f64) {
+    let clock = shared.clock;
+    // As the original: the clock starts before the connection is made.
+    let sent = clock.now();
+    let lag = sent - ready;
+    let parser = StreamParser::new(shared.opts.kind, sent, request.prompt_len);
+    let out = match tokio::time::timeout(
+        shared.opts.total_timeout,
+        exchange(shared, request.body, parser),
+    )
+    .await
+    {
+        Ok(out) => out,
+        Err(_) => failed(
+            request.prompt_len,
+            format!(
+                "the request did not finish within {:?}",
+                shared.opts.total_timeout
+            ),
+        ),
+    };
+    (out, lag)
+}
+
+async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> RequestOutput {
+    let opts = &shared.opts;
+    let endpoint = shared.conns.endpoint();
+    let mut sender = match shared.conns.get().await {
+        Ok(s) => s,
+        Err(e) => return parser.fail(e),
+    };
+    let request = hyper::Request::post(endpoint.path.as_str())
+        .header(hyper::header::HOST, endpoint.host.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::AUTHORIZATION, opts.authorization.as_str())
+        .body(Full::new(body));
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return parser.fail(format!("building the request: {e}")),
+    };
+    let response = match tokio::time::timeout(opts.read_timeout, sender.send_request(request)).await
+    {
+        Err(_) => {
+            return parser.fail(format!(
+                "no response from the server within {:?}",
+                opts.read_timeout
+            ))
+        }
+        Ok(Err(e)) => return parser.fail(format!("sending the request: {e}")),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if status != hyper::StatusCode::OK {
+        // The original records the reason phrase.
+        let reason = status.canonical_reason().unwrap_or("").to_owned();
+        return parser.fail(if reason.is_empty() {
+            status.as_u16().to_string()
+        } else {
+            reason
+        });
+    }
+    let mut body = response.into_body();
+    let mut decoder = sse::Decoder::new();
+    let mut events = Vec::new();
+    let mut whole = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout(opts.read_timeout, body.frame()).await {
+            Err(_) => {
+                return parser.fail(format!(
+                    "the stream stalled: no data for {:?}",
+                    opts.read_timeout
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return parser.fail(format!("the stream was cut: {e}")),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let now = clock_now(shared);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if opts.kind == Kind::DeepspeedMii {
+            whole.extend_from_slice(&data);
+            continue;
+        }
+        if let Err(e) = decoder.feed(&data, &mut events) {
+            return parser.fail(e.to_string());
+        }
+        for event in events.drain(..) {
+            if let Err(e) = parser.on_data(&event.data, now) {
+                return parser.fail(e);
+            }
+        }
+    }
+    if opts.kind == Kind::DeepspeedMii {
+        let now = clock_now(shared);
+        let text = match std::str::from_utf8(&whole) {
+            Ok(t) => t,
+            Err(e) => return parser.fail(format!("invalid UTF-8 in the response: {e}")),
+        };
+        if let Err(e) = parser.on_data(text, now) {
+            return parser.fail(e);
+        }
+    }
+    shared.conns.put(sender);
+    parser.finish()
+}
+
+fn clock_now(shared: &Shared) -> f64 {
+    shared.clock.now()
+}
+
+fn audit(
+    lags: &mut [f64],
+    cpu_seconds: Option<f64>,
+    duration: f64,
+    connections_opened: u64,
+    peak_rss_mib: Option<f64>,
+) -> Audit {
+    use servebench_metrics::stats;
+    let ms: Vec<f64> = lags.iter().map(|s| s * 1000.0).collect();
+    let ms = stats::or_zero(&ms);
+    let p50 = stats::percentile(&ms, 50.0);
+    let p99 = stats::percentile(&ms, 99.0);
+    let max = ms.iter().copied().fold(0.0, f64::max);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu_share = match cpu_seconds {
+        Some(cpu) if duration > 0.0 => Some(cpu / (duration * cores)),
+        _ => None,
+    };
+    let (client_bound, verdict) = if p99 > CLIENT_BOUND_P99_LAG_MS {
+        (
+            true,
+            format!(
+                "p99 send lag {p99:.2} ms > {CLIENT_BOUND_P99_LAG_MS} ms: the client delayed requests"
+            ),
+        )
+    } else if let Some(share) = cpu_share.filter(|&s| s > CLIENT_BOUND_CPU_SHARE) {
+        (
+            true,
+            format!(
+                "client CPU use {:.0}% of {cores} cores > {:.0}%",
+                share * 100.0,
+                CLIENT_BOUND_CPU_SHARE * 100.0
+            ),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "p99 send lag {p99:.2} ms <= {CLIENT_BOUND_P99_LAG_MS} ms and CPU use {} of {cores} cores",
+                cpu_share.map_or("unknown".to_owned(), |s| format!("{:.0}%", s * 100.0))
+            ),
+        )
+    };
+    Audit {
+        send_lag_p50_ms: p50,
+        send_lag_p99_ms: p99,
+        send_lag_max_ms: max,
+        cpu_seconds,
+        peak_rss_mib,
+        connections_opened,
+        client_bound,
+        verdict,
+    }
+}
+
+/// User + system CPU seconds of this process (Linux `/proc`; `None`
+/// elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of those.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux ABI Rust supports.
+    Some((utime + stime) / 100.0)
+}
+
+/// Peak resident set (`VmHWM`), MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The soft limit on open files, if known (Linux `/proc`).
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line.split_whitespace().nth(3)?;
+    if soft == "unlimited" {
+        return Some(u64::MAX);
+    }
+    soft.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_rule() {
+        let a = audit(&mut [0.001, 0.002, 0.0005], Some(0.1), 10.0, 3, None);
+        assert!(!a.client_bound, "{}", a.verdict);
+        assert_eq!(a.connections_opened, 3);
+        assert!((a.send_lag_max_ms - 2.0).abs() < 1e-9);
+        let a = audit(&mut [0.001, 0.002, 0.050], Some(0.1), 10.0, 3, None);
+        assert!(a.client_bound);
+        assert!(a.verdict.contains("send lag"), "{}", a.verdict);
+        let a = audit(&mut [], None, 0.0, 0, None);
+        assert!(!a.client_bound);
+        assert_eq!(a.send_lag_p99_ms, 0.0);
+    }
+
+    #[test]
+    fn proc_readers() {
+        if cfg!(target_os = "linux") {
+            assert!(process_cpu_seconds().is_some());
+            assert!(peak_rss_mib().is_some_and(|m| m > 0.0));
+            assert!(open_files_limit().is_some_and(|n| n > 0));
+        }
+    }
+}
