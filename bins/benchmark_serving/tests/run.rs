@@ -1,0 +1,440 @@
+//! Drives the real `benchmark_serving` against scripted HTTP servers on
+//! 127.0.0.1: every backend's request body and stream, every fault type,
+//! warmups, goodput and the saved files.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("run-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// What the scripted server received.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    authorization: String,
+    body: String,
+}
+
+/// How the scripted server answers one request.
+enum Reply {
+    /// Status 200, chunked, each piece flushed after waiting its delay.
+    Stream(Vec<(u64, String)>),
+    /// Like `Stream`, but the connection is closed before the last chunk.
+    Cut(Vec<(u64, String)>),
+    Status(u16, &'static str),
+    /// Close the connection without answering.
+    Hangup,
+}
+
+type Script = dyn Fn(usize, &Received) -> Reply + Send + Sync;
+
+struct Server {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+fn serve(script: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let script: Arc<Script> = Arc::new(script);
+    let log = Arc::clone(&received);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (log, script) = (Arc::clone(&log), Arc::clone(&script));
+            std::thread::spawn(move || {
+                let _ = connection(stream, &log, &*script);
+            });
+        }
+    });
+    Server { port, received }
+}
+
+fn connection(
+    stream: TcpStream,
+    log: &Mutex<Vec<Received>>,
+    script: &Script,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let (mut length, mut authorization) = (0usize, String::new());
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (name, value) = h.split_once(':').unwrap_or((h, ""));
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                "authorization" => authorization = value.trim().to_owned(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let r = Received {
+            path,
+            authorization,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let index = {
+            let mut log = log.lock().unwrap();
+            log.push(r.clone());
+            log.len() - 1
+        };
+        let chunked = |out: &mut TcpStream, pieces: &[(u64, String)]| -> std::io::Result<()> {
+            out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
+            for (delay, piece) in pieces {
+                std::thread::sleep(Duration::from_millis(*delay));
+                write!(out, "{:x}\r\n{piece}\r\n", piece.len())?;
+                out.flush()?;
+            }
+            Ok(())
+        };
+        match script(index, &r) {
+            Reply::Stream(pieces) => {
+                chunked(&mut out, &pieces)?;
+                out.write_all(b"0\r\n\r\n")?;
+            }
+            Reply::Cut(pieces) => {
+                chunked(&mut out, &pieces)?;
+                return Ok(());
+            }
+            Reply::Status(code, reason) => {
+                write!(
+                    out,
+                    "HTTP/1.1 {code} {reason}\r\ncontent-length: 2\r\n\r\n{{}}"
+                )?;
+            }
+            Reply::Hangup => return Ok(()),
+        }
+        out.flush()?;
+    }
+}
+
+fn completion_stream(words: &[&str], delay_ms: u64) -> Vec<(u64, String)> {
+    let mut pieces: Vec<(u64, String)> = words
+        .iter()
+        .map(|w| {
+            (
+                delay_ms,
+                format!("data: {{\"choices\":[{{\"index\":0,\"text\":\"{w}\"}}]}}\n\n"),
+            )
+        })
+        .collect();
+    pieces.push((
+        0,
+        format!(
+            "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":3,\"completion_tokens\":{}}}}}\n\n",
+            words.len()
+        ),
+    ));
+    pieces.push((0, "data: [DONE]\n\n".into()));
+    pieces
+}
+
+fn bench(dir: &Path, port: u16, extra: &[&str]) -> Output {
+    let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
+    let dataset = repo().join("fixtures/datasets/custom_small.jsonl");
+    Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+        .args(["--model", "org/sim-model", "--dataset-name", "custom"])
+        .arg("--dataset-path")
+        .arg(dataset)
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .args(["--num-prompts", "4", "--disable-tqdm", "--save-result"])
+        .args(["--save-detailed", "--result-filename", "out.json"])
+        .args(["--base-url", &format!("http://127.0.0.1:{port}")])
+        .args(extra)
+        .env("OPENAI_API_KEY", "sk-test")
+        .current_dir(dir)
+        .output()
+        .expect("run benchmark_serving")
+}
+
+fn saved(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("out.json")).expect("saved result");
+    assert!(!text.ends_with('\n'));
+    serde_json::from_str(&text).expect("saved result is JSON")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn vllm_completions_end_to_end_with_warmups_and_goodput() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a", "b", "c"], 20)));
+    let dir = scratch("vllm");
+    let out = bench(
+        &dir,
+        server.port,
+        &[
+            "--max-concurrency",
+            "2",
+            "--num-warmups",
+            "3",
+            "--goodput",
+            "ttft:1000",
+            "--percentile-metrics",
+            "ttft,tpot,itl,e2el",
+            "--metadata",
+            "tp=8",
+            "--ignore-eos",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Starting initial single prompt test run...",
+        "Warming up with 3 requests...",
+        "Warmup completed.",
+        "Traffic request rate: inf",
+        "Burstiness factor: 1.0 (Poisson process)",
+        "Maximum request concurrency: 2",
+        "Starting main benchmark run...",
+        "============ Serving Benchmark Result ============",
+        "Successful requests:                     4         ",
+        "Request goodput (req/s):",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Client self-audit"));
+    let received = server.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 7, "3 warmups + 4 requests");
+    let first: serde_json::Value = serde_json::from_str(&received[3].body).unwrap();
+    assert_eq!(first["model"], "org/sim-model");
+    assert_eq!(first["ignore_eos"], true);
+    assert!(received[3]
+        .body
+        .starts_with(r#"{"model": "org/sim-model", "prompt": ""#));
+    assert!(received.iter().all(|r| r.path == "/v1/completions"));
+    assert!(received.iter().all(|r| r.authorization == "Bearer sk-test"));
+
+    let doc = saved(&dir);
+    assert_eq!(doc["completed"], 4);
+    assert_eq!(doc["total_output_tokens"], 12);
+    assert_eq!(doc["tp"], "8");
+    assert_eq!(doc["max_concurrency"], 2);
+    assert_eq!(doc["generated_texts"][0], "abc");
+    assert_eq!(
+        doc["request_goodput:"].as_f64().map(|g| g > 0.0),
+        Some(true)
+    );
+    assert!(doc.get("client_audit").is_none());
+    // Two 20 ms gaps per request.
+    let itls = doc["itls"][0].as_array().unwrap();
+    assert_eq!(itls.len(), 2);
+    assert!(itls.iter().all(|g| g.as_f64().unwrap() >= 0.015));
+    assert!(doc["ttfts"][0].as_f64().unwrap() >= 0.015);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sk-test"));
+    assert!(!std::fs::read_to_string(dir.join("out.json"))
+        .unwrap()
+        .contains("sk-test"));
+}
+
+#[test]
+fn other_backends_parse_their_streams() {
+    let chat = serve(|_, _| {
+        Reply::Stream(vec![
+            (
+                0,
+                "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\r\n\r\n".into(),
+            ),
+            (5, ": keep-alive\r\n\r\n".into()),
+            (
+                5,
+                "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\r\n\r\n".into(),
+            ),
+            (
+                0,
+                "data: {\"choices\":[],\"usage\":{\"completion_tokens\":2}}\r\n\r\n".into(),
+            ),
+            (0, "data: [DONE]\r\n\r\n".into()),
+        ])
+    });
+    let dir = scratch("chat");
+    let out = bench(
+        &dir,
+        chat.port,
+        &[
+            "--backend",
+            "openai-chat",
+            "--endpoint",
+            "/v1/chat/completions",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = saved(&dir);
+    assert_eq!(doc["completed"], 4);
+    assert_eq!(doc["generated_texts"][1], "hi");
+    assert_eq!(doc["total_output_tokens"], 8);
+    let body: serde_json::Value =
+        serde_json::from_str(&chat.received.lock().unwrap()[0].body).unwrap();
+    assert_eq!(body["messages"][0]["content"][0]["type"], "text");
+
+    let tgi = serve(|_, _| {
+        Reply::Stream(vec![
+            (0, "data:{\"token\":{\"text\":\"x\"}}\n\n".into()),
+            (
+                0,
+                "data:{\"token\":{\"text\":\"y\"},\"generated_text\":\"xy\"}\n\n".into(),
+            ),
+        ])
+    });
+    let dir = scratch("tgi");
+    let out = bench(
+        &dir,
+        tgi.port,
+        &["--backend", "tgi", "--endpoint", "/generate_stream"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = saved(&dir);
+    assert_eq!(doc["completed"], 4);
+    assert_eq!(doc["generated_texts"][0], "xy");
+    // The original's quirk: only the OpenAI paths report output tokens.
+    assert_eq!(doc["total_output_tokens"], 0);
+
+    let trt = serve(|_, _| {
+        Reply::Stream(vec![
+            (0, "data:{\"text_output\":\"p\"}\n\n".into()),
+            (0, "data:{\"text_output\":\"q\"}\n\n".into()),
+        ])
+    });
+    let dir = scratch("trt");
+    let out = bench(
+        &dir,
+        trt.port,
+        &[
+            "--backend",
+            "tensorrt-llm",
+            "--endpoint",
+            "/v2/models/ensemble/generate_stream",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(saved(&dir)["generated_texts"][2], "pq");
+
+    let mii = serve(|_, _| Reply::Stream(vec![(0, "{\"text\": [\"whole answer\"]}".into())]));
+    let dir = scratch("mii");
+    let out = bench(
+        &dir,
+        mii.port,
+        &["--backend", "deepspeed-mii", "--endpoint", "/mii/generate"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(saved(&dir)["generated_texts"][3], "whole answer");
+}
+
+#[test]
+fn every_fault_fails_its_request_and_the_run_goes_on() {
+    let server = serve(|i, _| match i {
+        0 => Reply::Status(500, "Internal Server Error"),
+        1 => Reply::Cut(completion_stream(&["a"], 0)[..1].to_vec()),
+        2 => {
+            let mut s = completion_stream(&["a", "b"], 0);
+            s[1].0 = 3000; // stalls past --read-timeout
+            Reply::Stream(s)
+        }
+        3 => Reply::Stream(vec![(0, "data: {\"choices\": [oops\n\n".into())]),
+        _ => Reply::Hangup,
+    });
+    let dir = scratch("faults");
+    let out = bench(
+        &dir,
+        server.port,
+        &["--max-concurrency", "1", "--read-timeout", "0.5"],
+    );
+    // Every request failed: the original still writes the result and exits 0.
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("All requests failed"));
+    let doc = saved(&dir);
+    assert_eq!(doc["completed"], 0);
+    let errors: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors[0], "Internal Server Error");
+    assert!(errors[1].contains("cut"), "{}", errors[1]);
+    assert!(errors[2].contains("stalled"), "{}", errors[2]);
+    assert!(errors[3].contains("JSON"), "{}", errors[3]);
+    assert!(!errors.iter().any(|e| e.is_empty()));
+}
+
+#[test]
+fn a_refused_connection_fails_requests_and_the_audit_can_be_saved() {
+    // Bind and drop: nothing listens on this port afterwards.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scratch("refused");
+    let out = bench(
+        &dir,
+        port,
+        &["--save-audit", "--new-connection-per-request"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = saved(&dir);
+    assert_eq!(doc["completed"], 0);
+    assert!(doc["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("cannot connect"));
+    assert_eq!(doc["client_audit"]["connections_opened"], 0);
+    assert!(doc["client_audit"]["client_bound"].is_boolean());
+}
+
+#[test]
+fn connections_are_reused_unless_asked_otherwise() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a"], 0)));
+    for (flag, expected) in [(None, 1), (Some("--new-connection-per-request"), 4)] {
+        let dir = scratch(&format!("reuse-{expected}"));
+        let mut extra = vec!["--max-concurrency", "1", "--save-audit"];
+        extra.extend(flag);
+        let out = bench(&dir, server.port, &extra);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(saved(&dir)["client_audit"]["connections_opened"], expected);
+    }
+}
+
+#[test]
+fn bad_urls_and_options_fail_before_sending() {
+    let dir = scratch("bad");
+    let out = bench(&dir, 1, &["--backend", "tgi"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("generate_stream"));
+    let out = bench(&dir, 1, &["--goodput", "ttft"]);
+    assert!(!out.status.success());
+    let out = bench(&dir, 1, &["--read-timeout", "0"]);
+    assert!(!out.status.success());
+    assert!(!dir.join("out.json").exists());
+}
