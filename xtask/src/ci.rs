@@ -52,6 +52,19 @@ pub fn run() -> Result<()> {
             .arg("--tokenizers")
             .arg(shared.join("tokenizers")),
     )?;
+    // Timing accuracy means something only in an optimized build; the
+    // debug test run above skips this test.
+    step(
+        "client timing known-answer test (release)",
+        Command::new(&cargo).args([
+            "test",
+            "--release",
+            "-p",
+            "benchmark_serving",
+            "--test",
+            "known_answer",
+        ]),
+    )?;
     eprintln!("==> ci: all steps passed");
     Ok(())
 }

@@ -128,6 +128,7 @@ pub fn run(
         total_timeout: Duration::from_secs(6 * 3600),
         interrupt_grace: Duration::from_secs(5),
     };
+    let client = run::Client::new(opts.clone()).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -140,13 +141,7 @@ pub fn run(
         let reqs = vec![test_request.clone(); warmups];
         let bar = progress_bar(warmups, !args.disable_tqdm);
         runtime
-            .block_on(run::run(
-                opts.clone(),
-                reqs,
-                &vec![None; warmups],
-                bar,
-                std::future::pending(),
-            ))
+            .block_on(client.run(reqs, &vec![None; warmups], bar, std::future::pending()))
             .map_err(|e| e.to_string())?;
         say("Warmup completed.");
     }
@@ -200,13 +195,7 @@ pub fn run(
         }
     };
     let outcome: RunOutcome = runtime
-        .block_on(run::run(
-            opts.clone(),
-            requests,
-            &prepared.gaps,
-            bar,
-            ctrl_c,
-        ))
+        .block_on(client.run(requests, &prepared.gaps, bar, ctrl_c))
         .map_err(|e| e.to_string())?;
     if args.profile {
         profile("/stop_profile", "Stopping profiler...", "Profiler stopped")?;

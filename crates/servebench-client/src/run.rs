@@ -100,8 +100,47 @@ impl Clock {
 
 struct Shared {
     opts: RunOptions,
-    conns: Connections,
+    conns: Arc<Connections>,
     clock: Clock,
+}
+
+/// A client for one API URL. Its idle connections outlive a run, so the
+/// connections warmups opened serve the main run, as with any keep-alive
+/// client.
+#[derive(Debug)]
+pub struct Client {
+    opts: RunOptions,
+    conns: Arc<Connections>,
+}
+
+impl Client {
+    pub fn new(opts: RunOptions) -> Result<Client, RunError> {
+        let endpoint = Endpoint::parse(&opts.api_url)?;
+        let conns = Connections::new(endpoint, opts.reuse_connections, opts.connect_timeout);
+        Ok(Client {
+            opts,
+            conns: Arc::new(conns),
+        })
+    }
+
+    /// See [`run`].
+    pub async fn run(
+        &self,
+        requests: Vec<PreparedRequest>,
+        gaps: &[Option<f64>],
+        on_done: Arc<dyn Fn() + Send + Sync>,
+        stop: impl Future<Output = ()>,
+    ) -> Result<RunOutcome, RunError> {
+        run_with(
+            self.opts.clone(),
+            Arc::clone(&self.conns),
+            requests,
+            gaps,
+            on_done,
+            stop,
+        )
+        .await
+    }
 }
 
 /// Sends `requests` (with `gaps[k]` seconds between launching k and k+1,
@@ -116,20 +155,27 @@ pub async fn run(
     on_done: Arc<dyn Fn() + Send + Sync>,
     stop: impl Future<Output = ()>,
 ) -> Result<RunOutcome, RunError> {
+    Client::new(opts)?.run(requests, gaps, on_done, stop).await
+}
+
+async fn run_with(
+    opts: RunOptions,
+    conns: Arc<Connections>,
+    requests: Vec<PreparedRequest>,
+    gaps: &[Option<f64>],
+    on_done: Arc<dyn Fn() + Send + Sync>,
+    stop: impl Future<Output = ()>,
+) -> Result<RunOutcome, RunError> {
     if gaps.len() != requests.len() {
         return Err(RunError::Gaps {
             gaps: gaps.len(),
             requests: requests.len(),
         });
     }
-    let endpoint = Endpoint::parse(&opts.api_url)?;
     let cpu_before = process_cpu_seconds();
+    let opened_before = conns.opened();
     let clock = Clock(Instant::now());
-    let shared = Arc::new(Shared {
-        conns: Connections::new(endpoint, opts.reuse_connections, opts.connect_timeout),
-        opts,
-        clock,
-    });
+    let shared = Arc::new(Shared { conns, opts, clock });
     let semaphore = shared
         .opts
         .max_concurrency
@@ -204,7 +250,7 @@ pub async fn run(
         &mut lags,
         cpu_seconds,
         duration,
-        shared.conns.opened(),
+        shared.conns.opened() - opened_before,
         peak_rss_mib(),
     );
     Ok(RunOutcome {
