@@ -98,6 +98,8 @@ fn mean_ttft_and_itl_match_the_simulators_truth_at_concurrency_100() {
     assert_eq!(doc["completed"], 200);
     let ttft_err = doc["mean_ttft_ms"].as_f64().unwrap() - mean(&truth_ttft) * 1000.0;
     let itl_err = doc["mean_itl_ms"].as_f64().unwrap() - mean(&truth_itl) * 1000.0;
+    // Shown with --nocapture; the figures go into the closing notes.
+    #[allow(clippy::print_stderr)]
     eprintln!(
         "truth: mean TTFT {:.3} ms, mean ITL {:.3} ms; error: TTFT {ttft_err:.3} ms, ITL {itl_err:.3} ms",
         mean(&truth_ttft) * 1000.0,

@@ -68,6 +68,8 @@ fn connection(
     log: &Mutex<Vec<Received>>,
     script: &Script,
 ) -> std::io::Result<()> {
+    // Like a real server: every chunk leaves at once.
+    stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
     loop {
@@ -107,7 +109,7 @@ fn connection(
             out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
             for (delay, piece) in pieces {
                 std::thread::sleep(Duration::from_millis(*delay));
-                write!(out, "{:x}\r\n{piece}\r\n", piece.len())?;
+                out.write_all(format!("{:x}\r\n{piece}\r\n", piece.len()).as_bytes())?;
                 out.flush()?;
             }
             Ok(())

@@ -195,17 +195,22 @@ async fn run_with(
             () = &mut stop => { interrupted = true; break; }
             () = tokio::time::sleep_until(deadline) => {}
         }
+        // Slots are taken here, in launch order: the FIFO the original's
+        // asyncio tasks get by starting in creation order.
+        let permit = match &semaphore {
+            None => None,
+            Some(s) => tokio::select! {
+                biased;
+                () = &mut stop => { interrupted = true; break; }
+                p = Arc::clone(s).acquire_owned() => p.ok(),
+            },
+        };
         prompt_lens.push(request.prompt_len);
         let shared = Arc::clone(&shared);
-        let semaphore = semaphore.clone();
         let on_done = Arc::clone(&on_done);
-        let due_s = start_s + due;
+        let ready = clock.now().max(start_s + due);
         handles.push(tokio::spawn(async move {
-            let _permit = match semaphore {
-                Some(s) => s.acquire_owned().await.ok(),
-                None => None,
-            };
-            let ready = shared.clock.now().max(due_s);
+            let _permit = permit;
             let result = send_one(&shared, request, ready).await;
             on_done();
             result
