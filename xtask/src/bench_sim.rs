@@ -79,7 +79,7 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// Runs `streams` concurrent streams of `tokens` tokens; returns tokens
 /// received and the wall time.
-async fn load(addr: &str, streams: usize, tokens: usize) -> Result<(usize, Duration)> {
+pub(crate) async fn load(addr: &str, streams: usize, tokens: usize) -> Result<(usize, Duration)> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..streams {

@@ -7,10 +7,13 @@
 //! * `bench-prompts`: times random-prompt preparation with the real
 //!   tokenizer (`benchmark_serving --dry-run`).
 //! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
+//! * `bench-client`: `benchmark_serving` against `sim_server`: its ceiling,
+//!   its timing error against the simulator's ground truth, its memory.
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench_client;
 mod bench_matrix;
 mod bench_prompts;
 mod bench_sim;
@@ -35,6 +38,8 @@ enum Task {
     BenchPrompts(bench_prompts::Args),
     /// Measure sim_server's own streaming ceiling in fast mode (one server thread)
     BenchSim(bench_sim::Args),
+    /// Measure benchmark_serving against sim_server: ceiling, timing error, memory
+    BenchClient(bench_client::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchMatrix(args) => bench_matrix::run(&args),
         Task::BenchPrompts(args) => bench_prompts::run(&args),
         Task::BenchSim(args) => bench_sim::run(&args),
+        Task::BenchClient(args) => bench_client::run(&args),
     }
 }
 

@@ -296,12 +296,13 @@ fn audit_text(a: &Audit) -> String {
     let opt =
         |v: Option<f64>, unit: &str| v.map_or("unknown".to_owned(), |v| format!("{v:.2} {unit}"));
     format!(
-        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}; peak RSS {}; {} connections opened; client_bound: {} ({})\n",
+        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}; peak RSS {} (at start {}); {} connections opened; client_bound: {} ({})\n",
         a.send_lag_p50_ms,
         a.send_lag_p99_ms,
         a.send_lag_max_ms,
         opt(a.cpu_seconds, "s"),
         opt(a.peak_rss_mib, "MiB"),
+        opt(a.start_rss_mib, "MiB"),
         a.connections_opened,
         a.client_bound,
         a.verdict
@@ -316,6 +317,7 @@ fn audit_value(a: &Audit) -> Value {
     d.insert("send_lag_max_ms", Value::Float(a.send_lag_max_ms));
     d.insert("cpu_seconds", opt(a.cpu_seconds));
     d.insert("peak_rss_mib", opt(a.peak_rss_mib));
+    d.insert("start_rss_mib", opt(a.start_rss_mib));
     d.insert(
         "connections_opened",
         Value::Int(a.connections_opened.into()),

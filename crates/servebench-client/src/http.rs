@@ -13,6 +13,8 @@ use std::time::Duration;
 
 pub type Sender = SendRequest<Full<Bytes>>;
 
+const READ_BUFFER: usize = 4096;
+
 /// Where requests go: parsed once from the API URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -137,7 +139,12 @@ impl Connections {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("setting TCP_NODELAY on {addr}: {e}"))?;
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        // A fixed 4 KiB read buffer (hyper starts at 8 KiB and grows):
+        // streamed events are small, and at 10,000 streams the buffers
+        // are most of the client's memory.
+        let (sender, conn) = http1::Builder::new()
+            .read_buf_exact_size(Some(READ_BUFFER))
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
         self.opened.fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,9 @@ pub struct Audit {
     pub cpu_seconds: Option<f64>,
     /// Peak resident set of the process, in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Resident set when the run started (prompts and tokenizer loaded),
+    /// in MiB: the peak minus this is what the run itself cost.
+    pub start_rss_mib: Option<f64>,
     pub connections_opened: u64,
     pub client_bound: bool,
     /// Why `client_bound` is what it is.
@@ -173,6 +176,7 @@ async fn run_with(
         });
     }
     let cpu_before = process_cpu_seconds();
+    let start_rss = rss_mib("VmRSS:");
     let opened_before = conns.opened();
     let clock = Clock(Instant::now());
     let shared = Arc::new(Shared { conns, opts, clock });
@@ -251,13 +255,14 @@ async fn run_with(
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let audit = audit(
+    let mut audit = audit(
         &mut lags,
         cpu_seconds,
         duration,
         shared.conns.opened() - opened_before,
         peak_rss_mib(),
     );
+    audit.start_rss_mib = start_rss;
     Ok(RunOutcome {
         outputs,
         duration,
@@ -453,6 +458,7 @@ fn audit(
         send_lag_max_ms: max,
         cpu_seconds,
         peak_rss_mib,
+        start_rss_mib: None,
         connections_opened,
         client_bound,
         verdict,
@@ -475,8 +481,12 @@ fn process_cpu_seconds() -> Option<f64> {
 
 /// Peak resident set (`VmHWM`), MiB.
 pub fn peak_rss_mib() -> Option<f64> {
+    rss_mib("VmHWM:")
+}
+
+fn rss_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

@@ -1,0 +1,297 @@
+//! `cargo xtask bench-client`: how exact and how cheap `benchmark_serving`
+//! is against `sim_server` in fast mode (release builds, both on this
+//! machine):
+//!
+//! (a) the client ceiling in streamed tokens/s with 0 ms delays, next to
+//!     the server's own ceiling (raw HTTP streams, as `bench-sim`);
+//! (b) with 50 ms / 10 ms delays and 100 tokens per request, the measured
+//!     mean TTFT and mean/p99 ITL minus the truth the simulator logged
+//!     (`--ground-truth`: when each token was handed to the socket);
+//! (c) the client's peak RSS with 10,000 concurrent streams.
+//!
+//! Every run uses warmups (one per concurrency slot, as the workflows'
+//! `2×CONC` do) so the main run starts on open connections.
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// (a) concurrencies for the ceiling rows
+    #[arg(long, value_delimiter = ',', default_value = "64,256,1024")]
+    ceiling: Vec<usize>,
+    /// (b) concurrencies for the accuracy rows
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,500,1000")]
+    accuracy: Vec<usize>,
+    /// (c) concurrent streams for the memory row (0 skips it)
+    #[arg(long, default_value_t = 10_000)]
+    memory_streams: usize,
+    /// sim_server worker threads
+    #[arg(long, default_value_t = 1)]
+    server_threads: usize,
+    #[arg(long, default_value = "../shared/reference/tokenizers/deepseek-r1")]
+    tokenizer: PathBuf,
+}
+
+struct Sim {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(root: &Path, threads: usize, ttft: u32, itl: u32, truth: &Path) -> Result<Sim> {
+    let mut child = Command::new(root.join("target/release/sim_server"))
+        .args([
+            "--port",
+            "0",
+            "--model",
+            "sim",
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args(["--ttft-ms", &ttft.to_string(), "--itl-ms", &itl.to_string()])
+        .arg("--ground-truth")
+        .arg(truth)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting sim_server")?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let addr = line.trim().rsplit("http://").next().unwrap_or_default();
+    if addr.is_empty() {
+        bail!("sim_server did not print its address");
+    }
+    Ok(Sim {
+        addr: addr.to_owned(),
+        child,
+    })
+}
+
+/// Stops the simulator politely (SIGINT) so it flushes its ground truth.
+fn stop_sim(mut sim: Sim) -> Result<()> {
+    let pid = sim.child.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let _ = sim.child.wait();
+    Ok(())
+}
+
+struct Run {
+    doc: Value,
+}
+
+fn bench(
+    root: &Path,
+    tokenizer: &Path,
+    addr: &str,
+    concurrency: usize,
+    prompts: usize,
+    output_len: usize,
+) -> Result<Run> {
+    let dir = root.join("target/bench-client");
+    std::fs::create_dir_all(&dir)?;
+    let file = format!("c{concurrency}.json");
+    let out = Command::new(root.join("target/release/benchmark_serving"))
+        .args(["--model", "sim", "--dataset-name", "random"])
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .args(["--random-input-len", "16", "--random-range-ratio", "1.0"])
+        .args(["--random-output-len", &output_len.to_string()])
+        .args(["--num-prompts", &prompts.to_string()])
+        .args(["--max-concurrency", &concurrency.to_string()])
+        .args(["--num-warmups", &concurrency.to_string()])
+        .args(["--ignore-eos", "--disable-tqdm", "--save-result"])
+        .args([
+            "--save-detailed",
+            "--save-audit",
+            "--result-filename",
+            &file,
+        ])
+        .args(["--base-url", &format!("http://{addr}")])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .output()
+        .context("running benchmark_serving")?;
+    if !out.status.success() {
+        bail!(
+            "benchmark_serving at concurrency {concurrency} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(&file))?)?;
+    if doc["completed"].as_u64() != Some(prompts as u64) {
+        bail!(
+            "concurrency {concurrency}: only {} of {prompts} requests completed",
+            doc["completed"]
+        );
+    }
+    Ok(Run { doc })
+}
+
+/// TTFTs and ITLs (ms) the simulator logged, without the first `skip`
+/// arrivals (the warmups).
+fn truth(path: &Path, skip: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let text = std::fs::read_to_string(path)?;
+    let mut logs: Vec<(f64, Vec<f64>)> = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line)?;
+        let arrival = v["arrival_s"].as_f64().context("arrival_s")?;
+        let tokens: Vec<f64> = v["token_s"]
+            .as_array()
+            .context("token_s")?
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        logs.push((arrival, tokens));
+    }
+    logs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut ttft, mut itl) = (Vec::new(), Vec::new());
+    for (arrival, tokens) in logs.into_iter().skip(skip) {
+        if let Some(first) = tokens.first() {
+            ttft.push((first - arrival) * 1000.0);
+        }
+        itl.extend(tokens.windows(2).map(|w| (w[1] - w[0]) * 1000.0));
+    }
+    Ok((ttft, itl))
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    xs.iter().sum::<f64>() / xs.len().max(1) as f64
+}
+
+/// numpy's default (linear) percentile.
+fn percentile(xs: &[f64], p: f64) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let rank = p / 100.0 * (v.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let root = crate::workspace_root();
+    let tokenizer = root.join(&args.tokenizer);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    if !Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "sim_server",
+            "-p",
+            "benchmark_serving",
+        ])
+        .current_dir(&root)
+        .status()?
+        .success()
+    {
+        bail!("building the release binaries failed");
+    }
+    let truth_file = root.join("target/bench-client/truth.jsonl");
+    std::fs::create_dir_all(root.join("target/bench-client"))?;
+
+    println!(
+        "(a) ceiling, 0 ms delays, 200 tokens per request, {} server thread(s)",
+        args.server_threads
+    );
+    println!("| concurrency | client: streamed tokens/s | server alone: streamed tokens/s | client CPU (s) |");
+    println!("|------------:|--------------------------:|--------------------------------:|---------------:|");
+    for &c in &args.ceiling {
+        let sim = start_sim(&root, args.server_threads, 0, 0, &truth_file)?;
+        let run = bench(&root, &tokenizer, &sim.addr, c, c * 4, 200)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (tokens, elapsed) = runtime.block_on(crate::bench_sim::load(&sim.addr, c, 800))?;
+        stop_sim(sim)?;
+        println!(
+            "| {c:>11} | {:>25.0} | {:>31.0} | {:>14.2} |",
+            run.doc["output_throughput"].as_f64().unwrap_or(0.0),
+            tokens as f64 / elapsed.as_secs_f64(),
+            run.doc["client_audit"]["cpu_seconds"]
+                .as_f64()
+                .unwrap_or(f64::NAN)
+        );
+    }
+
+    println!();
+    println!("(b) accuracy, 50 ms first token, 10 ms between tokens, 100 tokens per request");
+    println!("| concurrency | TTFT mean (ms) | TTFT error (ms) | ITL mean error (ms) | ITL p99 error (ms) | send lag p99 (ms) | client_bound |");
+    println!("|------------:|---------------:|----------------:|--------------------:|-------------------:|------------------:|:-------------|");
+    for &c in &args.accuracy {
+        let prompts = (c * 2).max(20);
+        let sim = start_sim(&root, args.server_threads, 50, 10, &truth_file)?;
+        let run = bench(&root, &tokenizer, &sim.addr, c, prompts, 100)?;
+        stop_sim(sim)?;
+        let (t_ttft, t_itl) = truth(&truth_file, c)?;
+        let d = &run.doc;
+        let ttfts: Vec<f64> = d["ttfts"]
+            .as_array()
+            .context("ttfts")?
+            .iter()
+            .filter_map(Value::as_f64)
+            .map(|s| s * 1000.0)
+            .collect();
+        let itls: Vec<f64> = d["itls"]
+            .as_array()
+            .context("itls")?
+            .iter()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(Value::as_f64)
+            .map(|s| s * 1000.0)
+            .collect();
+        println!(
+            "| {c:>11} | {:>14.2} | {:>+15.3} | {:>+19.3} | {:>+18.3} | {:>17.3} | {:<12} |",
+            mean(&ttfts),
+            mean(&ttfts) - mean(&t_ttft),
+            mean(&itls) - mean(&t_itl),
+            percentile(&itls, 99.0) - percentile(&t_itl, 99.0),
+            d["client_audit"]["send_lag_p99_ms"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            d["client_audit"]["client_bound"]
+        );
+    }
+
+    if args.memory_streams > 0 {
+        let n = args.memory_streams;
+        println!();
+        println!("(c) memory, {n} concurrent streams (200 ms between tokens, 20 tokens each)");
+        let mut rows = Vec::new();
+        for streams in [1, n] {
+            let sim = start_sim(&root, args.server_threads, 50, 200, &truth_file)?;
+            let run = bench(&root, &tokenizer, &sim.addr, streams, streams, 20)?;
+            stop_sim(sim)?;
+            rows.push((streams, run.doc["client_audit"].clone()));
+        }
+        println!(
+            "| concurrent streams | client peak RSS (MiB) | RSS when the main run started (MiB) |"
+        );
+        println!(
+            "|-------------------:|----------------------:|------------------------------------:|"
+        );
+        for (streams, audit) in rows {
+            println!(
+                "| {streams:>18} | {:>21.1} | {:>35.1} |",
+                audit["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+                audit["start_rss_mib"].as_f64().unwrap_or(f64::NAN),
+            );
+        }
+        println!("(the 1-stream row is the fixed cost: the tokenizer and the runtime)");
+    }
+    Ok(())
+}
