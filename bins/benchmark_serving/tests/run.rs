@@ -440,3 +440,56 @@ fn bad_urls_and_options_fail_before_sending() {
     assert!(!out.status.success());
     assert!(!dir.join("out.json").exists());
 }
+
+#[test]
+fn ctrl_c_saves_the_partial_result_marked_interrupted() {
+    // The first request answers at once; the others stall for 30 s.
+    let server = serve(|i, _| {
+        if i == 0 {
+            Reply::Stream(completion_stream(&["a"], 0))
+        } else {
+            Reply::Stream(completion_stream(&["a"], 30_000))
+        }
+    });
+    let dir = scratch("interrupt");
+    let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+        .args(["--model", "m", "--dataset-name", "custom"])
+        .arg("--dataset-path")
+        .arg(repo().join("fixtures/datasets/custom_small.jsonl"))
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .args(["--num-prompts", "4", "--disable-tqdm", "--save-result"])
+        .args(["--save-detailed", "--result-filename", "out.json"])
+        .args(["--request-rate", "20", "--max-concurrency", "4"])
+        .args(["--base-url", &format!("http://127.0.0.1:{}", server.port)])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start benchmark_serving");
+    // Wait until every request reached the server, then interrupt.
+    for _ in 0..200 {
+        if server.received.lock().unwrap().len() == 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.received.lock().unwrap().len(), 4);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let doc = saved(&dir);
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(doc["completed"], 1);
+    assert_eq!(
+        doc["errors"][3],
+        "interrupted before the answer was complete"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Serving Benchmark Result"));
+}
