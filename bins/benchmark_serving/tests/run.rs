@@ -453,7 +453,7 @@ fn ctrl_c_saves_the_partial_result_marked_interrupted() {
     });
     let dir = scratch("interrupt");
     let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+    let child = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
         .args(["--model", "m", "--dataset-name", "custom"])
         .arg("--dataset-path")
         .arg(repo().join("fixtures/datasets/custom_small.jsonl"))
