@@ -12,11 +12,11 @@
 //! Every run uses warmups (one per concurrency slot, as the workflows'
 //! `2×CONC` do) so the main run starts on open connections.
 
+use crate::bench_sim::start_sim;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,56 +34,6 @@ pub struct Args {
     server_threads: usize,
     #[arg(long, default_value = "../shared/reference/tokenizers/deepseek-r1")]
     tokenizer: PathBuf,
-}
-
-struct Sim {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(root: &Path, threads: usize, ttft: u32, itl: u32, truth: &Path) -> Result<Sim> {
-    let mut child = Command::new(root.join("target/release/sim_server"))
-        .args([
-            "--port",
-            "0",
-            "--model",
-            "sim",
-            "--threads",
-            &threads.to_string(),
-        ])
-        .args(["--ttft-ms", &ttft.to_string(), "--itl-ms", &itl.to_string()])
-        .arg("--ground-truth")
-        .arg(truth)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting sim_server")?;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        std::io::BufReader::new(out).read_line(&mut line)?;
-    }
-    let addr = line.trim().rsplit("http://").next().unwrap_or_default();
-    if addr.is_empty() {
-        bail!("sim_server did not print its address");
-    }
-    Ok(Sim {
-        addr: addr.to_owned(),
-        child,
-    })
-}
-
-/// Stops the simulator politely (SIGINT) so it flushes its ground truth.
-fn stop_sim(mut sim: Sim) -> Result<()> {
-    let pid = sim.child.id().to_string();
-    let _ = Command::new("kill").args(["-INT", &pid]).status();
-    let _ = sim.child.wait();
-    Ok(())
 }
 
 struct Run {
@@ -210,13 +160,13 @@ pub fn run(args: &Args) -> Result<()> {
     println!("| concurrency | client: streamed tokens/s | server alone: streamed tokens/s | client CPU (s) |");
     println!("|------------:|--------------------------:|--------------------------------:|---------------:|");
     for &c in &args.ceiling {
-        let sim = start_sim(&root, args.server_threads, 0, 0, &truth_file)?;
+        let sim = start_sim(&root, args.server_threads, 0, 0, Some(&truth_file))?;
         let run = bench(&root, &tokenizer, &sim.addr, c, c * 4, 200)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let (tokens, elapsed) = runtime.block_on(crate::bench_sim::load(&sim.addr, c, 800))?;
-        stop_sim(sim)?;
+        sim.stop();
         println!(
             "| {c:>11} | {:>25.0} | {:>31.0} | {:>14.2} |",
             run.doc["output_throughput"].as_f64().unwrap_or(0.0),
@@ -233,9 +183,9 @@ pub fn run(args: &Args) -> Result<()> {
     println!("|------------:|---------------:|----------------:|--------------------:|-------------------:|------------------:|:-------------|");
     for &c in &args.accuracy {
         let prompts = (c * 2).max(20);
-        let sim = start_sim(&root, args.server_threads, 50, 10, &truth_file)?;
+        let sim = start_sim(&root, args.server_threads, 50, 10, Some(&truth_file))?;
         let run = bench(&root, &tokenizer, &sim.addr, c, prompts, 100)?;
-        stop_sim(sim)?;
+        sim.stop();
         let (t_ttft, t_itl) = truth(&truth_file, c)?;
         let d = &run.doc;
         let ttfts: Vec<f64> = d["ttfts"]
@@ -273,9 +223,9 @@ pub fn run(args: &Args) -> Result<()> {
         println!("(c) memory, {n} concurrent streams (200 ms between tokens, 20 tokens each)");
         let mut rows = Vec::new();
         for streams in [1, n] {
-            let sim = start_sim(&root, args.server_threads, 50, 200, &truth_file)?;
+            let sim = start_sim(&root, args.server_threads, 50, 200, Some(&truth_file))?;
             let run = bench(&root, &tokenizer, &sim.addr, streams, streams, 20)?;
-            stop_sim(sim)?;
+            sim.stop();
             rows.push((streams, run.doc["client_audit"].clone()));
         }
         println!(

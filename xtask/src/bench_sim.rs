@@ -5,7 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -30,30 +31,8 @@ pub fn run(args: &Args) -> Result<()> {
     {
         bail!("building sim_server failed");
     }
-    let mut server = Command::new(root.join("target/release/sim_server"))
-        .args([
-            "--port",
-            "0",
-            "--threads",
-            "1",
-            "--ttft-ms",
-            "0",
-            "--itl-ms",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting sim_server")?;
-    let mut line = String::new();
-    if let Some(out) = server.stdout.take() {
-        std::io::BufReader::new(out).read_line(&mut line)?;
-    }
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let server = start_sim(&root, 1, 0, 0, None)?;
+    let addr = server.addr.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -61,8 +40,7 @@ pub fn run(args: &Args) -> Result<()> {
     for &streams in &args.streams {
         rows.push((streams, runtime.block_on(load(&addr, streams, args.tokens))));
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     println!("| streams | tokens/stream | wall (s) | streamed tokens/s (1 server thread) |");
     println!("|---------|---------------|----------|-------------------------------------|");
     for (streams, result) in rows {
@@ -79,6 +57,71 @@ pub fn run(args: &Args) -> Result<()> {
 
 /// Runs `streams` concurrent streams of `tokens` tokens; returns tokens
 /// received and the wall time.
+/// A `sim_server` child in fast mode; killed when dropped.
+pub(crate) struct Sim {
+    child: Child,
+    pub(crate) addr: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    /// Stops it with SIGINT, so that it flushes its ground truth.
+    pub(crate) fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the release `sim_server` (served model `sim`) on a free port.
+pub(crate) fn start_sim(
+    root: &Path,
+    threads: usize,
+    ttft_ms: u32,
+    itl_ms: u32,
+    truth: Option<&Path>,
+) -> Result<Sim> {
+    let mut command = Command::new(root.join("target/release/sim_server"));
+    command
+        .args([
+            "--port",
+            "0",
+            "--model",
+            "sim",
+            "--threads",
+            &threads.to_string(),
+        ])
+        .args([
+            "--ttft-ms",
+            &ttft_ms.to_string(),
+            "--itl-ms",
+            &itl_ms.to_string(),
+        ])
+        .stdout(Stdio::piped());
+    if let Some(truth) = truth {
+        command.arg("--ground-truth").arg(truth);
+    }
+    let mut child = command.spawn().context("starting sim_server")?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut line)?;
+    }
+    let addr = line.trim().rsplit("http://").next().unwrap_or_default();
+    if addr.is_empty() {
+        bail!("sim_server did not print its address");
+    }
+    Ok(Sim {
+        addr: addr.to_owned(),
+        child,
+    })
+}
+
 pub(crate) async fn load(addr: &str, streams: usize, tokens: usize) -> Result<(usize, Duration)> {
     let start = Instant::now();
     let mut tasks = Vec::new();

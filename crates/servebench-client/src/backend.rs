@@ -151,14 +151,7 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, BackendError>
             d.insert("best_of", int(r.best_of));
             d.insert("max_tokens", int(r.output_len));
             d.insert("logprobs", r.logprobs.map_or(Value::Null, int));
-            d.insert("stream", Value::Bool(true));
-            d.insert(
-                "stream_options",
-                Value::Dict([("include_usage", Value::Bool(true))].into_iter().collect()),
-            );
-            if r.ignore_eos {
-                d.insert("ignore_eos", Value::Bool(true));
-            }
+            openai_stream_tail(&mut d, r.ignore_eos);
         }
         Kind::Chat => {
             let part: Dict = [("type", Value::from("text")), ("text", r.prompt.into())]
@@ -174,14 +167,7 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, BackendError>
             d.insert("messages", Value::List(vec![message.into()]));
             d.insert("temperature", Value::Float(0.0));
             d.insert("max_completion_tokens", int(r.output_len));
-            d.insert("stream", Value::Bool(true));
-            d.insert(
-                "stream_options",
-                Value::Dict([("include_usage", Value::Bool(true))].into_iter().collect()),
-            );
-            if r.ignore_eos {
-                d.insert("ignore_eos", Value::Bool(true));
-            }
+            openai_stream_tail(&mut d, r.ignore_eos);
         }
         Kind::Tgi => {
             let params: Dict = [
@@ -226,6 +212,18 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, BackendError>
         }
     }
     Ok(servebench_pyjson::to_string(&Value::Dict(d)))
+}
+
+/// The fields both OpenAI bodies end with.
+fn openai_stream_tail(d: &mut Dict, ignore_eos: bool) {
+    d.insert("stream", Value::Bool(true));
+    d.insert(
+        "stream_options",
+        Value::Dict([("include_usage", Value::Bool(true))].into_iter().collect()),
+    );
+    if ignore_eos {
+        d.insert("ignore_eos", Value::Bool(true));
+    }
 }
 
 /// `Authorization: Bearer {OPENAI_API_KEY}` — the original sends the text
