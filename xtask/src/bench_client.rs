@@ -15,6 +15,7 @@
 use crate::bench_sim::start_sim;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use servebench_metrics::stats::{mean, percentile};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -113,22 +114,6 @@ fn truth(path: &Path, skip: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         itl.extend(tokens.windows(2).map(|w| (w[1] - w[0]) * 1000.0));
     }
     Ok((ttft, itl))
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len().max(1) as f64
-}
-
-/// numpy's default (linear) percentile.
-fn percentile(xs: &[f64], p: f64) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
-    }
-    let rank = p / 100.0 * (v.len() - 1) as f64;
-    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
 }
 
 pub fn run(args: &Args) -> Result<()> {

@@ -115,7 +115,7 @@ pub fn run(
         .max_concurrency
         .and_then(|c| usize::try_from(c).ok())
         .filter(|&c| c > 0);
-    check_open_files(max_concurrency.unwrap_or(requests.len()))?;
+    run::check_open_files(max_concurrency.unwrap_or(requests.len())).map_err(|e| e.to_string())?;
 
     let opts = RunOptions {
         kind,
@@ -279,17 +279,6 @@ pub fn run(
         }
     }
     Ok(ending)
-}
-
-/// One file descriptor per connection, plus slack for the runtime.
-fn check_open_files(connections: usize) -> Result<(), String> {
-    let needed = connections as u64 + 64;
-    match run::open_files_limit() {
-        Some(limit) if limit < needed => Err(format!(
-            "up to {connections} connections need about {needed} open files, but the limit is {limit}; raise it (ulimit -n {needed}) or lower --max-concurrency"
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn audit_text(a: &Audit) -> String {

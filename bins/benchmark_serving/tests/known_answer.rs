@@ -5,16 +5,13 @@
 //! the workflows, warmups run first, so the main run finds its
 //! connections open.
 
+use servebench_metrics::stats::mean;
 use servebench_sim::{vocab::BuiltIn, SimOptions, TokenLog};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
 
 #[test]
 #[cfg_attr(

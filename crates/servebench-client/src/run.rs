@@ -88,6 +88,12 @@ pub const CLIENT_BOUND_CPU_SHARE: f64 = 0.9;
 pub enum RunError {
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    #[error("up to {connections} connections need about {needed} open files, but the limit is {limit}; raise it (ulimit -n {needed}) or lower --max-concurrency")]
+    OpenFiles {
+        connections: usize,
+        needed: u64,
+        limit: u64,
+    },
     #[error("{gaps} arrival gaps for {requests} requests")]
     Gaps { gaps: usize, requests: usize },
 }
@@ -256,7 +262,7 @@ async fn run_with(
         _ => None,
     };
     let mut audit = audit(
-        &mut lags,
+        &lags,
         cpu_seconds,
         duration,
         shared.conns.opened() - opened_before,
@@ -374,7 +380,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             Ok(Some(Err(e))) => return parser.fail(format!("the stream was cut: {e}")),
             Ok(Some(Ok(frame))) => frame,
         };
-        let now = clock_now(shared);
+        let now = shared.clock.now();
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -392,7 +398,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         }
     }
     if opts.kind == Kind::DeepspeedMii {
-        let now = clock_now(shared);
+        let now = shared.clock.now();
         let text = match std::str::from_utf8(&whole) {
             Ok(t) => t,
             Err(e) => return parser.fail(format!("invalid UTF-8 in the response: {e}")),
@@ -405,12 +411,8 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
     parser.finish()
 }
 
-fn clock_now(shared: &Shared) -> f64 {
-    shared.clock.now()
-}
-
 fn audit(
-    lags: &mut [f64],
+    lags: &[f64],
     cpu_seconds: Option<f64>,
     duration: f64,
     connections_opened: u64,
@@ -491,8 +493,22 @@ fn rss_mib(field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Fails early when the soft open-file limit cannot hold `connections`
+/// sockets (plus slack for the runtime), naming the `ulimit -n` needed.
+pub fn check_open_files(connections: usize) -> Result<(), RunError> {
+    let needed = connections as u64 + 64;
+    match open_files_limit() {
+        Some(limit) if limit < needed => Err(RunError::OpenFiles {
+            connections,
+            needed,
+            limit,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The soft limit on open files, if known (Linux `/proc`).
-pub fn open_files_limit() -> Option<u64> {
+fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let soft = line.split_whitespace().nth(3)?;
@@ -508,14 +524,14 @@ mod tests {
 
     #[test]
     fn audit_rule() {
-        let a = audit(&mut [0.001, 0.002, 0.0005], Some(0.1), 10.0, 3, None);
+        let a = audit(&[0.001, 0.002, 0.0005], Some(0.1), 10.0, 3, None);
         assert!(!a.client_bound, "{}", a.verdict);
         assert_eq!(a.connections_opened, 3);
         assert!((a.send_lag_max_ms - 2.0).abs() < 1e-9);
-        let a = audit(&mut [0.001, 0.002, 0.050], Some(0.1), 10.0, 3, None);
+        let a = audit(&[0.001, 0.002, 0.050], Some(0.1), 10.0, 3, None);
         assert!(a.client_bound);
         assert!(a.verdict.contains("send lag"), "{}", a.verdict);
-        let a = audit(&mut [], None, 0.0, 0, None);
+        let a = audit(&[], None, 0.0, 0, None);
         assert!(!a.client_bound);
         assert_eq!(a.send_lag_p99_ms, 0.0);
     }
@@ -526,6 +542,11 @@ mod tests {
             assert!(process_cpu_seconds().is_some());
             assert!(peak_rss_mib().is_some_and(|m| m > 0.0));
             assert!(open_files_limit().is_some_and(|n| n > 0));
+            assert!(matches!(
+                check_open_files(usize::MAX / 2),
+                Err(RunError::OpenFiles { .. })
+            ));
+            assert!(check_open_files(1).is_ok());
         }
     }
 }
