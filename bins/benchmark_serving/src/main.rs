@@ -99,7 +99,7 @@ struct ServeArgs {
     #[arg(long)]
     save_detailed: bool,
     #[arg(long, num_args = 0..)]
-    metadata: Vec<String>,
+    metadata: Option<Vec<String>>,
     #[arg(long)]
     result_dir: Option<String>,
     #[arg(long)]
@@ -162,6 +162,69 @@ struct ServeArgs {
     /// Exit non-zero (3) when the self-audit finds the run client-bound
     #[arg(long)]
     fail_if_client_bound: bool,
+}
+
+impl ServeArgs {
+    /// The options as the original's `vars(args)`: its own options only, in
+    /// argparse order, with Python's types (for the PyTorch-format records).
+    fn python_vars(&self) -> Dict {
+        let s = |v: &str| Value::Str(v.to_owned());
+        let os = |v: &Option<String>| v.as_deref().map_or(Value::Null, s);
+        let oi = |v: Option<i64>| v.map_or(Value::Null, |v| Value::Int(v.into()));
+        let i = |v: i64| Value::Int(v.into());
+        let list = |v: &[String]| Value::List(v.iter().map(|x| s(x)).collect());
+        let ol = |v: &[String]| if v.is_empty() { Value::Null } else { list(v) };
+        let mut d = Dict::new();
+        d.insert("backend", s(&self.backend));
+        d.insert("base_url", os(&self.base_url));
+        d.insert("host", s(&self.host));
+        d.insert("port", i(self.port.into()));
+        d.insert("endpoint", s(&self.endpoint));
+        d.insert("dataset_name", s(&self.dataset_name));
+        d.insert("dataset_path", os(&self.dataset_path));
+        d.insert("max_concurrency", oi(self.max_concurrency));
+        d.insert("model", os(&self.model));
+        d.insert("tokenizer", os(&self.tokenizer));
+        d.insert("best_of", i(self.best_of));
+        d.insert("use_beam_search", Value::Bool(self.use_beam_search));
+        d.insert("num_prompts", Value::Int(self.num_prompts as i128));
+        d.insert("logprobs", oi(self.logprobs));
+        d.insert("request_rate", Value::Float(self.request_rate));
+        d.insert("burstiness", Value::Float(self.burstiness));
+        d.insert("seed", i(self.seed.into()));
+        d.insert("trust_remote_code", Value::Bool(self.trust_remote_code));
+        d.insert("disable_tqdm", Value::Bool(self.disable_tqdm));
+        d.insert("profile", Value::Bool(self.profile));
+        d.insert("save_result", Value::Bool(self.save_result));
+        d.insert("save_detailed", Value::Bool(self.save_detailed));
+        d.insert(
+            "metadata",
+            self.metadata.as_deref().map_or(Value::Null, list),
+        );
+        d.insert("result_dir", os(&self.result_dir));
+        d.insert("result_filename", os(&self.result_filename));
+        d.insert("ignore_eos", Value::Bool(self.ignore_eos));
+        d.insert("percentile_metrics", s(&self.percentile_metrics));
+        d.insert("metric_percentiles", s(&self.metric_percentiles));
+        d.insert("goodput", ol(&self.goodput));
+        d.insert("sonnet_input_len", i(self.sonnet_input_len));
+        d.insert("sonnet_output_len", i(self.sonnet_output_len));
+        d.insert("sonnet_prefix_len", i(self.sonnet_prefix_len));
+        d.insert("sharegpt_output_len", oi(self.sharegpt_output_len));
+        d.insert("random_input_len", i(self.random_input_len));
+        d.insert("random_output_len", i(self.random_output_len));
+        d.insert("random_range_ratio", Value::Float(self.random_range_ratio));
+        d.insert("random_prefix_len", i(self.random_prefix_len));
+        d.insert("use_chat_template", Value::Bool(self.use_chat_template));
+        d.insert("hf_subset", os(&self.hf_subset));
+        d.insert("hf_split", os(&self.hf_split));
+        d.insert("hf_output_len", oi(self.hf_output_len));
+        d.insert("tokenizer_mode", s(&self.tokenizer_mode));
+        d.insert("served_model_name", os(&self.served_model_name));
+        d.insert("lora_modules", ol(&self.lora_modules));
+        d.insert("num_warmups", i(self.num_warmups));
+        d
+    }
 }
 
 fn positive_seconds(s: &str) -> Result<f64, String> {

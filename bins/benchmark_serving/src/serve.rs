@@ -9,7 +9,8 @@ use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput};
 use servebench_prompts::tokenizer::Tokenizer;
 use servebench_pyjson::{float_repr, Dict, Value};
 use servebench_results::serving::{
-    exits_nonzero_after_save, report, result_dict, saved_document, saved_file_name, SaveOptions,
+    exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
+    saved_document, saved_file_name, SaveOptions,
 };
 use std::io::Write;
 use std::sync::Arc;
@@ -255,7 +256,7 @@ pub fn run(
             tokenizer_id: args.tokenizer.clone().unwrap_or_else(|| model.to_owned()),
             best_of: args.best_of,
             num_prompts: args.num_prompts as i64,
-            metadata: args.metadata.clone(),
+            metadata: args.metadata.clone().unwrap_or_default(),
             request_rate: args.request_rate,
             burstiness: args.burstiness,
             max_concurrency: args.max_concurrency,
@@ -274,8 +275,18 @@ pub fn run(
         let file = saved_file_name(&save);
         let text = servebench_pyjson::to_string(&Value::Dict(doc.clone()));
         std::fs::write(&file, text).map_err(|e| format!("writing the result file {file}: {e}"))?;
-        if exits_nonzero_after_save(&doc) && matches!(ending, Ending::Ok) {
-            ending = Ending::MissingSummaryKeys;
+        if exits_nonzero_after_save(&doc) {
+            if matches!(ending, Ending::Ok) {
+                ending = Ending::MissingSummaryKeys;
+            }
+        } else if std::env::var_os("SAVE_TO_PYTORCH_BENCHMARK_FORMAT")
+            .is_some_and(|v| !v.is_empty())
+        {
+            if let Some(records) = pytorch_records(&doc, &args.python_vars(), model) {
+                let pt_file = pytorch_file_name(&file);
+                std::fs::write(&pt_file, servebench_pyjson::to_string(&records))
+                    .map_err(|e| format!("writing the PyTorch-format file {pt_file}: {e}"))?;
+            }
         }
     }
     Ok(ending)

@@ -157,6 +157,10 @@ fn completion_stream(words: &[&str], delay_ms: u64) -> Vec<(u64, String)> {
 }
 
 fn bench(dir: &Path, port: u16, extra: &[&str]) -> Output {
+    bench_env(dir, port, extra, &[])
+}
+
+fn bench_env(dir: &Path, port: u16, extra: &[&str], envs: &[(&str, &str)]) -> Output {
     let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
     let dataset = repo().join("fixtures/datasets/custom_small.jsonl");
     Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
@@ -170,6 +174,7 @@ fn bench(dir: &Path, port: u16, extra: &[&str]) -> Output {
         .args(["--base-url", &format!("http://127.0.0.1:{port}")])
         .args(extra)
         .env("OPENAI_API_KEY", "sk-test")
+        .envs(envs.iter().copied())
         .current_dir(dir)
         .output()
         .expect("run benchmark_serving")
@@ -258,6 +263,61 @@ fn vllm_completions_end_to_end_with_warmups_and_goodput() {
     assert!(!std::fs::read_to_string(dir.join("out.json"))
         .unwrap()
         .contains("sk-test"));
+}
+
+#[test]
+fn pytorch_format_side_file_only_when_asked() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a", "b"], 1)));
+    let dir = scratch("pytorch");
+    let extra = ["--metadata", "tp=8", "--max-concurrency", "2"];
+    let out = bench_env(
+        &dir,
+        server.port,
+        &extra,
+        &[("SAVE_TO_PYTORCH_BENCHMARK_FORMAT", "")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !dir.join("out.pytorch.json").exists(),
+        "an empty value means off"
+    );
+
+    let out = bench_env(
+        &dir,
+        server.port,
+        &extra,
+        &[("SAVE_TO_PYTORCH_BENCHMARK_FORMAT", "1")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pt_text = std::fs::read_to_string(dir.join("out.pytorch.json")).unwrap();
+    // Python's json writes the infinite rate as a bare Infinity.
+    assert!(pt_text.contains(r#""request_rate": Infinity, "burstiness": 1.0"#));
+    let records: serde_json::Value =
+        serde_json::from_str(&pt_text.replace("Infinity", "\"inf\"")).unwrap();
+    let records = records.as_array().unwrap();
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r["metric"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 12);
+    assert_eq!(
+        names[..3],
+        ["median_ttft_ms", "mean_ttft_ms", "std_ttft_ms"]
+    );
+    let doc = saved(&dir);
+    let r = &records[3];
+    assert_eq!(r["benchmark"]["name"], "vLLM benchmark");
+    assert_eq!(r["model"]["name"], "org/sim-model");
+    assert_eq!(r["metric"]["benchmark_values"][0], doc["p99_ttft_ms"]);
+    let args = &r["benchmark"]["extra_info"]["args"];
+    assert_eq!(args["metadata"], serde_json::json!(["tp=8"]));
+    assert_eq!(args["max_concurrency"], 2);
+    assert_eq!(args["num_warmups"], 0);
+    assert!(args.get("dry_run").is_none(), "only the original's options");
+    let extra_info = &r["metric"]["extra_info"];
+    assert_eq!(extra_info["tp"], "8");
+    assert!(extra_info.get("ttfts").is_none() && extra_info.get("mean_ttft_ms").is_none());
+    assert_eq!(extra_info["input_lens"], doc["input_lens"]);
 }
 
 #[test]
@@ -413,6 +473,46 @@ fn a_refused_connection_fails_requests_and_the_audit_can_be_saved() {
         .contains("cannot connect"));
     assert_eq!(doc["client_audit"]["connections_opened"], 0);
     assert!(doc["client_audit"]["client_bound"].is_boolean());
+}
+
+#[test]
+fn the_open_file_limit_is_raised_or_reported() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a"], 0)));
+    let dir = scratch("nofile");
+    let bin = env!("CARGO_BIN_EXE_benchmark_serving");
+    let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
+    let dataset = repo().join("fixtures/datasets/custom_small.jsonl");
+    let run = |limits: &str| {
+        let script = format!(
+            "{limits}; exec \"$0\" --model m --dataset-name custom --dataset-path \"$1\" \
+             --tokenizer \"$2\" --num-prompts 4 --disable-tqdm --max-concurrency 3000 \
+             --base-url http://127.0.0.1:{}",
+            server.port
+        );
+        Command::new("sh")
+            .args(["-c", &script, bin])
+            .arg(&dataset)
+            .arg(&tokenizer)
+            .current_dir(&dir)
+            .output()
+            .expect("run sh")
+    };
+    // Only when the hard limit allows 3,064 open files can the soft one be raised.
+    let hard_ok = run("ulimit -Sn 256 && ulimit -Hn 4000 2>/dev/null || exit 99");
+    if hard_ok.status.code() != Some(99) {
+        assert!(
+            text(&hard_ok).contains("Successful requests"),
+            "{}",
+            text(&hard_ok)
+        );
+    }
+    let out = run("ulimit -n 256");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ulimit -n 3064"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

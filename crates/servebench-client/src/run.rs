@@ -88,7 +88,7 @@ pub const CLIENT_BOUND_CPU_SHARE: f64 = 0.9;
 pub enum RunError {
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
-    #[error("up to {connections} connections need about {needed} open files, but the limit is {limit}; raise it (ulimit -n {needed}) or lower --max-concurrency")]
+    #[error("up to {connections} connections need about {needed} open files, but the open-file limit is {limit} and the hard limit does not allow more; raise it (ulimit -Hn {needed}; ulimit -n {needed}) or lower --max-concurrency")]
     OpenFiles {
         connections: usize,
         needed: u64,
@@ -493,10 +493,16 @@ fn rss_mib(field: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Fails early when the soft open-file limit cannot hold `connections`
-/// sockets (plus slack for the runtime), naming the `ulimit -n` needed.
+/// Makes room for `connections` sockets (plus slack for the runtime):
+/// raises the soft open-file limit towards the hard one when it is too low,
+/// and fails early, naming the `ulimit -n` needed, when even that is not
+/// enough.
 pub fn check_open_files(connections: usize) -> Result<(), RunError> {
-    let needed = connections as u64 + 64;
+    let needed = (connections as u64).saturating_add(64);
+    if open_files_limit().is_some_and(|limit| limit < needed) {
+        // A failure leaves the limit as it was; the check below reports it.
+        let _ = rlimit::increase_nofile_limit(needed);
+    }
     match open_files_limit() {
         Some(limit) if limit < needed => Err(RunError::OpenFiles {
             connections,

@@ -325,10 +325,98 @@ pub fn exits_nonzero_after_save(doc: &Dict) -> bool {
     SUMMARY_KEYS.iter().any(|k| !doc.contains_key(k))
 }
 
+/// The PyTorch OSS benchmark records the original writes beside the result
+/// when `SAVE_TO_PYTORCH_BENCHMARK_FORMAT` is set (SPEC §6.10): one record
+/// per summary key, each carrying every command-line option (`args`, in
+/// argparse order) and the rest of the saved document. `None` when a summary
+/// key is missing (the original exits before writing it).
+pub fn pytorch_records(doc: &Dict, args: &Dict, model: &str) -> Option<Value> {
+    const IGNORED: [&str; 4] = ["ttfts", "itls", "generated_texts", "errors"];
+    let extra: Dict = doc
+        .iter()
+        .filter(|(k, _)| !SUMMARY_KEYS.contains(k) && !IGNORED.contains(k))
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+    let mut records = Vec::with_capacity(SUMMARY_KEYS.len());
+    for name in SUMMARY_KEYS {
+        let value = doc.get(name)?.clone();
+        let mut benchmark_extra = Dict::new();
+        benchmark_extra.insert("args", Value::Dict(args.clone()));
+        let mut benchmark = Dict::new();
+        benchmark.insert("name", "vLLM benchmark".into());
+        benchmark.insert("extra_info", Value::Dict(benchmark_extra));
+        let mut model_d = Dict::new();
+        model_d.insert("name", model.into());
+        let mut metric = Dict::new();
+        metric.insert("name", name.into());
+        metric.insert("benchmark_values", Value::List(vec![value]));
+        metric.insert("extra_info", Value::Dict(extra.clone()));
+        let mut record = Dict::new();
+        record.insert("benchmark", Value::Dict(benchmark));
+        record.insert("model", Value::Dict(model_d));
+        record.insert("metric", Value::Dict(metric));
+        records.push(Value::Dict(record));
+    }
+    Some(Value::List(records))
+}
+
+/// `{os.path.splitext(result_file)[0]}.pytorch.json`: the last extension of
+/// the base name goes (a base name's leading dots are not an extension).
+pub fn pytorch_file_name(result_file: &str) -> String {
+    let base_start = result_file.rfind('/').map_or(0, |i| i + 1);
+    let base = &result_file[base_start..];
+    let dots = base.len() - base.trim_start_matches('.').len();
+    let root = match base[dots..].rfind('.') {
+        Some(i) => &result_file[..base_start + dots + i],
+        None => result_file,
+    };
+    format!("{root}.pytorch.json")
+}
+
 pub mod case;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pytorch_file_name_follows_splitext() {
+        use super::pytorch_file_name as f;
+        assert_eq!(
+            f("vllm-infqps-m-20260101-000000.json"),
+            "vllm-infqps-m-20260101-000000.pytorch.json"
+        );
+        assert_eq!(f("/r/a.b/out.json"), "/r/a.b/out.pytorch.json");
+        assert_eq!(f("/r/a.b/out"), "/r/a.b/out.pytorch.json");
+        assert_eq!(f("dir/.hidden"), "dir/.hidden.pytorch.json");
+        assert_eq!(f("..x.json"), "..x.pytorch.json");
+        assert_eq!(f("res.1.5.json"), "res.1.5.pytorch.json");
+    }
+
+    #[test]
+    fn pytorch_records_one_per_summary_key_without_raw_lists() {
+        use super::{pytorch_records, SUMMARY_KEYS};
+        let mut doc = Dict::new();
+        doc.insert("date", "20260101-000000".into());
+        for (i, k) in SUMMARY_KEYS.iter().enumerate() {
+            doc.insert(*k, Value::Float(i as f64));
+        }
+        doc.insert("ttfts", Value::List(vec![Value::Float(0.1)]));
+        doc.insert("errors", Value::List(vec!["".into()]));
+        doc.insert("input_lens", Value::List(vec![Value::Int(3)]));
+        let mut args = Dict::new();
+        args.insert("backend", "vllm".into());
+        args.insert("request_rate", Value::Float(f64::INFINITY));
+        let v = pytorch_records(&doc, &args, "org/m").expect("all keys present");
+        let text = servebench_pyjson::to_string(&v);
+        let first = text.split("}}, {").next().unwrap_or_default();
+        assert_eq!(
+            first,
+            "[{\"benchmark\": {\"name\": \"vLLM benchmark\", \"extra_info\": {\"args\": {\"backend\": \"vllm\", \"request_rate\": Infinity}}}, \"model\": {\"name\": \"org/m\"}, \"metric\": {\"name\": \"median_ttft_ms\", \"benchmark_values\": [0.0], \"extra_info\": {\"date\": \"20260101-000000\", \"input_lens\": [3]}"
+        );
+        assert_eq!(v.as_list().map(|l| l.len()), Some(12));
+        doc.remove("p99_itl_ms");
+        assert!(pytorch_records(&doc, &args, "m").is_none());
+    }
+
     use super::*;
     use servebench_metrics::{calculate_metrics, RequestInput};
 
