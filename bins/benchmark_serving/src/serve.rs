@@ -128,6 +128,7 @@ pub fn run(
         read_timeout: Duration::from_secs_f64(args.read_timeout),
         total_timeout: Duration::from_secs(6 * 3600),
         interrupt_grace: Duration::from_secs(5),
+        ca_file: std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from),
     };
     let client = run::Client::new(opts.clone()).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,12 +1,14 @@
 //! HTTP/1.1 connections to the server under test: TCP_NODELAY, a connect
 //! timeout, and keep-alive reuse through a small idle pool — or, to
 //! reproduce the Python client (a fresh aiohttp session per request), a new
-//! connection for every request.
+//! connection for every request. `https://` URLs need the `https` feature
+//! (rustls, Mozilla's roots plus any CA file the caller names).
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,14 +26,20 @@ pub struct Endpoint {
     pub host: String,
     /// Path and query of the API URL.
     pub path: String,
+    /// `https://`: TLS, verified against `server_name`.
+    pub tls: bool,
+    /// The host name (or address) without the port.
+    pub server_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     #[error("invalid URL {url}: {reason}")]
     Invalid { url: String, reason: String },
-    #[error("{url}: HTTPS is not supported by this build; use an http:// URL (or a TLS-terminating proxy)")]
+    #[error("{url}: HTTPS is not supported by this build (built without the `https` feature); use an http:// URL (or a TLS-terminating proxy)")]
     Https { url: String },
+    #[error("TLS setup: {0}")]
+    Tls(String),
 }
 
 impl Endpoint {
@@ -41,14 +49,15 @@ impl Endpoint {
             reason: reason.to_owned(),
         };
         let uri: hyper::Uri = url.parse().map_err(|e| invalid(&format!("{e}")))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") if cfg!(feature = "https") => true,
             Some("https") => return Err(EndpointError::Https { url: url.into() }),
             Some(other) => return Err(invalid(&format!("unsupported scheme {other:?}"))),
             None => return Err(invalid("no scheme (expected http://HOST:PORT/PATH)")),
-        }
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let host = authority.host();
         let path = uri
             .path_and_query()
@@ -57,6 +66,11 @@ impl Endpoint {
             addr: format!("{host}:{port}"),
             host: authority.as_str().to_owned(),
             path,
+            tls,
+            server_name: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
         })
     }
 }
@@ -69,17 +83,34 @@ pub struct Connections {
     connect_timeout: Duration,
     idle: Mutex<Vec<Sender>>,
     opened: AtomicU64,
+    #[cfg(feature = "https")]
+    tls: Option<tls::Tls>,
 }
 
 impl Connections {
-    pub fn new(endpoint: Endpoint, reuse: bool, connect_timeout: Duration) -> Self {
-        Connections {
+    /// `ca_file`: more trusted certificate authorities (PEM) for HTTPS.
+    pub fn new(
+        endpoint: Endpoint,
+        reuse: bool,
+        connect_timeout: Duration,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, EndpointError> {
+        #[cfg(feature = "https")]
+        let tls = match endpoint.tls {
+            true => Some(tls::Tls::new(&endpoint.server_name, ca_file)?),
+            false => None,
+        };
+        #[cfg(not(feature = "https"))]
+        let _ = ca_file;
+        Ok(Connections {
             endpoint,
             reuse,
             connect_timeout,
             idle: Mutex::new(Vec::new()),
             opened: AtomicU64::new(0),
-        }
+            #[cfg(feature = "https")]
+            tls,
+        })
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -139,20 +170,118 @@ impl Connections {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("setting TCP_NODELAY on {addr}: {e}"))?;
+        #[cfg(feature = "https")]
+        if let Some(tls) = &self.tls {
+            let stream = match tokio::time::timeout(self.connect_timeout, tls.connect(stream)).await
+            {
+                Err(_) => {
+                    return Err(format!(
+                        "TLS handshake with {addr} timed out after {:?}",
+                        self.connect_timeout
+                    ))
+                }
+                Ok(Err(e)) => return Err(format!("TLS handshake with {addr}: {e}")),
+                Ok(Ok(s)) => s,
+            };
+            return self.handshake(stream).await;
+        }
+        self.handshake(stream).await
+    }
+
+    async fn handshake<T>(&self, io: T) -> Result<Sender, String>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         // A fixed 4 KiB read buffer (hyper starts at 8 KiB and grows):
         // streamed events are small, and at 10,000 streams the buffers
         // are most of the client's memory.
         let (sender, conn) = http1::Builder::new()
             .read_buf_exact_size(Some(READ_BUFFER))
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(io))
             .await
-            .map_err(|e| format!("HTTP handshake with {addr}: {e}"))?;
+            .map_err(|e| format!("HTTP handshake with {}: {e}", self.endpoint.addr))?;
         self.opened.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             // Its errors reach the request through the sender.
             let _ = conn.await;
         });
         Ok(sender)
+    }
+}
+
+#[cfg(feature = "https")]
+mod tls {
+    use super::EndpointError;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use std::path::Path;
+    use std::sync::Arc;
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    use tokio_rustls::{client::TlsStream, TlsConnector};
+
+    pub struct Tls {
+        connector: TlsConnector,
+        server_name: ServerName<'static>,
+    }
+
+    impl std::fmt::Debug for Tls {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Tls")
+                .field("server_name", &self.server_name)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Tls {
+        pub fn new(server_name: &str, ca_file: Option<&Path>) -> Result<Tls, EndpointError> {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(path) = ca_file {
+                let certs = CertificateDer::pem_file_iter(path)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| {
+                        EndpointError::Tls(format!(
+                            "reading CA certificates from {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                if certs.is_empty() {
+                    return Err(EndpointError::Tls(format!(
+                        "{}: no PEM certificates in the file",
+                        path.display()
+                    )));
+                }
+                for cert in certs {
+                    roots.add(cert).map_err(|e| {
+                        EndpointError::Tls(format!("a CA certificate in {}: {e}", path.display()))
+                    })?;
+                }
+            }
+            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+            let config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| EndpointError::Tls(e.to_string()))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let server_name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
+                EndpointError::Tls(format!(
+                    "{server_name:?} is not a valid TLS server name: {e}"
+                ))
+            })?;
+            Ok(Tls {
+                connector: TlsConnector::from(Arc::new(config)),
+                server_name,
+            })
+        }
+
+        pub async fn connect(
+            &self,
+            stream: tokio::net::TcpStream,
+        ) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
+            self.connector
+                .connect(self.server_name.clone(), stream)
+                .await
+        }
     }
 }
 
@@ -169,10 +298,19 @@ mod tests {
         let e = Endpoint::parse("http://localhost/generate_stream?x=1").unwrap();
         assert_eq!(e.addr, "localhost:80");
         assert_eq!(e.path, "/generate_stream?x=1");
-        assert!(matches!(
-            Endpoint::parse("https://h/v1/completions"),
-            Err(EndpointError::Https { .. })
-        ));
+        let https = Endpoint::parse("https://h/v1/completions");
+        if cfg!(feature = "https") {
+            let e = https.unwrap();
+            assert!(e.tls);
+            assert_eq!((e.addr.as_str(), e.server_name.as_str()), ("h:443", "h"));
+        } else {
+            assert!(matches!(https, Err(EndpointError::Https { .. })));
+        }
+        let e = Endpoint::parse("http://[::1]:9/x").unwrap();
+        assert_eq!(
+            (e.addr.as_str(), e.server_name.as_str()),
+            ("[::1]:9", "::1")
+        );
         assert!(Endpoint::parse("127.0.0.1:8000/v1").is_err());
         assert!(Endpoint::parse("ftp://h/x").is_err());
     }

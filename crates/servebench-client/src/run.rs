@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub total_timeout: Duration,
     /// After an interrupt, how long in-flight requests may still finish.
     pub interrupt_grace: Duration,
+    /// HTTPS: certificate authorities (PEM) to trust besides Mozilla's
+    /// roots (the binary passes `SSL_CERT_FILE`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// One request, ready to send.
@@ -125,7 +128,12 @@ pub struct Client {
 impl Client {
     pub fn new(opts: RunOptions) -> Result<Client, RunError> {
         let endpoint = Endpoint::parse(&opts.api_url)?;
-        let conns = Connections::new(endpoint, opts.reuse_connections, opts.connect_timeout);
+        let conns = Connections::new(
+            endpoint,
+            opts.reuse_connections,
+            opts.connect_timeout,
+            opts.ca_file.as_deref(),
+        )?;
         Ok(Client {
             opts,
             conns: Arc::new(conns),
