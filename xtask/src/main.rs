@@ -9,6 +9,7 @@
 //! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
 //! * `bench-client`: `benchmark_serving` against `sim_server`: its ceiling,
 //!   its timing error against the simulator's ground truth, its memory.
+//! * `sweep`: the whole benchmark on this machine (`servebench-sweep`).
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -18,6 +19,7 @@ mod bench_matrix;
 mod bench_prompts;
 mod bench_sim;
 mod ci;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +42,8 @@ enum Task {
     BenchSim(bench_sim::Args),
     /// Measure benchmark_serving against sim_server: ceiling, timing error, memory
     BenchClient(bench_client::Args),
+    /// Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report
+    Sweep(Box<sweep::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchPrompts(args) => bench_prompts::run(&args),
         Task::BenchSim(args) => bench_sim::run(&args),
         Task::BenchClient(args) => bench_client::run(&args),
+        Task::Sweep(args) => sweep::run(&args),
     }
 }
 

@@ -12,4 +12,30 @@
 //! itself, or the result formats: it only calls the binaries and reads what
 //! they write.
 
+pub mod emit;
+pub mod plan;
 pub mod report;
+pub mod run;
+pub mod scale;
+pub mod server;
+
+use std::path::PathBuf;
+
+pub use plan::{BenchSettings, Job};
+pub use run::{Binaries, SweepOptions, SweepOutcome};
+pub use server::{Launch, ServerSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Matrix(#[from] servebench_matrix::MatrixError),
+    #[error("matrix entry {index}: {message}")]
+    Entry { index: usize, message: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}

@@ -1,0 +1,112 @@
+//! Scale-out: the same sweep spread over machines.
+//!
+//! * GitHub Actions: the matrix JSON a `strategy.matrix` consumes, exactly
+//!   what `generate_sweep_configs` prints for the same selection.
+//! * Slurm: a job-array script, one matrix entry per array task, each task
+//!   running `cargo xtask sweep ... --entry-index $SLURM_ARRAY_TASK_ID` (the
+//!   same binaries, the same per-entry steps); a last step
+//!   (`--report-only`) collects, summarizes and writes the report.
+
+use servebench_matrix::MatrixEntry;
+
+/// `generate_sweep_configs`' stdout for this matrix.
+pub fn github_matrix(matrix: &[MatrixEntry]) -> String {
+    format!("{}\n", servebench_matrix::matrix_json(matrix))
+}
+
+/// What the Slurm script needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmJob {
+    pub run_id: String,
+    /// Number of matrix entries (array tasks `0..entries`).
+    pub entries: usize,
+    /// The repository the tasks run in (shared between nodes).
+    pub repo_dir: String,
+    /// The run's output directory (shared between nodes).
+    pub out_dir: String,
+    /// The sweep's own arguments (selection, server, settings), so every
+    /// task expands the same matrix; `--run-id` is added here.
+    pub sweep_args: Vec<String>,
+}
+
+/// Quotes a word for POSIX sh.
+pub fn sh_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%".contains(&b))
+    {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A Slurm job-array script (`sbatch` it).
+pub fn slurm_script(job: &SlurmJob) -> String {
+    let mut args: Vec<String> = job.sweep_args.iter().map(|a| sh_quote(a)).collect();
+    args.extend(["--run-id".to_owned(), sh_quote(&job.run_id)]);
+    let args = args.join(" ");
+    let last = job.entries.saturating_sub(1);
+    let repo = sh_quote(&job.repo_dir);
+    format!(
+        r#"#!/bin/bash
+# servebench sweep {run_id}: {n} matrix entries, one per array task.
+#
+#   sbatch {out}/sweep.sbatch
+#
+# Every task runs one entry (server, benchmark_serving, process_result) and
+# leaves its files under {out}/runs/. When all tasks have ended, collect,
+# summarize and write the report (e.g. as a dependent job):
+#
+#   sbatch --dependency=afterany:<JOBID> --wrap "cd {repo} && cargo xtask sweep {args} --report-only"
+#
+# Add the #SBATCH lines your cluster needs (partition, GPUs, time). With
+# --server-cmd, each task starts the real server on its own node.
+#SBATCH --job-name=servebench-{run_id}
+#SBATCH --array=0-{last}
+#SBATCH --output={out}/slurm-%A_%a.log
+set -euo pipefail
+cd {repo}
+${{SERVEBENCH_XTASK:-cargo xtask}} sweep {args} --entry-index "$SLURM_ARRAY_TASK_ID"
+"#,
+        run_id = job.run_id,
+        n = job.entries,
+        out = job.out_dir,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("--max-conc"), "--max-conc");
+        assert_eq!(sh_quote("vllm serve {model}"), "'vllm serve {model}'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn slurm_script_runs_one_entry_per_task() {
+        let s = slurm_script(&SlurmJob {
+            run_id: "r1".into(),
+            entries: 3,
+            repo_dir: "/src/servebench".into(),
+            out_dir: "/src/servebench/results/r1".into(),
+            sweep_args: vec![
+                "--max-conc".into(),
+                "4".into(),
+                "--server-cmd".into(),
+                "vllm serve {model} --port {port}".into(),
+            ],
+        });
+        assert!(s.starts_with("#!/bin/bash\n"));
+        assert!(s.contains("#SBATCH --array=0-2\n"));
+        assert!(s.contains(
+            "sweep --max-conc 4 --server-cmd 'vllm serve {model} --port {port}' --run-id r1 --entry-index \"$SLURM_ARRAY_TASK_ID\"\n"
+        ));
+        assert!(s.contains("--report-only"));
+    }
+}

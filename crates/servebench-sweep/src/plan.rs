@@ -1,0 +1,329 @@
+//! From matrix entries to jobs: the names, flags and environment the
+//! InferenceX workflow derives from each entry (`benchmark-tmpl.yml`,
+//! `benchmark_lib.sh`; SPEC §3.4 and §6.11).
+
+use crate::SweepError;
+use serde_json::Value;
+use servebench_matrix::{MatrixEntry, RunnerConfig};
+
+/// One single-node matrix entry, with the fields the workflow reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The workflow's `RESULT_FILENAME` (unique per entry and node).
+    pub name: String,
+    pub exp_name: String,
+    /// The entry as `generate_sweep_configs` prints it.
+    pub entry: Value,
+    pub image: String,
+    pub model: String,
+    pub model_prefix: String,
+    pub precision: String,
+    pub framework: String,
+    /// The runner type (`RUNNER_TYPE`, the agg record's `hw`).
+    pub runner_type: String,
+    /// The node it ran on (`runner.name` in the workflow).
+    pub node: String,
+    pub isl: i64,
+    pub osl: i64,
+    pub tp: i64,
+    pub ep: i64,
+    pub dp_attn: bool,
+    pub spec_decoding: String,
+    pub conc: i64,
+    pub max_model_len: i64,
+    pub disagg: bool,
+}
+
+/// The matrix entry as JSON (the same text `generate_sweep_configs` prints).
+pub fn entry_json(entry: &MatrixEntry) -> Value {
+    let text = servebench_pyjson::to_string(&servebench_pyjson::Value::Dict(entry.clone()));
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Jobs for single-node entries, in matrix order. `runners` names the node
+/// an entry runs on when its `runner` is a runner type (the first node of
+/// that type), as a GitHub runner would report its name.
+pub fn jobs(matrix: &[MatrixEntry], runners: &RunnerConfig) -> Result<Vec<Job>, SweepError> {
+    matrix
+        .iter()
+        .enumerate()
+        .map(|(i, e)| job(i, entry_json(e), runners))
+        .collect()
+}
+
+fn job(index: usize, entry: Value, runners: &RunnerConfig) -> Result<Job, SweepError> {
+    let bad = |field: &str, why: &str| SweepError::Entry {
+        index,
+        message: format!("{field}: {why}"),
+    };
+    if entry.get("prefill").is_some_and(|p| !p.is_null()) {
+        return Err(bad(
+            "prefill",
+            "multi-node (disaggregated) entries cannot run on one machine; use --single-node filters",
+        ));
+    }
+    let text = |field: &str| -> Result<String, SweepError> {
+        match entry.get(field) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::Bool(b)) => Ok(b.to_string()),
+            _ => Err(bad(field, "missing or not a string")),
+        }
+    };
+    let int = |field: &str| -> Result<i64, SweepError> {
+        match entry.get(field) {
+            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad(field, "not an integer")),
+            Some(Value::String(s)) => servebench_pyjson::builtins::parse_int(s)
+                .and_then(|v| i64::try_from(v).ok())
+                .ok_or_else(|| bad(field, &format!("{s:?} is not an integer"))),
+            _ => Err(bad(field, "missing or not an integer")),
+        }
+    };
+    let flag = |field: &str| -> Result<bool, SweepError> {
+        match entry.get(field) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+            None | Some(Value::Null) => Ok(false),
+            Some(other) => Err(bad(field, &format!("{other} is not a boolean"))),
+        }
+    };
+    let runner = text("runner")?;
+    let (runner_type, node) = match runners.nodes(&runner) {
+        // A runner type: it runs on that type's first node.
+        Some(nodes) => (
+            runner.clone(),
+            nodes.first().cloned().unwrap_or_else(|| runner.clone()),
+        ),
+        // A node name (`--runner-node-filter`): find its type.
+        None => match runners
+            .runners
+            .iter()
+            .find(|(_, nodes)| nodes.contains(&runner))
+        {
+            Some((ty, _)) => (ty.to_owned(), runner.clone()),
+            None => (runner.clone(), runner.clone()),
+        },
+    };
+    let mut job = Job {
+        name: String::new(),
+        exp_name: text("exp-name")?,
+        image: text("image")?,
+        model: text("model")?,
+        model_prefix: text("model-prefix")?,
+        precision: text("precision")?,
+        framework: text("framework")?,
+        runner_type,
+        node,
+        isl: int("isl")?,
+        osl: int("osl")?,
+        tp: int("tp")?,
+        ep: int("ep")?,
+        dp_attn: flag("dp-attn")?,
+        spec_decoding: text("spec-decoding")?,
+        conc: match entry.get("conc") {
+            Some(Value::Array(_)) => return Err(bad("conc", "a list (multi-node) entry")),
+            _ => int("conc")?,
+        },
+        max_model_len: int("max-model-len")?,
+        disagg: flag("disagg")?,
+        entry,
+    };
+    if job.conc < 1 || job.tp < 1 || job.isl < 1 || job.osl < 1 {
+        return Err(bad(
+            "conc/tp/isl/osl",
+            &format!(
+                "must be positive (conc {}, tp {}, isl {}, osl {})",
+                job.conc, job.tp, job.isl, job.osl
+            ),
+        ));
+    }
+    job.name = result_filename(&job);
+    Ok(job)
+}
+
+/// `benchmark-tmpl.yml`'s RESULT_FILENAME.
+pub fn result_filename(j: &Job) -> String {
+    format!(
+        "{}_{}_{}_tp{}-ep{}-dpa{}_disagg-{}_spec-{}_conc{}_{}",
+        j.exp_name,
+        j.precision,
+        j.framework,
+        j.tp,
+        j.ep,
+        j.dp_attn,
+        j.disagg,
+        j.spec_decoding,
+        j.conc,
+        j.node
+    )
+}
+
+/// The knobs of the workflow's benchmark step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSettings {
+    /// `NUM_PROMPTS = CONC * prompts_per_conc` (the workflow: 10).
+    pub prompts_per_conc: i64,
+    /// `--num-warmups = CONC * warmups_per_conc` (the workflow: 2).
+    pub warmups_per_conc: i64,
+    /// `RANDOM_RANGE_RATIO` (the workflow: 0.8).
+    pub random_range_ratio: f64,
+    /// `--tokenizer`, when the model id is not a tokenizer on this machine.
+    pub tokenizer: Option<String>,
+}
+
+impl Default for BenchSettings {
+    fn default() -> Self {
+        BenchSettings {
+            prompts_per_conc: 10,
+            warmups_per_conc: 2,
+            random_range_ratio: 0.8,
+            tokenizer: None,
+        }
+    }
+}
+
+/// The workflow's backend: `openai` for the TensorRT-LLM scripts, else `vllm`.
+pub fn backend(job: &Job) -> &'static str {
+    if job.framework.contains("trt") {
+        "openai"
+    } else {
+        "vllm"
+    }
+}
+
+/// `benchmark_serving`'s arguments, as `run_benchmark_serving` passes them.
+pub fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--model",
+        &job.model,
+        "--backend",
+        backend(job),
+        "--base-url",
+        base_url,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        &job.isl.to_string(),
+        "--random-output-len",
+        &job.osl.to_string(),
+        "--random-range-ratio",
+        &servebench_pyjson::float_repr(s.random_range_ratio),
+        "--num-prompts",
+        &(job.conc * s.prompts_per_conc).to_string(),
+        "--max-concurrency",
+        &job.conc.to_string(),
+        "--request-rate",
+        "inf",
+        "--ignore-eos",
+        "--save-result",
+        "--num-warmups",
+        &(job.conc * s.warmups_per_conc).to_string(),
+        "--percentile-metrics",
+        "ttft,tpot,itl,e2el",
+        "--result-dir",
+        result_dir,
+        "--result-filename",
+        &format!("{}.json", job.name),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if let Some(t) = &s.tokenizer {
+        args.extend(["--tokenizer".to_owned(), t.clone()]);
+    }
+    // The log is a file: no progress bar redraws in it.
+    args.push("--disable-tqdm".to_owned());
+    args
+}
+
+/// The job's environment, as the workflow exports it to the benchmark
+/// scripts and `process_result` (a `--server-cmd` sees it too).
+pub fn env(job: &Job, s: &BenchSettings) -> Vec<(&'static str, String)> {
+    vec![
+        ("RUNNER_TYPE", job.runner_type.clone()),
+        ("IMAGE", job.image.clone()),
+        ("MODEL", job.model.clone()),
+        ("MODEL_PREFIX", job.model_prefix.clone()),
+        ("FRAMEWORK", job.framework.clone()),
+        ("PRECISION", job.precision.clone()),
+        ("SPEC_DECODING", job.spec_decoding.clone()),
+        ("ISL", job.isl.to_string()),
+        ("OSL", job.osl.to_string()),
+        ("MAX_MODEL_LEN", job.max_model_len.to_string()),
+        ("CONC", job.conc.to_string()),
+        ("TP", job.tp.to_string()),
+        ("EP_SIZE", job.ep.to_string()),
+        ("DP_ATTENTION", job.dp_attn.to_string()),
+        ("DISAGG", job.disagg.to_string()),
+        ("EXP_NAME", job.exp_name.clone()),
+        ("RESULT_FILENAME", job.name.clone()),
+        ("NUM_PROMPTS", (job.conc * s.prompts_per_conc).to_string()),
+        (
+            "RANDOM_RANGE_RATIO",
+            servebench_pyjson::float_repr(s.random_range_ratio),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runners() -> RunnerConfig {
+        let yaml = "sim-h100:\n- sim-h100_0\n- sim-h100_1\nh200:\n- h200-lab_0\n";
+        let dir = std::env::temp_dir().join(format!("sweep-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("runners.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        servebench_matrix::load_runner_config(&path).unwrap()
+    }
+
+    fn entry(runner: &str) -> Value {
+        serde_json::json!({
+            "image": "img", "model": "servebench-sim/dense-8b", "model-prefix": "dense8b",
+            "precision": "bf16", "framework": "sim", "runner": runner, "isl": 1024, "osl": 1024,
+            "tp": 2, "conc": 4, "max-model-len": 2248, "ep": 1, "dp-attn": false,
+            "spec-decoding": "none", "exp-name": "dense8b_1k1k", "disagg": false, "run-eval": false
+        })
+    }
+
+    #[test]
+    fn result_filename_follows_the_workflow() {
+        let j = job(0, entry("sim-h100"), &runners()).unwrap();
+        assert_eq!(
+            j.name,
+            "dense8b_1k1k_bf16_sim_tp2-ep1-dpafalse_disagg-false_spec-none_conc4_sim-h100_0"
+        );
+        assert_eq!(j.runner_type, "sim-h100");
+        let j = job(0, entry("sim-h100_1"), &runners()).unwrap();
+        assert_eq!(
+            (j.runner_type.as_str(), j.node.as_str()),
+            ("sim-h100", "sim-h100_1")
+        );
+    }
+
+    #[test]
+    fn bench_args_are_the_workflow_s() {
+        let j = job(0, entry("h200"), &runners()).unwrap();
+        let s = BenchSettings::default();
+        let args = bench_args(&j, "http://127.0.0.1:9", "/r", &s).join(" ");
+        assert!(args.contains("--num-prompts 40 --max-concurrency 4 --request-rate inf --ignore-eos --save-result --num-warmups 8"), "{args}");
+        assert!(args.contains("--random-range-ratio 0.8"));
+        assert!(args.contains("--result-filename dense8b_1k1k_bf16_sim_tp2-ep1-dpafalse_disagg-false_spec-none_conc4_h200-lab_0.json"));
+        let env = env(&j, &s);
+        assert!(env.contains(&("EP_SIZE", "1".to_owned())));
+        assert!(env.contains(&("DP_ATTENTION", "false".to_owned())));
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        let mut e = entry("h200");
+        e["conc"] = serde_json::json!([1, 2]);
+        let err = job(3, e, &runners()).unwrap_err().to_string();
+        assert!(err.contains("entry 3") && err.contains("conc"), "{err}");
+        let mut e = entry("h200");
+        e["tp"] = serde_json::json!("x");
+        assert!(job(0, e, &runners()).is_err());
+    }
+}

@@ -1,0 +1,470 @@
+//! Running the sweep: for each job start its server, run `benchmark_serving`
+//! and `process_result` as the workflow does, stop the server; then
+//! `collect_results` per experiment, `summarize`, and the report. A failing
+//! entry is recorded (stage and reason) and the sweep goes on.
+//!
+//! Layout of the output directory:
+//!
+//! ```text
+//! runs/<RESULT_FILENAME>/   server.log, benchmark.log, process_result.log,
+//!                           <RESULT_FILENAME>.json (the raw result; with a
+//!                           sped-up simulator also .measured.json),
+//!                           agg_<RESULT_FILENAME>.json, record.json
+//! aggs/<exp>/bmk_<RESULT_FILENAME>/agg_<RESULT_FILENAME>.json
+//!                           (the artifact layout collect_results expects)
+//! agg_<exp>.json            collect_results per experiment
+//! summary.md                summarize
+//! report.html, sweep.json   the report and every entry's record
+//! ```
+
+use crate::plan::{self, BenchSettings, Job};
+use crate::report::{self, EntryRecord, EntryStatus, ReportInput};
+use crate::server::{self, Launch, Server, ServerSpec};
+use crate::SweepError;
+use serde_json::{json, Value};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the real binaries are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binaries {
+    pub dir: PathBuf,
+}
+
+impl Binaries {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn require(&self, names: &[&str]) -> Result<(), SweepError> {
+        for name in names {
+            if !self.path(name).is_file() {
+                return Err(SweepError::Setup(format!(
+                    "{} not found; build the binaries first (cargo build --release --bins)",
+                    self.path(name).display()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How to run a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// `results/<run-id>`.
+    pub out_dir: PathBuf,
+    pub run_id: String,
+    pub bins: Binaries,
+    pub server: ServerSpec,
+    pub bench: BenchSettings,
+    /// Longest wait for a started server's `/health`.
+    pub health_timeout: Duration,
+    /// Longest a benchmark may run before the entry fails.
+    pub entry_timeout: Duration,
+}
+
+impl SweepOptions {
+    /// Results are brought back to simulated time by the simulator's speedup.
+    fn time_scale(&self) -> f64 {
+        match &self.server {
+            ServerSpec::Start(Launch::Sim { speedup, .. }) => *speedup,
+            _ => 1.0,
+        }
+    }
+}
+
+/// What a finished sweep produced.
+#[derive(Debug, Clone)]
+pub struct SweepOutcome {
+    pub records: Vec<EntryRecord>,
+    /// `summarize`'s markdown.
+    pub summary: String,
+    pub report: PathBuf,
+}
+
+impl SweepOutcome {
+    pub fn failed(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.status != EntryStatus::Ok)
+            .count()
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
+    move |source| SweepError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Checks that every binary the sweep calls is there.
+pub fn check_binaries(opts: &SweepOptions) -> Result<(), SweepError> {
+    opts.bins.require(&[
+        "benchmark_serving",
+        "process_result",
+        "collect_results",
+        "summarize",
+    ])?;
+    if let ServerSpec::Start(Launch::Sim { binary, .. }) = &opts.server {
+        if !binary.is_file() {
+            return Err(SweepError::Setup(format!(
+                "{} not found; build the binaries first (cargo build --release --bins)",
+                binary.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs every job, then [`finish`]es. Progress goes to `progress`.
+pub fn run_sweep(
+    jobs: &[Job],
+    opts: &SweepOptions,
+    progress: &mut dyn Write,
+) -> Result<SweepOutcome, SweepError> {
+    check_binaries(opts)?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(io(&opts.out_dir))?;
+    let mut records = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let _ = write!(progress, "[{}/{}] {} ... ", i + 1, jobs.len(), job.name);
+        let _ = progress.flush();
+        let record = run_entry(job, opts)?;
+        let _ = writeln!(progress, "{}", record_line(&record));
+        records.push(record);
+    }
+    finish(records, opts, progress)
+}
+
+/// Runs only job `index` (one Slurm array task); its record is kept in its
+/// directory for a later `finish`.
+pub fn run_one(jobs: &[Job], index: usize, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
+    let job = jobs.get(index).ok_or_else(|| {
+        SweepError::Setup(format!(
+            "entry index {index} is out of range: the sweep has {} entries (0..{})",
+            jobs.len(),
+            jobs.len().saturating_sub(1)
+        ))
+    })?;
+    check_binaries(opts)?;
+    run_entry(job, opts)
+}
+
+/// The records kept by earlier [`run_one`] calls; an entry without one is
+/// reported as not run.
+pub fn load_records(jobs: &[Job], opts: &SweepOptions) -> Vec<EntryRecord> {
+    jobs.iter()
+        .map(|job| {
+            let dir = entry_dir(opts, job);
+            let record = std::fs::read_to_string(dir.join("record.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            match record {
+                Some(r) if r["status"] == "ok" => EntryRecord {
+                    name: job.name.clone(),
+                    exp_name: job.exp_name.clone(),
+                    entry: job.entry.clone(),
+                    status: EntryStatus::Ok,
+                    agg: read_agg(&dir, job).ok(),
+                },
+                Some(r) => failed(
+                    job,
+                    r["stage"].as_str().unwrap_or("unknown"),
+                    r["message"].as_str().unwrap_or("no message recorded"),
+                ),
+                None => failed(
+                    job,
+                    "not run",
+                    "no record.json: the entry did not run (or did not finish)",
+                ),
+            }
+        })
+        .collect()
+}
+
+fn failed(job: &Job, stage: &str, message: &str) -> EntryRecord {
+    EntryRecord {
+        name: job.name.clone(),
+        exp_name: job.exp_name.clone(),
+        entry: job.entry.clone(),
+        status: EntryStatus::Failed {
+            stage: stage.to_owned(),
+            message: message.to_owned(),
+        },
+        agg: None,
+    }
+}
+
+fn record_line(record: &EntryRecord) -> String {
+    match &record.status {
+        EntryStatus::Ok => {
+            let tput = record
+                .agg
+                .as_ref()
+                .and_then(|a| a["tput_per_gpu"].as_f64())
+                .map_or(String::new(), |t| format!(" ({t:.0} tok/s/GPU)"));
+            format!("ok{tput}")
+        }
+        EntryStatus::Failed { stage, message } => {
+            let first = message.lines().next().unwrap_or("");
+            format!("FAILED at {stage}: {first}")
+        }
+    }
+}
+
+fn entry_dir(opts: &SweepOptions, job: &Job) -> PathBuf {
+    opts.out_dir.join("runs").join(&job.name)
+}
+
+fn read_agg(dir: &Path, job: &Job) -> Result<Value, String> {
+    let path = dir.join(format!("agg_{}.json", job.name));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Python's json may write NaN/Infinity; the report treats them as missing.
+    let text = text
+        .replace("-Infinity", "null")
+        .replace("Infinity", "null")
+        .replace("NaN", "null");
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// One entry, start to end. Only a failure to write in the output
+/// directory is an error; everything else is the entry's failure.
+pub fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
+    let dir = entry_dir(opts, job);
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let started = Instant::now();
+    let record = match steps(job, opts, &dir) {
+        Ok(agg) => EntryRecord {
+            name: job.name.clone(),
+            exp_name: job.exp_name.clone(),
+            entry: job.entry.clone(),
+            status: EntryStatus::Ok,
+            agg: Some(agg),
+        },
+        Err((stage, message)) => failed(job, stage, &message),
+    };
+    let (status, stage, message) = match &record.status {
+        EntryStatus::Ok => ("ok", None, None),
+        EntryStatus::Failed { stage, message } => ("failed", Some(stage), Some(message)),
+    };
+    let kept = json!({
+        "name": job.name,
+        "status": status,
+        "stage": stage,
+        "message": message,
+        "seconds": started.elapsed().as_secs_f64(),
+        "entry": job.entry,
+    });
+    let path = dir.join("record.json");
+    std::fs::write(&path, format!("{kept:#}\n")).map_err(io(&path))?;
+    Ok(record)
+}
+
+type Step<T> = Result<T, (&'static str, String)>;
+
+fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
+    let env = plan::env(job, &opts.bench);
+    let mut server = None;
+    let base_url = match &opts.server {
+        ServerSpec::External(url) => url.trim_end_matches('/').to_owned(),
+        ServerSpec::Start(launch) => {
+            let s = Server::start(
+                launch,
+                job,
+                &env,
+                &dir.join("server.log"),
+                opts.health_timeout,
+            )
+            .map_err(|e| ("server", e))?;
+            let url = s.base_url.clone();
+            server = Some(s);
+            url
+        }
+    };
+    let result_dir = dir.to_string_lossy().into_owned();
+    let args = plan::bench_args(job, &base_url, &result_dir, &opts.bench);
+    let bench = run_logged(
+        Command::new(opts.bins.path("benchmark_serving"))
+            .args(&args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(dir),
+        &dir.join("benchmark.log"),
+        opts.entry_timeout,
+    );
+    if let Some(mut s) = server {
+        s.stop();
+    }
+    bench.map_err(|e| ("benchmark", e))?;
+
+    let result = dir.join(format!("{}.json", job.name));
+    let scale = opts.time_scale();
+    if scale != 1.0 {
+        to_simulated_time(&result, scale).map_err(|e| ("scale", e))?;
+    }
+    run_logged(
+        Command::new(opts.bins.path("process_result"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(dir),
+        &dir.join("process_result.log"),
+        Duration::from_secs(60),
+    )
+    .map_err(|e| ("process_result", e))?;
+    let agg_name = format!("agg_{}.json", job.name);
+    let artifact = opts
+        .out_dir
+        .join("aggs")
+        .join(&job.exp_name)
+        .join(format!("bmk_{}", job.name));
+    std::fs::create_dir_all(&artifact)
+        .and_then(|()| std::fs::copy(dir.join(&agg_name), artifact.join(&agg_name)))
+        .map_err(|e| ("process_result", format!("copying {agg_name}: {e}")))?;
+    read_agg(dir, job).map_err(|e| ("process_result", e))
+}
+
+/// Rewrites a result in simulated time, keeping the measured one as
+/// `<name>.measured.json`.
+fn to_simulated_time(result: &Path, speedup: f64) -> Result<(), String> {
+    let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
+    let doc =
+        servebench_pyjson::from_str(&text).map_err(|e| format!("{}: {e}", result.display()))?;
+    let Some(dict) = doc.as_dict() else {
+        return Err(format!("{}: not a JSON object", result.display()));
+    };
+    let measured = result.with_extension("measured.json");
+    std::fs::write(&measured, &text).map_err(|e| format!("{}: {e}", measured.display()))?;
+    let scaled = crate::scale::to_simulated_time(dict, speedup);
+    std::fs::write(
+        result,
+        servebench_pyjson::to_string(&servebench_pyjson::Value::Dict(scaled)),
+    )
+    .map_err(|e| format!("{}: {e}", result.display()))
+}
+
+/// Runs a command with stdout and stderr in `log`; a non-zero exit, a
+/// failure to start or a timeout is an error ending with the log's tail.
+fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Result<(), String> {
+    let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("opening {}: {e}", log.display()))?;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("starting {program}: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} did not finish within {timeout:?}{}",
+                    server::log_tail(log)
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("waiting for {program}: {e}")),
+        }
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{program} exited with {status}{}",
+            server::log_tail(log)
+        ))
+    }
+}
+
+/// `collect_results` per experiment, `summarize`, `sweep.json` and the
+/// report.
+pub fn finish(
+    records: Vec<EntryRecord>,
+    opts: &SweepOptions,
+    progress: &mut dyn Write,
+) -> Result<SweepOutcome, SweepError> {
+    let out = &opts.out_dir;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut exps: Vec<&str> = Vec::new();
+    for r in &records {
+        if r.status == EntryStatus::Ok && !exps.contains(&r.exp_name.as_str()) {
+            exps.push(&r.exp_name);
+        }
+    }
+    for exp in &exps {
+        let aggs = Path::new("aggs").join(exp);
+        run_logged(
+            Command::new(opts.bins.path("collect_results"))
+                .arg(&aggs)
+                .arg(exp)
+                .current_dir(out),
+            &out.join(format!("collect_results_{exp}.log")),
+            Duration::from_secs(60),
+        )
+        .map_err(|e| SweepError::Setup(format!("collect_results for {exp}: {e}")))?;
+    }
+    let summary_path = out.join("summary.md");
+    let summary = if exps.is_empty() {
+        String::new()
+    } else {
+        let summary_file = File::create(&summary_path).map_err(io(&summary_path))?;
+        let status = Command::new(opts.bins.path("summarize"))
+            .arg("aggs")
+            .current_dir(out)
+            .stdout(summary_file)
+            .status()
+            .map_err(|e| SweepError::Setup(format!("starting summarize: {e}")))?;
+        if !status.success() {
+            return Err(SweepError::Setup(format!("summarize exited with {status}")));
+        }
+        std::fs::read_to_string(&summary_path).map_err(io(&summary_path))?
+    };
+
+    let sweep_json = out.join("sweep.json");
+    let list: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let (status, stage, message) = match &r.status {
+                EntryStatus::Ok => ("ok", None, None),
+                EntryStatus::Failed { stage, message } => ("failed", Some(stage), Some(message)),
+            };
+            json!({"name": r.name, "exp_name": r.exp_name, "status": status, "stage": stage, "message": message, "entry": r.entry})
+        })
+        .collect();
+    let doc = json!({"run_id": opts.run_id, "entries": list});
+    std::fs::write(&sweep_json, format!("{doc:#}\n")).map_err(io(&sweep_json))?;
+
+    let report_path = out.join("report.html");
+    let title = format!("servebench sweep {}", opts.run_id);
+    let html = report::render(&ReportInput {
+        title: &title,
+        run_id: &opts.run_id,
+        entries: &records,
+        summary_markdown: &summary,
+    });
+    std::fs::write(&report_path, html).map_err(io(&report_path))?;
+    let _ = writeln!(
+        progress,
+        "{} of {} entries succeeded; report: {}",
+        records.len()
+            - records
+                .iter()
+                .filter(|r| r.status != EntryStatus::Ok)
+                .count(),
+        records.len(),
+        report_path.display()
+    );
+    Ok(SweepOutcome {
+        records,
+        summary,
+        report: report_path,
+    })
+}

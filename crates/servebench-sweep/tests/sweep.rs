@@ -1,0 +1,190 @@
+//! A tiny sweep end to end on the simulator, through the real binaries:
+//! two entries that run and one whose server cannot start.
+
+use servebench_sweep::report::EntryStatus;
+use servebench_sweep::{plan, run, BenchSettings, Binaries, Launch, ServerSpec, SweepOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The workspace's binaries, built for this profile (cargo test builds
+/// them for their own tests; building here keeps `cargo test -p
+/// servebench-sweep` alone working).
+fn binaries() -> Binaries {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf();
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--bins", "--quiet"]);
+    for p in [
+        "sim_server",
+        "benchmark_serving",
+        "process_result",
+        "collect_results",
+        "summarize",
+    ] {
+        cmd.args(["-p", p]);
+    }
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.current_dir(repo()).status().expect("run cargo build");
+    assert!(status.success(), "building the binaries failed");
+    Binaries { dir }
+}
+
+const MASTER: &str = "\
+tiny-bf16-sim-h100-sim:
+  image: servebench/sim_server:latest
+  model: servebench-sim/dense-8b
+  model-prefix: tiny
+  precision: bf16
+  framework: sim
+  runner: sim-h100
+  multinode: false
+  seq-len-configs:
+  - isl: 128
+    osl: 64
+    search-space:
+    - { tp: 1, conc-start: 1, conc-end: 2 }
+
+broken-bf16-sim-h100-sim:
+  image: servebench/sim_server:latest
+  model: servebench-sim/no-such-model
+  model-prefix: broken
+  precision: bf16
+  framework: sim
+  runner: sim-h100
+  multinode: false
+  seq-len-configs:
+  - isl: 128
+    osl: 64
+    search-space:
+    - { tp: 1, conc-start: 1, conc-end: 1 }
+";
+
+#[test]
+fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
+    let bins = binaries();
+    let scratch = std::env::temp_dir().join(format!("servebench-sweep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let master = scratch.join("master.yaml");
+    std::fs::write(&master, MASTER).unwrap();
+    let configs = servebench_matrix::load_master_configs(&[master]).unwrap();
+    let runners =
+        servebench_matrix::load_runner_config(&repo().join("configs/runners.yaml")).unwrap();
+    let mut o = servebench_matrix::FullSweepOptions::new(servebench_matrix::NodeType::SingleNode);
+    o.framework = vec!["sim".into()];
+    let matrix = servebench_matrix::full_sweep(&configs, &runners, &o).unwrap();
+    let jobs = plan::jobs(&matrix, &runners).unwrap();
+    assert_eq!(jobs.len(), 3);
+
+    let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
+    let opts = SweepOptions {
+        out_dir: scratch.join("results/t1"),
+        run_id: "t1".into(),
+        server: ServerSpec::Start(Launch::Sim {
+            binary: bins.path("sim_server"),
+            sim_config: repo().join("configs/sim.yaml"),
+            speedup: 10.0,
+            tokenizer: None,
+        }),
+        bins,
+        bench: BenchSettings {
+            prompts_per_conc: 2,
+            warmups_per_conc: 1,
+            random_range_ratio: 0.8,
+            tokenizer: Some(tokenizer.display().to_string()),
+        },
+        health_timeout: Duration::from_secs(30),
+        entry_timeout: Duration::from_secs(120),
+    };
+    let mut progress = Vec::new();
+    let outcome = run::run_sweep(&jobs, &opts, &mut progress).unwrap();
+    let progress = String::from_utf8_lossy(&progress);
+    assert_eq!(outcome.failed(), 1, "{progress}");
+    assert!(progress.contains("[3/3] broken_"), "{progress}");
+
+    // The failing entry names its stage and the simulator's complaint.
+    let broken = &outcome.records[2];
+    match &broken.status {
+        EntryStatus::Failed { stage, message } => {
+            assert_eq!(stage, "server");
+            assert!(message.contains("unknown model"), "{message}");
+        }
+        EntryStatus::Ok => panic!("the broken entry succeeded"),
+    }
+
+    // The summary table has one row per successful entry.
+    let rows: Vec<&str> = outcome
+        .summary
+        .lines()
+        .filter(|l| l.starts_with("| tiny "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", outcome.summary);
+    assert!(rows[0].contains("SIM-H100"));
+
+    // Files as the workflow would leave them.
+    let out = &opts.out_dir;
+    let ok = &jobs[0].name;
+    assert_eq!(
+        ok,
+        "tiny_128_64_bf16_sim_tp1-ep1-dpafalse_disagg-false_spec-none_conc1_sim-h100_0"
+    );
+    for file in [
+        format!("runs/{ok}/{ok}.json"),
+        format!("runs/{ok}/{ok}.measured.json"),
+        format!("runs/{ok}/agg_{ok}.json"),
+        format!("aggs/tiny_128_64/bmk_{ok}/agg_{ok}.json"),
+        "agg_tiny_128_64.json".to_owned(),
+        "summary.md".to_owned(),
+        "sweep.json".to_owned(),
+        "report.html".to_owned(),
+    ] {
+        assert!(out.join(&file).is_file(), "missing {file}");
+    }
+    let collected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("agg_tiny_128_64.json")).unwrap())
+            .unwrap();
+    assert_eq!(collected.as_array().map(Vec::len), Some(2));
+
+    // Results are in simulated time: the measured duration times the speedup.
+    let read = |p: String| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(p)).unwrap()).unwrap()
+    };
+    let scaled = read(format!("runs/{ok}/{ok}.json"));
+    let measured = read(format!("runs/{ok}/{ok}.measured.json"));
+    let ratio = scaled["duration"].as_f64().unwrap() / measured["duration"].as_f64().unwrap();
+    assert!((ratio - 10.0).abs() < 1e-9, "{ratio}");
+
+    // The report carries every entry's data and the charts.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for job in &jobs {
+        assert!(html.contains(&job.name), "report lacks {}", job.name);
+    }
+    let start = html
+        .find(r#"<script type="application/json" id="servebench-data">"#)
+        .expect("data block");
+    let body = &html[start..];
+    let body = &body[body.find('>').unwrap() + 1..body.find("</script>").unwrap()];
+    let data: serde_json::Value = serde_json::from_str(body).unwrap();
+    let data = data.as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    for (d, job) in data.iter().zip(&jobs) {
+        assert_eq!(d["name"], job.name.as_str());
+    }
+    assert_eq!(data[0]["status"], "ok");
+    assert!(data[0]["agg"]["tput_per_gpu"].as_f64().unwrap() > 0.0);
+    assert_eq!(data[2]["status"], "failed");
+    assert!(html.contains("<svg"));
+    let _ = std::fs::remove_dir_all(&scratch);
+}
