@@ -10,6 +10,7 @@
 //! * `bench-client`: `benchmark_serving` against `sim_server`: its ceiling,
 //!   its timing error against the simulator's ground truth, its memory.
 //! * `sweep`: the whole benchmark on this machine (`servebench-sweep`).
+//! * `report-shot`: a sweep report rendered by headless Chromium.
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -19,6 +20,7 @@ mod bench_matrix;
 mod bench_prompts;
 mod bench_sim;
 mod ci;
+mod report_shot;
 mod sweep;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,8 @@ enum Task {
     BenchClient(bench_client::Args),
     /// Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report
     Sweep(Box<sweep::Args>),
+    /// Screenshot a sweep's report.html in headless Chromium; fail on console messages
+    ReportShot(report_shot::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchSim(args) => bench_sim::run(&args),
         Task::BenchClient(args) => bench_client::run(&args),
         Task::Sweep(args) => sweep::run(&args),
+        Task::ReportShot(args) => report_shot::run(&args),
     }
 }
 

@@ -78,11 +78,11 @@ pub struct Args {
     /// Tokenizer for prompts (and the simulator's token counts): a tokenizer.json or a directory
     #[arg(long, default_value = "../shared/reference/tokenizers/deepseek-r1")]
     tokenizer: PathBuf,
-    /// NUM_PROMPTS = CONC x this (the workflow: 10)
-    #[arg(long, default_value_t = 10)]
+    /// NUM_PROMPTS = CONC x this (the workflow: 10; the default keeps the sweep short)
+    #[arg(long, default_value_t = 4)]
     prompts_per_conc: i64,
     /// --num-warmups = CONC x this (the workflow: 2)
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     warmups_per_conc: i64,
     /// RANDOM_RANGE_RATIO (the workflow: 0.8)
     #[arg(long, default_value_t = 0.8)]
