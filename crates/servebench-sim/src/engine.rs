@@ -8,18 +8,26 @@
 //! decoding sequence, and the first token of every sequence whose prefill
 //! completed in that step. The context a step reads is, per sequence, its
 //! tokens so far (prompt chunks included).
+//!
+//! The engine runs on its own thread, not as a runtime task: tokio's timer
+//! rounds sleeps up to whole milliseconds, which a `--speedup` of 20 turns
+//! into 20 simulated milliseconds; a thread's sleep is precise to tens of
+//! microseconds. An idle engine's clock restarts at the arrival of the
+//! request that wakes it, so the server's own work before admission (such
+//! as counting prompt tokens) is not stretched by the speed-up either.
 
 use crate::model::Deployment;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// A request handed to the engine; it receives one `()` per token.
 #[derive(Debug)]
 pub struct Admission {
     pub prompt_tokens: usize,
     pub max_tokens: usize,
+    /// When the request reached the server.
+    pub arrived: Instant,
     pub tokens: mpsc::UnboundedSender<()>,
 }
 
@@ -53,11 +61,23 @@ pub fn spawn(
     gauges: std::sync::Arc<Gauges>,
 ) -> mpsc::UnboundedSender<Admission> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(deployment, speedup, rx, gauges));
+    // If the thread cannot start, the dropped receiver makes every
+    // admission fail, which the server reports per request.
+    let _ = std::thread::Builder::new()
+        .name("sim-engine".into())
+        .spawn(move || run(deployment, speedup, rx, gauges));
     tx
 }
 
-async fn run(
+/// Sleeps until `deadline` (no-op when it has passed).
+fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+}
+
+fn run(
     d: Deployment,
     speedup: f64,
     mut rx: mpsc::UnboundedReceiver<Admission>,
@@ -70,11 +90,13 @@ async fn run(
     let mut clock = Instant::now();
     loop {
         if running.is_empty() && waiting.is_empty() {
-            match rx.recv().await {
-                Some(a) => waiting.push_back(seq(a)),
+            match rx.blocking_recv() {
+                Some(a) => {
+                    clock = a.arrived.min(Instant::now());
+                    waiting.push_back(seq(a));
+                }
                 None => return,
             }
-            clock = Instant::now();
         }
         while let Ok(a) = rx.try_recv() {
             waiting.push_back(seq(a));
@@ -93,7 +115,8 @@ async fn run(
         publish(&gauges, &running, &waiting, kv_used, capacity);
         if running.is_empty() {
             // Nothing admissible: wait for a change.
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            std::thread::sleep(Duration::from_micros(200));
+            clock = Instant::now();
             continue;
         }
         // Decodes first (one token each), then prompt chunks in arrival order.
@@ -118,7 +141,7 @@ async fn run(
         let tokens = d.max_num_batched_tokens - budget;
         let seconds = d.step_seconds(tokens, context) / speedup;
         clock += Duration::from_secs_f64(seconds);
-        tokio::time::sleep_until(clock).await;
+        sleep_until(clock);
         for (s, chunk) in running.iter_mut().zip(&chunks) {
             if *chunk == 0 {
                 continue;

@@ -276,6 +276,7 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
             let _ = engine.send(Admission {
                 prompt_tokens,
                 max_tokens: request.max_tokens,
+                arrived: arrived.into_std(),
                 tokens,
             });
             Pace::Engine(rx)

@@ -271,12 +271,14 @@ mod tests {
     use super::*;
 
     fn runners() -> RunnerConfig {
-        let yaml = "sim-h100:\n- sim-h100_0\n- sim-h100_1\nh200:\n- h200-lab_0\n";
-        let dir = std::env::temp_dir().join(format!("sweep-plan-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("runners.yaml");
-        std::fs::write(&path, yaml).unwrap();
-        servebench_matrix::load_runner_config(&path).unwrap()
+        let nodes = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect();
+        RunnerConfig {
+            path: "runners.yaml".into(),
+            runners: vec![
+                ("sim-h100".into(), nodes(&["sim-h100_0", "sim-h100_1"])),
+                ("h200".into(), nodes(&["h200-lab_0"])),
+            ],
+        }
     }
 
     fn entry(runner: &str) -> Value {
