@@ -188,3 +188,68 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
     assert!(html.contains("<svg"));
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+#[test]
+fn entries_whose_benchmark_fails_are_reported_and_the_sweep_completes() {
+    let bins = binaries();
+    let scratch =
+        std::env::temp_dir().join(format!("servebench-sweep-down-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let master = scratch.join("master.yaml");
+    std::fs::write(&master, MASTER).unwrap();
+    let configs = servebench_matrix::load_master_configs(&[master]).unwrap();
+    let runners =
+        servebench_matrix::load_runner_config(&repo().join("configs/runners.yaml")).unwrap();
+    let mut o = servebench_matrix::FullSweepOptions::new(servebench_matrix::NodeType::SingleNode);
+    o.model_prefix = vec!["tiny".into()];
+    let jobs = plan::jobs(
+        &servebench_matrix::full_sweep(&configs, &runners, &o).unwrap(),
+        &runners,
+    )
+    .unwrap();
+    // Nothing listens there: every request fails, so no entry has numbers.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let opts = SweepOptions {
+        out_dir: scratch.join("results/down"),
+        run_id: "down".into(),
+        server: ServerSpec::External(format!("http://127.0.0.1:{port}")),
+        bins,
+        bench: BenchSettings {
+            prompts_per_conc: 1,
+            warmups_per_conc: 0,
+            random_range_ratio: 0.8,
+            tokenizer: Some(
+                repo()
+                    .join("../shared/reference/tokenizers/deepseek-r1")
+                    .display()
+                    .to_string(),
+            ),
+        },
+        health_timeout: Duration::from_secs(5),
+        entry_timeout: Duration::from_secs(60),
+    };
+    let mut progress = Vec::new();
+    let outcome = run::run_sweep(&jobs, &opts, &mut progress).unwrap();
+    assert_eq!(
+        outcome.failed(),
+        2,
+        "{}",
+        String::from_utf8_lossy(&progress)
+    );
+    for r in &outcome.records {
+        let EntryStatus::Failed { stage, message } = &r.status else {
+            panic!("{} succeeded", r.name);
+        };
+        assert!(stage == "benchmark" || stage == "process_result", "{stage}");
+        assert!(!message.is_empty());
+    }
+    assert!(outcome.summary.is_empty());
+    let html = std::fs::read_to_string(&outcome.report).unwrap();
+    assert!(html.contains(&jobs[1].name));
+    let _ = std::fs::remove_dir_all(&scratch);
+}
