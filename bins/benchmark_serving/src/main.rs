@@ -4,9 +4,11 @@
 //! `main` parses the flags, then either runs the `metrics` test command,
 //! or prepares the requests (exactly as the Python client would for the
 //! same seed) and prints them (`--dry-run`) or runs the benchmark
-//! (`serve::run`: warmups, profile, run, report, self-audit, save).
+//! (`serve::run` → `servebench_bench::run`: warmups, profile, run, report,
+//! self-audit, save).
 
 use clap::{CommandFactory, Parser, Subcommand};
+use servebench_bench::Ending;
 use servebench_prompts::{
     datasets, random::RandomOptions, tokenizer::Tokenizer, Dataset, PrepareOptions,
 };
@@ -356,10 +358,10 @@ fn main() -> ExitCode {
                     let _ = out.write_all(prepared.statistics.as_bytes());
                     drop(out);
                     serve::run(&cli.args, model, &tok, prepared).map(|ending| match ending {
-                        serve::Ending::Ok => ExitCode::SUCCESS,
-                        serve::Ending::MissingSummaryKeys => ExitCode::FAILURE,
-                        serve::Ending::Interrupted => ExitCode::from(130),
-                        serve::Ending::ClientBound => ExitCode::from(3),
+                        Ending::Ok => ExitCode::SUCCESS,
+                        Ending::MissingSummaryKeys => ExitCode::FAILURE,
+                        Ending::Interrupted => ExitCode::from(130),
+                        Ending::ClientBound => ExitCode::from(3),
                     })
                 }
             })

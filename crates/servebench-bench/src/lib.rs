@@ -1,0 +1,472 @@
+//! One serving benchmark run, in the Python client's order (SPEC §6.2,
+//! §6.4): request bodies, warmups, profiler start, the main run, profiler
+//! stop, metrics, the report, the self-audit, the saved result (and the
+//! PyTorch-format side file).
+//!
+//! This crate owns that program flow and nothing below it: prompts come
+//! prepared (`servebench-prompts`), requests are sent by `servebench-client`,
+//! numbers come from `servebench-metrics`, texts and documents from
+//! `servebench-results`. It never prints and never reads the environment:
+//! the stdout lines go to the writer it is given, progress to a callback,
+//! and the caller decides what an interrupt is.
+
+use servebench_client::backend::{self, Backend, RequestSpec};
+use servebench_client::run::{self, Audit, PreparedRequest, RunOptions, RunOutcome};
+use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput};
+use servebench_prompts::{tokenizer::Tokenizer, Prepared};
+use servebench_pyjson::{float_repr, Dict, Value};
+use servebench_results::serving::{
+    exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
+    saved_document, saved_file_name, SaveOptions,
+};
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The options of one run: the Python client's, plus ours.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub backend: String,
+    /// `--base-url` (overrides host and port).
+    pub base_url: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub endpoint: String,
+    pub model: String,
+    pub served_model_name: Option<String>,
+    /// `--tokenizer`, or the model.
+    pub tokenizer_id: String,
+    pub best_of: i64,
+    pub logprobs: Option<i64>,
+    pub ignore_eos: bool,
+    pub profile: bool,
+    pub max_concurrency: Option<i64>,
+    pub request_rate: f64,
+    pub burstiness: f64,
+    pub num_prompts: i64,
+    pub num_warmups: i64,
+    pub percentile_metrics: String,
+    pub metric_percentiles: String,
+    pub goodput: Vec<String>,
+    /// `OPENAI_API_KEY`: sent as a bearer token, never printed or saved.
+    pub api_key: Option<String>,
+    pub new_connection_per_request: bool,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// HTTPS: more trusted CA certificates (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// `--save-result` and its settings.
+    pub save: Option<SaveConfig>,
+    /// Write `client_audit` into the saved result.
+    pub save_audit: bool,
+    /// A client-bound run ends as [`Ending::ClientBound`].
+    pub fail_if_client_bound: bool,
+}
+
+/// How the result is saved.
+#[derive(Debug, Clone)]
+pub struct SaveConfig {
+    pub metadata: Vec<String>,
+    pub save_detailed: bool,
+    pub result_dir: Option<String>,
+    pub result_filename: Option<String>,
+    /// The local time after the run, `YYYYmmdd-HHMMSS` (the caller's
+    /// clock), called once when saving.
+    pub date: fn() -> String,
+    /// With `Some(args)` (the command-line options as the original's
+    /// `vars(args)`), also write the PyTorch-format side file.
+    pub pytorch_args: Option<Dict>,
+}
+
+/// How the run ended, for the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Ok,
+    /// The saved result lacks a summary key (the original exits 1).
+    MissingSummaryKeys,
+    ClientBound,
+    Interrupted,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct BenchOutcome {
+    pub ending: Ending,
+    /// `false` when every request failed (the caller may warn).
+    pub any_completed: bool,
+    pub audit: Audit,
+    pub launched: usize,
+    pub interrupted: bool,
+    /// The saved document and its path, with `--save-result`.
+    pub saved: Option<(Dict, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("Unknown backend: {0}")]
+    Backend(String),
+    #[error("there are no requests to send (the dataset gave none)")]
+    NoRequests,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Run(#[from] run::RunError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Invalid(e.to_string())
+}
+
+/// Makes a progress callback for a phase of `n` requests.
+pub type Progress<'a> = &'a dyn Fn(usize) -> Arc<dyn Fn() + Send + Sync>;
+
+fn say(out: &mut dyn Write, text: &str) {
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// Runs the benchmark. `out` gets the stdout lines and the report; `stop`
+/// resolving interrupts the main run (nothing more is sent, the partial
+/// result is reported and saved, marked `"interrupted": true`).
+pub async fn run(
+    cfg: &BenchConfig,
+    tok: &Tokenizer,
+    prepared: &Prepared,
+    out: &mut (dyn Write + Send),
+    progress: Progress<'_>,
+    stop: impl Future<Output = ()>,
+) -> Result<BenchOutcome, BenchError> {
+    let backend =
+        Backend::parse(&cfg.backend).ok_or_else(|| BenchError::Backend(cfg.backend.clone()))?;
+    let kind = backend.kind();
+    let (api_url, base_url) = match &cfg.base_url {
+        Some(base) => (format!("{base}{}", cfg.endpoint), base.clone()),
+        None => (
+            format!("http://{}:{}{}", cfg.host, cfg.port, cfg.endpoint),
+            format!("http://{}:{}", cfg.host, cfg.port),
+        ),
+    };
+    backend::check_url(kind, &api_url).map_err(invalid)?;
+    // Errors in these options surface before any request is sent.
+    let metric_opts = MetricsOptions::parse(
+        &cfg.percentile_metrics,
+        &cfg.metric_percentiles,
+        &cfg.goodput,
+    )
+    .map_err(invalid)?;
+    let served = cfg.served_model_name.as_deref().unwrap_or(&cfg.model);
+    let spec = |i: usize| {
+        let r = &prepared.requests[i];
+        RequestSpec {
+            model: prepared.lora.get(i).map_or(served, String::as_str),
+            prompt: &r.prompt,
+            prompt_len: r.prompt_len as i64,
+            output_len: r.output_len,
+            best_of: cfg.best_of,
+            logprobs: cfg.logprobs,
+            ignore_eos: cfg.ignore_eos,
+        }
+    };
+    let mut requests = Vec::with_capacity(prepared.requests.len());
+    for i in 0..prepared.requests.len() {
+        let body = backend::request_body(kind, &spec(i)).map_err(invalid)?;
+        requests.push(PreparedRequest {
+            body: body.into(),
+            prompt_len: prepared.requests[i].prompt_len as i64,
+        });
+    }
+    let first = prepared.requests.first().ok_or(BenchError::NoRequests)?;
+    let test_body = backend::request_body(
+        kind,
+        &RequestSpec {
+            model: served,
+            ..spec(0)
+        },
+    )
+    .map_err(invalid)?;
+    let test_request = PreparedRequest {
+        body: test_body.into(),
+        prompt_len: first.prompt_len as i64,
+    };
+    let max_concurrency = cfg
+        .max_concurrency
+        .and_then(|c| usize::try_from(c).ok())
+        .filter(|&c| c > 0);
+    run::check_open_files(max_concurrency.unwrap_or(requests.len()))?;
+
+    let opts = RunOptions {
+        kind,
+        api_url,
+        authorization: backend::authorization(cfg.api_key.as_deref()),
+        max_concurrency,
+        reuse_connections: !cfg.new_connection_per_request,
+        connect_timeout: cfg.connect_timeout,
+        read_timeout: cfg.read_timeout,
+        total_timeout: Duration::from_secs(6 * 3600),
+        interrupt_grace: Duration::from_secs(5),
+        ca_file: cfg.ca_file.clone(),
+    };
+    let client = run::Client::new(opts.clone())?;
+
+    say(out, "Starting initial single prompt test run...");
+    let warmups = usize::try_from(cfg.num_warmups).unwrap_or(0);
+    if warmups > 0 {
+        say(out, &format!("Warming up with {warmups} requests..."));
+        let reqs = vec![test_request.clone(); warmups];
+        client
+            .run(
+                reqs,
+                &vec![None; warmups],
+                progress(warmups),
+                std::future::pending(),
+            )
+            .await?;
+        say(out, "Warmup completed.");
+    }
+    if cfg.profile {
+        profile(
+            &opts,
+            &base_url,
+            "/start_profile",
+            &test_request,
+            out,
+            "Starting profiler...",
+            "Profiler started",
+        )
+        .await?;
+    }
+    say(
+        out,
+        &format!("Traffic request rate: {}", float_repr(cfg.request_rate)),
+    );
+    let distribution = if cfg.burstiness == 1.0 {
+        "Poisson process"
+    } else {
+        "Gamma distribution"
+    };
+    say(
+        out,
+        &format!(
+            "Burstiness factor: {} ({distribution})",
+            float_repr(cfg.burstiness)
+        ),
+    );
+    say(
+        out,
+        &format!(
+            "Maximum request concurrency: {}",
+            cfg.max_concurrency
+                .map_or("None".to_owned(), |c| c.to_string())
+        ),
+    );
+    say(out, "Starting main benchmark run...");
+    let n = requests.len();
+    let outcome: RunOutcome = client
+        .run(requests, &prepared.gaps, progress(n), stop)
+        .await?;
+    if cfg.profile {
+        profile(
+            &opts,
+            &base_url,
+            "/stop_profile",
+            &test_request,
+            out,
+            "Stopping profiler...",
+            "Profiler stopped",
+        )
+        .await?;
+    }
+
+    let inputs: Vec<RequestInput> = prepared.requests[..outcome.outputs.len()]
+        .iter()
+        .map(|r| RequestInput {
+            prompt_len: r.prompt_len as i64,
+            output_len: r.output_len,
+        })
+        .collect();
+    let count = |text: &str| tok.encode(text).map_or(0, |ids| ids.len() as i64);
+    let (metrics, lens) = calculate_metrics(
+        &inputs,
+        &outcome.outputs,
+        outcome.duration,
+        count,
+        &metric_opts,
+    )
+    .map_err(invalid)?;
+    let _ = out.write_all(report(&metrics, outcome.duration, &metric_opts).as_bytes());
+    let _ = out.flush();
+
+    let mut ending = if outcome.interrupted {
+        Ending::Interrupted
+    } else if cfg.fail_if_client_bound && outcome.audit.client_bound {
+        Ending::ClientBound
+    } else {
+        Ending::Ok
+    };
+    let mut saved = None;
+    if let Some(save_cfg) = &cfg.save {
+        let result = result_dict(
+            &metrics,
+            &lens,
+            &outcome.outputs,
+            outcome.duration,
+            &metric_opts,
+        );
+        let save = SaveOptions {
+            backend: cfg.backend.clone(),
+            model_id: cfg.model.clone(),
+            tokenizer_id: cfg.tokenizer_id.clone(),
+            best_of: cfg.best_of,
+            num_prompts: cfg.num_prompts,
+            metadata: save_cfg.metadata.clone(),
+            request_rate: cfg.request_rate,
+            burstiness: cfg.burstiness,
+            max_concurrency: cfg.max_concurrency,
+            save_detailed: save_cfg.save_detailed,
+            result_filename: save_cfg.result_filename.clone(),
+            result_dir: save_cfg.result_dir.clone(),
+            date: (save_cfg.date)(),
+        };
+        let mut doc = saved_document(&result, &save).map_err(invalid)?;
+        if outcome.interrupted {
+            doc.insert("interrupted", Value::Bool(true));
+        }
+        if cfg.save_audit {
+            doc.insert("client_audit", audit_value(&outcome.audit));
+        }
+        let file = saved_file_name(&save);
+        let text = servebench_pyjson::to_string(&Value::Dict(doc.clone()));
+        std::fs::write(&file, text).map_err(|source| BenchError::Write {
+            path: file.clone(),
+            source,
+        })?;
+        if exits_nonzero_after_save(&doc) {
+            if ending == Ending::Ok {
+                ending = Ending::MissingSummaryKeys;
+            }
+        } else if let Some(args) = &save_cfg.pytorch_args {
+            if let Some(records) = pytorch_records(&doc, args, &cfg.model) {
+                let pt_file = pytorch_file_name(&file);
+                std::fs::write(&pt_file, servebench_pyjson::to_string(&records)).map_err(
+                    |source| BenchError::Write {
+                        path: pt_file.clone(),
+                        source,
+                    },
+                )?;
+            }
+        }
+        saved = Some((doc, file));
+    }
+    Ok(BenchOutcome {
+        ending,
+        any_completed: metrics.completed > 0,
+        audit: outcome.audit,
+        launched: outcome.outputs.len(),
+        interrupted: outcome.interrupted,
+        saved,
+    })
+}
+
+/// One profiler call (`/start_profile` or `/stop_profile`) with the test
+/// input; the success line only when it succeeded, as the original.
+async fn profile(
+    opts: &RunOptions,
+    base_url: &str,
+    path: &str,
+    test_request: &PreparedRequest,
+    out: &mut (dyn Write + Send),
+    start: &str,
+    done: &str,
+) -> Result<(), BenchError> {
+    say(out, start);
+    let o = RunOptions {
+        api_url: format!("{base_url}{path}"),
+        max_concurrency: None,
+        ..opts.clone()
+    };
+    let outcome = run::run(
+        o,
+        vec![test_request.clone()],
+        &[None],
+        Arc::new(|| {}),
+        std::future::pending(),
+    )
+    .await?;
+    if outcome.outputs.first().is_some_and(|o| o.success) {
+        say(out, done);
+    }
+    Ok(())
+}
+
+/// The self-audit as one line (printed on stderr after the report).
+pub fn audit_line(a: &Audit) -> String {
+    let opt =
+        |v: Option<f64>, unit: &str| v.map_or("unknown".to_owned(), |v| format!("{v:.2} {unit}"));
+    format!(
+        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}; peak RSS {} (at start {}); {} connections opened; client_bound: {} ({})\n",
+        a.send_lag_p50_ms,
+        a.send_lag_p99_ms,
+        a.send_lag_max_ms,
+        opt(a.cpu_seconds, "s"),
+        opt(a.peak_rss_mib, "MiB"),
+        opt(a.start_rss_mib, "MiB"),
+        a.connections_opened,
+        a.client_bound,
+        a.verdict
+    )
+}
+
+/// The self-audit as the saved result's `client_audit`.
+pub fn audit_value(a: &Audit) -> Value {
+    let opt = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
+    let mut d = Dict::new();
+    d.insert("send_lag_p50_ms", Value::Float(a.send_lag_p50_ms));
+    d.insert("send_lag_p99_ms", Value::Float(a.send_lag_p99_ms));
+    d.insert("send_lag_max_ms", Value::Float(a.send_lag_max_ms));
+    d.insert("cpu_seconds", opt(a.cpu_seconds));
+    d.insert("peak_rss_mib", opt(a.peak_rss_mib));
+    d.insert("start_rss_mib", opt(a.start_rss_mib));
+    d.insert(
+        "connections_opened",
+        Value::Int(a.connections_opened.into()),
+    );
+    d.insert("client_bound", Value::Bool(a.client_bound));
+    d.insert("verdict", a.verdict.clone().into());
+    Value::Dict(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit() -> Audit {
+        Audit {
+            send_lag_p50_ms: 0.01,
+            send_lag_p99_ms: 0.5,
+            send_lag_max_ms: 1.25,
+            cpu_seconds: Some(0.5),
+            peak_rss_mib: None,
+            start_rss_mib: Some(100.0),
+            connections_opened: 3,
+            client_bound: false,
+            verdict: "fine".into(),
+        }
+    }
+
+    #[test]
+    fn audit_line_and_value() {
+        let line = audit_line(&audit());
+        assert!(line.starts_with("Client self-audit: send lag p50 0.010 ms, p99 0.500 ms, max 1.250 ms; CPU 0.50 s; peak RSS unknown (at start 100.00 MiB); 3 connections opened; client_bound: false (fine)"), "{line}");
+        assert_eq!(
+            servebench_pyjson::to_string(&audit_value(&audit())),
+            r#"{"send_lag_p50_ms": 0.01, "send_lag_p99_ms": 0.5, "send_lag_max_ms": 1.25, "cpu_seconds": 0.5, "peak_rss_mib": null, "start_rss_mib": 100.0, "connections_opened": 3, "client_bound": false, "verdict": "fine"}"#
+        );
+    }
+}
