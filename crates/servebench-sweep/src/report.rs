@@ -875,6 +875,7 @@ table{border-collapse:collapse;width:100%;font-size:.85rem}\
 th,td{padding:6px 8px;border-bottom:1px solid #eceff2;text-align:left;white-space:nowrap;vertical-align:top}\
 th{background:#f0f2f5;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 td.notes{white-space:pre-wrap;min-width:240px;color:#5b6573}\
+td:nth-child(2){white-space:normal;word-break:break-all;min-width:200px;max-width:300px}\
 tr.failed{background:#fdecec}tr.failed td.notes{color:#8e1c1c}\
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.75rem;font-weight:600}\
 .badge.ok{background:#e3f3e5;color:#2e7d32}.badge.fail{background:#c62828;color:#fff}\
