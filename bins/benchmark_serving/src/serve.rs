@@ -4,14 +4,31 @@
 
 use crate::{Prepared, ServeArgs};
 use servebench_bench::{audit_line, BenchConfig, Ending, SaveConfig};
+use servebench_client::run::{Observer, Quiet};
+use servebench_metrics::RequestOutput;
 use servebench_prompts::tokenizer::Tokenizer;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn progress_bar(n: usize, enabled: bool) -> Arc<dyn Fn() + Send + Sync> {
+/// The progress bar: one tick per finished request.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    len: u64,
+}
+
+impl Observer for Bar {
+    fn finished(&self, _output: &RequestOutput, _send_lag_s: f64) {
+        self.bar.inc(1);
+        if self.bar.position() >= self.len {
+            self.bar.finish();
+        }
+    }
+}
+
+fn progress_bar(n: usize, enabled: bool) -> Arc<dyn Observer> {
     if !enabled {
-        return Arc::new(|| {});
+        return Arc::new(Quiet);
     }
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(n as u64),
@@ -22,12 +39,7 @@ fn progress_bar(n: usize, enabled: bool) -> Arc<dyn Fn() + Send + Sync> {
     ) {
         bar.set_style(style);
     }
-    Arc::new(move || {
-        bar.inc(1);
-        if bar.position() >= n as u64 {
-            bar.finish();
-        }
-    })
+    Arc::new(Bar { bar, len: n as u64 })
 }
 
 fn local_date() -> String {

@@ -11,7 +11,7 @@
 //! and the caller decides what an interrupt is.
 
 use servebench_client::backend::{self, Backend, RequestSpec};
-use servebench_client::run::{self, Audit, PreparedRequest, RunOptions, RunOutcome};
+use servebench_client::run::{self, Audit, Observer, PreparedRequest, RunOptions, RunOutcome};
 use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput};
 use servebench_prompts::{tokenizer::Tokenizer, Prepared};
 use servebench_pyjson::{float_repr, Dict, Value};
@@ -124,8 +124,8 @@ fn invalid(e: impl std::fmt::Display) -> BenchError {
     BenchError::Invalid(e.to_string())
 }
 
-/// Makes a progress callback for a phase of `n` requests.
-pub type Progress<'a> = &'a dyn Fn(usize) -> Arc<dyn Fn() + Send + Sync>;
+/// Makes the observer (progress, live metrics) for a phase of `n` requests.
+pub type Progress<'a> = &'a dyn Fn(usize) -> Arc<dyn Observer>;
 
 fn say(out: &mut dyn Write, text: &str) {
     let _ = writeln!(out, "{text}");
@@ -395,7 +395,7 @@ async fn profile(
         o,
         vec![test_request.clone()],
         &[None],
-        Arc::new(|| {}),
+        Arc::new(run::Quiet),
         std::future::pending(),
     )
     .await?;

@@ -40,6 +40,21 @@ pub struct RunOptions {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
+/// Told about each request as it starts and as it ends: progress bars,
+/// live metrics. Called from the request's task, so it must be cheap.
+pub trait Observer: Send + Sync {
+    /// The request is being sent (its TTFT clock has started).
+    fn started(&self) {}
+    /// The request ended, successfully or not; `send_lag_s` as in [`Audit`].
+    fn finished(&self, _output: &RequestOutput, _send_lag_s: f64) {}
+}
+
+/// An observer that does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
 /// One request, ready to send.
 #[derive(Debug, Clone)]
 pub struct PreparedRequest {
@@ -145,7 +160,7 @@ impl Client {
         &self,
         requests: Vec<PreparedRequest>,
         gaps: &[Option<f64>],
-        on_done: Arc<dyn Fn() + Send + Sync>,
+        observer: Arc<dyn Observer>,
         stop: impl Future<Output = ()>,
     ) -> Result<RunOutcome, RunError> {
         run_with(
@@ -153,7 +168,7 @@ impl Client {
             Arc::clone(&self.conns),
             requests,
             gaps,
-            on_done,
+            observer,
             stop,
         )
         .await
@@ -161,18 +176,18 @@ impl Client {
 }
 
 /// Sends `requests` (with `gaps[k]` seconds between launching k and k+1,
-/// `None` for all at once) and collects the answers. `on_done` is called
-/// after each finished request (progress); `stop` resolving interrupts the
+/// `None` for all at once) and collects the answers. `observer` hears of
+/// each request's start and end (progress); `stop` resolving interrupts the
 /// run: nothing more is launched, in-flight requests get `interrupt_grace`
 /// to finish, the rest are marked failed.
 pub async fn run(
     opts: RunOptions,
     requests: Vec<PreparedRequest>,
     gaps: &[Option<f64>],
-    on_done: Arc<dyn Fn() + Send + Sync>,
+    observer: Arc<dyn Observer>,
     stop: impl Future<Output = ()>,
 ) -> Result<RunOutcome, RunError> {
-    Client::new(opts)?.run(requests, gaps, on_done, stop).await
+    Client::new(opts)?.run(requests, gaps, observer, stop).await
 }
 
 async fn run_with(
@@ -180,7 +195,7 @@ async fn run_with(
     conns: Arc<Connections>,
     requests: Vec<PreparedRequest>,
     gaps: &[Option<f64>],
-    on_done: Arc<dyn Fn() + Send + Sync>,
+    observer: Arc<dyn Observer>,
     stop: impl Future<Output = ()>,
 ) -> Result<RunOutcome, RunError> {
     if gaps.len() != requests.len() {
@@ -225,12 +240,12 @@ async fn run_with(
         };
         prompt_lens.push(request.prompt_len);
         let shared = Arc::clone(&shared);
-        let on_done = Arc::clone(&on_done);
+        let observer = Arc::clone(&observer);
         let ready = clock.now().max(start_s + due);
         handles.push(tokio::spawn(async move {
             let _permit = permit;
-            let result = send_one(&shared, request, ready).await;
-            on_done();
+            let result = send_one(&shared, request, ready, &*observer).await;
+            observer.finished(&result.0, result.1);
             result
         }));
         if let Some(gap) = gap {
@@ -311,11 +326,17 @@ fn failed(prompt_len: i64, error: String) -> RequestOutput {
 }
 
 /// Sends one request and reads its answer; also returns its send lag.
-async fn send_one(shared: &Shared, request: PreparedRequest, ready: f64) -> (RequestOutput, f64) {
+async fn send_one(
+    shared: &Shared,
+    request: PreparedRequest,
+    ready: f64,
+    observer: &dyn Observer,
+) -> (RequestOutput, f64) {
     let clock = shared.clock;
     // As the original: the clock starts before the connection is made.
     let sent = clock.now();
     let lag = sent - ready;
+    observer.started();
     let parser = StreamParser::new(shared.opts.kind, sent, request.prompt_len);
     let out = match tokio::time::timeout(
         shared.opts.total_timeout,

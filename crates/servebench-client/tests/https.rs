@@ -96,7 +96,7 @@ fn https_streams_when_the_certificate_is_trusted_and_fails_clearly_otherwise() {
                 opts,
                 request(),
                 &[None],
-                Arc::new(|| {}),
+                Arc::new(run::Quiet),
                 std::future::pending(),
             ))
             .expect("run")
