@@ -9,9 +9,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_bench::Ending;
-use servebench_prompts::{
-    datasets, random::RandomOptions, tokenizer::Tokenizer, Dataset, PrepareOptions,
-};
+use servebench_prompts::{tokenizer::Tokenizer, DatasetFlags, PrepareOptions};
 use servebench_pyjson::{Dict, Value};
 use servebench_results::serving::case::MetricsCase;
 use std::io::Write;
@@ -246,44 +244,23 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn prepare(args: &ServeArgs, model: &str) -> Result<(Tokenizer, Prepared), String> {
-    let path = || {
-        datasets::require_path(&args.dataset_name, args.dataset_path.as_deref())
-            .map_err(|e| e.to_string())
-    };
-    let dataset = match args.dataset_name.as_str() {
-        "random" => Dataset::Random(RandomOptions {
-            input_len: args.random_input_len,
-            output_len: args.random_output_len,
-            prefix_len: args.random_prefix_len,
-            num_prompts: args.num_prompts,
-            range_ratio: args.random_range_ratio,
-            use_chat_template: args.use_chat_template,
-        }),
-        "sharegpt" => Dataset::ShareGpt {
-            path: path()?,
-            num_prompts: args.num_prompts,
-            output_len: args.sharegpt_output_len,
-        },
-        "sonnet" => Dataset::Sonnet {
-            path: path()?,
-            options: datasets::SonnetOptions {
-                input_len: args.sonnet_input_len,
-                output_len: args.sonnet_output_len,
-                prefix_len: args.sonnet_prefix_len,
-                num_prompts: args.num_prompts,
-                chat_backend: args.backend == "openai-chat",
-            },
-        },
-        "custom" => Dataset::Custom {
-            path: path()?,
-            num_prompts: args.num_prompts,
-        },
-        other => {
-            return Err(format!(
-                "Unknown dataset: {other} (choose from random, sharegpt, sonnet, custom)"
-            ))
-        }
-    };
+    let dataset = DatasetFlags {
+        name: args.dataset_name.clone(),
+        path: args.dataset_path.clone(),
+        num_prompts: args.num_prompts,
+        random_input_len: args.random_input_len,
+        random_output_len: args.random_output_len,
+        random_prefix_len: args.random_prefix_len,
+        random_range_ratio: args.random_range_ratio,
+        use_chat_template: args.use_chat_template,
+        sharegpt_output_len: args.sharegpt_output_len,
+        sonnet_input_len: args.sonnet_input_len,
+        sonnet_output_len: args.sonnet_output_len,
+        sonnet_prefix_len: args.sonnet_prefix_len,
+        chat_backend: args.backend == "openai-chat",
+    }
+    .dataset()
+    .map_err(|e| e.to_string())?;
     let tok = Tokenizer::load(args.tokenizer.as_deref().unwrap_or(model), &env)
         .map_err(|e| e.to_string())?;
     let opts = PrepareOptions {

@@ -136,6 +136,68 @@ pub enum Dataset {
     },
 }
 
+/// benchmark_serving's dataset options, as plain data (the command line and
+/// the load generator's JSON both fill it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetFlags {
+    /// `random`, `sharegpt`, `sonnet` or `custom`.
+    pub name: String,
+    pub path: Option<String>,
+    pub num_prompts: usize,
+    pub random_input_len: i64,
+    pub random_output_len: i64,
+    pub random_prefix_len: i64,
+    pub random_range_ratio: f64,
+    pub use_chat_template: bool,
+    pub sharegpt_output_len: Option<i64>,
+    pub sonnet_input_len: i64,
+    pub sonnet_output_len: i64,
+    pub sonnet_prefix_len: i64,
+    /// The backend is `openai-chat` (sonnet sends raw prompts then).
+    pub chat_backend: bool,
+}
+
+impl DatasetFlags {
+    /// The dataset these options select; a file dataset needs a path.
+    pub fn dataset(&self) -> Result<Dataset, PromptsError> {
+        let path = || datasets::require_path(&self.name, self.path.as_deref());
+        Ok(match self.name.as_str() {
+            "random" => Dataset::Random(random::RandomOptions {
+                input_len: self.random_input_len,
+                output_len: self.random_output_len,
+                prefix_len: self.random_prefix_len,
+                num_prompts: self.num_prompts,
+                range_ratio: self.random_range_ratio,
+                use_chat_template: self.use_chat_template,
+            }),
+            "sharegpt" => Dataset::ShareGpt {
+                path: path()?,
+                num_prompts: self.num_prompts,
+                output_len: self.sharegpt_output_len,
+            },
+            "sonnet" => Dataset::Sonnet {
+                path: path()?,
+                options: datasets::SonnetOptions {
+                    input_len: self.sonnet_input_len,
+                    output_len: self.sonnet_output_len,
+                    prefix_len: self.sonnet_prefix_len,
+                    num_prompts: self.num_prompts,
+                    chat_backend: self.chat_backend,
+                },
+            },
+            "custom" => Dataset::Custom {
+                path: path()?,
+                num_prompts: self.num_prompts,
+            },
+            other => {
+                return Err(PromptsError::Options(format!(
+                    "Unknown dataset: {other} (choose from random, sharegpt, sonnet, custom)"
+                )))
+            }
+        })
+    }
+}
+
 /// Everything needed to prepare a run's requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrepareOptions {
