@@ -1,0 +1,198 @@
+//! The HTTP API (hyper): routes, the bearer-token check on mutating calls,
+//! JSON answers.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /start-load` | 202 `{"run_id", "state"}`; 400 `{"error": {"field", "reason"}}`; 409 when busy |
+//! | `GET /runs` | every run, oldest first (no results) |
+//! | `GET /runs/{id}` | state, progress, and the result when done |
+//! | `POST /runs/{id}/stop` | 202; 404; 409 when already finished |
+//! | `GET /health` | 200 |
+//! | `GET /metrics` | Prometheus text |
+
+use crate::runs::{Service, StartError, StopError};
+use crate::spec::{self, TargetPolicy};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What the API needs besides the service.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub policy: TargetPolicy,
+    /// When set, every mutating call needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+type Body = Full<Bytes>;
+
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
+    respond(status, "application/json", format!("{v}\n"))
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &json!({"error": {"reason": message}}))
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte
+/// from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(req: &Request<Incoming>, token: &Option<String>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+}
+
+async fn handle(
+    service: Arc<Service>,
+    cfg: Arc<ApiConfig>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    if method == Method::POST && !authorized(&req, &cfg.token) {
+        let mut r = error(
+            StatusCode::UNAUTHORIZED,
+            "a bearer token is required (Authorization: Bearer $LOADGEN_TOKEN)",
+        );
+        if let Ok(v) = "Bearer".parse() {
+            r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
+        }
+        return Ok(r);
+    }
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let response = match (&method, parts.as_slice()) {
+        (&Method::GET, ["health"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, ["metrics"]) => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            service.metrics_text(),
+        ),
+        (&Method::GET, ["runs"]) => json_response(StatusCode::OK, &service.list()),
+        (&Method::GET, ["runs", id]) => match service.get(id) {
+            Some(run) => json_response(StatusCode::OK, &run),
+            None => error(StatusCode::NOT_FOUND, "no such run"),
+        },
+        (&Method::POST, ["runs", id, "stop"]) => match service.stop(id) {
+            Ok(state) => json_response(
+                StatusCode::ACCEPTED,
+                &json!({"run_id": id, "state": if state.name() == "running" { "stopping" } else { state.name() }}),
+            ),
+            Err(StopError::NotFound) => error(StatusCode::NOT_FOUND, "no such run"),
+            Err(StopError::Finished(state)) => error(
+                StatusCode::CONFLICT,
+                &format!("the run has already ended ({})", state.name()),
+            ),
+        },
+        (&Method::POST, ["start-load"]) => start(&service, &cfg, req).await,
+        (_, ["health" | "metrics" | "runs" | "start-load"] | ["runs", _] | ["runs", _, "stop"]) => {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such route"),
+    };
+    Ok(response)
+}
+
+async fn start(service: &Service, cfg: &ApiConfig, req: Request<Incoming>) -> Response<Body> {
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body must be JSON of at most {MAX_BODY} bytes"),
+            )
+        }
+    };
+    let valid = spec::parse(&body).and_then(|s| spec::validate(s, &cfg.policy));
+    match valid {
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": {"field": e.field, "reason": e.reason}}),
+        ),
+        Ok(valid) => match service.start(valid) {
+            Ok(id) => {
+                let state = service
+                    .get(&id)
+                    .and_then(|r| r["state"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "queued".into());
+                json_response(StatusCode::ACCEPTED, &json!({"run_id": id, "state": state}))
+            }
+            Err(StartError::Busy { active }) => json_response(
+                StatusCode::CONFLICT,
+                &json!({"error": {"reason": "a run is in progress; set \"queue\": true to wait for it", "active": active}}),
+            ),
+        },
+    }
+}
+
+/// Serves the API until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    cfg: ApiConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let cfg = Arc::new(cfg);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let (service, cfg) = (Arc::clone(&service), Arc::clone(&cfg));
+                let handler = hyper::service::service_fn(move |req| {
+                    handle(Arc::clone(&service), Arc::clone(&cfg), req)
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), handler);
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move { let _ = watched.await; });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn token_comparison() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+    }
+}
