@@ -125,7 +125,7 @@ fn invalid(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// Makes the observer (progress, live metrics) for a phase of `n` requests.
-pub type Progress<'a> = &'a dyn Fn(usize) -> Arc<dyn Observer>;
+pub type Progress<'a> = &'a (dyn Fn(usize) -> Arc<dyn Observer> + Sync);
 
 fn say(out: &mut dyn Write, text: &str) {
     let _ = writeln!(out, "{text}");

@@ -1,0 +1,147 @@
+//! `load_generator`: the benchmark as a long-lived service. Binds
+//! 127.0.0.1 unless told otherwise (elsewhere it requires `LOADGEN_TOKEN`),
+//! runs the start-up spec's runs in order, then serves the API of
+//! `servebench_loadgen::api` until Ctrl-C or SIGTERM, when the active run is
+//! stopped and its partial result saved.
+
+use clap::Parser;
+use servebench_loadgen::{api, runs, spec, ApiConfig, Service, ServiceConfig, Store, TargetPolicy};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    about = "Benchmark service: start runs over HTTP (POST /start-load), watch /metrics, collect results",
+    version
+)]
+struct Cli {
+    /// Address to bind; anything but loopback requires LOADGEN_TOKEN
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port (0 picks a free one; the address is printed)
+    #[arg(long, default_value_t = 8089)]
+    port: u16,
+    /// Directory for finished runs' result files (<run-id>.json)
+    #[arg(long, default_value = "loadgen-results")]
+    results_dir: PathBuf,
+    /// Target hosts runs may benchmark: patterns with * and an optional :port (default: 127.0.0.1 localhost ::1)
+    #[arg(long = "allow-target", num_args = 1..)]
+    allow_target: Vec<String>,
+    /// YAML list of runs (the /start-load JSON bodies) to execute at start, in order
+    #[arg(long)]
+    startup_spec: Option<PathBuf>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn local_date() -> String {
+    chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()
+}
+
+/// The start-up spec's runs, validated (an error names the run and field).
+fn startup_runs(path: &Path, policy: &TargetPolicy) -> Result<Vec<spec::ValidSpec>, String> {
+    let doc = servebench_matrix::yaml::load_yaml_file(path, || {
+        servebench_matrix::MatrixError::ConfigFileMissing(path.to_owned())
+    })
+    .map_err(|e| e.to_string())?;
+    let serde_json::Value::Array(items) = runs::to_json(&doc) else {
+        return Err(format!("{}: expected a YAML list of runs", path.display()));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let body = item.to_string();
+            spec::parse(body.as_bytes())
+                .and_then(|s| spec::validate(s, policy))
+                .map(|mut v| {
+                    v.spec.queue = true;
+                    v
+                })
+                .map_err(|e| format!("{}: run {}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let token = env("LOADGEN_TOKEN").filter(|t| !t.is_empty());
+    if !cli.host.is_loopback() && token.is_none() {
+        return Err(format!(
+            "binding to {} exposes the API beyond this machine: set LOADGEN_TOKEN (a bearer token every mutating call must carry)",
+            cli.host
+        ));
+    }
+    let policy = if cli.allow_target.is_empty() {
+        TargetPolicy::default()
+    } else {
+        TargetPolicy {
+            patterns: cli.allow_target.clone(),
+        }
+    };
+    let startup = match &cli.startup_spec {
+        Some(path) => startup_runs(path, &policy)?,
+        None => Vec::new(),
+    };
+    let service = Service::new(ServiceConfig {
+        store: Store::Dir(cli.results_dir.clone()),
+        staging_dir: cli.results_dir.join(".staging"),
+        env,
+        date: local_date,
+        api_key: env("OPENAI_API_KEY"),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((cli.host, cli.port))
+            .await
+            .map_err(|e| format!("binding {}:{}: {e}", cli.host, cli.port))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("reading the bound address: {e}"))?;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "load_generator listening on http://{addr}");
+        let _ = out.flush();
+        tokio::spawn(Arc::clone(&service).executor());
+        for s in startup {
+            let _ = service.start(s);
+        }
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        let cfg = ApiConfig { policy, token };
+        api::serve(listener, Arc::clone(&service), cfg, shutdown)
+            .await
+            .map_err(|e| format!("serving: {e}"))?;
+        // Stop what runs; its partial result is saved before we exit.
+        service.stop_all();
+        for _ in 0..300 {
+            if service.idle() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    })
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "load_generator: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

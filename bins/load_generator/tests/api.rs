@@ -1,0 +1,382 @@
+//! The load generator as a client sees it: the real binary on 127.0.0.1,
+//! driven over HTTP, benchmarking the in-process simulator.
+
+use servebench_sim::{vocab::BuiltIn, SimOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn tokenizer() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/tokenizers/deepseek-r1")
+        .display()
+        .to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("loadgen-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The simulator in fast mode (5 ms to the first token, 1 ms apart) on a
+/// thread of its own; returns its port.
+fn simulator() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+                .await
+                .unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let opts = SimOptions {
+                model: "sim".into(),
+                ttft: Duration::from_millis(5),
+                itl: Duration::from_millis(1),
+                deployment: None,
+                text: Arc::new(BuiltIn),
+                ground_truth: None,
+                fault: None,
+                fault_every: 1,
+            };
+            servebench_sim::serve(listener, opts, std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// The service, killed when dropped.
+struct Service {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn service(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_load_generator"))
+        .args(["--port", "0", "--results-dir"])
+        .arg(dir.join("results"))
+        .args(extra)
+        .env_remove("LOADGEN_TOKEN")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("load_generator listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Service { child, addr }
+}
+
+/// One HTTP/1.1 exchange; returns the status and the body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn spec(sim: u16, prompts: usize, extra: &str) -> String {
+    format!(
+        r#"{{"host": "127.0.0.1", "port": {sim}, "model": "sim", "tokenizer": "{}", "dataset_name": "random", "random_input_len": 16, "random_output_len": 8, "num_prompts": {prompts}, "ignore_eos": true{extra}}}"#,
+        tokenizer()
+    )
+}
+
+fn wait_for(addr: &str, id: &str, states: &[&str]) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = http(addr, "GET", &format!("/runs/{id}"), None, None);
+        assert_eq!(status, 200, "{body}");
+        let run = json(&body);
+        if states.contains(&run["state"].as_str().unwrap_or("")) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} stuck: {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn runs_start_finish_stop_and_report_metrics() {
+    let sim = simulator();
+    let dir = scratch("api");
+    let svc = service(&dir, &[], &[]);
+    let addr = svc.addr.as_str();
+    assert_eq!(http(addr, "GET", "/health", None, None).0, 200);
+
+    // A run to completion; a second start while it runs is refused.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/start-load",
+        Some(&spec(
+            sim,
+            40,
+            r#", "max_concurrency": 4, "request_rate": 200"#,
+        )),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let id = json(&body)["run_id"].as_str().unwrap().to_owned();
+    let (status, body) = http(addr, "POST", "/start-load", Some(&spec(sim, 5, "")), None);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(json(&body)["error"]["active"], id.as_str());
+    let run = wait_for(addr, &id, &["done", "failed"]);
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["progress"]["completed"], 40);
+    let result = &run["result"];
+    assert_eq!(result["completed"], 40);
+    assert_eq!(result["max_concurrency"], 4);
+    assert!(result["client_audit"]["send_lag_p99_ms"].is_number());
+    // The stored file is the same document, named by the run id.
+    let file = dir.join("results").join(format!("{id}.json"));
+    assert_eq!(run["result_location"], file.display().to_string().as_str());
+    let stored = json(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(stored["completed"], 40);
+    assert_eq!(stored["date"], result["date"]);
+    assert!(!std::fs::read_dir(dir.join("results"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".tmp")));
+
+    // Metrics carry the run's counters and histograms.
+    let (status, metrics) = http(addr, "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    let labels = format!("run_id=\"{id}\",model=\"sim\",backend=\"vllm\"");
+    for line in [
+        format!("loadgen_requests_started_total{{{labels}}} 40"),
+        format!("loadgen_requests_completed_total{{{labels}}} 40"),
+        format!("loadgen_requests_failed_total{{{labels}}} 0"),
+        format!("loadgen_requests_in_flight{{{labels}}} 0"),
+        format!("loadgen_output_tokens_total{{{labels}}} 320"),
+        format!("loadgen_ttft_seconds_count{{{labels}}} 40"),
+        "loadgen_runs{state=\"done\"} 1".to_owned(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line}\n{metrics}"
+        );
+    }
+
+    // Queued behind a long run, then the long run is stopped mid-way.
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/start-load",
+        Some(&spec(sim, 5000, r#", "request_rate": 100"#)),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let long = json(&body)["run_id"].as_str().unwrap().to_owned();
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/start-load",
+        Some(&spec(sim, 5, r#", "queue": true"#)),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    let queued = json(&body)["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(json(&body)["state"], "queued");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while json(&http(addr, "GET", &format!("/runs/{long}"), None, None).1)["progress"]["finished"]
+        .as_u64()
+        .unwrap_or(0)
+        < 20
+    {
+        assert!(Instant::now() < deadline, "the long run made no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = http(addr, "POST", &format!("/runs/{long}/stop"), None, None);
+    assert_eq!(status, 202, "{body}");
+    let stopped = wait_for(addr, &long, &["stopped", "done", "failed"]);
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    assert_eq!(stopped["result"]["interrupted"], true);
+    let partial = stopped["result"]["completed"].as_u64().unwrap();
+    assert!((20..5000).contains(&partial), "{partial}");
+    assert!(dir.join("results").join(format!("{long}.json")).is_file());
+    // The queued run runs next.
+    assert_eq!(
+        wait_for(addr, &queued, &["done", "failed"])["state"],
+        "done"
+    );
+    assert_eq!(
+        http(addr, "POST", &format!("/runs/{long}/stop"), None, None).0,
+        409
+    );
+    assert_eq!(http(addr, "POST", "/runs/nope/stop", None, None).0, 404);
+    assert_eq!(http(addr, "GET", "/runs/nope", None, None).0, 404);
+    let (_, list) = http(addr, "GET", "/runs", None, None);
+    let ids: Vec<String> = json(&list)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec![id, long, queued]);
+}
+
+#[test]
+fn bad_payloads_and_refused_targets_are_400_with_the_field() {
+    let dir = scratch("bad");
+    let svc = service(&dir, &["--allow-target", "127.0.0.1:9"], &[]);
+    let addr = svc.addr.as_str();
+    for (body, field) in [
+        (
+            r#"{"model": "m", "dataset_name": "random", "port": 9, "num_prompts": "x"}"#,
+            "num_prompts",
+        ),
+        (
+            r#"{"model": "m", "dataset_name": "random", "port": 9, "rate": 1}"#,
+            "rate",
+        ),
+        (r#"{"dataset_name": "random", "port": 9}"#, "model"),
+        (
+            r#"{"model": "m", "dataset_name": "sonnet", "port": 9}"#,
+            "dataset_path",
+        ),
+        (
+            r#"{"model": "m", "dataset_name": "random", "port": 9, "request_rate": 0}"#,
+            "request_rate",
+        ),
+        (
+            r#"{"model": "m", "dataset_name": "random", "port": 8000}"#,
+            "host",
+        ),
+        (
+            r#"{"model": "m", "dataset_name": "random", "base_url": "http://10.1.2.3:9"}"#,
+            "base_url",
+        ),
+        ("not json", "(body)"),
+    ] {
+        let (status, text) = http(addr, "POST", "/start-load", Some(body), None);
+        assert_eq!(status, 400, "{body}: {text}");
+        assert_eq!(json(&text)["error"]["field"], field, "{body}: {text}");
+    }
+    assert_eq!(http(addr, "GET", "/start-load", None, None).0, 405);
+    assert_eq!(http(addr, "GET", "/nowhere", None, None).0, 404);
+    let big = format!(r#"{{"model": "{}"}}"#, "m".repeat(2 << 20));
+    assert_eq!(http(addr, "POST", "/start-load", Some(&big), None).0, 413);
+}
+
+#[test]
+fn a_token_guards_mutating_calls_and_is_required_off_loopback() {
+    let dir = scratch("auth");
+    let out = Command::new(env!("CARGO_BIN_EXE_load_generator"))
+        .args(["--host", "0.0.0.0", "--port", "0"])
+        .env_remove("LOADGEN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LOADGEN_TOKEN"));
+
+    let secret = "s3cret-token";
+    let svc = service(&dir, &[], &[("LOADGEN_TOKEN", secret)]);
+    let addr = svc.addr.as_str();
+    let body = r#"{"model": "m", "dataset_name": "random", "num_prompts": 1}"#;
+    assert_eq!(http(addr, "POST", "/start-load", Some(body), None).0, 401);
+    assert_eq!(
+        http(addr, "POST", "/start-load", Some(body), Some("wrong")).0,
+        401
+    );
+    assert_eq!(http(addr, "POST", "/runs/x/stop", None, None).0, 401);
+    assert_eq!(http(addr, "GET", "/health", None, None).0, 200);
+    let (status, text) = http(addr, "POST", "/start-load", Some(body), Some(secret));
+    assert_eq!(status, 202, "{text}");
+    let (_, metrics) = http(addr, "GET", "/metrics", None, None);
+    let (_, runs) = http(addr, "GET", "/runs", None, None);
+    assert!(!metrics.contains(secret) && !runs.contains(secret));
+}
+
+#[test]
+fn a_startup_spec_runs_in_order_and_a_bad_one_is_refused() {
+    let sim = simulator();
+    let dir = scratch("startup");
+    let file = dir.join("runs.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "- {{host: 127.0.0.1, port: {sim}, model: sim, tokenizer: '{t}', dataset_name: random, random_input_len: 16, random_output_len: 4, num_prompts: 6}}\n- {{host: 127.0.0.1, port: {sim}, model: sim, tokenizer: '{t}', dataset_name: random, random_input_len: 16, random_output_len: 4, num_prompts: 3, request_rate: 50}}\n",
+            t = tokenizer()
+        ),
+    )
+    .unwrap();
+    let svc = service(&dir, &["--startup-spec", file.to_str().unwrap()], &[]);
+    let addr = svc.addr.as_str();
+    let (_, list) = http(addr, "GET", "/runs", None, None);
+    let ids: Vec<String> = json(&list)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(
+        wait_for(addr, &ids[0], &["done", "failed"])["result"]["completed"],
+        6
+    );
+    assert_eq!(
+        wait_for(addr, &ids[1], &["done", "failed"])["result"]["completed"],
+        3
+    );
+
+    std::fs::write(
+        &file,
+        "- {model: sim, dataset_name: random, num_prompts: -1}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_load_generator"))
+        .args(["--port", "0", "--startup-spec", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("run 1: num_prompts"), "{err}");
+}
