@@ -5,7 +5,9 @@
 //! stopped and its partial result saved.
 
 use clap::Parser;
-use servebench_loadgen::{api, runs, spec, ApiConfig, Service, ServiceConfig, Store, TargetPolicy};
+use servebench_loadgen::{
+    api, runs, spec, store, ApiConfig, Service, ServiceConfig, Store, TargetPolicy,
+};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -25,9 +27,12 @@ struct Cli {
     /// Port (0 picks a free one; the address is printed)
     #[arg(long, default_value_t = 8089)]
     port: u16,
-    /// Directory for finished runs' result files (<run-id>.json)
+    /// Directory for finished runs' result files (<run-id>.json); with --results-url, where results go when uploads fail
     #[arg(long, default_value = "loadgen-results")]
     results_dir: PathBuf,
+    /// Upload results to an S3-compatible bucket, s3://BUCKET[/PREFIX] (credentials and region from the AWS_* environment; AWS_ENDPOINT_URL for a non-AWS server)
+    #[arg(long)]
+    results_url: Option<String>,
     /// Target hosts runs may benchmark: patterns with * and an optional :port (default: 127.0.0.1 localhost ::1)
     #[arg(long = "allow-target", num_args = 1..)]
     allow_target: Vec<String>,
@@ -69,6 +74,32 @@ fn startup_runs(path: &Path, policy: &TargetPolicy) -> Result<Vec<spec::ValidSpe
         .collect()
 }
 
+/// The S3 store for `s3://bucket/prefix`, configured from the AWS_*
+/// environment (keys, region, session token), plus AWS_ENDPOINT_URL.
+fn bucket(url: &str, fallback: &Path) -> Result<Store, String> {
+    let (name, prefix) = store::parse_s3_url(url)?;
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&name);
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint);
+    }
+    let s3 = builder
+        .build()
+        .map_err(|e| format!("--results-url {url}: {e}"))?;
+    Ok(Store::Bucket {
+        store: Arc::new(s3),
+        url: url.to_owned(),
+        prefix,
+        fallback: fallback.to_owned(),
+        retry_delays: vec![
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(4),
+        ],
+    })
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let token = env("LOADGEN_TOKEN").filter(|t| !t.is_empty());
     if !cli.host.is_loopback() && token.is_none() {
@@ -88,8 +119,12 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(path) => startup_runs(path, &policy)?,
         None => Vec::new(),
     };
+    let store = match &cli.results_url {
+        None => Store::Dir(cli.results_dir.clone()),
+        Some(url) => bucket(url, &cli.results_dir)?,
+    };
     let service = Service::new(ServiceConfig {
-        store: Store::Dir(cli.results_dir.clone()),
+        store,
         staging_dir: cli.results_dir.join(".staging"),
         env,
         date: local_date,

@@ -273,6 +273,7 @@ impl Service {
                         };
                         info.result = Some(done.result);
                         info.location = Some(done.location);
+                        info.error = done.store_warning;
                     }
                     Err(e) => {
                         info.state = RunState::Failed;
@@ -374,12 +375,13 @@ impl Service {
             return Err("the run saved no result".into());
         };
         let text = std::fs::read(&file).map_err(|e| format!("reading {file}: {e}"))?;
-        let location = self.cfg.store.put(&file_name, text).await;
+        let stored = self.cfg.store.put(&file_name, text).await;
         let _ = std::fs::remove_file(&file);
-        let location = location?;
+        let stored = stored?;
         Ok(Finished {
             result: to_json(&servebench_pyjson::Value::Dict(doc)),
-            location,
+            location: stored.location,
+            store_warning: stored.warning,
             interrupted: outcome.interrupted,
         })
     }
@@ -388,6 +390,7 @@ impl Service {
 struct Finished {
     result: Value,
     location: String,
+    store_warning: Option<String>,
     interrupted: bool,
 }
 

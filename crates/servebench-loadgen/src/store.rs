@@ -1,28 +1,110 @@
 //! Where finished runs' result documents go: a directory, written
-//! atomically (a temporary file renamed into place), so a reader never sees
-//! half a result.
+//! atomically (a temporary file renamed into place, so a reader never sees
+//! half a result), or an S3-compatible bucket through `object_store`. An
+//! upload is retried; if it still fails, the result is kept on local disk
+//! and the failure is reported with the run: no result is lost silently.
 
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A result store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Store {
     Dir(PathBuf),
+    Bucket {
+        store: Arc<dyn ObjectStore>,
+        /// `s3://bucket/prefix`, for locations and messages.
+        url: String,
+        /// Key prefix inside the bucket (may be empty).
+        prefix: String,
+        /// Where a result goes when the upload keeps failing.
+        fallback: PathBuf,
+        /// Waits between attempts (their count is attempts - 1).
+        retry_delays: Vec<Duration>,
+    },
+}
+
+/// Where a result ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub location: String,
+    /// Set when the result could not go where it was meant to.
+    pub warning: Option<String>,
+}
+
+/// `s3://bucket/some/prefix` → (`bucket`, `some/prefix`).
+pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{url}: expected s3://BUCKET[/PREFIX]"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("{url}: no bucket name"));
+    }
+    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
 
 impl Store {
-    /// Stores `bytes` as `name` (a generated file name); returns where.
-    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    /// Stores `bytes` as `name` (a generated file name).
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Stored, String> {
         match self {
             Store::Dir(dir) => {
-                let dir = dir.clone();
-                let name = name.to_owned();
-                tokio::task::spawn_blocking(move || write_atomic(&dir, &name, &bytes))
-                    .await
-                    .map_err(|e| format!("writing the result: {e}"))?
+                let location = write_blocking(dir.clone(), name, bytes).await?;
+                Ok(Stored {
+                    location,
+                    warning: None,
+                })
+            }
+            Store::Bucket {
+                store,
+                url,
+                prefix,
+                fallback,
+                retry_delays,
+            } => {
+                let key = if prefix.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                let path = ObjectPath::from(key.as_str());
+                let payload = PutPayload::from(bytes.clone());
+                let mut last = String::new();
+                for attempt in 0..=retry_delays.len() {
+                    if attempt > 0 {
+                        tokio::time::sleep(retry_delays[attempt - 1]).await;
+                    }
+                    match store.put(&path, payload.clone()).await {
+                        Ok(_) => {
+                            return Ok(Stored {
+                                location: format!("{}/{name}", url.trim_end_matches('/')),
+                                warning: None,
+                            })
+                        }
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                let location = write_blocking(fallback.clone(), name, bytes).await?;
+                Ok(Stored {
+                    warning: Some(format!(
+                        "uploading to {url} failed {} times ({last}); the result is kept at {location}",
+                        retry_delays.len() + 1
+                    )),
+                    location,
+                })
             }
         }
     }
+}
+
+async fn write_blocking(dir: PathBuf, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || write_atomic(&dir, &name, &bytes))
+        .await
+        .map_err(|e| format!("writing the result: {e}"))?
 }
 
 /// Writes `dir/name` through a temporary file in the same directory.
@@ -54,6 +136,59 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("r1.json")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn s3_urls() {
+        assert_eq!(
+            parse_s3_url("s3://b/p/q/").unwrap(),
+            ("b".into(), "p/q".into())
+        );
+        assert_eq!(parse_s3_url("s3://b").unwrap(), ("b".into(), String::new()));
+        assert!(parse_s3_url("s3:///x").is_err());
+        assert!(parse_s3_url("http://b").is_err());
+    }
+
+    #[test]
+    fn a_failing_upload_is_kept_locally_and_reported() {
+        let dir = std::env::temp_dir().join(format!("loadgen-fallback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Nothing listens on port 9 of 127.0.0.1: every attempt fails fast.
+        let s3 = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name("b")
+            .with_region("us-east-1")
+            .with_access_key_id("k")
+            .with_secret_access_key("s")
+            .with_endpoint("http://127.0.0.1:9")
+            .with_allow_http(true)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 0,
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        let store = Store::Bucket {
+            store: Arc::new(s3),
+            url: "s3://b/runs".into(),
+            prefix: "runs".into(),
+            fallback: dir.clone(),
+            retry_delays: vec![Duration::from_millis(1), Duration::from_millis(1)],
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stored = runtime
+            .block_on(store.put("r1.json", b"{}".to_vec()))
+            .unwrap();
+        assert_eq!(stored.location, dir.join("r1.json").display().to_string());
+        let warning = stored.warning.unwrap();
+        assert!(
+            warning.contains("failed 3 times") && warning.contains("s3://b/runs"),
+            "{warning}"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("r1.json")).unwrap(), "{}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

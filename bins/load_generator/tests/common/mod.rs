@@ -1,0 +1,144 @@
+//! Helpers shared by the load generator's integration tests.
+#![allow(dead_code)]
+
+use servebench_sim::{vocab::BuiltIn, SimOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn tokenizer() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/tokenizers/deepseek-r1")
+        .display()
+        .to_string()
+}
+
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("loadgen-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The simulator in fast mode (5 ms to the first token, 1 ms apart) on a
+/// thread of its own; returns its port.
+pub fn simulator() -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+                .await
+                .unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let opts = SimOptions {
+                model: "sim".into(),
+                ttft: Duration::from_millis(5),
+                itl: Duration::from_millis(1),
+                deployment: None,
+                text: Arc::new(BuiltIn),
+                ground_truth: None,
+                fault: None,
+                fault_every: 1,
+            };
+            servebench_sim::serve(listener, opts, std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// The service, killed when dropped.
+pub struct Service {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn service(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_load_generator"))
+        .args(["--port", "0", "--results-dir"])
+        .arg(dir.join("results"))
+        .args(extra)
+        .env_remove("LOADGEN_TOKEN")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("load_generator listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Service { child, addr }
+}
+
+/// One HTTP/1.1 exchange; returns the status and the body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+pub fn spec(sim: u16, prompts: usize, extra: &str) -> String {
+    format!(
+        r#"{{"host": "127.0.0.1", "port": {sim}, "model": "sim", "tokenizer": "{}", "dataset_name": "random", "random_input_len": 16, "random_output_len": 8, "num_prompts": {prompts}, "ignore_eos": true{extra}}}"#,
+        tokenizer()
+    )
+}
+
+pub fn wait_for(addr: &str, id: &str, states: &[&str]) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = http(addr, "GET", &format!("/runs/{id}"), None, None);
+        assert_eq!(status, 200, "{body}");
+        let run = json(&body);
+        if states.contains(&run["state"].as_str().unwrap_or("")) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} stuck: {run}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
