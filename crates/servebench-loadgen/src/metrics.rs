@@ -301,6 +301,33 @@ mod tests {
         }
     }
 
+    /// Every series the shipped Grafana dashboard queries exists.
+    #[test]
+    fn the_dashboard_queries_metrics_we_export() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/dashboard.json"
+        );
+        let dashboard = std::fs::read_to_string(path).unwrap();
+        let reg = Registry::default();
+        let m = Arc::new(RunMetrics::new("r", "m", "vllm"));
+        reg.add(Arc::clone(&m));
+        let exported = reg.render(&[("running", 0)]);
+        let mut names: Vec<&str> = dashboard
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("loadgen_"))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() >= 8, "{names:?}");
+        for name in names {
+            assert!(
+                exported.lines().any(|l| l.starts_with(name)),
+                "the dashboard queries {name}, which /metrics does not export"
+            );
+        }
+    }
+
     #[test]
     fn only_recent_runs_are_kept() {
         let reg = Registry::default();
