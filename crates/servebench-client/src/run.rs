@@ -12,10 +12,12 @@ use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use servebench_metrics::RequestOutput;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -163,16 +165,64 @@ impl Client {
         observer: Arc<dyn Observer>,
         stop: impl Future<Output = ()>,
     ) -> Result<RunOutcome, RunError> {
-        run_with(
+        if gaps.len() != requests.len() {
+            return Err(RunError::Gaps {
+                gaps: gaps.len(),
+                requests: requests.len(),
+            });
+        }
+        let mut slots: Vec<Option<RequestOutput>> = Vec::with_capacity(requests.len());
+        let mut keep = |index: usize, output: RequestOutput| {
+            if slots.len() <= index {
+                slots.resize_with(index + 1, || None);
+            }
+            slots[index] = Some(output);
+        };
+        let paced = requests.into_iter().zip(gaps.iter().copied());
+        let done = self.run_stream(paced, observer, &mut keep, stop).await;
+        let outputs = slots
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| failed(0, "no result was recorded".into())))
+            .collect();
+        Ok(RunOutcome {
+            outputs,
+            duration: done.duration,
+            interrupted: done.interrupted,
+            audit: done.audit,
+        })
+    }
+
+    /// Sends requests as `requests` yields them, each with the gap before
+    /// the next launch (`None`: at once), and hands every finished request
+    /// to `sink` with its launch index, as it finishes. Nothing is kept per
+    /// request but its send lag, so a run of any length holds only what is
+    /// in flight: the way to run for hours. `stop` as in [`run`].
+    pub async fn run_stream(
+        &self,
+        requests: impl Iterator<Item = (PreparedRequest, Option<f64>)>,
+        observer: Arc<dyn Observer>,
+        sink: &mut (dyn FnMut(usize, RequestOutput) + Send),
+        stop: impl Future<Output = ()>,
+    ) -> StreamOutcome {
+        stream_with(
             self.opts.clone(),
             Arc::clone(&self.conns),
             requests,
-            gaps,
             observer,
+            sink,
             stop,
         )
         .await
     }
+}
+
+/// What a streamed run did (its outputs went to the sink).
+#[derive(Debug, Clone)]
+pub struct StreamOutcome {
+    pub launched: usize,
+    pub duration: f64,
+    pub interrupted: bool,
+    pub audit: Audit,
 }
 
 /// Sends `requests` (with `gaps[k]` seconds between launching k and k+1,
@@ -190,20 +240,67 @@ pub async fn run(
     Client::new(opts)?.run(requests, gaps, observer, stop).await
 }
 
-async fn run_with(
+/// The bookkeeping of requests in flight: which task serves which launch
+/// index, and which indices still owe the sink an output.
+struct InFlight<'a> {
+    by_task: HashMap<tokio::task::Id, usize>,
+    /// Index → prompt length, until its output reached the sink.
+    pending: HashMap<usize, i64>,
+    lags: Vec<f64>,
+    sink: &'a mut (dyn FnMut(usize, RequestOutput) + Send),
+}
+
+impl InFlight<'_> {
+    fn deliver(&mut self, (index, output, lag): (usize, RequestOutput, f64)) {
+        if self.pending.remove(&index).is_some() {
+            self.lags.push(lag);
+            (self.sink)(index, output);
+        }
+    }
+
+    fn reap(&mut self, joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        match joined {
+            Ok((id, ())) => {
+                self.by_task.remove(&id);
+            }
+            Err(e) => {
+                let Some(index) = self.by_task.remove(&e.id()) else {
+                    return;
+                };
+                if let Some(prompt_len) = self.pending.remove(&index) {
+                    (self.sink)(
+                        index,
+                        failed(prompt_len, format!("request task failed: {e}")),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whatever has not answered yet is marked failed.
+    fn give_up(&mut self) {
+        let mut left: Vec<(usize, i64)> = self.pending.drain().collect();
+        left.sort_unstable();
+        for (index, prompt_len) in left {
+            (self.sink)(
+                index,
+                failed(
+                    prompt_len,
+                    "interrupted before the answer was complete".into(),
+                ),
+            );
+        }
+    }
+}
+
+async fn stream_with(
     opts: RunOptions,
     conns: Arc<Connections>,
-    requests: Vec<PreparedRequest>,
-    gaps: &[Option<f64>],
+    requests: impl Iterator<Item = (PreparedRequest, Option<f64>)>,
     observer: Arc<dyn Observer>,
+    sink: &mut (dyn FnMut(usize, RequestOutput) + Send),
     stop: impl Future<Output = ()>,
-) -> Result<RunOutcome, RunError> {
-    if gaps.len() != requests.len() {
-        return Err(RunError::Gaps {
-            gaps: gaps.len(),
-            requests: requests.len(),
-        });
-    }
+) -> StreamOutcome {
     let cpu_before = process_cpu_seconds();
     let start_rss = rss_mib("VmRSS:");
     let opened_before = conns.opened();
@@ -217,105 +314,104 @@ async fn run_with(
     let start = tokio::time::Instant::now();
     let start_s = clock.now();
     tokio::pin!(stop);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut flight = InFlight {
+        by_task: HashMap::new(),
+        pending: HashMap::new(),
+        lags: Vec::new(),
+        sink,
+    };
     let mut interrupted = false;
-    let mut handles = Vec::with_capacity(requests.len());
-    let mut prompt_lens = Vec::with_capacity(requests.len());
+    let mut launched = 0usize;
     let mut due = 0.0f64;
-    for (request, gap) in requests.into_iter().zip(gaps) {
+    // Finished requests are handed on while the dispatcher waits, so
+    // nothing piles up however long the run.
+    'dispatch: for (request, gap) in requests {
         let deadline = start + Duration::from_secs_f64(due);
-        tokio::select! {
-            biased;
-            () = &mut stop => { interrupted = true; break; }
-            () = tokio::time::sleep_until(deadline) => {}
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut stop => { interrupted = true; break 'dispatch; }
+                Some(done) = rx.recv() => flight.deliver(done),
+                Some(joined) = tasks.join_next_with_id() => flight.reap(joined),
+                () = tokio::time::sleep_until(deadline) => break,
+            }
         }
         // Slots are taken here, in launch order: the FIFO the original's
         // asyncio tasks get by starting in creation order.
         let permit = match &semaphore {
             None => None,
-            Some(s) => tokio::select! {
-                biased;
-                () = &mut stop => { interrupted = true; break; }
-                p = Arc::clone(s).acquire_owned() => p.ok(),
+            Some(s) => loop {
+                tokio::select! {
+                    biased;
+                    () = &mut stop => { interrupted = true; break 'dispatch; }
+                    Some(done) = rx.recv() => flight.deliver(done),
+                    Some(joined) = tasks.join_next_with_id() => flight.reap(joined),
+                    p = Arc::clone(s).acquire_owned() => break p.ok(),
+                }
             },
         };
-        prompt_lens.push(request.prompt_len);
+        let index = launched;
+        launched += 1;
+        flight.pending.insert(index, request.prompt_len);
         let shared = Arc::clone(&shared);
         let observer = Arc::clone(&observer);
+        let tx = tx.clone();
         let ready = clock.now().max(start_s + due);
-        handles.push(tokio::spawn(async move {
+        let handle = tasks.spawn(async move {
             let _permit = permit;
-            let result = send_one(&shared, request, ready, &*observer).await;
-            observer.finished(&result.0, result.1);
-            result
-        }));
+            let (output, lag) = send_one(&shared, request, ready, &*observer).await;
+            observer.finished(&output, lag);
+            let _ = tx.send((index, output, lag));
+        });
+        flight.by_task.insert(handle.id(), index);
         if let Some(gap) = gap {
             due += gap.max(0.0);
         }
     }
+    drop(tx);
 
-    let mut outputs = Vec::with_capacity(handles.len());
-    let mut lags = Vec::with_capacity(handles.len());
     let mut grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
-    for (mut handle, prompt_len) in handles.into_iter().zip(prompt_lens) {
-        if !interrupted {
-            tokio::select! {
-                biased;
-                j = &mut handle => {
-                    push_joined(&mut outputs, &mut lags, Some(j), prompt_len);
-                    continue;
-                }
-                () = &mut stop => {
-                    interrupted = true;
-                    grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
-                }
+    while !flight.pending.is_empty() {
+        tokio::select! {
+            biased;
+            () = &mut stop, if !interrupted => {
+                interrupted = true;
+                grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
             }
+            Some(done) = rx.recv() => flight.deliver(done),
+            Some(joined) = tasks.join_next_with_id() => flight.reap(joined),
+            () = tokio::time::sleep_until(grace_end), if interrupted => {
+                while let Ok(done) = rx.try_recv() {
+                    flight.deliver(done);
+                }
+                flight.give_up();
+                tasks.abort_all();
+            }
+            // No task left to answer (cannot happen): do not wait forever.
+            else => flight.give_up(),
         }
-        let joined = match tokio::time::timeout_at(grace_end, &mut handle).await {
-            Ok(j) => Some(j),
-            Err(_) => {
-                handle.abort();
-                None
-            }
-        };
-        push_joined(&mut outputs, &mut lags, joined, prompt_len);
     }
+    tasks.abort_all();
     let duration = clock.now() - start_s;
     let cpu_seconds = match (cpu_before, process_cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
     let mut audit = audit(
-        &lags,
+        &flight.lags,
         cpu_seconds,
         duration,
         shared.conns.opened() - opened_before,
         peak_rss_mib(),
     );
     audit.start_rss_mib = start_rss;
-    Ok(RunOutcome {
-        outputs,
+    StreamOutcome {
+        launched,
         duration,
         interrupted,
         audit,
-    })
-}
-
-fn push_joined(
-    outputs: &mut Vec<RequestOutput>,
-    lags: &mut Vec<f64>,
-    joined: Option<Result<(RequestOutput, f64), tokio::task::JoinError>>,
-    prompt_len: i64,
-) {
-    match joined {
-        Some(Ok((out, lag))) => {
-            lags.push(lag);
-            outputs.push(out);
-        }
-        Some(Err(e)) => outputs.push(failed(prompt_len, format!("request task failed: {e}"))),
-        None => outputs.push(failed(
-            prompt_len,
-            "interrupted before the answer was complete".into(),
-        )),
     }
 }
 
