@@ -85,6 +85,7 @@ fn config(args: &ServeArgs, model: &str) -> BenchConfig {
         }),
         save_audit: args.save_audit,
         fail_if_client_bound: args.fail_if_client_bound,
+        long_run: None,
     }
 }
 

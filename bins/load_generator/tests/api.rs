@@ -244,3 +244,28 @@ fn a_startup_spec_runs_in_order_and_a_bad_one_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("run 1: num_prompts"), "{err}");
 }
+
+#[test]
+fn a_stress_run_cycles_its_prompts_for_the_duration() {
+    let sim = simulator();
+    let dir = scratch("stress");
+    let svc = service(&dir, &[], &[]);
+    let addr = svc.addr.as_str();
+    let body = spec(sim, 5, r#", "request_rate": 40, "duration_s": 2"#);
+    let (status, text) = http(addr, "POST", "/start-load", Some(&body), None);
+    assert_eq!(status, 202, "{text}");
+    let id = json(&text)["run_id"].as_str().unwrap().to_owned();
+    let run = wait_for(addr, &id, &["done", "failed"]);
+    assert_eq!(run["state"], "done", "{run}");
+    // About 40/s for 2 s from 5 prompts sent over and over.
+    let completed = run["result"]["completed"].as_u64().unwrap();
+    assert!((60..=100).contains(&completed), "{completed}");
+    assert_eq!(run["result"]["total_output_tokens"], completed * 8);
+    assert!(run["result"]["duration"].as_f64().unwrap() >= 1.9);
+    // The per-request spool is gone; only the result stays.
+    let staging: Vec<_> = std::fs::read_dir(dir.join("results/.staging"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(staging.is_empty(), "{staging:?}");
+}

@@ -12,7 +12,7 @@
 
 use servebench_client::backend::{self, Backend, RequestSpec};
 use servebench_client::run::{self, Audit, Observer, PreparedRequest, RunOptions, RunOutcome};
-use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput};
+use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, RequestOutput};
 use servebench_prompts::{tokenizer::Tokenizer, Prepared};
 use servebench_pyjson::{float_repr, Dict, Value};
 use servebench_results::serving::{
@@ -63,6 +63,21 @@ pub struct BenchConfig {
     pub save_audit: bool,
     /// A client-bound run ends as [`Ending::ClientBound`].
     pub fail_if_client_bound: bool,
+    /// Run for a time instead of once through the requests (see
+    /// [`LongRun`]).
+    pub long_run: Option<LongRun>,
+}
+
+/// A long run: the prepared requests are sent over and over, with their
+/// arrival gaps, until the schedule reaches `duration` (the rate must be
+/// finite). Each finished request is written to the `spool` file (one JSON
+/// line) instead of being kept in memory; the text of the answers only with
+/// `save_detailed` (tokens are counted as answers arrive). The metrics are
+/// computed from the spool at the end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LongRun {
+    pub duration: Duration,
+    pub spool: PathBuf,
 }
 
 /// How the result is saved.
@@ -268,9 +283,27 @@ pub async fn run(
     );
     say(out, "Starting main benchmark run...");
     let n = requests.len();
-    let outcome: RunOutcome = client
-        .run(requests, &prepared.gaps, progress(n), stop)
-        .await?;
+    let outcome: RunOutcome = match &cfg.long_run {
+        None => {
+            client
+                .run(requests, &prepared.gaps, progress(n), stop)
+                .await?
+        }
+        Some(long) => {
+            let keep_text = cfg.save.as_ref().is_some_and(|s| s.save_detailed);
+            long_run(
+                &client,
+                &requests,
+                &prepared.gaps,
+                long,
+                tok,
+                keep_text,
+                progress(n),
+                stop,
+            )
+            .await?
+        }
+    };
     if cfg.profile {
         profile(
             &opts,
@@ -284,8 +317,8 @@ pub async fn run(
         .await?;
     }
 
-    let inputs: Vec<RequestInput> = prepared.requests[..outcome.outputs.len()]
-        .iter()
+    let inputs: Vec<RequestInput> = (0..outcome.outputs.len())
+        .map(|k| &prepared.requests[k % prepared.requests.len()])
         .map(|r| RequestInput {
             prompt_len: r.prompt_len as i64,
             output_len: r.output_len,
@@ -374,6 +407,136 @@ pub async fn run(
     })
 }
 
+/// See [`LongRun`]. The outcome's outputs are read back from the spool.
+#[allow(clippy::too_many_arguments)]
+async fn long_run(
+    client: &run::Client,
+    requests: &[PreparedRequest],
+    gaps: &[Option<f64>],
+    long: &LongRun,
+    tok: &Tokenizer,
+    keep_text: bool,
+    observer: Arc<dyn Observer>,
+    stop: impl Future<Output = ()>,
+) -> Result<RunOutcome, BenchError> {
+    if gaps.iter().any(Option::is_none) {
+        return Err(BenchError::Invalid(
+            "a long run needs a finite request rate".into(),
+        ));
+    }
+    let spool_error = |source| BenchError::Write {
+        path: long.spool.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(&long.spool).map_err(spool_error)?;
+    let mut writer = std::io::BufWriter::new(file);
+    let mut write_error = None;
+    let limit = long.duration.as_secs_f64();
+    let mut due = 0.0;
+    let paced = (0..).map_while(|k: usize| {
+        let i = k % requests.len();
+        if due >= limit {
+            return None;
+        }
+        let gap = gaps[i];
+        due += gap.unwrap_or(0.0);
+        Some((requests[i].clone(), gap))
+    });
+    let mut spool = |index: usize, mut output: RequestOutput| {
+        if output.success && output.output_tokens.is_none() {
+            let n = tok
+                .encode(&output.generated_text)
+                .map_or(0, |ids| ids.len() as i64);
+            output.output_tokens = Some(n);
+        }
+        if !keep_text {
+            output.generated_text = String::new();
+        }
+        let line = servebench_pyjson::to_string(&spool_line(index, &output));
+        if let Err(e) = writeln!(writer, "{line}") {
+            write_error.get_or_insert(e);
+        }
+    };
+    let done = client.run_stream(paced, observer, &mut spool, stop).await;
+    if let Some(e) = write_error {
+        return Err(spool_error(e));
+    }
+    writer.flush().map_err(spool_error)?;
+    drop(writer);
+    let text = std::fs::read_to_string(&long.spool).map_err(spool_error)?;
+    let mut outputs: Vec<Option<RequestOutput>> = vec![None; done.launched];
+    for line in text.lines() {
+        let (index, output) = read_spool_line(line).ok_or_else(|| {
+            BenchError::Invalid(format!("{}: a malformed line", long.spool.display()))
+        })?;
+        if let Some(slot) = outputs.get_mut(index) {
+            *slot = Some(output);
+        }
+    }
+    Ok(RunOutcome {
+        outputs: outputs
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| RequestOutput::failed(0)))
+            .collect(),
+        duration: done.duration,
+        interrupted: done.interrupted,
+        audit: done.audit,
+    })
+}
+
+fn spool_line(index: usize, o: &RequestOutput) -> Value {
+    let mut d = Dict::new();
+    d.insert("i", Value::Int(index as i128));
+    d.insert("success", Value::Bool(o.success));
+    d.insert("ttft", Value::Float(o.ttft));
+    d.insert("latency", Value::Float(o.latency));
+    d.insert(
+        "itl",
+        Value::List(o.itl.iter().map(|&g| Value::Float(g)).collect()),
+    );
+    d.insert(
+        "output_tokens",
+        o.output_tokens
+            .map_or(Value::Null, |n| Value::Int(n.into())),
+    );
+    d.insert("prompt_len", Value::Int(o.prompt_len.into()));
+    d.insert("text", o.generated_text.clone().into());
+    d.insert("error", o.error.clone().into());
+    Value::Dict(d)
+}
+
+fn read_spool_line(line: &str) -> Option<(usize, RequestOutput)> {
+    let v = servebench_pyjson::from_str(line).ok()?;
+    let d = v.as_dict()?;
+    let float = |k: &str| match d.get(k)? {
+        Value::Float(f) => Some(*f),
+        Value::Int(i) => Some(*i as f64),
+        _ => None,
+    };
+    let int = |k: &str| match d.get(k)? {
+        Value::Int(i) => i64::try_from(*i).ok(),
+        _ => None,
+    };
+    let mut o = RequestOutput::failed(int("prompt_len")?);
+    o.success = matches!(d.get("success")?, Value::Bool(true));
+    o.ttft = float("ttft")?;
+    o.latency = float("latency")?;
+    o.itl = d
+        .get("itl")?
+        .as_list()?
+        .iter()
+        .map(|g| match g {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    o.output_tokens = int("output_tokens");
+    o.generated_text = d.get("text")?.as_str()?.to_owned();
+    o.error = d.get("error")?.as_str()?.to_owned();
+    Some((usize::try_from(int("i")?).ok()?, o))
+}
+
 /// One profiler call (`/start_profile` or `/stop_profile`) with the test
 /// input; the success line only when it succeeded, as the original.
 async fn profile(
@@ -458,6 +621,27 @@ mod tests {
             client_bound: false,
             verdict: "fine".into(),
         }
+    }
+
+    #[test]
+    fn spool_lines_round_trip() {
+        let mut o = RequestOutput::failed(12);
+        o.success = true;
+        o.ttft = 0.1 + 0.2;
+        o.latency = 1e-7;
+        o.itl = vec![0.01, 1.0 / 3.0];
+        o.output_tokens = Some(3);
+        o.generated_text = "h\u{e9}llo \"x\"".into();
+        let line = servebench_pyjson::to_string(&spool_line(7, &o));
+        let (i, back) = read_spool_line(&line).unwrap();
+        assert_eq!(i, 7);
+        assert_eq!(back, o);
+        o.output_tokens = None;
+        o.success = false;
+        o.error = "boom".into();
+        let (_, back) = read_spool_line(&servebench_pyjson::to_string(&spool_line(0, &o))).unwrap();
+        assert_eq!(back, o);
+        assert!(read_spool_line("{}").is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::metrics::{Registry, RunMetrics};
 use crate::spec::ValidSpec;
 use crate::store::Store;
 use serde_json::{json, Value};
-use servebench_bench::{BenchConfig, SaveConfig};
+use servebench_bench::{BenchConfig, LongRun, SaveConfig};
 use servebench_client::run::{Observer, Quiet};
 use servebench_prompts::tokenizer::Tokenizer;
 use servebench_prompts::PrepareOptions;
@@ -350,6 +350,10 @@ impl Service {
             }),
             save_audit: true,
             fail_if_client_bound: false,
+            long_run: s.duration_s.map(|d| LongRun {
+                duration: Duration::from_secs_f64(d),
+                spool: self.cfg.staging_dir.join(format!("{id}.requests.jsonl")),
+            }),
         };
         std::fs::create_dir_all(&self.cfg.staging_dir)
             .map_err(|e| format!("creating {}: {e}", self.cfg.staging_dir.display()))?;
@@ -368,9 +372,12 @@ impl Service {
             let _ = stop.wait_for(|s| *s).await;
         };
         let mut report = Vec::new();
-        let outcome = servebench_bench::run(&cfg, &tok, &prepared, &mut report, &progress, stopped)
-            .await
-            .map_err(|e| e.to_string())?;
+        let outcome =
+            servebench_bench::run(&cfg, &tok, &prepared, &mut report, &progress, stopped).await;
+        if let Some(long) = &cfg.long_run {
+            let _ = std::fs::remove_file(&long.spool);
+        }
+        let outcome = outcome.map_err(|e| e.to_string())?;
         let Some((doc, file)) = outcome.saved else {
             return Err("the run saved no result".into());
         };
@@ -422,6 +429,7 @@ fn spec_json(spec: &ValidSpec) -> Value {
         "random_input_len": s.random_input_len, "random_output_len": s.random_output_len,
         "sonnet_input_len": s.sonnet_input_len, "sonnet_output_len": s.sonnet_output_len,
         "sonnet_prefix_len": s.sonnet_prefix_len, "save_detailed": s.save_detailed,
+        "duration_s": s.duration_s,
         "metadata": s.metadata,
     })
 }

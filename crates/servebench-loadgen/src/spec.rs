@@ -73,6 +73,9 @@ pub struct LoadSpec {
     pub metadata: Vec<String>,
     pub lora_modules: Vec<String>,
     pub save_detailed: bool,
+    /// Stress mode: send the `num_prompts` prompts over and over at
+    /// `request_rate` for this many seconds, with bounded memory.
+    pub duration_s: Option<f64>,
     /// Wait behind a running run instead of being refused with 409.
     pub queue: bool,
 }
@@ -115,6 +118,7 @@ impl Default for LoadSpec {
             metadata: Vec::new(),
             lora_modules: Vec::new(),
             save_detailed: false,
+            duration_s: None,
             queue: false,
         }
     }
@@ -122,6 +126,9 @@ impl Default for LoadSpec {
 
 /// The most prompts one run may ask for (each is held in memory).
 pub const MAX_PROMPTS: u64 = 10_000_000;
+
+/// The longest stress run: a week.
+pub const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
 
 /// Which servers runs may target: host patterns with `*` wildcards and an
 /// optional `:port` (`127.0.0.1`, `*.svc.cluster.local`, `vllm:8000`).
@@ -287,6 +294,20 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
             ))
         }
     };
+    if let Some(d) = spec.duration_s {
+        if !(d.is_finite() && d > 0.0 && d <= MAX_DURATION_S) {
+            return Err(field_error(
+                "duration_s",
+                format!("must be between 0 and {MAX_DURATION_S} seconds"),
+            ));
+        }
+        if request_rate.is_infinite() {
+            return Err(field_error(
+                "request_rate",
+                "a run with duration_s needs a finite request rate",
+            ));
+        }
+    }
     if !(spec.burstiness.is_finite() && spec.burstiness > 0.0) {
         return Err(field_error("burstiness", "must be a positive number"));
     }
@@ -446,6 +467,21 @@ mod tests {
         assert_eq!(
             err(r#"{"model": "m", "dataset_name": "random", "metadata": ["x"]}"#).field,
             "metadata"
+        );
+        assert_eq!(
+            err(r#"{"model": "m", "dataset_name": "random", "duration_s": 60}"#).field,
+            "request_rate"
+        );
+        assert_eq!(
+            err(r#"{"model": "m", "dataset_name": "random", "duration_s": -1, "request_rate": 5}"#)
+                .field,
+            "duration_s"
+        );
+        assert_eq!(
+            ok(r#"{"model": "m", "dataset_name": "random", "duration_s": 60, "request_rate": 5}"#)
+                .spec
+                .duration_s,
+            Some(60.0)
         );
         assert_eq!(err("[1]").field, "(body)");
         assert_eq!(err("{").field, "(body)");
