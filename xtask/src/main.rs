@@ -11,6 +11,7 @@
 //!   its timing error against the simulator's ground truth, its memory.
 //! * `sweep`: the whole benchmark on this machine (`servebench-sweep`).
 //! * `report-shot`: a sweep report rendered by headless Chromium.
+//! * `soak`: the load generator at a constant rate for minutes; its memory.
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -21,6 +22,7 @@ mod bench_prompts;
 mod bench_sim;
 mod ci;
 mod report_shot;
+mod soak;
 mod sweep;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,8 @@ enum Task {
     Sweep(Box<sweep::Args>),
     /// Screenshot a sweep's report.html in headless Chromium; fail on console messages
     ReportShot(report_shot::Args),
+    /// Run load_generator at a constant rate for minutes and watch its memory
+    Soak(soak::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchClient(args) => bench_client::run(&args),
         Task::Sweep(args) => sweep::run(&args),
         Task::ReportShot(args) => report_shot::run(&args),
+        Task::Soak(args) => soak::run(&args),
     }
 }
 
