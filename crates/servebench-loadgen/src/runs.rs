@@ -136,7 +136,12 @@ impl Service {
             return Err(StartError::Busy { active });
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = format!("{}-{n:04}", (self.cfg.date)());
+        // The random part keeps ids (and file names) unique across restarts
+        // within the same second.
+        let salt =
+            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), n)
+                & 0xffff;
+        let id = format!("{}-{n:04}-{salt:04x}", (self.cfg.date)());
         let metrics = Arc::new(RunMetrics::new(&id, &spec.model, &spec.spec.backend));
         let (stop, _) = watch::channel(false);
         runs.map.insert(
@@ -276,7 +281,11 @@ impl Service {
                         info.error = done.store_warning;
                     }
                     Err(e) => {
-                        info.state = RunState::Failed;
+                        info.state = if *info.stop.borrow() {
+                            RunState::Stopped
+                        } else {
+                            RunState::Failed
+                        };
                         info.error = Some(e);
                     }
                 }
