@@ -119,22 +119,7 @@ fn truth(path: &Path, skip: usize) -> Result<(Vec<f64>, Vec<f64>)> {
 pub fn run(args: &Args) -> Result<()> {
     let root = crate::workspace_root();
     let tokenizer = root.join(&args.tokenizer);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    if !Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "sim_server",
-            "-p",
-            "benchmark_serving",
-        ])
-        .current_dir(&root)
-        .status()?
-        .success()
-    {
-        bail!("building the release binaries failed");
-    }
+    crate::build_release(&["sim_server", "benchmark_serving"])?;
     let truth_file = root.join("target/bench-client/truth.jsonl");
     std::fs::create_dir_all(root.join("target/bench-client"))?;
 

@@ -74,3 +74,25 @@ pub(crate) fn workspace_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// Builds release binaries of these packages; returns `target/release`.
+pub(crate) fn build_release(packages: &[&str]) -> anyhow::Result<std::path::PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["build", "--release", "--bins", "--quiet"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let status = cmd
+        .current_dir(&root)
+        .status()
+        .map_err(|e| anyhow::anyhow!("running cargo build: {e}"))?;
+    if !status.success() {
+        anyhow::bail!(
+            "building the release binaries ({}) failed",
+            packages.join(", ")
+        );
+    }
+    Ok(root.join("target/release"))
+}

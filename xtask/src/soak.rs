@@ -76,22 +76,7 @@ fn start(cmd: &mut Command) -> Result<(Killed, String)> {
 
 pub fn run(a: &Args) -> Result<()> {
     let root = crate::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "sim_server",
-            "-p",
-            "load_generator",
-        ])
-        .current_dir(&root)
-        .status()?;
-    if !built.success() {
-        bail!("building the release binaries failed");
-    }
-    let bin = root.join("target/release");
+    let bin = crate::build_release(&["sim_server", "load_generator"])?;
     let work = root.join("target/soak");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;

@@ -12,7 +12,6 @@ use servebench_sweep::{
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -171,28 +170,6 @@ fn matrix_request(a: &Args, root: &Path) -> Result<matrix::Request> {
     })
 }
 
-fn build_release(root: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--bins", "--quiet"])
-        .args([
-            "-p",
-            "sim_server",
-            "-p",
-            "benchmark_serving",
-            "-p",
-            "process_result",
-        ])
-        .args(["-p", "collect_results", "-p", "summarize"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building the release binaries failed");
-    }
-    Ok(root.join("target/release"))
-}
-
 pub fn run(a: &Args) -> Result<()> {
     let root = crate::workspace_root();
     let request = matrix_request(a, &root)?;
@@ -257,7 +234,13 @@ pub fn run(a: &Args) -> Result<()> {
     let bin_dir = match &a.bin_dir {
         Some(dir) => dir.clone(),
         None if a.report_only => root.join("target/release"),
-        None => build_release(&root)?,
+        None => crate::build_release(&[
+            "sim_server",
+            "benchmark_serving",
+            "process_result",
+            "collect_results",
+            "summarize",
+        ])?,
     };
     let server = match (&a.base_url, &a.server_cmd) {
         (Some(url), _) => ServerSpec::External(url.clone()),

@@ -71,10 +71,11 @@ broken-bf16-sim-h100-sim:
     - { tp: 1, conc-start: 1, conc-end: 1 }
 ";
 
-#[test]
-fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
-    let bins = binaries();
-    let scratch = std::env::temp_dir().join(format!("servebench-sweep-{}", std::process::id()));
+/// A scratch directory holding [`MASTER`], and the jobs of the config keys
+/// starting with `prefix` ("" for all).
+fn tiny_jobs(name: &str, prefix: &str) -> (PathBuf, Vec<plan::Job>) {
+    let scratch =
+        std::env::temp_dir().join(format!("servebench-sweep-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).unwrap();
     let master = scratch.join("master.yaml");
@@ -83,9 +84,17 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
     let runners =
         servebench_matrix::load_runner_config(&repo().join("configs/runners.yaml")).unwrap();
     let mut o = servebench_matrix::FullSweepOptions::new(servebench_matrix::NodeType::SingleNode);
-    o.framework = vec!["sim".into()];
+    if !prefix.is_empty() {
+        o.model_prefix = vec![prefix.into()];
+    }
     let matrix = servebench_matrix::full_sweep(&configs, &runners, &o).unwrap();
-    let jobs = plan::jobs(&matrix, &runners).unwrap();
+    (scratch, plan::jobs(&matrix, &runners).unwrap())
+}
+
+#[test]
+fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
+    let bins = binaries();
+    let (scratch, jobs) = tiny_jobs("ok", "");
     assert_eq!(jobs.len(), 3);
 
     let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
@@ -192,22 +201,7 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
 #[test]
 fn entries_whose_benchmark_fails_are_reported_and_the_sweep_completes() {
     let bins = binaries();
-    let scratch =
-        std::env::temp_dir().join(format!("servebench-sweep-down-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).unwrap();
-    let master = scratch.join("master.yaml");
-    std::fs::write(&master, MASTER).unwrap();
-    let configs = servebench_matrix::load_master_configs(&[master]).unwrap();
-    let runners =
-        servebench_matrix::load_runner_config(&repo().join("configs/runners.yaml")).unwrap();
-    let mut o = servebench_matrix::FullSweepOptions::new(servebench_matrix::NodeType::SingleNode);
-    o.model_prefix = vec!["tiny".into()];
-    let jobs = plan::jobs(
-        &servebench_matrix::full_sweep(&configs, &runners, &o).unwrap(),
-        &runners,
-    )
-    .unwrap();
+    let (scratch, jobs) = tiny_jobs("down", "tiny");
     // Nothing listens there: every request fails, so no entry has numbers.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
