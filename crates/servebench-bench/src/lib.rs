@@ -351,6 +351,7 @@ pub async fn run(
             &outcome.outputs,
             outcome.duration,
             &metric_opts,
+            save_cfg.save_detailed,
         );
         let save = SaveOptions {
             backend: cfg.backend.clone(),

@@ -100,13 +100,16 @@ fn floats(xs: impl IntoIterator<Item = f64>) -> Value {
 /// The result dictionary `benchmark()` returns: totals, throughputs,
 /// per-request detail lists, then mean/median/std/percentiles of each
 /// selected metric. `request_goodput:` (with its colon) is null unless
-/// goodput SLOs were given.
+/// goodput SLOs were given. Without `detailed` the per-request lists
+/// (which the saved document drops unless `--save-detailed`) are not built:
+/// for a long run they are most of the memory the result takes.
 pub fn result_dict(
     metrics: &BenchmarkMetrics,
     output_lens: &[i64],
     outputs: &[RequestOutput],
     duration_s: f64,
     opts: &MetricsOptions,
+    detailed: bool,
 ) -> Dict {
     let mut d = Dict::new();
     d.insert("duration", Value::Float(duration_s));
@@ -131,6 +134,27 @@ pub fn result_dict(
         "total_token_throughput",
         Value::Float(metrics.total_token_throughput),
     );
+    if detailed {
+        detail_lists(&mut d, output_lens, outputs);
+    }
+    for metric in Metric::ALL.into_iter().filter(|m| opts.is_selected(*m)) {
+        let stats = metrics.stats(metric);
+        let key = metric.key();
+        d.insert(format!("mean_{key}_ms"), Value::Float(stats.mean_ms));
+        d.insert(format!("median_{key}_ms"), Value::Float(stats.median_ms));
+        d.insert(format!("std_{key}_ms"), Value::Float(stats.std_ms));
+        for (p, value) in &stats.percentiles_ms {
+            d.insert(
+                format!("p{}_{key}_ms", percentile_label(*p)),
+                Value::Float(*value),
+            );
+        }
+    }
+    d
+}
+
+/// `input_lens`, `output_lens`, `ttfts`, `itls`, `generated_texts`, `errors`.
+fn detail_lists(d: &mut Dict, output_lens: &[i64], outputs: &[RequestOutput]) {
     d.insert(
         "input_lens",
         Value::List(
@@ -172,20 +196,6 @@ pub fn result_dict(
         "errors",
         Value::List(outputs.iter().map(|o| o.error.clone().into()).collect()),
     );
-    for metric in Metric::ALL.into_iter().filter(|m| opts.is_selected(*m)) {
-        let stats = metrics.stats(metric);
-        let key = metric.key();
-        d.insert(format!("mean_{key}_ms"), Value::Float(stats.mean_ms));
-        d.insert(format!("median_{key}_ms"), Value::Float(stats.median_ms));
-        d.insert(format!("std_{key}_ms"), Value::Float(stats.std_ms));
-        for (p, value) in &stats.percentiles_ms {
-            d.insert(
-                format!("p{}_{key}_ms", percentile_label(*p)),
-                Value::Float(*value),
-            );
-        }
-    }
-    d
 }
 
 /// The metrics object of the `metrics` test command (fields of §6.7).
@@ -483,7 +493,7 @@ P99.9 E2EL (ms):                         899.60
     #[test]
     fn result_dict_and_saved_document() {
         let (m, lens, opts) = run("ttft,tpot,itl", "99", &[]);
-        let result = result_dict(&m, &lens, &outputs(), 4.0, &opts);
+        let result = result_dict(&m, &lens, &outputs(), 4.0, &opts, true);
         let keys: Vec<&str> = result.keys().collect();
         assert_eq!(
             keys,
@@ -585,7 +595,8 @@ P99.9 E2EL (ms):                         899.60
         let (m, lens, opts) = run("ttft", "50", &[]);
         save.metadata.clear();
         save.save_detailed = true;
-        let doc = saved_document(&result_dict(&m, &lens, &outputs(), 4.0, &opts), &save).unwrap();
+        let doc =
+            saved_document(&result_dict(&m, &lens, &outputs(), 4.0, &opts, true), &save).unwrap();
         assert!(
             doc.contains_key("itls") && exits_nonzero_after_save(&doc),
             "no p99 and no tpot: the original exits 1"

@@ -200,6 +200,7 @@ impl MetricsCase {
             &self.outputs,
             self.duration_s,
             &self.options,
+            true,
         );
         let saved = match &self.save {
             None => Value::Null,
