@@ -164,6 +164,17 @@ fn bad_payloads_and_refused_targets_are_400_with_the_field() {
         assert_eq!(status, 400, "{body}: {text}");
         assert_eq!(json(&text)["error"]["field"], field, "{body}: {text}");
     }
+    // Valid, but its tokenizer does not exist: accepted, then failed with why.
+    let body = r#"{"model": "m", "tokenizer": "/nonexistent/tokenizer.json", "dataset_name": "random", "port": 9, "num_prompts": 2}"#;
+    let (status, text) = http(addr, "POST", "/start-load", Some(body), None);
+    assert_eq!(status, 202, "{text}");
+    let id = json(&text)["run_id"].as_str().unwrap().to_owned();
+    let run = wait_for(addr, &id, &["done", "failed"]);
+    assert_eq!(run["state"], "failed");
+    assert!(
+        run["error"].as_str().unwrap().contains("nonexistent"),
+        "{run}"
+    );
     assert_eq!(http(addr, "GET", "/start-load", None, None).0, 405);
     assert_eq!(http(addr, "GET", "/nowhere", None, None).0, 404);
     let big = format!(r#"{{"model": "{}"}}"#, "m".repeat(2 << 20));
