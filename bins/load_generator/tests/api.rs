@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{http, json, scratch, service, simulator, spec, tokenizer, wait_for};
+use common::{http, json, scratch, service, simulator, spec, start, tokenizer, wait_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -16,19 +16,10 @@ fn runs_start_finish_stop_and_report_metrics() {
     assert_eq!(http(addr, "GET", "/health", None, None).0, 200);
 
     // A run to completion; a second start while it runs is refused.
-    let (status, body) = http(
+    let (id, _) = start(
         addr,
-        "POST",
-        "/start-load",
-        Some(&spec(
-            sim,
-            40,
-            r#", "max_concurrency": 4, "request_rate": 200"#,
-        )),
-        None,
+        &spec(sim, 40, r#", "max_concurrency": 4, "request_rate": 200"#),
     );
-    assert_eq!(status, 202, "{body}");
-    let id = json(&body)["run_id"].as_str().unwrap().to_owned();
     let (status, body) = http(addr, "POST", "/start-load", Some(&spec(sim, 5, "")), None);
     assert_eq!(status, 409, "{body}");
     assert_eq!(json(&body)["error"]["active"], id.as_str());
@@ -70,25 +61,9 @@ fn runs_start_finish_stop_and_report_metrics() {
     }
 
     // Queued behind a long run, then the long run is stopped mid-way.
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/start-load",
-        Some(&spec(sim, 5000, r#", "request_rate": 100"#)),
-        None,
-    );
-    assert_eq!(status, 202, "{body}");
-    let long = json(&body)["run_id"].as_str().unwrap().to_owned();
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/start-load",
-        Some(&spec(sim, 5, r#", "queue": true"#)),
-        None,
-    );
-    assert_eq!(status, 202, "{body}");
-    let queued = json(&body)["run_id"].as_str().unwrap().to_owned();
-    assert_eq!(json(&body)["state"], "queued");
+    let (long, _) = start(addr, &spec(sim, 5000, r#", "request_rate": 100"#));
+    let (queued, state) = start(addr, &spec(sim, 5, r#", "queue": true"#));
+    assert_eq!(state, "queued");
     let deadline = Instant::now() + Duration::from_secs(60);
     while json(&http(addr, "GET", &format!("/runs/{long}"), None, None).1)["progress"]["finished"]
         .as_u64()
@@ -166,9 +141,7 @@ fn bad_payloads_and_refused_targets_are_400_with_the_field() {
     }
     // Valid, but its tokenizer does not exist: accepted, then failed with why.
     let body = r#"{"model": "m", "tokenizer": "/nonexistent/tokenizer.json", "dataset_name": "random", "port": 9, "num_prompts": 2}"#;
-    let (status, text) = http(addr, "POST", "/start-load", Some(body), None);
-    assert_eq!(status, 202, "{text}");
-    let id = json(&text)["run_id"].as_str().unwrap().to_owned();
+    let (id, _) = start(addr, body);
     let run = wait_for(addr, &id, &["done", "failed"]);
     assert_eq!(run["state"], "failed");
     assert!(
@@ -262,10 +235,10 @@ fn a_stress_run_cycles_its_prompts_for_the_duration() {
     let dir = scratch("stress");
     let svc = service(&dir, &[], &[]);
     let addr = svc.addr.as_str();
-    let body = spec(sim, 5, r#", "request_rate": 40, "duration_s": 2"#);
-    let (status, text) = http(addr, "POST", "/start-load", Some(&body), None);
-    assert_eq!(status, 202, "{text}");
-    let id = json(&text)["run_id"].as_str().unwrap().to_owned();
+    let (id, _) = start(
+        addr,
+        &spec(sim, 5, r#", "request_rate": 40, "duration_s": 2"#),
+    );
     let run = wait_for(addr, &id, &["done", "failed"]);
     assert_eq!(run["state"], "done", "{run}");
     // About 40/s for 2 s from 5 prompts sent over and over.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{http, json, scratch, service, simulator, spec, wait_for};
+use common::{json, scratch, service, simulator, spec, start, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -85,9 +85,7 @@ fn results_are_uploaded_to_the_bucket() {
         ],
     );
     let addr = svc.addr.as_str();
-    let (status, body) = http(addr, "POST", "/start-load", Some(&spec(sim, 6, "")), None);
-    assert_eq!(status, 202, "{body}");
-    let id = json(&body)["run_id"].as_str().unwrap().to_owned();
+    let (id, _) = start(addr, &spec(sim, 6, ""));
     let run = wait_for(addr, &id, &["done", "failed"]);
     assert_eq!(run["state"], "done", "{run}");
     assert_eq!(run["error"], serde_json::Value::Null, "{run}");

@@ -142,3 +142,14 @@ pub fn wait_for(addr: &str, id: &str, states: &[&str]) -> serde_json::Value {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Starts a run that must be accepted; returns its id and state.
+pub fn start(addr: &str, body: &str) -> (String, String) {
+    let (status, text) = http(addr, "POST", "/start-load", Some(body), None);
+    assert_eq!(status, 202, "{body}: {text}");
+    let answer = json(&text);
+    (
+        answer["run_id"].as_str().unwrap().to_owned(),
+        answer["state"].as_str().unwrap().to_owned(),
+    )
+}
