@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use servebench_loadgen::{
-    api, runs, spec, store, ApiConfig, Service, ServiceConfig, Store, TargetPolicy,
+    api, spec, store, ApiConfig, Service, ServiceConfig, Store, TargetPolicy,
 };
 use std::io::Write;
 use std::net::IpAddr;
@@ -55,7 +55,7 @@ fn startup_runs(path: &Path, policy: &TargetPolicy) -> Result<Vec<spec::ValidSpe
         servebench_matrix::MatrixError::ConfigFileMissing(path.to_owned())
     })
     .map_err(|e| e.to_string())?;
-    let serde_json::Value::Array(items) = runs::to_json(&doc) else {
+    let serde_json::Value::Array(items) = servebench_pyjson::to_serde_json(&doc) else {
         return Err(format!("{}: expected a YAML list of runs", path.display()));
     };
     items

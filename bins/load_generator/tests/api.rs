@@ -26,6 +26,11 @@ fn runs_start_finish_stop_and_report_metrics() {
     let run = wait_for(addr, &id, &["done", "failed"]);
     assert_eq!(run["state"], "done", "{run}");
     assert_eq!(run["progress"]["completed"], 40);
+    // The accepted options, defaults filled in.
+    assert_eq!(run["spec"]["num_prompts"], 40);
+    assert_eq!(run["spec"]["request_rate"], 200.0);
+    assert_eq!(run["spec"]["random_range_ratio"], 1.0);
+    assert_eq!(run["spec"]["backend"], "vllm");
     let result = &run["result"];
     assert_eq!(result["completed"], 40);
     assert_eq!(result["max_concurrency"], 4);

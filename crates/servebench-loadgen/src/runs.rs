@@ -395,7 +395,7 @@ impl Service {
         let _ = std::fs::remove_file(&file);
         let stored = stored?;
         Ok(Finished {
-            result: to_json(&servebench_pyjson::Value::Dict(doc)),
+            result: servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc)),
             location: stored.location,
             store_warning: stored.warning,
             interrupted: outcome.interrupted,
@@ -425,22 +425,10 @@ fn forget_old(runs: &mut Runs) {
     }
 }
 
+/// The options as accepted, defaults filled in (no secret is ever one of
+/// them).
 fn spec_json(spec: &ValidSpec) -> Value {
-    let s = &spec.spec;
-    json!({
-        "backend": s.backend, "base_url": s.base_url, "host": s.host, "port": s.port,
-        "endpoint": s.endpoint, "model": spec.model, "tokenizer": s.tokenizer,
-        "dataset_name": s.dataset_name, "dataset_path": s.dataset_path,
-        "num_prompts": s.num_prompts,
-        "request_rate": if spec.request_rate.is_finite() { json!(spec.request_rate) } else { json!("inf") },
-        "burstiness": s.burstiness, "max_concurrency": s.max_concurrency, "seed": s.seed,
-        "num_warmups": s.num_warmups, "ignore_eos": s.ignore_eos,
-        "random_input_len": s.random_input_len, "random_output_len": s.random_output_len,
-        "sonnet_input_len": s.sonnet_input_len, "sonnet_output_len": s.sonnet_output_len,
-        "sonnet_prefix_len": s.sonnet_prefix_len, "save_detailed": s.save_detailed,
-        "duration_s": s.duration_s,
-        "metadata": s.metadata,
-    })
+    serde_json::to_value(&spec.spec).unwrap_or(Value::Null)
 }
 
 fn run_json(id: &str, info: &RunInfo, with_result: bool) -> Value {
@@ -463,19 +451,4 @@ fn run_json(id: &str, info: &RunInfo, with_result: bool) -> Value {
         v["result"] = info.result.clone().unwrap_or(Value::Null);
     }
     v
-}
-
-/// A Python-JSON value as serde JSON (NaN and infinities become null:
-/// JSON has no spelling for them).
-pub fn to_json(v: &servebench_pyjson::Value) -> Value {
-    use servebench_pyjson::Value as P;
-    match v {
-        P::Null => Value::Null,
-        P::Bool(b) => Value::Bool(*b),
-        P::Int(i) => i64::try_from(*i).map_or_else(|_| json!(*i as f64), Value::from),
-        P::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
-        P::Str(s) => Value::String(s.clone()),
-        P::List(items) => Value::Array(items.iter().map(to_json).collect()),
-        P::Dict(d) => Value::Object(d.iter().map(|(k, v)| (k.to_owned(), to_json(v))).collect()),
-    }
 }

@@ -2,7 +2,7 @@
 //! entry of a start-up spec file), with benchmark_serving's options in
 //! snake_case and its defaults, validated into what a run needs.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use servebench_prompts::DatasetFlags;
 
 /// A rejected specification: which field, and why.
@@ -21,7 +21,7 @@ fn field_error(field: &str, reason: impl Into<String>) -> FieldError {
 }
 
 /// A request rate: a number of requests per second, or `"inf"`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Rate {
     Number(f64),
@@ -35,7 +35,7 @@ impl Default for Rate {
 }
 
 /// benchmark_serving's options (snake_case, same defaults), plus `queue`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadSpec {
     pub backend: String,

@@ -51,3 +51,42 @@ pub use float::float_repr;
 pub use parse::{from_str, ParseError};
 pub use value::{Dict, Value};
 pub use write::{to_string, to_string_indent2, write_compact, write_indent2};
+
+/// A value as serde JSON, keys in order. JSON has no spelling for NaN and
+/// the infinities, so they become null (what a JSON reader of Python's
+/// output makes of them is up to it; here they read as "no number").
+#[cfg(feature = "serde_json")]
+pub fn to_serde_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => i64::try_from(*i)
+            .map(J::from)
+            .or_else(|_| u64::try_from(*i).map(J::from))
+            .unwrap_or_else(|_| serde_json::Number::from_f64(*i as f64).map_or(J::Null, J::Number)),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Str(s) => J::String(s.clone()),
+        Value::List(items) => J::Array(items.iter().map(to_serde_json).collect()),
+        Value::Dict(d) => J::Object(
+            d.iter()
+                .map(|(k, v)| (k.to_owned(), to_serde_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(all(test, feature = "serde_json"))]
+mod serde_tests {
+    #[test]
+    fn python_values_become_serde_values_in_order() {
+        let v = crate::from_str(
+            r#"{"b": 1, "a": [NaN, 2.5, -Infinity, "x", null, true], "big": 18446744073709551615}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            crate::to_serde_json(&v).to_string(),
+            r#"{"b":1,"a":[null,2.5,null,"x",null,true],"big":18446744073709551615}"#
+        );
+    }
+}

@@ -36,8 +36,7 @@ pub struct Job {
 
 /// The matrix entry as JSON (the same text `generate_sweep_configs` prints).
 pub fn entry_json(entry: &MatrixEntry) -> Value {
-    let text = servebench_pyjson::to_string(&servebench_pyjson::Value::Dict(entry.clone()));
-    serde_json::from_str(&text).unwrap_or(Value::Null)
+    servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(entry.clone()))
 }
 
 /// Jobs for single-node entries, in matrix order. `runners` names the node

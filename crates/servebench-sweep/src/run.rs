@@ -224,11 +224,9 @@ fn read_agg(dir: &Path, job: &Job) -> Result<Value, String> {
     let path = dir.join(format!("agg_{}.json", job.name));
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Python's json may write NaN/Infinity; the report treats them as missing.
-    let text = text
-        .replace("-Infinity", "null")
-        .replace("Infinity", "null")
-        .replace("NaN", "null");
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    servebench_pyjson::from_str(&text)
+        .map(|v| servebench_pyjson::to_serde_json(&v))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// One entry, start to end. Only a failure to write in the output
