@@ -55,9 +55,8 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs `streams` concurrent streams of `tokens` tokens; returns tokens
-/// received and the wall time.
-/// A `sim_server` child in fast mode; killed when dropped.
+/// A server child (`sim_server`, `load_generator`) that printed
+/// "... listening on http://ADDR" first; killed when dropped.
 pub(crate) struct Sim {
     child: Child,
     pub(crate) addr: String,
@@ -71,6 +70,30 @@ impl Drop for Sim {
 }
 
 impl Sim {
+    /// Starts `command` and reads the address it prints first.
+    pub(crate) fn listening(command: &mut Command, name: &str) -> Result<Sim> {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        let addr = line.trim().rsplit("http://").next().unwrap_or_default();
+        if addr.is_empty() {
+            bail!("{name} did not print its address");
+        }
+        Ok(Sim {
+            addr: addr.to_owned(),
+            child,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it with SIGINT, so that it flushes its ground truth.
     pub(crate) fn stop(mut self) {
         let pid = self.child.id().to_string();
@@ -102,26 +125,15 @@ pub(crate) fn start_sim(
             &ttft_ms.to_string(),
             "--itl-ms",
             &itl_ms.to_string(),
-        ])
-        .stdout(Stdio::piped());
+        ]);
     if let Some(truth) = truth {
         command.arg("--ground-truth").arg(truth);
     }
-    let mut child = command.spawn().context("starting sim_server")?;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        std::io::BufReader::new(out).read_line(&mut line)?;
-    }
-    let addr = line.trim().rsplit("http://").next().unwrap_or_default();
-    if addr.is_empty() {
-        bail!("sim_server did not print its address");
-    }
-    Ok(Sim {
-        addr: addr.to_owned(),
-        child,
-    })
+    Sim::listening(&mut command, "sim_server")
 }
 
+/// Runs `streams` concurrent streams of `tokens` tokens; returns tokens
+/// received and the wall time.
 pub(crate) async fn load(addr: &str, streams: usize, tokens: usize) -> Result<(usize, Duration)> {
     let start = Instant::now();
     let mut tasks = Vec::new();

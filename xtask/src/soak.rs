@@ -3,10 +3,11 @@
 //! sampling the service's resident memory; prints a table and whether the
 //! memory stayed flat.
 
+use crate::bench_sim::{start_sim, Sim};
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -22,15 +23,6 @@ pub struct Args {
     every: u64,
     #[arg(long, default_value = "../shared/reference/tokenizers/deepseek-r1")]
     tokenizer: std::path::PathBuf,
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn http(addr: &str, method: &str, path: &str, body: &str) -> Result<String> {
@@ -55,43 +47,21 @@ fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Starts a binary that prints "... listening on http://ADDR" first.
-fn start(cmd: &mut Command) -> Result<(Killed, String)> {
-    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        BufReader::new(out).read_line(&mut line)?;
-    }
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    if addr.is_empty() {
-        bail!("unexpected first line {line:?}");
-    }
-    Ok((Killed(child), addr))
-}
-
 pub fn run(a: &Args) -> Result<()> {
     let root = crate::workspace_root();
     let bin = crate::build_release(&["sim_server", "load_generator"])?;
     let work = root.join("target/soak");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let (_sim, sim_addr) = start(
-        Command::new(bin.join("sim_server"))
-            .args(["--port", "0", "--model", "sim", "--threads", "1"])
-            .args(["--ttft-ms", "20", "--itl-ms", "5"]),
-    )?;
-    let (service, addr) = start(
+    let sim = start_sim(&root, 1, 20, 5, None)?;
+    let service = Sim::listening(
         Command::new(bin.join("load_generator"))
             .args(["--port", "0", "--results-dir"])
             .arg(work.join("results")),
+        "load_generator",
     )?;
-    let pid = service.0.id();
-    let sim_port = sim_addr.rsplit(':').next().unwrap_or("0");
+    let (addr, pid) = (service.addr.clone(), service.pid());
+    let sim_port = sim.addr.rsplit(':').next().unwrap_or("0");
     let seconds = a.minutes * 60.0;
     let body = format!(
         r#"{{"host": "127.0.0.1", "port": {sim_port}, "model": "sim", "tokenizer": "{}", "dataset_name": "random", "random_input_len": 64, "random_output_len": 32, "num_prompts": 500, "request_rate": {}, "duration_s": {seconds}, "ignore_eos": true, "max_concurrency": 256}}"#,
