@@ -146,8 +146,17 @@ impl Observer for RunMetrics {
     }
 }
 
-/// A counter's name, help text and reading.
-type Counter = (&'static str, &'static str, fn(&RunMetrics) -> u64);
+/// A single-valued series: name, help text, Prometheus type, reading.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&RunMetrics) -> i64,
+);
+
+fn count(a: &AtomicU64) -> i64 {
+    i64::try_from(a.load(Relaxed)).unwrap_or(i64::MAX)
+}
 
 /// Every run's metrics, rendered together.
 #[derive(Debug, Default)]
@@ -182,45 +191,49 @@ impl Registry {
             Ok(r) => r.clone(),
             Err(_) => Vec::new(),
         };
-        let counters: [Counter; 5] = [
-            ("loadgen_requests_started_total", "Requests sent.", |m| {
-                m.started.load(Relaxed)
-            }),
+        let series: [Series; 6] = [
+            (
+                "loadgen_requests_started_total",
+                "Requests sent.",
+                "counter",
+                |m| count(&m.started),
+            ),
             (
                 "loadgen_requests_completed_total",
                 "Requests answered successfully.",
-                |m| m.completed.load(Relaxed),
+                "counter",
+                |m| count(&m.completed),
             ),
             (
                 "loadgen_requests_failed_total",
                 "Requests that failed.",
-                |m| m.failed.load(Relaxed),
+                "counter",
+                |m| count(&m.failed),
             ),
             (
                 "loadgen_input_tokens_total",
                 "Prompt tokens of completed requests.",
-                |m| m.input_tokens.load(Relaxed),
+                "counter",
+                |m| count(&m.input_tokens),
             ),
             (
                 "loadgen_output_tokens_total",
                 "Output tokens of completed requests.",
-                |m| m.output_tokens.load(Relaxed),
+                "counter",
+                |m| count(&m.output_tokens),
+            ),
+            (
+                "loadgen_requests_in_flight",
+                "Requests sent and not yet answered.",
+                "gauge",
+                |m| m.in_flight.load(Relaxed),
             ),
         ];
-        for (name, help, get) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (name, help, kind, get) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for m in &runs {
                 let _ = writeln!(out, "{name}{{{}}} {}", m.labels, get(m));
             }
-        }
-        out.push_str("# HELP loadgen_requests_in_flight Requests sent and not yet answered.\n# TYPE loadgen_requests_in_flight gauge\n");
-        for m in &runs {
-            let _ = writeln!(
-                out,
-                "loadgen_requests_in_flight{{{}}} {}",
-                m.labels,
-                m.in_flight.load(Relaxed)
-            );
         }
         let names = [
             ("loadgen_ttft_seconds", "Time to first token."),
@@ -286,6 +299,9 @@ mod tests {
         let text = reg.render(&[("running", 1)]);
         for line in [
             "loadgen_runs{state=\"running\"} 1",
+            "# TYPE loadgen_requests_started_total counter",
+            "# TYPE loadgen_requests_in_flight gauge",
+            "# TYPE loadgen_ttft_seconds histogram",
             "loadgen_requests_started_total{run_id=\"r1\",model=\"org/m\",backend=\"vllm\"} 2",
             "loadgen_requests_completed_total{run_id=\"r1\",model=\"org/m\",backend=\"vllm\"} 1",
             "loadgen_requests_failed_total{run_id=\"r1\",model=\"org/m\",backend=\"vllm\"} 1",
