@@ -811,7 +811,14 @@ fn table_row(rec: &EntryRecord) -> String {
 
 /// The JSON of every entry, for tools that scrape the report.
 fn data_json(entries: &[EntryRecord]) -> Value {
-    let items = entries.iter().map(|rec| {
+    Value::Array(entries.iter().map(entry_json).collect())
+}
+
+/// One entry as JSON: `name`, `exp_name`, `status` (`ok`/`failed`, with
+/// `stage` and `message` when failed), `entry`, `agg` (null when absent).
+/// The report's data block, `sweep.json` and each `record.json` use it.
+pub fn entry_json(rec: &EntryRecord) -> Value {
+    {
         let mut m = Map::new();
         m.insert("name".into(), rec.name.clone().into());
         m.insert("exp_name".into(), rec.exp_name.clone().into());
@@ -828,8 +835,7 @@ fn data_json(entries: &[EntryRecord]) -> Value {
         m.insert("entry".into(), rec.entry.clone());
         m.insert("agg".into(), rec.agg.clone().unwrap_or(Value::Null));
         Value::Object(m)
-    });
-    Value::Array(items.collect())
+    }
 }
 
 /// Embeds the data as `application/json`. `<`, `>` and `&` only ever occur

@@ -88,11 +88,15 @@ pub struct SweepOutcome {
 
 impl SweepOutcome {
     pub fn failed(&self) -> usize {
-        self.records
-            .iter()
-            .filter(|r| r.status != EntryStatus::Ok)
-            .count()
+        failed_count(&self.records)
     }
+}
+
+fn failed_count(records: &[EntryRecord]) -> usize {
+    records
+        .iter()
+        .filter(|r| r.status != EntryStatus::Ok)
+        .count()
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
@@ -245,18 +249,8 @@ pub fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepErr
         },
         Err((stage, message)) => failed(job, stage, &message),
     };
-    let (status, stage, message) = match &record.status {
-        EntryStatus::Ok => ("ok", None, None),
-        EntryStatus::Failed { stage, message } => ("failed", Some(stage), Some(message)),
-    };
-    let kept = json!({
-        "name": job.name,
-        "status": status,
-        "stage": stage,
-        "message": message,
-        "seconds": started.elapsed().as_secs_f64(),
-        "entry": job.entry,
-    });
+    let mut kept = report::entry_json(&record);
+    kept["seconds"] = json!(started.elapsed().as_secs_f64());
     let path = dir.join("record.json");
     std::fs::write(&path, format!("{kept:#}\n")).map_err(io(&path))?;
     Ok(record)
@@ -427,16 +421,7 @@ pub fn finish(
     };
 
     let sweep_json = out.join("sweep.json");
-    let list: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            let (status, stage, message) = match &r.status {
-                EntryStatus::Ok => ("ok", None, None),
-                EntryStatus::Failed { stage, message } => ("failed", Some(stage), Some(message)),
-            };
-            json!({"name": r.name, "exp_name": r.exp_name, "status": status, "stage": stage, "message": message, "entry": r.entry})
-        })
-        .collect();
+    let list: Vec<Value> = records.iter().map(report::entry_json).collect();
     let doc = json!({"run_id": opts.run_id, "entries": list});
     std::fs::write(&sweep_json, format!("{doc:#}\n")).map_err(io(&sweep_json))?;
 
@@ -452,11 +437,7 @@ pub fn finish(
     let _ = writeln!(
         progress,
         "{} of {} entries succeeded; report: {}",
-        records.len()
-            - records
-                .iter()
-                .filter(|r| r.status != EntryStatus::Ok)
-                .count(),
+        records.len() - failed_count(&records),
         records.len(),
         report_path.display()
     );
