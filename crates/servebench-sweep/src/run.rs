@@ -38,17 +38,16 @@ impl Binaries {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+}
 
-    fn require(&self, names: &[&str]) -> Result<(), SweepError> {
-        for name in names {
-            if !self.path(name).is_file() {
-                return Err(SweepError::Setup(format!(
-                    "{} not found; build the binaries first (cargo build --release --bins)",
-                    self.path(name).display()
-                )));
-            }
-        }
+fn require(binary: &Path) -> Result<(), SweepError> {
+    if binary.is_file() {
         Ok(())
+    } else {
+        Err(SweepError::Setup(format!(
+            "{} not found; build the binaries first (cargo build --release --bins)",
+            binary.display()
+        )))
     }
 }
 
@@ -108,21 +107,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
 
 /// Checks that every binary the sweep calls is there.
 pub fn check_binaries(opts: &SweepOptions) -> Result<(), SweepError> {
-    opts.bins.require(&[
+    for name in [
         "benchmark_serving",
         "process_result",
         "collect_results",
         "summarize",
-    ])?;
-    if let ServerSpec::Start(Launch::Sim { binary, .. }) = &opts.server {
-        if !binary.is_file() {
-            return Err(SweepError::Setup(format!(
-                "{} not found; build the binaries first (cargo build --release --bins)",
-                binary.display()
-            )));
-        }
+    ] {
+        require(&opts.bins.path(name))?;
     }
-    Ok(())
+    match &opts.server {
+        ServerSpec::Start(Launch::Sim { binary, .. }) => require(binary),
+        _ => Ok(()),
+    }
 }
 
 /// Runs every job, then [`finish`]es. Progress goes to `progress`.
