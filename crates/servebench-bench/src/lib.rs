@@ -13,6 +13,7 @@
 use servebench_client::backend::{self, Backend, RequestSpec};
 use servebench_client::run::{self, Audit, Observer, PreparedRequest, RunOptions, RunOutcome};
 use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, RequestOutput};
+use servebench_prompts::limits::{self, LimitError};
 use servebench_prompts::{tokenizer::Tokenizer, Prepared};
 use servebench_pyjson::{float_repr, Dict, Value};
 use servebench_results::serving::{
@@ -118,10 +119,48 @@ pub struct BenchOutcome {
     pub saved: Option<(Dict, String)>,
 }
 
+/// The most warm-up requests a run may ask for.
+pub const MAX_WARMUPS: i64 = 1_000_000;
+
+/// The longest run: a week (a long run's duration, and far beyond any
+/// once-through run's schedule).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The options' ranges (see `servebench_prompts::limits`), checked before
+/// anything is sized or timed from them.
+pub fn check_limits(cfg: &BenchConfig) -> Result<(), LimitError> {
+    if !(0..=MAX_WARMUPS).contains(&cfg.num_warmups) {
+        return Err(LimitError::new(
+            "num_warmups",
+            format!(
+                "must be between 0 and {MAX_WARMUPS}, not {}",
+                cfg.num_warmups
+            ),
+        ));
+    }
+    limits::check_rate(cfg.request_rate)?;
+    limits::check_burstiness(cfg.burstiness)?;
+    if let Some(long) = &cfg.long_run {
+        if long.duration.is_zero() || long.duration > MAX_DURATION {
+            return Err(LimitError::new(
+                "duration_s",
+                format!(
+                    "must be more than 0 and at most {} seconds",
+                    MAX_DURATION.as_secs()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BenchError {
     #[error("Unknown backend: {0}")]
     Backend(String),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("there are no requests to send (the dataset gave none)")]
     NoRequests,
     #[error("{0}")]
@@ -158,6 +197,7 @@ pub async fn run(
     progress: Progress<'_>,
     stop: impl Future<Output = ()>,
 ) -> Result<BenchOutcome, BenchError> {
+    check_limits(cfg)?;
     let backend =
         Backend::parse(&cfg.backend).ok_or_else(|| BenchError::Backend(cfg.backend.clone()))?;
     let kind = backend.kind();

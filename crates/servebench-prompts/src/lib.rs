@@ -22,6 +22,7 @@ mod chat;
 pub mod datasets;
 pub mod hub;
 mod incremental;
+pub mod limits;
 mod mt;
 pub mod pyrandom;
 pub mod random;
@@ -46,6 +47,8 @@ pub enum PromptsError {
     Dataset { path: PathBuf, message: String },
     #[error("{0}")]
     Options(String),
+    #[error(transparent)]
+    Limit(#[from] limits::LimitError),
 }
 
 /// One request of a dataset.
@@ -74,6 +77,9 @@ pub fn arrival_gaps(
             servebench_pyjson::float_repr(burstiness)
         )));
     }
+    // Beyond these the gaps overflow any clock (1e-300 requests/s).
+    limits::check_burstiness(burstiness)?;
+    limits::check_rate(rate)?;
     if rate == f64::INFINITY {
         return Ok(vec![None; n]);
     }
@@ -160,6 +166,7 @@ pub struct DatasetFlags {
 impl DatasetFlags {
     /// The dataset these options select; a file dataset needs a path.
     pub fn dataset(&self) -> Result<Dataset, PromptsError> {
+        self.check_limits()?;
         let path = || datasets::require_path(&self.name, self.path.as_deref());
         Ok(match self.name.as_str() {
             "random" => Dataset::Random(random::RandomOptions {
@@ -195,6 +202,37 @@ impl DatasetFlags {
                 )))
             }
         })
+    }
+}
+
+impl DatasetFlags {
+    /// The counts and lengths within [`limits`], before anything is sized
+    /// from them.
+    pub fn check_limits(&self) -> Result<(), limits::LimitError> {
+        let n = u64::try_from(self.num_prompts).unwrap_or(u64::MAX);
+        limits::check_prompts("num_prompts", n)?;
+        match self.name.as_str() {
+            "random" => {
+                limits::check_max_len("random_input_len", self.random_input_len)?;
+                limits::check_max_len("random_output_len", self.random_output_len)?;
+                limits::check_max_len("random_prefix_len", self.random_prefix_len)?;
+                let per_prompt = self
+                    .random_input_len
+                    .max(0)
+                    .saturating_add(self.random_prefix_len.max(0));
+                limits::check_total("num_prompts", n, per_prompt)
+            }
+            "sonnet" => {
+                limits::check_max_len("sonnet_input_len", self.sonnet_input_len)?;
+                limits::check_max_len("sonnet_output_len", self.sonnet_output_len)?;
+                limits::check_max_len("sonnet_prefix_len", self.sonnet_prefix_len)?;
+                limits::check_total("num_prompts", n, self.sonnet_input_len.max(0))
+            }
+            "sharegpt" => self
+                .sharegpt_output_len
+                .map_or(Ok(()), |l| limits::check_max_len("sharegpt_output_len", l)),
+            _ => Ok(()),
+        }
     }
 }
 
