@@ -340,6 +340,44 @@ mod tests {
         assert!(from_str(&deep).is_err());
     }
 
+    /// 200,000 distinct keys, then every 1,000th key again with a new
+    /// value: the result keeps each key at its first position with its last
+    /// value, as `json.loads` does. This is the size that showed objects
+    /// parsing in quadratic time (every insertion scanned all earlier keys:
+    /// about 2*10^10 key comparisons here, minutes even in release, far
+    /// longer in a debug test build, so before the fix this test did not
+    /// finish within any CI job's limit). It checks the result, not a time.
+    #[test]
+    fn a_large_object_with_duplicates_keeps_first_positions_and_last_values() {
+        const KEYS: usize = 200_000;
+        let mut text = String::from("{");
+        let mut expected = String::from("{");
+        for i in 0..KEYS {
+            text.push_str(&format!("\"key{i}\": {i}, "));
+            let last = if i % 1000 == 0 {
+                format!("\"again{i}\"")
+            } else {
+                i.to_string()
+            };
+            expected.push_str(&format!("\"key{i}\": {last}, "));
+        }
+        for i in (0..KEYS).step_by(1000) {
+            text.push_str(&format!("\"key{i}\": \"again{i}\", "));
+        }
+        text.truncate(text.len() - 2);
+        text.push('}');
+        expected.truncate(expected.len() - 2);
+        expected.push('}');
+
+        let value = from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        let dict = value.as_dict().unwrap_or_else(|| panic!("not a dict"));
+        assert_eq!(dict.len(), KEYS);
+        assert_eq!(dict.get("key1000"), Some(&Value::from("again1000")));
+        assert_eq!(dict.get("key1001"), Some(&Value::Int(1001)));
+        assert_eq!(dict.get("key200000"), None);
+        assert!(to_string(&value) == expected, "order or values differ");
+    }
+
     #[test]
     fn errors_name_the_position() {
         let err = from_str("{\n  \"a\": 1,\n  oops\n}").unwrap_err();
