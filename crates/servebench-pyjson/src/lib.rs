@@ -19,7 +19,7 @@
 //!
 //! Around that it keeps the Python semantics the tools' outputs depend on:
 //! [`from_str`] is `json.loads` (accepting `NaN`/`Infinity`), [`builtins`]
-//! holds `int(str)`/`float(str)`, [`format`] holds `format(x, ".4f")` and
+//! holds `int(str)`/`float(str)`, [`format`](mod@format) holds `format(x, ".4f")` and
 //! `format(x, "g")`, and [`ops`] the comparisons and arithmetic the originals
 //! apply to values read from files.
 //!
