@@ -4,18 +4,21 @@
 
 use servebench_pyjson::{to_string_indent2, Value};
 use servebench_results::{collect, io, ResultsError};
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str = "Usage: collect_results RESULTS_DIR EXP_NAME\n\nWrites agg_EXP_NAME.json: a list of every *.json file under RESULTS_DIR.\n";
 
-fn run(dir: &str, exp_name: &str) -> Result<(), ResultsError> {
-    let (values, walk) = collect::collect_results(Path::new(dir))?;
+fn run(dir: &OsStr, exp_name: &OsStr) -> Result<(), ResultsError> {
+    let dir = Path::new(dir);
+    let (values, walk) = collect::collect_results(dir)?;
     if walk.json_paths.is_empty() {
         let _ = writeln!(
             std::io::stderr(),
-            "collect_results: warning: no *.json files under {dir}; writing an empty list"
+            "collect_results: warning: no *.json files under {}; writing an empty list",
+            dir.display()
         );
     }
     for skipped in &walk.unreadable_dirs {
@@ -26,13 +29,15 @@ fn run(dir: &str, exp_name: &str) -> Result<(), ResultsError> {
         );
     }
     io::write_atomic(
-        Path::new(&collect::collect_file_name(exp_name)),
+        &collect::collect_file_name(exp_name),
         &to_string_indent2(&Value::List(values)),
     )
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // OsStrings: a path or name that is not UTF-8 is used as given, as
+    // Python's sys.argv does.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         let _ = std::io::stdout().write_all(USAGE.as_bytes());
         return ExitCode::SUCCESS;

@@ -5,8 +5,9 @@
 
 use servebench_pyjson::{to_string_indent2, Value};
 use servebench_results::{io, process, ResultsError};
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -26,8 +27,17 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn run() -> Result<(), ResultsError> {
-    let name = process::result_filename(&env)?;
-    let result = io::read_json(Path::new(&format!("{name}.json")))?;
+    // Checks every base variable; the file names then use RESULT_FILENAME's
+    // own bytes (Python's os.environ and open round-trip non-UTF-8 too).
+    process::result_filename(&env)?;
+    let name = std::env::var_os("RESULT_FILENAME").unwrap_or_default();
+    let file_name = |prefix: &str| {
+        let mut file = OsString::from(prefix);
+        file.push(&name);
+        file.push(".json");
+        PathBuf::from(file)
+    };
+    let result = io::read_json(&file_name(""))?;
     let text = to_string_indent2(&Value::Dict(process::process_result(&env, &result)?));
     // Printed first, then written, as the original does.
     let mut stdout = std::io::stdout().lock();
@@ -37,11 +47,15 @@ fn run() -> Result<(), ResultsError> {
             path: "<stdout>".into(),
             source,
         })?;
-    io::write_atomic(Path::new(&format!("agg_{name}.json")), &text)
+    io::write_atomic(&file_name("agg_"), &text)
 }
 
 fn main() -> ExitCode {
-    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+    // args_os: an argument that is not UTF-8 is ignored like any other.
+    if std::env::args_os()
+        .skip(1)
+        .any(|a| a == "-h" || a == "--help")
+    {
         let _ = std::io::stdout().write_all(HELP.as_bytes());
         return ExitCode::SUCCESS;
     }

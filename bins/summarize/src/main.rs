@@ -3,12 +3,14 @@
 //! as `utils/summarize.py` prints it.
 
 use servebench_results::summarize::summarize;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // OsStrings: a directory name that is not UTF-8 is used as given.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         let _ = writeln!(std::io::stdout(), "Usage: summarize <results_dir>");
         return ExitCode::SUCCESS;
@@ -18,20 +20,36 @@ fn main() -> ExitCode {
         let _ = writeln!(std::io::stdout(), "Usage: summarize <results_dir>");
         return ExitCode::FAILURE;
     };
-    let markdown = match summarize(Path::new(dir)) {
-        Ok(markdown) => markdown,
+    let dir = Path::new(dir);
+    let summary = match summarize(dir) {
+        Ok(summary) => summary,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "summarize: error: {err}");
             return ExitCode::FAILURE;
         }
     };
+    // Skipped as the original skips them (stdout unchanged), but named.
+    let mut stderr = std::io::stderr().lock();
+    for err in &summary.skipped {
+        let _ = writeln!(stderr, "summarize: warning: skipped {err}");
+    }
+    for skipped in &summary.unreadable_dirs {
+        let _ = writeln!(
+            stderr,
+            "summarize: warning: cannot list {}, skipped",
+            skipped.display()
+        );
+    }
+    let markdown = summary.markdown;
     if markdown.is_empty() {
         // stdout stays empty, as in the original; say why on stderr.
         let _ = writeln!(
-            std::io::stderr(),
-            "summarize: warning: no benchmark records (agg *.json files) under {dir}"
+            stderr,
+            "summarize: warning: no benchmark records (agg *.json files) under {}",
+            dir.display()
         );
     }
+    drop(stderr);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(markdown.as_bytes())

@@ -3,6 +3,7 @@
 use crate::io::read_json;
 use crate::ResultsError;
 use servebench_pyjson::Value;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// What a walk found.
@@ -57,7 +58,10 @@ fn visit(dir: &Path, walk: &mut Walk) {
 
 /// Parses every `*.json` under `dir` (see [`find_json_files`]) into a list.
 /// Any unreadable or invalid file is an error: the original writes nothing
-/// then either.
+/// then either. That includes a FIFO, a device (a symlink to `/dev/zero`) or
+/// a directory named `*.json`, and a file over
+/// [`servebench_files::Limit::RESULT`]: refused at once, naming the file,
+/// where the original blocks on the FIFO or runs out of memory.
 pub fn collect_results(dir: &Path) -> Result<(Vec<Value>, Walk), ResultsError> {
     let walk = find_json_files(dir);
     let values = walk
@@ -68,9 +72,13 @@ pub fn collect_results(dir: &Path) -> Result<(Vec<Value>, Walk), ResultsError> {
     Ok((values, walk))
 }
 
-/// `agg_{exp_name}.json`.
-pub fn collect_file_name(exp_name: &str) -> String {
-    format!("agg_{exp_name}.json")
+/// `agg_{exp_name}.json`, keeping the bytes of a name that is not UTF-8
+/// (Python's `sys.argv` and `open` round-trip them too).
+pub fn collect_file_name(exp_name: &OsStr) -> PathBuf {
+    let mut name = OsString::from("agg_");
+    name.push(exp_name);
+    name.push(".json");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ pub enum ResultsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An input file refused or unreadable (see `servebench-files`).
+    #[error(transparent)]
+    Input(#[from] servebench_files::InputError),
     #[error("{}: invalid JSON: {source}", path.display())]
     Json {
         path: PathBuf,

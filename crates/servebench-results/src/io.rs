@@ -1,20 +1,18 @@
 //! Reading JSON files and writing outputs without leaving partial files.
 
 use crate::ResultsError;
+use servebench_files::Limit;
 use servebench_pyjson::Value;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 
-/// `json.load(open(path))`: UTF-8 text, Python `json` grammar.
+/// `json.load(open(path))`: UTF-8 text, Python `json` grammar. Only a
+/// regular file of at most [`Limit::RESULT`] bytes is read (a FIFO, device
+/// or directory is refused at once, naming the file), where Python would
+/// block on a FIFO or read `/dev/zero` until memory runs out.
 pub fn read_json(path: &Path) -> Result<Value, ResultsError> {
-    let bytes = std::fs::read(path).map_err(|source| ResultsError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| ResultsError::BadResult {
-        path: path.to_owned(),
-        message: format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-    })?;
+    let text = servebench_files::read_text(path, Limit::RESULT)?;
     servebench_pyjson::from_str(&text).map_err(|source| ResultsError::Json {
         path: path.to_owned(),
         source,
@@ -32,11 +30,11 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ResultsError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // `.NAME.PID.tmp`, keeping NAME's bytes (it may not be UTF-8).
+    let mut tmp_name = OsString::from(".");
+    tmp_name.push(path.file_name().unwrap_or_default());
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| {
             f.write_all(text.as_bytes())?;

@@ -136,14 +136,35 @@ impl Record {
     }
 }
 
-/// The markdown for every agg record under `dir`; empty when there are none.
-/// Files that are not JSON are skipped silently, as in the original.
-pub fn summarize(dir: &Path) -> Result<String, ResultsError> {
+/// What [`summarize`] found.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The markdown for stdout; empty when there are no records.
+    pub markdown: String,
+    /// `*.json` files skipped because they could not be read or parsed,
+    /// each with why: invalid JSON, a FIFO, device or directory, a file over
+    /// [`servebench_files::Limit::RESULT`]. The original skips these
+    /// silently (or blocks on a FIFO); the caller reports them.
+    pub skipped: Vec<ResultsError>,
+    /// Directories that could not be listed (also skipped).
+    pub unreadable_dirs: Vec<PathBuf>,
+}
+
+/// The markdown for every agg record under `dir`. Files that cannot be
+/// read or parsed are skipped, as in the original, and listed in
+/// [`Summary::skipped`]; the markdown does not depend on them.
+pub fn summarize(dir: &Path) -> Result<Summary, ResultsError> {
     let mut single = Vec::new();
     let mut multi = Vec::new();
-    for path in find_json_files(dir).json_paths {
-        let Ok(value) = read_json(&path) else {
-            continue;
+    let walk = find_json_files(dir);
+    let mut skipped = Vec::new();
+    for path in walk.json_paths {
+        let value = match read_json(&path) {
+            Ok(value) => value,
+            Err(err) => {
+                skipped.push(err);
+                continue;
+            }
         };
         if !value.is_truthy() || !contains_is_multinode(&path, &value)? {
             continue;
@@ -177,7 +198,11 @@ pub fn summarize(dir: &Path) -> Result<String, ResultsError> {
             "## Multi-Node Results\n\n{DISCLAIMER}\n\n{table}\n"
         ));
     }
-    Ok(out)
+    Ok(Summary {
+        markdown: out,
+        skipped,
+        unreadable_dirs: walk.unreadable_dirs,
+    })
 }
 
 /// Python's `'is_multinode' in value`.
