@@ -18,6 +18,11 @@ pub enum MatrixError {
         source: std::io::Error,
     },
 
+    /// A config file refused or unreadable: not a regular file (a FIFO, a
+    /// device, a directory), over `Limit::CONFIG`, or an I/O error.
+    #[error(transparent)]
+    Input(servebench_files::InputError),
+
     #[error("{}: invalid YAML: {message}", path.display())]
     Yaml { path: PathBuf, message: String },
 

@@ -19,6 +19,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
+use servebench_files::Limit;
 use servebench_pyjson::{Dict, Value};
 use std::fmt;
 use std::path::Path;
@@ -26,6 +27,8 @@ use std::path::Path;
 use crate::MatrixError;
 
 /// Reads and parses a YAML file the way `yaml.safe_load(open(path))` does.
+/// Only a regular file of at most [`Limit::CONFIG`] bytes is read: a FIFO
+/// (on which Python blocks), a device or a directory is refused at once.
 ///
 /// `missing` builds the error for a file that does not exist, because the
 /// original words that differently for master configs and runner configs.
@@ -33,15 +36,10 @@ pub fn load_yaml_file(
     path: &Path,
     missing: impl FnOnce() -> MatrixError,
 ) -> Result<Value, MatrixError> {
-    let text = match std::fs::read(path) {
+    let text = match servebench_files::read(path, Limit::CONFIG) {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
-        Err(source) => {
-            return Err(MatrixError::Io {
-                path: path.to_owned(),
-                source,
-            })
-        }
+        Err(err) if err.is_not_found() => return Err(missing()),
+        Err(err) => return Err(MatrixError::Input(err)),
     };
     let text = String::from_utf8(text).map_err(|err| MatrixError::Yaml {
         path: path.to_owned(),
