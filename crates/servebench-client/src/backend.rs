@@ -7,9 +7,49 @@
 //! what counts as success — applied to decoded SSE events (a proper SSE
 //! decoder, where the original splits on `\n`; they agree on well-formed
 //! streams, and comment lines such as keep-alives no longer fail a request).
+//!
+//! What a request keeps is capped, since the server decides how much it
+//! sends: [`MAX_EVENTS`] events and [`MAX_TEXT_BYTES`] of generated text
+//! per request (one `itl` entry of 8 bytes per token chunk, so at most
+//! 8 MiB of those). Both are far above any real `max_tokens`; a stream that
+//! goes past either fails its request with a [`LimitError`], which also
+//! ends a stream that would never end. Below the caps the text is kept
+//! whole: the metrics count its tokens when the server sent no usage, and
+//! `--save-detailed` saves it.
+//!
+//! A cut stream is a failure. An OpenAI stream (completions, chat) is
+//! complete once it sent `[DONE]` or its usage report (a chunk with usage
+//! and no choices); a TGI stream once a chunk carried `generated_text`
+//! (TGI's last chunk). A stream whose body ends cleanly before that failed
+//! with [`CUT_OPENAI`] or [`CUT_TGI`] — where the Python would count it as a
+//! success. TensorRT-LLM's stream has no end marker and DeepSpeed-MII's
+//! answer is one JSON document: there only a body cut short of its HTTP
+//! framing (or, for MII, JSON that does not parse) tells a cut.
 
 use servebench_metrics::RequestOutput;
 use servebench_pyjson::{Dict, Value};
+
+/// The most SSE events one request may deliver: 2^20 (1,048,576).
+pub const MAX_EVENTS: usize = 1 << 20;
+/// The most generated text one request may gather: 16 MiB.
+pub const MAX_TEXT_BYTES: usize = 16 << 20;
+
+/// The error of an OpenAI stream that ended without `[DONE]` or usage.
+pub const CUT_OPENAI: &str = "the stream was cut: it ended without [DONE] or a usage report";
+/// The error of a TGI stream that ended before its final chunk.
+pub const CUT_TGI: &str = "the stream was cut: it ended before the final chunk with generated_text";
+
+/// A request that went past one of the per-request caps.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    #[error("the stream exceeded {limit} events, the per-request cap")]
+    Events { limit: usize },
+    #[error("the generated text exceeded {} MiB, the per-request cap", limit >> 20)]
+    Text { limit: usize },
+    #[error("the response body exceeded {} MiB, the cap on a whole response", limit >> 20)]
+    Body { limit: usize },
+}
 
 /// `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +280,11 @@ pub struct StreamParser {
     sent: f64,
     last: f64,
     chunks: usize,
+    /// Events seen, against [`MAX_EVENTS`].
+    events: usize,
+    /// The stream sent its backend's end marker (`[DONE]`, usage, TGI's
+    /// final `generated_text`).
+    complete: bool,
     out: RequestOutput,
 }
 
@@ -252,6 +297,8 @@ impl StreamParser {
             sent,
             last: sent,
             chunks: 0,
+            events: 0,
+            complete: false,
             out: RequestOutput::failed(prompt_len),
         }
     }
@@ -266,9 +313,26 @@ impl StreamParser {
         self.last = now;
     }
 
+    /// Appends to the generated text, within [`MAX_TEXT_BYTES`].
+    fn push_text(&mut self, text: &str) -> Result<(), String> {
+        if self.out.generated_text.len().saturating_add(text.len()) > MAX_TEXT_BYTES {
+            return Err(LimitError::Text {
+                limit: MAX_TEXT_BYTES,
+            }
+            .to_string());
+        }
+        self.out.generated_text.push_str(text);
+        Ok(())
+    }
+
     /// One SSE event's data. An error makes the request fail with that text.
     pub fn on_data(&mut self, data: &str, now: f64) -> Result<(), String> {
+        self.events += 1;
+        if self.events > MAX_EVENTS {
+            return Err(LimitError::Events { limit: MAX_EVENTS }.to_string());
+        }
         if data == "[DONE]" && matches!(self.kind, Kind::Completions | Kind::Chat) {
+            self.complete = true;
             return Ok(());
         }
         let value = servebench_pyjson::from_str(data)
@@ -299,13 +363,14 @@ impl StreamParser {
                         } else {
                             self.out.itl.push(now - self.last);
                         }
-                        self.out.generated_text.push_str(content);
+                        self.push_text(content)?;
                     } else if let Some(usage) = chunk
                         .get("usage")
                         .and_then(Value::as_dict)
                         .filter(|u| !u.is_empty())
                     {
                         self.out.output_tokens = completion_tokens(usage);
+                        self.complete = true;
                     }
                     self.last = now;
                 } else if let Some(choices) = choices {
@@ -315,19 +380,22 @@ impl StreamParser {
                         .and_then(|c| c.get("text"))
                         .and_then(Value::as_str)
                         .unwrap_or_default();
-                    self.out.generated_text.push_str(text);
+                    self.push_text(text)?;
                 } else if let Some(usage) = chunk
                     .get("usage")
                     .and_then(Value::as_dict)
                     .filter(|u| !u.is_empty())
                 {
                     self.out.output_tokens = completion_tokens(usage);
+                    self.complete = true;
                 }
             }
             Kind::Tgi => {
                 self.token_at(now);
                 if let Some(text) = chunk.get("generated_text").and_then(Value::as_str) {
-                    self.out.generated_text = text.to_owned();
+                    self.out.generated_text.clear();
+                    self.push_text(text)?;
+                    self.complete = true;
                 }
             }
             Kind::TensorrtLlm => {
@@ -336,7 +404,7 @@ impl StreamParser {
                     .get("text_output")
                     .and_then(Value::as_str)
                     .ok_or("KeyError: 'text_output'")?;
-                self.out.generated_text.push_str(text);
+                self.push_text(text)?;
             }
             Kind::DeepspeedMii => {
                 let text = chunk
@@ -344,7 +412,9 @@ impl StreamParser {
                     .and_then(Value::as_list)
                     .and_then(|t| t.first())
                     .and_then(Value::as_str);
-                self.out.generated_text = text.ok_or("KeyError: 'text'")?.to_owned();
+                let text = text.ok_or("KeyError: 'text'")?;
+                self.out.generated_text.clear();
+                self.push_text(text)?;
                 self.out.ttft = 0.0;
                 self.last = now;
                 self.chunks += 1;
@@ -353,18 +423,22 @@ impl StreamParser {
         Ok(())
     }
 
-    /// The request's output once the body ended normally.
+    /// The request's output once the body ended normally (a body cut
+    /// short of its HTTP framing goes to [`StreamParser::fail`]).
     pub fn finish(mut self) -> RequestOutput {
-        let ok = match self.kind {
-            Kind::Completions => self.chunks > 0,
-            // The chat path succeeds on any 200, even without chunks.
-            _ => true,
+        let error = match self.kind {
+            Kind::Completions if self.chunks == 0 => Some("Never received a valid chunk to calculate TTFT.This response will be marked as failed!"),
+            // The chat path succeeds on any complete 200, even without chunks.
+            Kind::Completions | Kind::Chat if !self.complete => Some(CUT_OPENAI),
+            Kind::Tgi if !self.complete => Some(CUT_TGI),
+            _ => None,
         };
-        if ok {
-            self.out.success = true;
-            self.out.latency = self.last - self.sent;
-        } else {
-            self.out.error = "Never received a valid chunk to calculate TTFT.This response will be marked as failed!".into();
+        match error {
+            None => {
+                self.out.success = true;
+                self.out.latency = self.last - self.sent;
+            }
+            Some(error) => self.out.error = error.into(),
         }
         self.out
     }
@@ -506,9 +580,11 @@ mod tests {
             (out.latency - 0.4).abs() < 1e-12,
             "usage-only chunks advance `last`"
         );
+        let mut done_only = StreamParser::new(Kind::Chat, 0.0, 1);
+        done_only.on_data("[DONE]", 0.1).unwrap();
         assert!(
-            StreamParser::new(Kind::Chat, 0.0, 1).finish().success,
-            "chat succeeds without chunks"
+            done_only.finish().success,
+            "chat succeeds without chunks once the stream is complete"
         );
         let mut bad = StreamParser::new(Kind::Chat, 0.0, 1);
         assert_eq!(
@@ -520,4 +596,118 @@ mod tests {
             .unwrap_err()
             .starts_with("JSONDecodeError"));
     }
+
+    /// Feeds `events` (data, time) to a parser and ends the stream.
+    fn parse(kind: Kind, events: &[&str]) -> RequestOutput {
+        let mut p = StreamParser::new(kind, 0.0, 1);
+        for (i, data) in events.iter().enumerate() {
+            if let Err(e) = p.on_data(data, 0.1 * (i + 1) as f64) {
+                return p.fail(e);
+            }
+        }
+        p.finish()
+    }
+
+    #[test]
+    fn a_stream_without_its_end_marker_is_cut() {
+        const TEXT: &str = r#"{"choices": [{"text": "a"}]}"#;
+        const DELTA: &str = r#"{"choices": [{"delta": {"content": "a"}}]}"#;
+        const USAGE: &str = r#"{"choices": [], "usage": {"completion_tokens": 1}}"#;
+        const TGI_TOKEN: &str = r#"{"token": {"text": "a"}, "generated_text": null}"#;
+        const TGI_LAST: &str = r#"{"token": {"text": "b"}, "generated_text": "ab"}"#;
+        const NEVER: &str = "Never received a valid chunk";
+        // (kind, events, the error's start; "" for success)
+        let cases: &[(Kind, &[&str], &str)] = &[
+            (Kind::Completions, &[TEXT, USAGE, "[DONE]"], ""),
+            (Kind::Completions, &[TEXT, "[DONE]"], ""),
+            (Kind::Completions, &[TEXT, USAGE], ""),
+            (Kind::Completions, &[TEXT, TEXT], CUT_OPENAI),
+            // A chunk with both counts as a token chunk, not as the report.
+            (
+                Kind::Completions,
+                &[r#"{"choices": [{"text": "a"}], "usage": {"completion_tokens": 1}}"#],
+                CUT_OPENAI,
+            ),
+            (Kind::Completions, &[], NEVER),
+            (Kind::Completions, &["[DONE]"], NEVER),
+            (Kind::Chat, &[DELTA, USAGE, "[DONE]"], ""),
+            (Kind::Chat, &[DELTA, "[DONE]"], ""),
+            (Kind::Chat, &[DELTA, USAGE], ""),
+            (Kind::Chat, &["[DONE]"], ""),
+            (Kind::Chat, &[DELTA], CUT_OPENAI),
+            (Kind::Chat, &[], CUT_OPENAI),
+            (Kind::Tgi, &[TGI_TOKEN, TGI_LAST], ""),
+            (Kind::Tgi, &[TGI_TOKEN, TGI_TOKEN], CUT_TGI),
+            (Kind::Tgi, &[], CUT_TGI),
+            // No end marker in TensorRT-LLM's stream: the HTTP framing decides.
+            (Kind::TensorrtLlm, &[r#"{"text_output": "a"}"#], ""),
+            (Kind::TensorrtLlm, &[], ""),
+            (Kind::DeepspeedMii, &[r#"{"text": ["whole"]}"#], ""),
+        ];
+        for (kind, events, error) in cases {
+            let out = parse(*kind, events);
+            assert_eq!(
+                (
+                    out.success,
+                    out.error.starts_with(error),
+                    out.error.is_empty()
+                ),
+                (error.is_empty(), true, error.is_empty()),
+                "{kind:?} {events:?}: {:?}",
+                out.error
+            );
+        }
+        assert_eq!(
+            parse(Kind::Tgi, &[TGI_TOKEN, TGI_LAST]).generated_text,
+            "ab"
+        );
+        let cut = parse(Kind::Completions, &[TEXT, TEXT]);
+        assert_eq!((cut.generated_text.as_str(), cut.itl.len()), ("aa", 1));
+    }
+
+    #[test]
+    fn the_per_request_caps() {
+        // Text: exactly the cap passes, one byte more fails.
+        let big = "x".repeat(MAX_TEXT_BYTES / 2);
+        let chunk = format!(r#"{{"choices": [{{"text": "{big}"}}]}}"#);
+        let out = parse(Kind::Completions, &[&chunk, &chunk, "[DONE]"]);
+        assert!(out.success, "{}", out.error);
+        assert_eq!(out.generated_text.len(), MAX_TEXT_BYTES);
+        let out = parse(Kind::Completions, &[&chunk, &chunk, TEXT_Y, "[DONE]"]);
+        assert_eq!(
+            (out.success, out.error.as_str()),
+            (
+                false,
+                "the generated text exceeded 16 MiB, the per-request cap"
+            )
+        );
+        for kind in [Kind::Chat, Kind::TensorrtLlm] {
+            let chunk = match kind {
+                Kind::Chat => format!(r#"{{"choices": [{{"delta": {{"content": "{big}"}}}}]}}"#),
+                _ => format!(r#"{{"text_output": "{big}"}}"#),
+            };
+            let out = parse(kind, &[&chunk, &chunk, &chunk]);
+            assert_eq!(
+                out.error,
+                LimitError::Text {
+                    limit: MAX_TEXT_BYTES
+                }
+                .to_string(),
+                "{kind:?}"
+            );
+        }
+        // Events: every event counts, token chunks or not.
+        let mut p = StreamParser::new(Kind::Completions, 0.0, 1);
+        p.on_data(TEXT_Y, 0.1).unwrap();
+        for _ in 1..MAX_EVENTS {
+            p.on_data("{}", 0.2).unwrap();
+        }
+        let err = p.on_data("[DONE]", 0.3).unwrap_err();
+        assert_eq!(
+            err,
+            "the stream exceeded 1048576 events, the per-request cap"
+        );
+    }
+
+    const TEXT_Y: &str = r#"{"choices": [{"text": "y"}]}"#;
 }

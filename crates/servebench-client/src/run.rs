@@ -6,7 +6,7 @@
 //! the gaps before it), so sleeping never accumulates drift. Timestamps are
 //! seconds on one monotonic clock, taken right after each read returns.
 
-use crate::backend::{Kind, StreamParser};
+use crate::backend::{Kind, LimitError, StreamParser};
 use crate::http::{Connections, Endpoint, EndpointError};
 use crate::sse;
 use bytes::Bytes;
@@ -117,6 +117,11 @@ pub enum RunError {
     #[error("{gaps} arrival gaps for {requests} requests")]
     Gaps { gaps: usize, requests: usize },
 }
+
+/// The largest whole (not streamed) response body read: 16 MiB, the
+/// generated-text cap ([`crate::backend::MAX_TEXT_BYTES`]) of the one
+/// backend that answers in one piece (DeepSpeed-MII).
+pub const MAX_BODY_BYTES: usize = crate::backend::MAX_TEXT_BYTES;
 
 #[derive(Debug, Clone, Copy)]
 struct Clock(Instant);
@@ -510,6 +515,14 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             continue;
         };
         if opts.kind == Kind::DeepspeedMii {
+            if whole.len().saturating_add(data.len()) > MAX_BODY_BYTES {
+                return parser.fail(
+                    LimitError::Body {
+                        limit: MAX_BODY_BYTES,
+                    }
+                    .to_string(),
+                );
+            }
             whole.extend_from_slice(&data);
             continue;
         }
@@ -519,6 +532,19 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         for event in events.drain(..) {
             if let Err(e) = parser.on_data(&event.data, now) {
                 return parser.fail(e);
+            }
+        }
+    }
+    if opts.kind != Kind::DeepspeedMii {
+        // A last line or event the server did not end: read it as the
+        // original would; if it does not parse, the stream was cut in it.
+        let now = shared.clock.now();
+        if let Err(e) = decoder.finish(&mut events) {
+            return parser.fail(format!("the stream was cut inside its last event: {e}"));
+        }
+        for event in events.drain(..) {
+            if let Err(e) = parser.on_data(&event.data, now) {
+                return parser.fail(format!("the stream was cut inside its last event: {e}"));
             }
         }
     }

@@ -9,6 +9,23 @@
 //! dropped. Each read is scanned once, from where the previous one stopped;
 //! only an unfinished line is carried over. Invalid UTF-8 in a line is an
 //! error, never a silent stall.
+//!
+//! The server decides how much the decoder holds, so it is capped: a line
+//! longer than [`MAX_LINE_BYTES`] or an event whose `data:` lines add up to
+//! more than [`MAX_EVENT_BYTES`] is an error (the caller fails that one
+//! request). Both caps are 1 MiB, eight times the line the Python client
+//! accepts (aiohttp's 128 KiB line buffer, SPEC §6.6) and far above any
+//! real streamed chunk. The checks cost one comparison per line and per
+//! read, nothing per byte. After an error the decoder must not be fed again.
+//!
+//! At the end of a stream, [`Decoder::finish`] reads an unfinished last
+//! line and event as the original's line reader would (the WHATWG rules
+//! drop them; [`decode_all`] and [`Decoder::feed`] do).
+
+/// The longest line (without its line end) the decoder accepts: 1 MiB.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// The most `data:` bytes one event may gather across its lines: 1 MiB.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,9 +39,14 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SseError {
     #[error("invalid UTF-8 in the event stream at byte {offset}")]
     InvalidUtf8 { offset: u64 },
+    #[error("a line of the event stream (from byte {offset}) exceeds the {} MiB line cap", limit >> 20)]
+    LineTooLong { limit: usize, offset: u64 },
+    #[error("an event's data (at the line from byte {offset}) exceeds the {} MiB event cap", limit >> 20)]
+    EventTooLarge { limit: usize, offset: u64 },
 }
 
 /// The decoder's state between reads.
@@ -89,6 +111,22 @@ impl Decoder {
         self.feed_started(bytes, out)
     }
 
+    /// The stream ended: an unfinished last line is read as a line, and an
+    /// event still open is dispatched into `out` — as the Python client's
+    /// line reader, which also hands over a last line without `\n`, would.
+    pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), SseError> {
+        let line = std::mem::take(&mut self.line);
+        if !self.started {
+            // At most two bytes, all of them the start of a BOM.
+            return Ok(());
+        }
+        if !line.is_empty() {
+            let start = self.consumed.saturating_sub(line.len() as u64);
+            self.process_line(&line, start, out)?;
+        }
+        self.process_line(b"", self.consumed, out)
+    }
+
     fn feed_started(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), SseError> {
         let mut rest = bytes;
         while let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
@@ -101,6 +139,12 @@ impl Decoder {
                 _ => 1,
             };
             let line_start = self.consumed - self.line.len() as u64;
+            if self.line.len().saturating_add(end) > MAX_LINE_BYTES {
+                return Err(SseError::LineTooLong {
+                    limit: MAX_LINE_BYTES,
+                    offset: line_start,
+                });
+            }
             if self.line.is_empty() {
                 self.process_line(&rest[..end], line_start, out)?;
             } else {
@@ -110,6 +154,12 @@ impl Decoder {
             }
             self.consumed += (end + terminator_len) as u64;
             rest = &rest[end + terminator_len..];
+        }
+        if self.line.len().saturating_add(rest.len()) > MAX_LINE_BYTES {
+            return Err(SseError::LineTooLong {
+                limit: MAX_LINE_BYTES,
+                offset: self.consumed.saturating_sub(self.line.len() as u64),
+            });
         }
         self.line.extend_from_slice(rest);
         self.consumed += rest.len() as u64;
@@ -152,6 +202,17 @@ impl Decoder {
         };
         match field {
             "data" => {
+                let grown = self
+                    .data
+                    .len()
+                    .saturating_add(usize::from(self.has_data))
+                    .saturating_add(value.len());
+                if grown > MAX_EVENT_BYTES {
+                    return Err(SseError::EventTooLarge {
+                        limit: MAX_EVENT_BYTES,
+                        offset,
+                    });
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -237,5 +298,96 @@ mod tests {
             d.feed(&text[cut..], &mut out).unwrap();
             assert_eq!(data(&out), ["caf\u{e9} \u{1f600}"], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn lines_up_to_the_cap_pass_and_longer_ones_fail_in_any_split() {
+        // A line of exactly the cap (without its line end) is accepted.
+        let body = "x".repeat(MAX_LINE_BYTES - "data: ".len());
+        let fits = format!("data: {body}\n\n");
+        assert_eq!(
+            decode_all(fits.as_bytes()).unwrap()[0].data.len(),
+            body.len()
+        );
+        let over = format!(": ok\ndata: {body}y\n\n");
+        let error = SseError::LineTooLong {
+            limit: MAX_LINE_BYTES,
+            offset: 5,
+        };
+        let want = Err(error.clone());
+        assert_eq!(decode_all(over.as_bytes()).map(|_| ()), want);
+        // Split anywhere, or fed in small reads, the carried line trips it.
+        for cut in [0, 6, 4096, MAX_LINE_BYTES, over.len() - 2] {
+            let mut d = Decoder::new();
+            let mut out = Vec::new();
+            let first = d.feed(&over.as_bytes()[..cut], &mut out);
+            let result = first.and_then(|()| d.feed(&over.as_bytes()[cut..], &mut out));
+            assert_eq!(result, want, "cut at {cut}");
+        }
+        let mut d = Decoder::new();
+        let mut out = Vec::new();
+        let result = over
+            .as_bytes()
+            .chunks(4096)
+            .try_for_each(|c| d.feed(c, &mut out));
+        assert_eq!(result, want);
+        assert_eq!(
+            error.to_string(),
+            "a line of the event stream (from byte 5) exceeds the 1 MiB line cap"
+        );
+    }
+
+    #[test]
+    fn an_event_gathering_more_than_the_cap_fails() {
+        let half = "y".repeat(MAX_EVENT_BYTES / 2);
+        // Two halves joined by `\n` are one byte over.
+        let over = format!("data: {half}\ndata: {half}\n\n");
+        let at = (half.len() + 7) as u64;
+        let err = decode_all(over.as_bytes()).unwrap_err();
+        assert_eq!(
+            err,
+            SseError::EventTooLarge {
+                limit: MAX_EVENT_BYTES,
+                offset: at
+            }
+        );
+        assert!(err.to_string().contains("1 MiB event cap"), "{err}");
+        let fits = format!("data: {half}\ndata: {}\n\n", &half[1..]);
+        assert_eq!(
+            decode_all(fits.as_bytes()).unwrap()[0].data.len(),
+            MAX_EVENT_BYTES
+        );
+        // The count starts again with every event.
+        let many = fits.repeat(3);
+        assert_eq!(decode_all(many.as_bytes()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn finish_reads_an_unfinished_last_line_and_event() {
+        #[track_caller]
+        fn check(stream: &[u8], expected: &[&str]) {
+            let mut d = Decoder::new();
+            let mut out = Vec::new();
+            d.feed(stream, &mut out).unwrap();
+            d.finish(&mut out).unwrap();
+            assert_eq!(
+                data(&out),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(stream)
+            );
+        }
+        check(b"data: a\n\ndata: [DONE]", &["a", "[DONE]"]);
+        check(b"data: a\n\ndata: b\n", &["a", "b"]);
+        check(b"data: a\ndata: b\r", &["a\nb"]);
+        check(b"data: a\n\n", &["a"]);
+        check(b"data: a\n\n: comment", &["a"]);
+        check(b"event: x", &[]);
+        check(b"\xEF\xBB", &[]);
+        check(b"", &[]);
+        let mut d = Decoder::new();
+        let mut out = Vec::new();
+        d.feed(b"data: \xff", &mut out).unwrap();
+        assert_eq!(d.finish(&mut out), Err(SseError::InvalidUtf8 { offset: 6 }));
     }
 }
