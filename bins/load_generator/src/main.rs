@@ -6,7 +6,7 @@
 
 use clap::Parser;
 use servebench_loadgen::{
-    api, spec, store, ApiConfig, Service, ServiceConfig, Store, TargetPolicy,
+    api, spec, store, ApiConfig, Policy, Service, ServiceConfig, Store, TargetPolicy,
 };
 use std::io::Write;
 use std::net::IpAddr;
@@ -39,6 +39,9 @@ struct Cli {
     /// YAML list of runs (the /start-load JSON bodies) to execute at start, in order
     #[arg(long)]
     startup_spec: Option<PathBuf>,
+    /// The only directory runs may read datasets and tokenizers from (dataset_path and tokenizer are resolved inside it; without it, runs can name no file)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -50,7 +53,7 @@ fn local_date() -> String {
 }
 
 /// The start-up spec's runs, validated (an error names the run and field).
-fn startup_runs(path: &Path, policy: &TargetPolicy) -> Result<Vec<spec::ValidSpec>, String> {
+fn startup_runs(path: &Path, policy: &Policy) -> Result<Vec<spec::ValidSpec>, String> {
     let doc = servebench_matrix::yaml::load_yaml_file(path, || {
         servebench_matrix::MatrixError::ConfigFileMissing(path.to_owned())
     })
@@ -100,21 +103,69 @@ fn bucket(url: &str, fallback: &Path) -> Result<Store, String> {
     })
 }
 
+/// `LOADGEN_TOKEN`, if set: a value no `Authorization` header could carry
+/// (blank, spaces around it, non-ASCII) would lock everyone out, or in.
+fn token(value: Option<std::ffi::OsString>) -> Result<Option<String>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let value = value
+        .into_string()
+        .map_err(|_| "LOADGEN_TOKEN is not valid UTF-8".to_owned())?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("LOADGEN_TOKEN must be visible ASCII characters only (no spaces, not blank): a bearer token cannot carry anything else".into());
+    }
+    Ok(Some(value))
+}
+
+/// The data directory, canonical (links resolved), so that a file's
+/// resolved path can be checked to lie inside it.
+fn data_dir(dir: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    dir.map(|d| {
+        let canonical = d
+            .canonicalize()
+            .map_err(|e| format!("--data-dir {}: {e}", d.display()))?;
+        if !canonical.is_dir() {
+            return Err(format!("--data-dir {}: not a directory", d.display()));
+        }
+        Ok(canonical)
+    })
+    .transpose()
+}
+
+/// Checks at start that results can be written where they go (a run must
+/// not find out after it finished).
+fn check_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("--results-dir {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("--results-dir {}: not writable: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), String> {
-    let token = env("LOADGEN_TOKEN").filter(|t| !t.is_empty());
+    let token = token(std::env::var_os("LOADGEN_TOKEN"))?;
     if !cli.host.is_loopback() && token.is_none() {
         return Err(format!(
             "binding to {} exposes the API beyond this machine: set LOADGEN_TOKEN (a bearer token every mutating call must carry)",
             cli.host
         ));
     }
-    let policy = if cli.allow_target.is_empty() {
+    let targets = if cli.allow_target.is_empty() {
         TargetPolicy::default()
     } else {
         TargetPolicy {
             patterns: cli.allow_target.clone(),
         }
     };
+    let policy = Policy {
+        targets,
+        data_dir: data_dir(cli.data_dir.as_deref())?,
+    };
+    let staging_dir = cli.results_dir.join(".staging");
+    check_writable(&staging_dir)?;
+    let max_connections = api::connection_limit();
     let startup = match &cli.startup_spec {
         Some(path) => startup_runs(path, &policy)?,
         None => Vec::new(),
@@ -125,7 +176,7 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let service = Service::new(ServiceConfig {
         store,
-        staging_dir: cli.results_dir.join(".staging"),
+        staging_dir,
         env,
         date: local_date,
         api_key: env("OPENAI_API_KEY"),
@@ -155,7 +206,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
         };
-        let cfg = ApiConfig { policy, token };
+        let cfg = ApiConfig {
+            policy,
+            token,
+            max_connections,
+        };
         api::serve(listener, Arc::clone(&service), cfg, shutdown)
             .await
             .map_err(|e| format!("serving: {e}"))?;

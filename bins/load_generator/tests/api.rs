@@ -144,8 +144,13 @@ fn bad_payloads_and_refused_targets_are_400_with_the_field() {
         assert_eq!(status, 400, "{body}: {text}");
         assert_eq!(json(&text)["error"]["field"], field, "{body}: {text}");
     }
-    // Valid, but its tokenizer does not exist: accepted, then failed with why.
+    // A tokenizer path outside the data directory is refused; a model id
+    // that is not in the cache (offline) is accepted, then fails with why.
     let body = r#"{"model": "m", "tokenizer": "/nonexistent/tokenizer.json", "dataset_name": "random", "port": 9, "num_prompts": 2}"#;
+    let (status, text) = http(addr, "POST", "/start-load", Some(body), None);
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(json(&text)["error"]["field"], "tokenizer", "{text}");
+    let body = r#"{"model": "m", "tokenizer": "nobody/nonexistent", "dataset_name": "random", "port": 9, "num_prompts": 2}"#;
     let (id, _) = start(addr, body);
     let run = wait_for(addr, &id, &["done", "failed"]);
     assert_eq!(run["state"], "failed");
@@ -227,6 +232,8 @@ fn a_startup_spec_runs_in_order_and_a_bad_one_is_refused() {
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_load_generator"))
         .args(["--port", "0", "--startup-spec", file.to_str().unwrap()])
+        .arg("--results-dir")
+        .arg(dir.join("results"))
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -11,7 +11,7 @@
 //! | `GET /metrics` | Prometheus text |
 
 use crate::runs::{Service, StartError, StopError};
-use crate::spec::{self, TargetPolicy};
+use crate::spec::{self, Policy};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -26,12 +26,48 @@ use tokio::net::TcpListener;
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
 
+/// How long a client may take to send a request's headers, and how long
+/// an idle keep-alive connection is kept (hyper's header timer runs from
+/// the moment the connection waits for a request).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest any one connection is kept, whatever it does (a client that
+/// never reads its answer cannot hold a connection longer).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Connections served at once by default; more are closed as soon as they
+/// are accepted.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// How many connections this process can serve: [`MAX_CONNECTIONS`] after
+/// raising the open-file limit towards the hard limit, else what the limit
+/// leaves besides the runs' own connections.
+pub fn connection_limit() -> usize {
+    let reserve = 256 + RUN_CONNECTIONS;
+    match servebench_client::run::check_open_files(MAX_CONNECTIONS + reserve) {
+        Ok(()) => MAX_CONNECTIONS,
+        Err(servebench_client::run::RunError::OpenFiles { limit, .. }) => usize::try_from(limit)
+            .unwrap_or(0)
+            .saturating_sub(reserve)
+            .max(64),
+        Err(_) => 64,
+    }
+}
+
+/// Descriptors kept free for a run's own connections to its target.
+const RUN_CONNECTIONS: usize = 1024;
+
 /// What the API needs besides the service.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    pub policy: TargetPolicy,
+    pub policy: Policy,
     /// When set, every mutating call needs `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Connections served at once (see [`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
 }
 
 type Body = Full<Bytes>;
@@ -121,12 +157,22 @@ async fn handle(
 }
 
 async fn start(service: &Service, cfg: &ApiConfig, req: Request<Incoming>) -> Response<Body> {
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let collect = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("the body must be JSON of at most {MAX_BODY} bytes"),
+            )
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
             )
         }
     };
@@ -148,6 +194,10 @@ async fn start(service: &Service, cfg: &ApiConfig, req: Request<Incoming>) -> Re
                 StatusCode::CONFLICT,
                 &json!({"error": {"reason": "a run is in progress; set \"queue\": true to wait for it", "active": active}}),
             ),
+            Err(StartError::QueueFull { limit }) => json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"error": {"reason": format!("the queue is full ({limit} runs wait already); try again when one has started")}}),
+            ),
         },
     }
 }
@@ -159,24 +209,39 @@ pub async fn serve(
     cfg: ApiConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
     let cfg = Arc::new(cfg);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors, most likely: let some close.
                     tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                // Over the limit the connection is closed at once, so that
+                // held connections cannot exhaust descriptors or memory.
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    drop(stream);
                     continue;
                 };
                 let (service, cfg) = (Arc::clone(&service), Arc::clone(&cfg));
                 let handler = hyper::service::service_fn(move |req| {
                     handle(Arc::clone(&service), Arc::clone(&cfg), req)
                 });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), handler);
+                let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), handler);
                 let watched = graceful.watch(conn);
-                tokio::spawn(async move { let _ = watched.await; });
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(CONNECTION_LIFETIME, watched).await;
+                    drop(slot);
+                });
             }
             () = &mut shutdown => break,
         }

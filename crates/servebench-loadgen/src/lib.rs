@@ -18,5 +18,5 @@ pub mod store;
 
 pub use api::ApiConfig;
 pub use runs::{Service, ServiceConfig};
-pub use spec::TargetPolicy;
+pub use spec::{Policy, TargetPolicy};
 pub use store::Store;

@@ -3,7 +3,7 @@
 //! benchmark (`servebench-bench`) with live metrics.
 
 use crate::metrics::{Registry, RunMetrics};
-use crate::spec::ValidSpec;
+use crate::spec::{TokenizerSource, ValidSpec};
 use crate::store::Store;
 use serde_json::{json, Value};
 use servebench_bench::{BenchConfig, LongRun, SaveConfig};
@@ -12,7 +12,7 @@ use servebench_prompts::tokenizer::Tokenizer;
 use servebench_prompts::PrepareOptions;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -81,9 +81,12 @@ struct Runs {
 
 /// Why a start was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StartError {
     /// A run is active and the spec did not ask to queue.
     Busy { active: String },
+    /// [`MAX_QUEUED`] runs wait already.
+    QueueFull { limit: usize },
 }
 
 /// Why a stop was refused.
@@ -105,6 +108,10 @@ pub struct Service {
 
 /// Finished runs kept for `GET /runs` (their files stay in the store).
 pub const KEPT_FINISHED: usize = 100;
+
+/// Runs that may wait in the queue; more starts are refused (each holds
+/// its options, up to a 1 MiB body, in memory).
+pub const MAX_QUEUED: usize = 32;
 
 impl Service {
     pub fn new(cfg: ServiceConfig) -> Arc<Service> {
@@ -134,6 +141,9 @@ impl Service {
                 .or_else(|| runs.queue.front().map(|(id, _)| id.clone()))
                 .unwrap_or_default();
             return Err(StartError::Busy { active });
+        }
+        if runs.queue.len() >= MAX_QUEUED {
+            return Err(StartError::QueueFull { limit: MAX_QUEUED });
         }
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         // The random part keeps ids (and file names) unique across restarts
@@ -212,7 +222,9 @@ impl Service {
         runs.map.get(id).map(|info| run_json(id, info, true))
     }
 
-    /// All runs, oldest first, without their results (`GET /runs`).
+    /// All runs, oldest first, without their options and results (`GET
+    /// /runs`; `GET /runs/{id}` has them): the list stays small however big
+    /// the bodies were.
     pub fn list(&self) -> Value {
         let runs = self.lock();
         Value::Array(
@@ -265,7 +277,16 @@ impl Service {
                 continue;
             };
             self.registry.add(Arc::clone(&metrics));
-            let outcome = self.execute(&id, spec, metrics, stop).await;
+            // The run is a task of its own: a panic in it ends that run as
+            // failed, never the executor (which would wedge the service).
+            let task = {
+                let (me, id) = (Arc::clone(&self), id.clone());
+                tokio::spawn(async move { me.execute(&id, spec, metrics, stop).await })
+            };
+            let outcome = match task.await {
+                Ok(outcome) => outcome,
+                Err(e) => Err(format!("internal error: the run {}", panic_reason(e))),
+            };
             let mut runs = self.lock();
             runs.active = None;
             if let Some(info) = runs.map.get_mut(&id) {
@@ -310,22 +331,36 @@ impl Service {
             burstiness: s.burstiness,
             lora_modules: s.lora_modules.clone(),
         };
-        let tok_id = tokenizer_id.clone();
-        let (tok, prepared) = tokio::task::spawn_blocking(move || {
-            let tok = Tokenizer::load(&tok_id, &env).map_err(|e| e.to_string())?;
-            let prepared =
-                servebench_prompts::prepare(&tok, &prepare_opts).map_err(|e| e.to_string())?;
+        let source = spec.tokenizer.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let cancelled = Arc::clone(&cancel);
+        let preparing = tokio::task::spawn_blocking(move || {
+            let tok = match &source {
+                TokenizerSource::Path(path) => Tokenizer::load(&path.display().to_string(), &env),
+                TokenizerSource::Hub(id) => Tokenizer::load_from_hub(id, &env),
+            }
+            .map_err(|e| e.to_string())?;
+            let prepared = servebench_prompts::prepare_cancellable(&tok, &prepare_opts, &cancelled)
+                .map_err(|e| e.to_string())?;
             Ok::<_, String>((tok, prepared))
-        })
-        .await
-        .map_err(|e| format!("preparing prompts: {e}"))??;
+        });
+        // A stop while prompts are prepared ends the run at once; the
+        // preparation sees the flag and gives up at its next prompt.
+        let (tok, prepared) = tokio::select! {
+            prepared = preparing => prepared.map_err(|e| format!("preparing prompts: {e}"))??,
+            _ = stop.wait_for(|s| *s) => {
+                cancel.store(true, Ordering::Relaxed);
+                return Err("stopped while preparing prompts".into());
+            }
+        };
         if *stop.borrow() {
             return Err("stopped while preparing prompts".into());
         }
         let file_name = format!("{id}.json");
         let cfg = BenchConfig {
             backend: s.backend.clone(),
-            base_url: s.base_url.clone(),
+            // Built from the checked parts; host and port are then unused.
+            base_url: Some(spec.base_url.clone()),
             host: s.host.clone(),
             port: s.port,
             endpoint: s.endpoint.clone(),
@@ -390,17 +425,47 @@ impl Service {
         let Some((doc, file)) = outcome.saved else {
             return Err("the run saved no result".into());
         };
-        let text = std::fs::read(&file).map_err(|e| format!("reading {file}: {e}"))?;
-        let stored = self.cfg.store.put(&file_name, text).await;
-        let _ = std::fs::remove_file(&file);
-        let stored = stored?;
+        let result = servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc));
+        // The staging file is the only copy until the store has the result:
+        // it is removed only then. A failure keeps it (and the result is
+        // served from memory by GET /runs/{id}).
+        let stored = match std::fs::read(&file) {
+            Ok(text) => self.cfg.store.put(&file_name, text).await,
+            Err(e) => Err(format!("reading {file}: {e}")),
+        };
+        let (location, store_warning) = match stored {
+            Ok(stored) => {
+                let _ = std::fs::remove_file(&file);
+                (stored.location, stored.warning)
+            }
+            Err(e) => (
+                file.clone(),
+                Some(format!(
+                    "storing the result failed ({e}); it is kept at {file} and in GET /runs/{id}"
+                )),
+            ),
+        };
         Ok(Finished {
-            result: servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc)),
-            location: stored.location,
-            store_warning: stored.warning,
+            result,
+            location,
+            store_warning,
             interrupted: outcome.interrupted,
         })
     }
+}
+
+/// What a failed task says (a panic's message, when it has one).
+fn panic_reason(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "was cancelled".into();
+    }
+    let payload = e.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("panicked: {message}")
 }
 
 struct Finished {
@@ -431,7 +496,7 @@ fn spec_json(spec: &ValidSpec) -> Value {
     serde_json::to_value(&spec.spec).unwrap_or(Value::Null)
 }
 
-fn run_json(id: &str, info: &RunInfo, with_result: bool) -> Value {
+fn run_json(id: &str, info: &RunInfo, full: bool) -> Value {
     let m = &info.metrics;
     let mut v = json!({
         "id": id,
@@ -443,11 +508,11 @@ fn run_json(id: &str, info: &RunInfo, with_result: bool) -> Value {
             "completed": m.completed(),
             "failed": m.failed(),
         },
-        "spec": info.spec,
         "result_location": info.location,
         "error": info.error,
     });
-    if with_result {
+    if full {
+        v["spec"] = info.spec.clone();
         v["result"] = info.result.clone().unwrap_or(Value::Null);
     }
     v

@@ -3,7 +3,11 @@
 //! snake_case and its defaults, validated into what a run needs.
 
 use serde::{Deserialize, Serialize};
-use servebench_prompts::DatasetFlags;
+use servebench_bench::MAX_WARMUPS;
+use servebench_prompts::limits::{self, LimitError};
+use servebench_prompts::{DatasetFlags, PromptsError};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
 
 /// A rejected specification: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,9 +128,6 @@ impl Default for LoadSpec {
     }
 }
 
-/// The most prompts one run may ask for (each is held in memory).
-pub const MAX_PROMPTS: u64 = 10_000_000;
-
 /// The longest stress run: a week.
 pub const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
 
@@ -184,15 +185,39 @@ impl TargetPolicy {
     }
 }
 
+/// What a spec may reach: which servers, and which files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub targets: TargetPolicy,
+    /// `--data-dir`: the only directory datasets and tokenizers may be read
+    /// from (canonical: links resolved). Without it, no file can be named.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where a run's tokenizer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenizerSource {
+    /// A file or directory inside the data directory (canonical path).
+    Path(PathBuf),
+    /// A Hugging Face model id, loaded from the cache or the Hub only.
+    Hub(String),
+}
+
 /// A validated specification, split into what each crate needs.
 #[derive(Debug, Clone)]
 pub struct ValidSpec {
     pub spec: LoadSpec,
     pub model: String,
     pub request_rate: f64,
+    /// The dataset, its path (if any) resolved inside the data directory.
     pub dataset: DatasetFlags,
-    /// Host and port the run will connect to.
+    pub tokenizer: TokenizerSource,
+    /// Host and port the run will connect to (an IPv6 host without
+    /// brackets), checked against the allow-list.
     pub target: (String, u16),
+    /// `scheme://host:port[/prefix]`, built from the checked parts: the only
+    /// address the run connects to.
+    pub base_url: String,
 }
 
 /// Parses a JSON body; a type error names its field.
@@ -227,42 +252,185 @@ pub fn parse(body: &[u8]) -> Result<LoadSpec, FieldError> {
     }
 }
 
-/// The host and port a spec targets.
-fn target(spec: &LoadSpec) -> Result<(String, u16), FieldError> {
+/// A host as a spec may give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Host {
+    Name(String),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl Host {
+    /// A DNS name, an IPv4 address, or an IPv6 address with or without
+    /// brackets; nothing that could change the meaning of a URL (`@`, `/`,
+    /// `?`, `#`, `:`, `%`, whitespace).
+    fn parse(field: &str, text: &str) -> Result<Host, FieldError> {
+        let bare = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        if let Ok(v6) = bare.parse::<Ipv6Addr>() {
+            return Ok(Host::V6(v6));
+        }
+        if bare.len() != text.len() {
+            return Err(field_error(
+                field,
+                format!("{text:?} is not an IPv6 address"),
+            ));
+        }
+        if let Ok(v4) = text.parse::<Ipv4Addr>() {
+            return Ok(Host::V4(v4));
+        }
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if text.len() > 253 || !text.split('.').all(label_ok) {
+            return Err(field_error(
+                field,
+                format!("{text:?} is not a host name or IP address"),
+            ));
+        }
+        Ok(Host::Name(text.to_ascii_lowercase()))
+    }
+
+    /// As the allow-list sees it (IPv6 without brackets).
+    fn plain(&self) -> String {
+        match self {
+            Host::Name(n) => n.clone(),
+            Host::V4(a) => a.to_string(),
+            Host::V6(a) => a.to_string(),
+        }
+    }
+
+    /// As a URL writes it.
+    fn in_url(&self) -> String {
+        match self {
+            Host::V6(a) => format!("[{a}]"),
+            other => other.plain(),
+        }
+    }
+}
+
+/// The target's host and port and the base URL built from them.
+fn target(spec: &LoadSpec) -> Result<(Host, u16, String), FieldError> {
     match &spec.base_url {
-        None => Ok((spec.host.clone(), spec.port)),
+        None => {
+            let host = Host::parse("host", &spec.host)?;
+            if spec.port == 0 {
+                return Err(field_error("port", "must be between 1 and 65535"));
+            }
+            let base = format!("http://{}:{}", host.in_url(), spec.port);
+            Ok((host, spec.port, base))
+        }
         Some(url) => {
+            let bad = |reason: &str| field_error("base_url", reason.to_owned());
+            if url
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            {
+                return Err(bad("must not contain whitespace or control characters"));
+            }
             let uri: hyper::Uri = url
                 .parse()
                 .map_err(|e| field_error("base_url", format!("not a URL: {e}")))?;
             let https = match uri.scheme_str() {
                 Some("http") => false,
                 Some("https") => true,
-                _ => {
-                    return Err(field_error(
-                        "base_url",
-                        "must start with http:// or https://",
-                    ))
-                }
+                _ => return Err(bad("must start with http:// or https://")),
             };
-            let authority = uri
-                .authority()
-                .ok_or_else(|| field_error("base_url", "has no host"))?;
-            let host = authority
-                .host()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            Ok((
-                host,
-                authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
-            ))
+            let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
+            if authority.as_str().contains('@') {
+                return Err(bad(
+                    "must not carry credentials (user:password@); the service sends OPENAI_API_KEY",
+                ));
+            }
+            if uri.query().is_some() || url.contains('#') {
+                return Err(bad("must not have a query or fragment"));
+            }
+            let host = Host::parse("base_url", authority.host())?;
+            let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let scheme = if https { "https" } else { "http" };
+            let path = uri.path().trim_end_matches('/');
+            let base = format!("{scheme}://{}:{port}{path}", host.in_url());
+            Ok((host, port, base))
         }
     }
 }
 
+/// A file named by a spec, inside the data directory after following
+/// links, and a regular file (or, for tokenizers, a directory).
+fn data_file(
+    field: &str,
+    name: &str,
+    data_dir: Option<&Path>,
+    dir_ok: bool,
+) -> Result<PathBuf, FieldError> {
+    let Some(dir) = data_dir else {
+        return Err(field_error(
+            field,
+            "the service reads no files: start it with --data-dir DIR to allow datasets from DIR",
+        ));
+    };
+    // Relative names are inside the data directory; absolute ones must be.
+    let resolved = dir.join(name).canonicalize().map_err(|e| {
+        field_error(
+            field,
+            format!("{name:?} is not readable in the data directory: {e}"),
+        )
+    })?;
+    if !resolved.starts_with(dir) {
+        return Err(field_error(
+            field,
+            format!("{name:?} is outside the data directory"),
+        ));
+    }
+    let meta =
+        std::fs::metadata(&resolved).map_err(|e| field_error(field, format!("{name:?}: {e}")))?;
+    if !(meta.is_file() || dir_ok && meta.is_dir()) {
+        return Err(field_error(
+            field,
+            format!("{name:?} is not a regular file"),
+        ));
+    }
+    Ok(resolved)
+}
+
+/// Where the tokenizer comes from: a file or directory in the data
+/// directory, else a Hugging Face model id (never any other path).
+fn tokenizer_source(
+    field: &str,
+    name: &str,
+    policy: &Policy,
+) -> Result<TokenizerSource, FieldError> {
+    if let Some(dir) = &policy.data_dir {
+        if let Ok(path) = data_file(field, name, Some(dir), true) {
+            return Ok(TokenizerSource::Path(path));
+        }
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c != "."
+            && c != ".."
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    if name.len() > 200 || parts.len() > 2 || !parts.iter().all(|c| component_ok(c)) {
+        return Err(field_error(
+            field,
+            format!(
+                "{name:?} is neither a Hugging Face model id (ORG/NAME) nor a tokenizer in the data directory"
+            ),
+        ));
+    }
+    Ok(TokenizerSource::Hub(name.to_owned()))
+}
+
 /// Checks a parsed spec: values in range, the target allowed.
-pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, FieldError> {
+pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError> {
     let model = spec
         .model
         .clone()
@@ -278,12 +446,7 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
             ),
         ));
     }
-    if spec.num_prompts == 0 || spec.num_prompts > MAX_PROMPTS {
-        return Err(field_error(
-            "num_prompts",
-            format!("must be between 1 and {MAX_PROMPTS}"),
-        ));
-    }
+    limits::check_prompts("num_prompts", spec.num_prompts).map_err(limit)?;
     let request_rate = match &spec.request_rate {
         Rate::Number(r) if r.is_finite() && *r > 0.0 => *r,
         Rate::Text(t) if t == "inf" => f64::INFINITY,
@@ -294,6 +457,13 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
             ))
         }
     };
+    limits::check_rate(request_rate).map_err(limit)?;
+    if spec.num_warmups > MAX_WARMUPS.unsigned_abs() {
+        return Err(field_error(
+            "num_warmups",
+            format!("must be at most {MAX_WARMUPS}"),
+        ));
+    }
     if let Some(d) = spec.duration_s {
         if !(d.is_finite() && d > 0.0 && d <= MAX_DURATION_S) {
             return Err(field_error(
@@ -308,27 +478,37 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
             ));
         }
     }
-    if !(spec.burstiness.is_finite() && spec.burstiness > 0.0) {
-        return Err(field_error("burstiness", "must be a positive number"));
-    }
+    limits::check_burstiness(spec.burstiness).map_err(limit)?;
     if spec.max_concurrency.is_some_and(|c| c < 1) {
         return Err(field_error("max_concurrency", "must be at least 1"));
     }
     if !(0.0..=1.0).contains(&spec.random_range_ratio) {
         return Err(field_error("random_range_ratio", "must be between 0 and 1"));
     }
-    for (name, value) in [
-        ("random_input_len", spec.random_input_len),
-        ("random_output_len", spec.random_output_len),
-        ("sonnet_input_len", spec.sonnet_input_len),
-        ("sonnet_output_len", spec.sonnet_output_len),
+    for (name, value, min) in [
+        ("random_input_len", spec.random_input_len, 1),
+        ("random_output_len", spec.random_output_len, 1),
+        ("random_prefix_len", spec.random_prefix_len, 0),
+        ("sonnet_input_len", spec.sonnet_input_len, 1),
+        ("sonnet_output_len", spec.sonnet_output_len, 1),
+        ("sonnet_prefix_len", spec.sonnet_prefix_len, 0),
     ] {
-        if value < 1 {
-            return Err(field_error(name, "must be at least 1"));
-        }
+        limits::check_len(name, value, min).map_err(limit)?;
     }
-    if !spec.endpoint.starts_with('/') {
-        return Err(field_error("endpoint", "must start with /"));
+    if let Some(len) = spec.sharegpt_output_len {
+        limits::check_len("sharegpt_output_len", len, 1).map_err(limit)?;
+    }
+    if !spec.endpoint.starts_with('/')
+        || spec.endpoint.len() > 1024
+        || spec
+            .endpoint
+            .bytes()
+            .any(|b| !b.is_ascii_graphic() || b == b'#')
+    {
+        return Err(field_error(
+            "endpoint",
+            "must be a URL path starting with / (visible ASCII, no #)",
+        ));
     }
     for item in &spec.metadata {
         if !item.contains('=') {
@@ -351,9 +531,17 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
     })?;
     let num_prompts = usize::try_from(spec.num_prompts)
         .map_err(|_| field_error("num_prompts", "too large for this machine"))?;
+    let dataset_path = match &spec.dataset_path {
+        Some(p) => Some(
+            data_file("dataset_path", p, policy.data_dir.as_deref(), false)?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
     let dataset = DatasetFlags {
         name: spec.dataset_name.clone(),
-        path: spec.dataset_path.clone(),
+        path: dataset_path,
         num_prompts,
         random_input_len: spec.random_input_len,
         random_output_len: spec.random_output_len,
@@ -367,6 +555,9 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
         chat_backend: spec.backend == "openai-chat",
     };
     dataset.dataset().map_err(|e| {
+        if let PromptsError::Limit(l) = e {
+            return limit(l);
+        }
         let file_dataset = ["sharegpt", "sonnet", "custom"].contains(&spec.dataset_name.as_str());
         let field = if spec.dataset_path.is_none() && file_dataset {
             "dataset_path"
@@ -375,8 +566,28 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
         };
         field_error(field, e.to_string())
     })?;
-    let target = target(&spec)?;
-    if !policy.allows(&target.0, target.1) {
+    let (tokenizer_field, tokenizer_name) = match &spec.tokenizer {
+        Some(t) => ("tokenizer", t.as_str()),
+        None => ("model", model.as_str()),
+    };
+    let tokenizer = tokenizer_source(tokenizer_field, tokenizer_name, policy)?;
+    let (host, port, base_url) = target(&spec)?;
+    let target = (host.plain(), port);
+    // The check is on the URL the run will use, parsed back: what is
+    // checked is what is connected to.
+    let url: hyper::Uri = format!("{base_url}{}", spec.endpoint)
+        .parse()
+        .map_err(|e| field_error("endpoint", format!("does not make a URL: {e}")))?;
+    let connected = url.authority().map(|a| {
+        (
+            a.host()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            a.port_u16().unwrap_or(port),
+        )
+    });
+    if connected.as_ref() != Some(&target) || !policy.targets.allows(&target.0, target.1) {
         return Err(field_error(
             if spec.base_url.is_some() {
                 "base_url"
@@ -387,7 +598,7 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
                 "target {}:{} is not allowed (--allow-target: {})",
                 target.0,
                 target.1,
-                policy.patterns.join(", ")
+                policy.targets.patterns.join(", ")
             ),
         ));
     }
@@ -396,8 +607,14 @@ pub fn validate(spec: LoadSpec, policy: &TargetPolicy) -> Result<ValidSpec, Fiel
         model,
         request_rate,
         dataset,
+        tokenizer,
         target,
+        base_url,
     })
+}
+
+fn limit(e: LimitError) -> FieldError {
+    field_error(e.option, e.reason)
 }
 
 #[cfg(test)]
@@ -405,13 +622,13 @@ mod tests {
     use super::*;
 
     fn ok(body: &str) -> ValidSpec {
-        validate(parse(body.as_bytes()).unwrap(), &TargetPolicy::default()).unwrap()
+        validate(parse(body.as_bytes()).unwrap(), &Policy::default()).unwrap()
     }
 
     fn err(body: &str) -> FieldError {
         match parse(body.as_bytes()) {
             Err(e) => e,
-            Ok(spec) => validate(spec, &TargetPolicy::default()).unwrap_err(),
+            Ok(spec) => validate(spec, &Policy::default()).unwrap_err(),
         }
     }
 

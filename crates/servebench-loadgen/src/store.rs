@@ -84,7 +84,7 @@ impl Store {
                                 warning: None,
                             })
                         }
-                        Err(e) => last = e.to_string(),
+                        Err(e) => last = short_reason(&e),
                     }
                 }
                 let location = write_blocking(fallback.clone(), name, bytes).await?;
@@ -98,6 +98,43 @@ impl Store {
             }
         }
     }
+}
+
+/// A storage error in a few words: its kind and the HTTP status, never the
+/// server's answer (an S3 error body names the access key id, and run
+/// records are readable without a token).
+pub fn short_reason(e: &object_store::Error) -> String {
+    let kind = match e {
+        object_store::Error::NotFound { .. } => "not found",
+        object_store::Error::PermissionDenied { .. } => "permission denied",
+        object_store::Error::Unauthenticated { .. } => "not authenticated",
+        object_store::Error::AlreadyExists { .. } => "already exists",
+        object_store::Error::Precondition { .. } => "precondition failed",
+        object_store::Error::NotSupported { .. } => "not supported",
+        _ => "request failed",
+    };
+    match http_status(&e.to_string()) {
+        Some(code) => format!("{kind}, HTTP {code}"),
+        None => kind.to_owned(),
+    }
+}
+
+/// The HTTP status a message states after the word "status" ("... status
+/// 403 Forbidden", "status code: 503"); other numbers (ports, addresses)
+/// are not statuses.
+fn http_status(message: &str) -> Option<u16> {
+    let lower = message.to_ascii_lowercase();
+    lower.match_indices("status").find_map(|(at, word)| {
+        let rest = &lower[at + word.len()..];
+        let rest = rest.trim_start_matches(|c: char| {
+            c == ' ' || c == ':' || c.is_ascii_alphabetic() && !c.is_ascii_digit()
+        });
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits
+            .parse::<u16>()
+            .ok()
+            .filter(|c| digits.len() == 3 && (100..600).contains(c))
+    })
 }
 
 async fn write_blocking(dir: PathBuf, name: &str, bytes: Vec<u8>) -> Result<String, String> {
@@ -123,6 +160,27 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<String, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_errors_are_reported_without_the_server_answer() {
+        let body = "Client error with status 403 Forbidden: <?xml version=\"1.0\"?><Error><Code>InvalidAccessKeyId</Code><AWSAccessKeyId>AKIAEXAMPLESECRET</AWSAccessKeyId></Error>";
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: body.into(),
+        };
+        let reason = short_reason(&e);
+        assert_eq!(reason, "request failed, HTTP 403");
+        let e = object_store::Error::PermissionDenied {
+            path: "x".into(),
+            source: body.into(),
+        };
+        assert_eq!(short_reason(&e), "permission denied, HTTP 403");
+        assert_eq!(http_status("connecting to https://s3:443/b: refused"), None);
+        assert_eq!(
+            http_status("Server returned non-2xx status code: 503"),
+            Some(503)
+        );
+    }
 
     #[test]
     fn atomic_write_leaves_no_temporary_file() {

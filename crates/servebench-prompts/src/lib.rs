@@ -49,6 +49,8 @@ pub enum PromptsError {
     Options(String),
     #[error(transparent)]
     Limit(#[from] limits::LimitError),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// One request of a dataset.
@@ -265,11 +267,22 @@ pub fn prepare(
     tok: &tokenizer::Tokenizer,
     opts: &PrepareOptions,
 ) -> Result<Prepared, PromptsError> {
+    prepare_cancellable(tok, opts, &std::sync::atomic::AtomicBool::new(false))
+}
+
+/// [`prepare`], giving up with [`PromptsError::Cancelled`] soon after
+/// `cancel` is set (the random dataset checks before each prompt; the file
+/// datasets, bounded by their file, before drawing the arrival gaps).
+pub fn prepare_cancellable(
+    tok: &tokenizer::Tokenizer,
+    opts: &PrepareOptions,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<Prepared, PromptsError> {
     // The original seeds both numpy's and Python's generators with --seed.
     let mut rng = rng::RandomState::new(opts.seed);
     let mut py = pyrandom::PyRandom::new(opts.seed.into());
     let requests = match &opts.dataset {
-        Dataset::Random(r) => random::sample(tok, &mut rng, r)?,
+        Dataset::Random(r) => random::sample_cancellable(tok, &mut rng, r, cancel)?,
         Dataset::ShareGpt {
             path,
             num_prompts,
@@ -280,6 +293,9 @@ pub fn prepare(
             datasets::custom(tok, &mut py, path, *num_prompts)?
         }
     };
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(PromptsError::Cancelled);
+    }
     let statistics = length_statistics(&requests)?;
     let gaps = arrival_gaps(&mut rng, requests.len(), opts.request_rate, opts.burstiness)?;
     // Drawn from Python's `random` after the dataset sampled from it.

@@ -5,6 +5,7 @@ use crate::incremental::{self, Encoded, TokenBytes};
 use crate::rng::RandomState;
 use crate::tokenizer::Tokenizer;
 use crate::{PromptsError, SampledRequest};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `--random-*` options.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,12 +51,31 @@ pub fn sample(
     rng: &mut RandomState,
     opts: &RandomOptions,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
+    sample_cancellable(tok, rng, opts, &AtomicBool::new(false))
+}
+
+/// [`sample`], giving up with [`PromptsError::Cancelled`] soon after
+/// `cancel` is set (checked before each prompt).
+pub fn sample_cancellable(
+    tok: &Tokenizer,
+    rng: &mut RandomState,
+    opts: &RandomOptions,
+    cancel: &AtomicBool,
+) -> Result<Vec<SampledRequest>, PromptsError> {
     if opts.prefix_len == 0 && tok.is_plain_byte_level() {
         if let Some(bytes) = TokenBytes::new(tok, tok.total_ids()) {
-            return sample_incremental(tok, &bytes, rng, opts);
+            return sample_incremental(tok, &bytes, rng, opts, cancel);
         }
     }
-    sample_direct(tok, rng, opts)
+    let plan = plan(tok, rng, opts)?;
+    build_direct(tok, rng, opts, plan, cancel)
+}
+
+fn check(cancel: &AtomicBool) -> Result<(), PromptsError> {
+    if cancel.load(Ordering::Relaxed) {
+        return Err(PromptsError::Cancelled);
+    }
+    Ok(())
 }
 
 /// The draws every strategy makes before building prompts.
@@ -122,7 +142,7 @@ pub fn sample_direct(
     opts: &RandomOptions,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
     let plan = plan(tok, rng, opts)?;
-    build_direct(tok, rng, opts, plan)
+    build_direct(tok, rng, opts, plan, &AtomicBool::new(false))
 }
 
 fn build_direct(
@@ -130,6 +150,7 @@ fn build_direct(
     rng: &mut RandomState,
     opts: &RandomOptions,
     plan: Plan,
+    cancel: &AtomicBool,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
     let Plan {
         vocab,
@@ -142,6 +163,7 @@ fn build_direct(
     let n = opts.num_prompts;
     let mut requests = Vec::with_capacity(n);
     for i in 0..n {
+        check(cancel)?;
         let len = input_len(input_lens[i])?;
         let target = prefix_len + len;
         let mut ids = prefix.clone();
@@ -358,6 +380,7 @@ fn sample_incremental(
     bytes: &TokenBytes,
     rng: &mut RandomState,
     opts: &RandomOptions,
+    cancel: &AtomicBool,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
     let plan = plan(tok, rng, opts)?;
     let lens: Vec<usize> = plan
@@ -374,7 +397,7 @@ fn sample_incremental(
     };
     let Some(reference) = reference else {
         // Prompts longer than the vocabulary: no single reference slice.
-        return build_direct(tok, rng, opts, plan);
+        return build_direct(tok, rng, opts, plan, cancel);
     };
     let Plan {
         input_lens: _,
@@ -416,7 +439,7 @@ fn sample_incremental(
             let (next, speculate) = (&next, &speculate);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= n || tx.send((i, speculate(i))).is_err() {
+                if i >= n || cancel.load(Ordering::Relaxed) || tx.send((i, speculate(i))).is_err() {
                     break;
                 }
             });
@@ -428,6 +451,7 @@ fn sample_incremental(
             (0..n).map(|_| None).collect();
         let mut requests = Vec::with_capacity(n);
         for (i, result) in rx {
+            check(cancel)?;
             ready[i] = Some(result);
             while let Some(result) = ready.get_mut(requests.len()).and_then(Option::take) {
                 let j = requests.len();
@@ -448,6 +472,8 @@ fn sample_incremental(
                 )?);
             }
         }
+        // Workers that saw the flag stopped early: the prompts are short.
+        check(cancel)?;
         Ok(requests)
     })
 }

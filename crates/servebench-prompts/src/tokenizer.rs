@@ -50,6 +50,16 @@ impl Tokenizer {
             }
             return Self::from_files(&file, Some(path.join("tokenizer_config.json")));
         }
+        Self::load_from_hub(name, env)
+    }
+
+    /// Loads the Hugging Face model id `name` from the cache or the Hub,
+    /// never from a path (a service uses this for ids it was sent, so that
+    /// an id cannot name a file of its own).
+    pub fn load_from_hub(
+        name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, PromptsError> {
         let dir = match cached_snapshot(name, env) {
             Some(dir) => dir,
             None if env("HF_HUB_OFFLINE")

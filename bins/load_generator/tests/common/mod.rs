@@ -69,12 +69,31 @@ impl Drop for Service {
     }
 }
 
+/// The directory holding the test tokenizer: the service's `--data-dir`
+/// unless a test gives its own.
+pub fn tokenizers_dir() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/tokenizers")
+        .display()
+        .to_string()
+}
+
 pub fn service(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
+    let data_dir = tokenizers_dir();
+    let default_data_dir: &[&str] = if extra.contains(&"--data-dir") {
+        &[]
+    } else {
+        &["--data-dir", &data_dir]
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_load_generator"))
         .args(["--port", "0", "--results-dir"])
         .arg(dir.join("results"))
+        .args(default_data_dir)
         .args(extra)
         .env_remove("LOADGEN_TOKEN")
+        // Tests never reach the Hub.
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_CACHE", dir.join("hf-cache"))
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
