@@ -4,6 +4,7 @@ use crate::validate::check_master_entry;
 use crate::yaml::load_yaml_file;
 use crate::MatrixError;
 use servebench_pyjson::{Dict, Value};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// All master-config entries, merged in file order then key order.
@@ -239,6 +240,9 @@ pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixErr
 pub fn merge_master_documents(docs: Vec<(PathBuf, Value)>) -> Result<MasterConfigs, MatrixError> {
     // (key, file, value) in merged order.
     let mut merged: Vec<(String, PathBuf, Value)> = Vec::new();
+    // The keys in `merged`, so the duplicate check is one lookup per key
+    // rather than a scan of every earlier document's keys.
+    let mut seen: HashSet<String> = HashSet::new();
     for (path, doc) in docs {
         let Value::Dict(doc) = doc else {
             return Err(MatrixError::ConfigNotMapping {
@@ -254,7 +258,7 @@ pub fn merge_master_documents(docs: Vec<(PathBuf, Value)>) -> Result<MasterConfi
         }
         let mut duplicates: Vec<String> = doc
             .keys()
-            .filter(|k| merged.iter().any(|(seen, _, _)| seen == k))
+            .filter(|k| seen.contains(*k))
             .map(str::to_owned)
             .collect();
         if !duplicates.is_empty() {
@@ -265,6 +269,7 @@ pub fn merge_master_documents(docs: Vec<(PathBuf, Value)>) -> Result<MasterConfi
             });
         }
         for (key, value) in doc.iter() {
+            seen.insert(key.to_owned());
             merged.push((key.to_owned(), path.clone(), value.clone()));
         }
     }
@@ -335,5 +340,29 @@ impl RunnerConfig {
             path: path.to_owned(),
             runners,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(keys: &[&str]) -> Value {
+        Value::Dict(keys.iter().map(|k| (*k, Value::Null)).collect())
+    }
+
+    #[test]
+    fn a_key_an_earlier_document_defined_is_reported_sorted() {
+        let docs = vec![
+            (PathBuf::from("one.yaml"), doc(&["b", "a", "c"])),
+            (PathBuf::from("two.yaml"), doc(&["x", "c", "a"])),
+        ];
+        match merge_master_documents(docs) {
+            Err(MatrixError::DuplicateKeys { path, keys }) => {
+                assert_eq!(path, PathBuf::from("two.yaml"));
+                assert_eq!(keys, ["a", "c"]);
+            }
+            other => panic!("expected DuplicateKeys, got {other:?}"),
+        }
     }
 }
