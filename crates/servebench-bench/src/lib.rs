@@ -23,8 +23,10 @@ use servebench_results::serving::{
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 /// The options of one run: the Python client's, plus ours.
 #[derive(Debug, Clone)]
@@ -106,6 +108,26 @@ pub enum Ending {
     Interrupted,
 }
 
+/// The phase of a run an interrupt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Warmups,
+    ProfilerStart,
+    MainRun,
+    ProfilerStop,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Warmups => "the warm-ups",
+            Phase::ProfilerStart => "the profiler start",
+            Phase::MainRun => "the main run",
+            Phase::ProfilerStop => "the profiler stop",
+        })
+    }
+}
+
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub struct BenchOutcome {
@@ -113,14 +135,25 @@ pub struct BenchOutcome {
     /// `false` when every request failed (the caller may warn).
     pub any_completed: bool,
     pub audit: Audit,
+    /// Requests of the main run that were launched (0 when an interrupt
+    /// came before it).
     pub launched: usize,
     pub interrupted: bool,
+    /// Where the interrupt came (`None`: the run was not interrupted).
+    pub interrupted_in: Option<Phase>,
+    /// The interrupt came after `/start_profile` was sent, and
+    /// `/stop_profile` was not sent: the server may still be profiling.
+    pub stop_profile_skipped: bool,
     /// The saved document and its path, with `--save-result`.
     pub saved: Option<(Dict, String)>,
 }
 
 /// The most warm-up requests a run may ask for.
 pub const MAX_WARMUPS: i64 = 1_000_000;
+
+/// The most requests in flight `max_concurrency` may allow (each needs a
+/// connection; beyond this no machine has the sockets).
+pub const MAX_CONCURRENCY: i64 = 1_000_000;
 
 /// The longest run: a week (a long run's duration, and far beyond any
 /// once-through run's schedule).
@@ -137,6 +170,14 @@ pub fn check_limits(cfg: &BenchConfig) -> Result<(), LimitError> {
                 cfg.num_warmups
             ),
         ));
+    }
+    if let Some(c) = cfg.max_concurrency {
+        if !(0..=MAX_CONCURRENCY).contains(&c) {
+            return Err(LimitError::new(
+                "max_concurrency",
+                format!("must be between 0 (no limit) and {MAX_CONCURRENCY}, not {c}"),
+            ));
+        }
     }
     limits::check_rate(cfg.request_rate)?;
     limits::check_burstiness(cfg.burstiness)?;
@@ -186,9 +227,39 @@ fn say(out: &mut dyn Write, text: &str) {
     let _ = out.flush();
 }
 
+/// The caller's stop, awaited in every phase: once it resolved it stays
+/// resolved (the caller's future is never polled again).
+struct Stop<F> {
+    pending: Option<Pin<Box<F>>>,
+}
+
+impl<F: Future<Output = ()>> Stop<F> {
+    fn new(stop: F) -> Self {
+        Stop {
+            pending: Some(Box::pin(stop)),
+        }
+    }
+
+    /// Resolves when the stop has (at once if it already had).
+    fn wait(&mut self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            let Some(stop) = self.pending.as_mut() else {
+                return Poll::Ready(());
+            };
+            if stop.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.pending = None;
+            Poll::Ready(())
+        })
+    }
+}
+
 /// Runs the benchmark. `out` gets the stdout lines and the report; `stop`
-/// resolving interrupts the main run (nothing more is sent, the partial
-/// result is reported and saved, marked `"interrupted": true`).
+/// resolving interrupts the run in any phase (warm-ups, profiler calls,
+/// main run): nothing more is sent, in-flight requests get 5 s, and the
+/// partial result (empty before the main run) is reported and saved,
+/// marked `"interrupted": true`.
 pub async fn run(
     cfg: &BenchConfig,
     tok: &Tokenizer,
@@ -269,92 +340,81 @@ pub async fn run(
         ca_file: cfg.ca_file.clone(),
     };
     let client = run::Client::new(opts.clone())?;
+    let mut stop = Stop::new(stop);
+    let began = Instant::now();
+    // An interrupt before the main run: where, and that phase's audit.
+    let mut early: Option<(Phase, Audit)> = None;
 
     say(out, "Starting initial single prompt test run...");
     let warmups = usize::try_from(cfg.num_warmups).unwrap_or(0);
     if warmups > 0 {
         say(out, &format!("Warming up with {warmups} requests..."));
         let reqs = vec![test_request.clone(); warmups];
-        client
-            .run(
-                reqs,
-                &vec![None; warmups],
-                progress(warmups),
-                std::future::pending(),
-            )
+        let warm = client
+            .run(reqs, &vec![None; warmups], progress(warmups), stop.wait())
             .await?;
-        say(out, "Warmup completed.");
+        if warm.interrupted {
+            early = Some((Phase::Warmups, warm.audit));
+        } else {
+            say(out, "Warmup completed.");
+        }
     }
-    if cfg.profile {
-        profile(
+    let profiling = cfg.profile && early.is_none();
+    if profiling {
+        let started = profile(
             &opts,
             &base_url,
             "/start_profile",
             &test_request,
             out,
-            "Starting profiler...",
-            "Profiler started",
+            ("Starting profiler...", "Profiler started"),
+            stop.wait(),
         )
         .await?;
+        if started.interrupted {
+            early = Some((Phase::ProfilerStart, started.audit));
+        }
     }
-    say(
-        out,
-        &format!("Traffic request rate: {}", float_repr(cfg.request_rate)),
-    );
-    let distribution = if cfg.burstiness == 1.0 {
-        "Poisson process"
-    } else {
-        "Gamma distribution"
-    };
-    say(
-        out,
-        &format!(
-            "Burstiness factor: {} ({distribution})",
-            float_repr(cfg.burstiness)
-        ),
-    );
-    say(
-        out,
-        &format!(
-            "Maximum request concurrency: {}",
-            cfg.max_concurrency
-                .map_or("None".to_owned(), |c| c.to_string())
-        ),
-    );
-    say(out, "Starting main benchmark run...");
-    let n = requests.len();
-    let outcome: RunOutcome = match &cfg.long_run {
+    let (outcome, mut interrupted_in) = match early {
+        Some((phase, audit)) => {
+            let empty = RunOutcome {
+                outputs: Vec::new(),
+                // The time the run took so far; never zero (the metrics
+                // divide by it).
+                duration: began.elapsed().as_secs_f64().max(1e-6),
+                interrupted: true,
+                audit,
+            };
+            (empty, Some(phase))
+        }
         None => {
-            client
-                .run(requests, &prepared.gaps, progress(n), stop)
-                .await?
-        }
-        Some(long) => {
-            let keep_text = cfg.save.as_ref().is_some_and(|s| s.save_detailed);
-            long_run(
-                &client,
-                &requests,
-                &prepared.gaps,
-                long,
-                tok,
-                keep_text,
-                progress(n),
-                stop,
+            let outcome = main_run(
+                cfg, &client, requests, prepared, tok, out, progress, &mut stop,
             )
-            .await?
+            .await?;
+            let phase = outcome.interrupted.then_some(Phase::MainRun);
+            (outcome, phase)
         }
     };
-    if cfg.profile {
-        profile(
-            &opts,
-            &base_url,
-            "/stop_profile",
-            &test_request,
-            out,
-            "Stopping profiler...",
-            "Profiler stopped",
-        )
-        .await?;
+    let mut stop_profile_skipped = false;
+    if profiling {
+        if interrupted_in.is_some() {
+            stop_profile_skipped = true;
+        } else {
+            let stopped = profile(
+                &opts,
+                &base_url,
+                "/stop_profile",
+                &test_request,
+                out,
+                ("Stopping profiler...", "Profiler stopped"),
+                stop.wait(),
+            )
+            .await?;
+            if stopped.interrupted {
+                interrupted_in = Some(Phase::ProfilerStop);
+            }
+        }
     }
 
     let inputs: Vec<RequestInput> = (0..outcome.outputs.len())
@@ -376,7 +436,8 @@ pub async fn run(
     let _ = out.write_all(report(&metrics, outcome.duration, &metric_opts).as_bytes());
     let _ = out.flush();
 
-    let mut ending = if outcome.interrupted {
+    let interrupted = interrupted_in.is_some();
+    let mut ending = if interrupted {
         Ending::Interrupted
     } else if cfg.fail_if_client_bound && outcome.audit.client_bound {
         Ending::ClientBound
@@ -409,7 +470,7 @@ pub async fn run(
             date: (save_cfg.date)(),
         };
         let mut doc = saved_document(&result, &save).map_err(invalid)?;
-        if outcome.interrupted {
+        if interrupted {
             doc.insert("interrupted", Value::Bool(true));
         }
         if cfg.save_audit {
@@ -443,8 +504,73 @@ pub async fn run(
         any_completed: metrics.completed > 0,
         audit: outcome.audit,
         launched: outcome.outputs.len(),
-        interrupted: outcome.interrupted,
+        interrupted,
+        interrupted_in,
+        stop_profile_skipped,
         saved,
+    })
+}
+
+/// The main run (once through the requests, or a long run), after its
+/// stdout lines.
+// The run's pieces, each borrowed from `run`; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
+async fn main_run<F: Future<Output = ()>>(
+    cfg: &BenchConfig,
+    client: &run::Client,
+    requests: Vec<PreparedRequest>,
+    prepared: &Prepared,
+    tok: &Tokenizer,
+    out: &mut (dyn Write + Send),
+    progress: Progress<'_>,
+    stop: &mut Stop<F>,
+) -> Result<RunOutcome, BenchError> {
+    say(
+        out,
+        &format!("Traffic request rate: {}", float_repr(cfg.request_rate)),
+    );
+    let distribution = if cfg.burstiness == 1.0 {
+        "Poisson process"
+    } else {
+        "Gamma distribution"
+    };
+    say(
+        out,
+        &format!(
+            "Burstiness factor: {} ({distribution})",
+            float_repr(cfg.burstiness)
+        ),
+    );
+    say(
+        out,
+        &format!(
+            "Maximum request concurrency: {}",
+            cfg.max_concurrency
+                .map_or("None".to_owned(), |c| c.to_string())
+        ),
+    );
+    say(out, "Starting main benchmark run...");
+    let n = requests.len();
+    Ok(match &cfg.long_run {
+        None => {
+            client
+                .run(requests, &prepared.gaps, progress(n), stop.wait())
+                .await?
+        }
+        Some(long) => {
+            let keep_text = cfg.save.as_ref().is_some_and(|s| s.save_detailed);
+            long_run(
+                client,
+                &requests,
+                &prepared.gaps,
+                long,
+                tok,
+                keep_text,
+                progress(n),
+                stop.wait(),
+            )
+            .await?
+        }
     })
 }
 
@@ -586,9 +712,9 @@ async fn profile(
     path: &str,
     test_request: &PreparedRequest,
     out: &mut (dyn Write + Send),
-    start: &str,
-    done: &str,
-) -> Result<(), BenchError> {
+    (start, done): (&str, &str),
+    stop: impl Future<Output = ()>,
+) -> Result<RunOutcome, BenchError> {
     say(out, start);
     let o = RunOptions {
         api_url: format!("{base_url}{path}"),
@@ -600,13 +726,13 @@ async fn profile(
         vec![test_request.clone()],
         &[None],
         Arc::new(run::Quiet),
-        std::future::pending(),
+        stop,
     )
     .await?;
     if outcome.outputs.first().is_some_and(|o| o.success) {
         say(out, done);
     }
-    Ok(())
+    Ok(outcome)
 }
 
 /// The self-audit as one line (printed on stderr after the report).
@@ -661,6 +787,134 @@ mod tests {
             connections_opened: 3,
             client_bound: false,
             verdict: "fine".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_stays_resolved_for_every_later_phase() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut stop = Stop::new(async {
+            let _ = rx.await;
+        });
+        let waited = tokio::time::timeout(Duration::from_millis(20), stop.wait()).await;
+        assert!(waited.is_err(), "not stopped yet");
+        let _ = tx.send(());
+        stop.wait().await;
+        // The oneshot future is done: a second poll of it would panic.
+        stop.wait().await;
+        assert!(stop.pending.is_none());
+    }
+
+    #[test]
+    fn limits_of_the_run_options() {
+        let cfg = BenchConfig {
+            backend: "vllm".into(),
+            base_url: None,
+            host: "127.0.0.1".into(),
+            port: 8000,
+            endpoint: "/v1/completions".into(),
+            model: "m".into(),
+            served_model_name: None,
+            tokenizer_id: "m".into(),
+            best_of: 1,
+            logprobs: None,
+            ignore_eos: false,
+            profile: false,
+            max_concurrency: Some(8),
+            request_rate: f64::INFINITY,
+            burstiness: 1.0,
+            num_prompts: 10,
+            num_warmups: 0,
+            percentile_metrics: "ttft".into(),
+            metric_percentiles: "99".into(),
+            goodput: Vec::new(),
+            api_key: None,
+            new_connection_per_request: false,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            ca_file: None,
+            save: None,
+            save_audit: false,
+            fail_if_client_bound: false,
+            long_run: None,
+        };
+        assert_eq!(check_limits(&cfg), Ok(()));
+        for (bad, option) in [
+            (
+                BenchConfig {
+                    max_concurrency: Some(-1),
+                    ..cfg.clone()
+                },
+                "max_concurrency",
+            ),
+            (
+                BenchConfig {
+                    max_concurrency: Some(i64::MAX),
+                    ..cfg.clone()
+                },
+                "max_concurrency",
+            ),
+            (
+                BenchConfig {
+                    num_warmups: 1_000_000_000_000,
+                    ..cfg.clone()
+                },
+                "num_warmups",
+            ),
+            (
+                BenchConfig {
+                    request_rate: 0.0,
+                    ..cfg.clone()
+                },
+                "request_rate",
+            ),
+        ] {
+            assert_eq!(check_limits(&bad).map_err(|e| e.option), Err(option));
+        }
+        let unlimited = BenchConfig {
+            max_concurrency: Some(0),
+            ..cfg
+        };
+        assert_eq!(check_limits(&unlimited), Ok(()));
+    }
+
+    /// A gap beyond any clock (the limits bypassed) must not panic the
+    /// runner: the next request waits until the stop.
+    #[tokio::test]
+    async fn an_endless_gap_waits_for_the_stop() {
+        // Nothing listens there: the first request fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let opts = RunOptions {
+            kind: Backend::parse("vllm").unwrap().kind(),
+            api_url: format!("http://127.0.0.1:{port}/v1/completions"),
+            authorization: String::new(),
+            max_concurrency: None,
+            reuse_connections: true,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            total_timeout: Duration::from_secs(10),
+            interrupt_grace: Duration::from_secs(1),
+            ca_file: None,
+        };
+        for gap in [f64::INFINITY, 1e300, 1.8e19] {
+            let request = PreparedRequest {
+                body: String::from("{}").into(),
+                prompt_len: 1,
+            };
+            let outcome = run::run(
+                opts.clone(),
+                vec![request.clone(), request],
+                &[Some(gap), None],
+                Arc::new(run::Quiet),
+                tokio::time::sleep(Duration::from_millis(200)),
+            )
+            .await
+            .unwrap();
+            assert!(outcome.interrupted, "{gap}");
+            assert_eq!(outcome.outputs.len(), 1, "{gap}");
         }
     }
 

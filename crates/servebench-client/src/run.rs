@@ -333,7 +333,13 @@ async fn stream_with(
     // Finished requests are handed on while the dispatcher waits, so
     // nothing piles up however long the run.
     'dispatch: for (request, gap) in requests {
-        let deadline = start + Duration::from_secs_f64(due);
+        // A due time beyond any clock (an endless gap) saturates to tokio's
+        // own far future (30 years): only `stop` ends that wait, no panic.
+        let deadline = Duration::try_from_secs_f64(due)
+            .ok()
+            .and_then(|d| start.checked_add(d))
+            .or_else(|| start.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+            .unwrap_or(start);
         loop {
             tokio::select! {
                 biased;
