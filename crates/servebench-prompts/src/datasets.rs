@@ -7,6 +7,7 @@
 use crate::pyrandom::PyRandom;
 use crate::tokenizer::Tokenizer;
 use crate::{PromptsError, SampledRequest};
+use servebench_files::Limit;
 use servebench_pyjson::Value;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,10 @@ fn bad(path: &Path, message: impl Into<String>) -> PromptsError {
     }
 }
 
+/// The dataset's text: a regular file of at most [`Limit::DATASET`] bytes
+/// (a FIFO, device or directory is refused, naming the file).
 fn read(path: &Path) -> Result<String, PromptsError> {
-    std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))
+    servebench_files::read_text(path, Limit::DATASET).map_err(|e| bad(path, e.kind.to_string()))
 }
 
 /// `--dataset-name sharegpt`: the first two turns of each conversation

@@ -1,6 +1,7 @@
 //! Loading a Hugging Face tokenizer and using it as transformers does.
 
 use crate::PromptsError;
+use servebench_files::Limit;
 use servebench_pyjson::Value;
 use std::path::{Path, PathBuf};
 
@@ -35,22 +36,23 @@ impl Tokenizer {
     /// unless `HF_HUB_OFFLINE` is set. `env` looks up environment variables.
     pub fn load(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PromptsError> {
         let path = Path::new(name);
-        if path.is_file() {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Self::load_from_hub(name, env);
+        };
+        if !meta.is_dir() {
+            // A file, or a FIFO or device named as one, which `from_files`
+            // refuses by name rather than looking it up as a model id.
             return Self::from_files(path, path.parent().map(|p| p.join("tokenizer_config.json")));
         }
-        if path.is_dir() {
-            let file = path.join("tokenizer.json");
-            if !file.is_file() {
-                return Err(PromptsError::Tokenizer {
-                    path: path.to_owned(),
-                    message:
-                        "the directory has no tokenizer.json (only fast tokenizers are supported)"
-                            .into(),
-                });
-            }
-            return Self::from_files(&file, Some(path.join("tokenizer_config.json")));
+        let file = path.join("tokenizer.json");
+        if !file.exists() {
+            return Err(PromptsError::Tokenizer {
+                path: path.to_owned(),
+                message: "the directory has no tokenizer.json (only fast tokenizers are supported)"
+                    .into(),
+            });
         }
-        Self::load_from_hub(name, env)
+        Self::from_files(&file, Some(path.join("tokenizer_config.json")))
     }
 
     /// Loads the Hugging Face model id `name` from the cache or the Hub,
@@ -83,12 +85,18 @@ impl Tokenizer {
         )
     }
 
+    /// `tokenizer.json` (at most [`Limit::TOKENIZER`] bytes) and, when
+    /// present, `tokenizer_config.json` (at most [`Limit::CONFIG`]): regular
+    /// files only, a FIFO or device is refused by name.
     fn from_files(file: &Path, config: Option<PathBuf>) -> Result<Self, PromptsError> {
         let err = |message: String| PromptsError::Tokenizer {
             path: file.to_owned(),
             message,
         };
-        let inner = tokenizers::Tokenizer::from_file(file).map_err(|e| err(e.to_string()))?;
+        let bytes =
+            servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.kind.to_string()))?;
+        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| err(e.to_string()))?;
+        drop(bytes);
         let mut tok = Tokenizer {
             inner,
             source: file.to_owned(),
@@ -97,9 +105,9 @@ impl Tokenizer {
             clean_up_tokenization_spaces: false,
             llama_special: None,
         };
-        if let Some(config) = config.filter(|c| c.is_file()) {
-            let text = std::fs::read_to_string(&config)
-                .map_err(|e| err(format!("{}: {e}", config.display())))?;
+        if let Some(config) = config.filter(|c| c.exists()) {
+            let text = servebench_files::read_text(&config, Limit::CONFIG)
+                .map_err(|e| err(e.to_string()))?;
             let value = servebench_pyjson::from_str(&text)
                 .map_err(|e| err(format!("{}: {e}", config.display())))?;
             tok.apply_config(&value);
@@ -302,7 +310,8 @@ fn hub_cache(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 fn cached_snapshot(model_id: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let repo = crate::hub::repo_dir(&hub_cache(env), model_id);
     let snapshots = repo.join("snapshots");
-    if let Ok(rev) = std::fs::read_to_string(repo.join("refs/main")) {
+    // Regular files only: a FIFO here would block (it falls back below).
+    if let Ok(rev) = servebench_files::read_text(&repo.join("refs/main"), Limit::CONFIG) {
         let dir = snapshots.join(rev.trim());
         if dir.join("tokenizer.json").is_file() {
             return Some(dir);
