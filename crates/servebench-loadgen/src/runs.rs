@@ -517,3 +517,146 @@ fn run_json(id: &str, info: &RunInfo, full: bool) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{self, Policy};
+    use std::path::Path;
+    use std::sync::atomic::AtomicUsize;
+
+    /// The simulator (fast mode) on its own thread; its port.
+    fn simulator() -> u16 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+                    .await
+                    .unwrap();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                let opts = servebench_sim::SimOptions {
+                    model: "sim".into(),
+                    ttft: Duration::from_millis(2),
+                    itl: Duration::from_millis(1),
+                    deployment: None,
+                    text: Arc::new(servebench_sim::vocab::BuiltIn),
+                    ground_truth: None,
+                    fault: None,
+                    fault_every: 1,
+                };
+                servebench_sim::serve(listener, opts, std::future::pending())
+                    .await
+                    .unwrap();
+            });
+        });
+        rx.recv().unwrap()
+    }
+
+    fn valid(sim: u16) -> ValidSpec {
+        let tokenizers = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/tokenizers")
+            .canonicalize()
+            .unwrap();
+        let body = format!(
+            r#"{{"port": {sim}, "model": "sim", "tokenizer": "deepseek-r1", "dataset_name": "random", "random_input_len": 8, "random_output_len": 4, "num_prompts": 3, "queue": true}}"#
+        );
+        let policy = Policy {
+            data_dir: Some(tokenizers),
+            ..Policy::default()
+        };
+        spec::validate(spec::parse(body.as_bytes()).unwrap(), &policy).unwrap()
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("loadgen-runs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn config(store: Store, staging: PathBuf, date: fn() -> String) -> ServiceConfig {
+        ServiceConfig {
+            store,
+            staging_dir: staging,
+            env: |_| None,
+            date,
+            api_key: None,
+        }
+    }
+
+    async fn wait(service: &Service, id: &str) -> Value {
+        for _ in 0..600 {
+            let run = service.get(id).unwrap();
+            if ["done", "failed", "stopped"].contains(&run["state"].as_str().unwrap_or("")) {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {id} did not end");
+    }
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Panics on its third call: the first run's save (start() takes two).
+    fn date_that_panics_once() -> String {
+        if CALLS.fetch_add(1, Ordering::SeqCst) == 2 {
+            panic!("clock exploded");
+        }
+        "20261129-000000".into()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_run_fails_and_the_next_one_runs() {
+        let sim = simulator();
+        let dir = scratch("panic");
+        let service = Service::new(config(
+            Store::Dir(dir.join("results")),
+            dir.join("staging"),
+            date_that_panics_once,
+        ));
+        tokio::spawn(Arc::clone(&service).executor());
+        let first = service.start(valid(sim)).unwrap();
+        let run = wait(&service, &first).await;
+        assert_eq!(run["state"], "failed", "{run}");
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("panicked: clock exploded"), "{error}");
+        let second = service.start(valid(sim)).unwrap();
+        let run = wait(&service, &second).await;
+        assert_eq!(run["state"], "done", "{run}");
+        assert_eq!(run["result"]["completed"], 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_result_the_store_refuses_is_kept_and_served() {
+        let sim = simulator();
+        let dir = scratch("unstorable");
+        // Nothing can be created under a regular file, not even by root.
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("file"), b"").unwrap();
+        let service = Service::new(config(
+            Store::Dir(dir.join("file/results")),
+            dir.join("staging"),
+            || "20261129-000000".into(),
+        ));
+        tokio::spawn(Arc::clone(&service).executor());
+        let id = service.start(valid(sim)).unwrap();
+        let run = wait(&service, &id).await;
+        assert_eq!(run["state"], "done", "{run}");
+        assert_eq!(run["result"]["completed"], 3);
+        let error = run["error"].as_str().unwrap();
+        assert!(error.contains("storing the result failed"), "{error}");
+        let kept = run["result_location"].as_str().unwrap();
+        assert!(
+            kept.starts_with(&dir.join("staging").display().to_string()),
+            "{kept}"
+        );
+        let text = std::fs::read_to_string(kept).unwrap();
+        assert!(text.contains("\"completed\": 3"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

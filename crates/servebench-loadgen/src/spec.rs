@@ -705,6 +705,57 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_names_or_addresses_and_urls_are_built_from_them() {
+        for bad in [
+            "a@b",
+            "a/b",
+            "a?b",
+            "a#b",
+            "a b",
+            "a:1",
+            "",
+            "-a",
+            "[127.0.0.1]",
+            "a%2f",
+        ] {
+            assert!(Host::parse("host", bad).is_err(), "{bad}");
+        }
+        let v = ok(r#"{"model": "m", "dataset_name": "random", "host": "::1", "port": 9}"#);
+        assert_eq!(v.base_url, "http://[::1]:9");
+        assert_eq!(v.target, ("::1".to_owned(), 9));
+        let v = ok(r#"{"model": "m", "dataset_name": "random", "host": "[::1]", "port": 9}"#);
+        assert_eq!(v.base_url, "http://[::1]:9");
+        let v = ok(r#"{"model": "m", "dataset_name": "random", "host": "LocalHost"}"#);
+        assert_eq!(v.base_url, "http://localhost:8000");
+        let v = ok(
+            r#"{"model": "m", "dataset_name": "random", "base_url": "http://127.0.0.1:9/prefix/"}"#,
+        );
+        assert_eq!(v.base_url, "http://127.0.0.1:9/prefix");
+        assert_eq!(
+            err(
+                r#"{"model": "m", "dataset_name": "random", "base_url": "http://u:p@127.0.0.1:9"}"#
+            )
+            .field,
+            "base_url"
+        );
+    }
+
+    #[test]
+    fn without_a_data_directory_no_file_can_be_named() {
+        let e = err(r#"{"model": "m", "dataset_name": "sonnet", "dataset_path": "/etc/hostname"}"#);
+        assert_eq!(e.field, "dataset_path");
+        assert!(e.reason.contains("--data-dir"), "{e}");
+        let e = err(r#"{"model": "m", "tokenizer": "/etc", "dataset_name": "random"}"#);
+        assert_eq!(e.field, "tokenizer");
+        let e = err(r#"{"model": "../../etc", "dataset_name": "random"}"#);
+        assert_eq!(e.field, "model");
+        assert_eq!(
+            ok(r#"{"model": "deepseek-ai/DeepSeek-R1", "dataset_name": "random"}"#).tokenizer,
+            TokenizerSource::Hub("deepseek-ai/DeepSeek-R1".into())
+        );
+    }
+
+    #[test]
     fn targets_outside_the_patterns_are_refused() {
         let e = err(r#"{"model": "m", "dataset_name": "random", "host": "10.0.0.5"}"#);
         assert_eq!(e.field, "host");

@@ -26,6 +26,11 @@ pub fn scratch(name: &str) -> PathBuf {
 /// The simulator in fast mode (5 ms to the first token, 1 ms apart) on a
 /// thread of its own; returns its port.
 pub fn simulator() -> u16 {
+    simulator_on([127, 0, 0, 1].into())
+}
+
+/// [`simulator`] on another loopback address (`::1`).
+pub fn simulator_on(ip: std::net::IpAddr) -> u16 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -34,9 +39,7 @@ pub fn simulator() -> u16 {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
-                .await
-                .unwrap();
+            let listener = servebench_sim::bind((ip, 0).into()).await.unwrap();
             tx.send(listener.local_addr().unwrap().port()).unwrap();
             let opts = SimOptions {
                 model: "sim".into(),
