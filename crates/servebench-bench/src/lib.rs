@@ -602,7 +602,9 @@ async fn long_run(
     let mut due = 0.0;
     let paced = (0..).map_while(|k: usize| {
         let i = k % requests.len();
-        if due >= limit {
+        // The metrics need every request's times at the end: the count is
+        // bounded like a once-through run's.
+        if due >= limit || k as u64 >= limits::MAX_PROMPTS {
             return None;
         }
         let gap = gaps[i];

@@ -109,6 +109,10 @@ pub struct Service {
 /// Finished runs kept for `GET /runs` (their files stay in the store).
 pub const KEPT_FINISHED: usize = 100;
 
+/// The largest result (as saved) kept in memory for `GET /runs/{id}`;
+/// larger ones are only in the store.
+pub const MAX_RESULT_IN_MEMORY: u64 = 32 << 20;
+
 /// Runs that may wait in the queue; more starts are refused (each holds
 /// its options, up to a 1 MiB body, in memory).
 pub const MAX_QUEUED: usize = 32;
@@ -297,7 +301,7 @@ impl Service {
                         } else {
                             RunState::Done
                         };
-                        info.result = Some(done.result);
+                        info.result = done.result;
                         info.location = Some(done.location);
                         info.error = done.store_warning;
                     }
@@ -425,7 +429,12 @@ impl Service {
         let Some((doc, file)) = outcome.saved else {
             return Err("the run saved no result".into());
         };
-        let result = servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc));
+        // Up to 100 finished runs are kept: big results (a detailed run of
+        // many prompts) are served from their file only.
+        let size = std::fs::metadata(&file).map_or(u64::MAX, |m| m.len());
+        let result = (size <= MAX_RESULT_IN_MEMORY).then(|| {
+            servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc))
+        });
         // The staging file is the only copy until the store has the result:
         // it is removed only then. A failure keeps it (and the result is
         // served from memory by GET /runs/{id}).
@@ -441,7 +450,7 @@ impl Service {
             Err(e) => (
                 file.clone(),
                 Some(format!(
-                    "storing the result failed ({e}); it is kept at {file} and in GET /runs/{id}"
+                    "storing the result failed ({e}); it is kept at {file}"
                 )),
             ),
         };
@@ -469,7 +478,7 @@ fn panic_reason(e: tokio::task::JoinError) -> String {
 }
 
 struct Finished {
-    result: Value,
+    result: Option<Value>,
     location: String,
     store_warning: Option<String>,
     interrupted: bool,
