@@ -237,8 +237,12 @@ mod tls {
             let mut roots = RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             if let Some(path) = ca_file {
-                let certs = CertificateDer::pem_file_iter(path)
-                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                // A regular file of bounded size (a FIFO would block the
+                // open, /dev/zero would grow a line buffer forever).
+                let pem = servebench_files::read(path, servebench_files::Limit::CONFIG)
+                    .map_err(|e| EndpointError::Tls(format!("reading CA certificates: {e}")))?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| {
                         EndpointError::Tls(format!(
                             "reading CA certificates from {}: {e}",

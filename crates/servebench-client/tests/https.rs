@@ -117,5 +117,17 @@ fn https_streams_when_the_certificate_is_trusted_and_fails_clearly_otherwise() {
     std::fs::write(&empty, "not a certificate\n").expect("write");
     let err = run::Client::new(options(port, Some(empty))).expect_err("no certificates");
     assert!(err.to_string().contains("no PEM certificates"), "{err}");
+    // Neither a FIFO (which would block the open) nor /dev/zero (an endless
+    // line) is read.
+    let fifo = dir.join("fifo.pem");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    for special in [fifo, std::path::PathBuf::from("/dev/zero")] {
+        let err = run::Client::new(options(port, Some(special.clone()))).expect_err("refused");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -137,9 +137,16 @@ impl Hub {
         response
             .body_mut()
             .as_reader()
-            .take(MAX_BYTES)
+            .take(MAX_BYTES + 1)
             .read_to_end(&mut body)
             .map_err(|e| hub_err(format!("GET {url}: reading the body: {e}")))?;
+        // A longer body is refused, not cut and cached as if whole.
+        if body.len() as u64 > MAX_BYTES {
+            return Err(hub_err(format!(
+                "GET {url}: the file is larger than {} MiB",
+                MAX_BYTES >> 20
+            )));
+        }
         Ok(Some((commit, body)))
     }
 }
