@@ -108,34 +108,45 @@ impl From<Vec<Value>> for Value {
 ///
 /// The entries live in one `Vec` in insertion order; that order is what the
 /// writer prints and what equality compares. A dict of up to 16 keys is
-/// searched by a scan, which beats hashing at that size. Past 16 keys a hash
+/// searched by a scan, as it always was (most the tools build are that
+/// small, and pay for no table). Past 16 keys a hash
 /// index of entry positions is built beside the `Vec`, so that building a
 /// dict of n keys (parsing a JSON object, loading a YAML mapping) costs O(n)
 /// instead of the O(n^2) of scanning for a duplicate before every insertion.
-/// The index stores positions, not keys, so no key string is held twice,
-/// and it is boxed, so a `Value` is no larger than before.
+/// The index stores positions (with their key's hash), not keys, so no key
+/// string is held twice, and it is boxed, so a `Value` is no larger than
+/// before.
 #[derive(Clone, Default)]
 pub struct Dict {
     entries: Vec<(String, Value)>,
     /// Invariant: `Some` whenever `entries.len() > INDEX_THRESHOLD` (it is
     /// kept once built, also after removals), and then it holds exactly one
-    /// slot per entry, the entry's position, hashed by the entry's key.
+    /// slot per entry: the entry's position and its key's hash.
     index: Option<Box<Index>>,
 }
 
-/// Above this many keys a dict keeps a hash index. Below it a linear scan of
-/// short keys is as fast as hashing one, and no memory is spent on a table.
+/// Above this many keys a dict keeps a hash index. Below it a scan over a
+/// few short keys is cheap, and no table is allocated or hashed into.
 const INDEX_THRESHOLD: usize = 16;
 
-/// Positions into `Dict::entries`, hashed by their entry's key. Boxed so a
-/// `Dict` (and therefore every `Value`) stays as small as a `Vec` plus a
-/// pointer.
+/// Positions into `Dict::entries`, hashed by their entry's key: 16 bytes a
+/// slot, beside the entry's 56 (plus its strings). Boxed so a `Dict` (and
+/// therefore every `Value`) stays as small as a `Vec` plus a pointer.
 #[derive(Clone)]
 struct Index {
     /// Randomly seeded, as std's `HashMap` is, so that crafted keys cannot
     /// make every lookup collide.
     hasher: RandomState,
-    slots: HashTable<usize>,
+    slots: HashTable<Slot>,
+}
+
+/// An entry's position with its key's hash, kept so that growing the table
+/// never re-reads (and re-hashes) the key strings, and a probe compares a
+/// full hash before it touches an entry.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    pos: usize,
 }
 
 impl Index {
@@ -144,19 +155,10 @@ impl Index {
         let mut slots = HashTable::with_capacity(entries.len());
         for (pos, (key, _)) in entries.iter().enumerate() {
             let hash = hasher.hash_one(key.as_str());
-            slots.insert_unique(hash, pos, |&i| rehash(&hasher, entries, i));
+            slots.insert_unique(hash, Slot { hash, pos }, |s| s.hash);
         }
         Index { hasher, slots }
     }
-}
-
-/// The hash of the key at `pos`, for the table to move a slot when it grows.
-/// Every slot names an existing entry (the `Dict::index` invariant), so the
-/// fallback for a missing one is never taken.
-fn rehash(hasher: &RandomState, entries: &[(String, Value)], pos: usize) -> u64 {
-    entries
-        .get(pos)
-        .map_or(0, |(key, _)| hasher.hash_one(key.as_str()))
 }
 
 /// The entry at `pos` has this key (false for a position out of range).
@@ -178,22 +180,21 @@ impl Dict {
         match &mut self.index {
             Some(index) => {
                 let entries = &self.entries;
-                let hasher = &index.hasher;
-                let hash = hasher.hash_one(key.as_str());
+                let hash = index.hasher.hash_one(key.as_str());
                 match index.slots.entry(
                     hash,
-                    |&i| key_at(entries, i, &key),
-                    |&i| rehash(hasher, entries, i),
+                    |s| s.hash == hash && key_at(entries, s.pos, &key),
+                    |s| s.hash,
                 ) {
                     Entry::Occupied(slot) => {
-                        let existing = *slot.get();
+                        let existing = slot.get().pos;
                         if let Some(entry) = self.entries.get_mut(existing) {
                             entry.1 = value;
                         }
                         return;
                     }
                     Entry::Vacant(slot) => {
-                        slot.insert(pos);
+                        slot.insert(Slot { hash, pos });
                     }
                 }
                 self.entries.push((key, value));
@@ -213,12 +214,15 @@ impl Dict {
     /// The position of `key` in insertion order.
     fn position(&self, key: &str) -> Option<usize> {
         match &self.index {
-            Some(index) => index
-                .slots
-                .find(index.hasher.hash_one(key), |&i| {
-                    key_at(&self.entries, i, key)
-                })
-                .copied(),
+            Some(index) => {
+                let hash = index.hasher.hash_one(key);
+                index
+                    .slots
+                    .find(hash, |s| {
+                        s.hash == hash && key_at(&self.entries, s.pos, key)
+                    })
+                    .map(|s| s.pos)
+            }
             None => self.entries.iter().position(|(k, _)| k == key),
         }
     }
@@ -240,13 +244,13 @@ impl Dict {
         let pos = self.position(key)?;
         if let Some(index) = &mut self.index {
             let hash = index.hasher.hash_one(key);
-            if let Ok(slot) = index.slots.find_entry(hash, |&i| i == pos) {
+            if let Ok(slot) = index.slots.find_entry(hash, |s| s.pos == pos) {
                 slot.remove();
             }
             for slot in index.slots.iter_mut() {
-                if *slot > pos {
-                    // `*slot > pos >= 0`, so this cannot underflow.
-                    *slot -= 1;
+                if slot.pos > pos {
+                    // `slot.pos > pos >= 0`, so this cannot underflow.
+                    slot.pos -= 1;
                 }
             }
         }
@@ -359,7 +363,16 @@ mod tests {
             }
         }
         match &d.index {
-            Some(index) => assert_eq!(index.slots.len(), d.len()),
+            Some(index) => {
+                // One slot per entry, each with its key's hash.
+                let mut positions: Vec<usize> = index.slots.iter().map(|s| s.pos).collect();
+                positions.sort_unstable();
+                assert!(positions.iter().copied().eq(0..d.len()), "{positions:?}");
+                for slot in index.slots.iter() {
+                    let (key, _) = &d.entries[slot.pos];
+                    assert_eq!(slot.hash, index.hasher.hash_one(key.as_str()), "{key}");
+                }
+            }
             None => assert!(d.len() <= INDEX_THRESHOLD, "{} keys, no index", d.len()),
         }
         assert_eq!(
