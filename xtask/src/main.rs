@@ -9,6 +9,8 @@
 //! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
 //! * `bench-client`: `benchmark_serving` against `sim_server`: its ceiling,
 //!   its timing error against the simulator's ground truth, its memory.
+//! * `bench-json`: parsing large JSON objects (40k to 1M keys, ~100 MB),
+//!   next to Python's `json.loads`.
 //! * `sweep`: the whole benchmark on this machine (`servebench-sweep`).
 //! * `report-shot`: a sweep report rendered by headless Chromium.
 //! * `soak`: the load generator at a constant rate for minutes; its memory.
@@ -17,6 +19,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench_client;
+mod bench_json;
 mod bench_matrix;
 mod bench_prompts;
 mod bench_sim;
@@ -46,6 +49,8 @@ enum Task {
     BenchSim(bench_sim::Args),
     /// Measure benchmark_serving against sim_server: ceiling, timing error, memory
     BenchClient(bench_client::Args),
+    /// Time parsing large JSON objects (40k to 1M keys, ~100 MB) against Python's json.loads
+    BenchJson(bench_json::Args),
     /// Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report
     Sweep(Box<sweep::Args>),
     /// Screenshot a sweep's report.html in headless Chromium; fail on console messages
@@ -61,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchPrompts(args) => bench_prompts::run(&args),
         Task::BenchSim(args) => bench_sim::run(&args),
         Task::BenchClient(args) => bench_client::run(&args),
+        Task::BenchJson(args) => bench_json::run(&args),
         Task::Sweep(args) => sweep::run(&args),
         Task::ReportShot(args) => report_shot::run(&args),
         Task::Soak(args) => soak::run(&args),
