@@ -2,20 +2,24 @@
 //! `utils/bench_serving/benchmark_serving.py`.
 //!
 //! `main` parses the flags, then either runs the `metrics` test command,
-//! or prepares the requests (exactly as the Python client would for the
-//! same seed) and prints them (`--dry-run`) or runs the benchmark
-//! (`serve::run` → `servebench_bench::run`: warmups, profile, run, report,
-//! self-audit, save).
+//! or checks the options' ranges (README "Limits"; a usage error, exit 2),
+//! prepares the requests (exactly as the Python client would for the same
+//! seed) and prints them (`--dry-run`) or runs the benchmark (`serve::main`
+//! → `servebench_bench::run`: warmups, profile, run, report, self-audit,
+//! save). SIGINT and SIGTERM interrupt any phase (`interrupt`).
 
 use clap::{CommandFactory, Parser, Subcommand};
-use servebench_bench::Ending;
-use servebench_prompts::{tokenizer::Tokenizer, DatasetFlags, PrepareOptions};
+use servebench_bench::BenchConfig;
+use servebench_prompts::limits::LimitError;
+use servebench_prompts::{DatasetFlags, PrepareOptions};
 use servebench_pyjson::{Dict, Value};
 use servebench_results::serving::case::MetricsCase;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+mod interrupt;
 mod serve;
 
 type Prepared = servebench_prompts::Prepared;
@@ -72,21 +76,21 @@ struct ServeArgs {
     /// Tokenizer: a tokenizer.json, a directory, or a model id in the HF cache (default: --model)
     #[arg(long)]
     tokenizer: Option<String>,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
     best_of: i64,
     #[arg(long)]
     use_beam_search: bool,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1000)]
     num_prompts: usize,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     logprobs: Option<i64>,
     /// Requests per second (inf: all at once)
-    #[arg(long, default_value = "inf", value_parser = py_float)]
+    #[arg(long, allow_negative_numbers = true, default_value = "inf", value_parser = py_float)]
     request_rate: f64,
     /// Gamma shape of the arrival gaps (1 = Poisson)
-    #[arg(long, default_value = "1.0", value_parser = py_float)]
+    #[arg(long, allow_negative_numbers = true, default_value = "1.0", value_parser = py_float)]
     burstiness: f64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     seed: u32,
     #[arg(long)]
     trust_remote_code: bool,
@@ -112,27 +116,27 @@ struct ServeArgs {
     metric_percentiles: String,
     #[arg(long, num_args = 1..)]
     goodput: Vec<String>,
-    #[arg(long, default_value_t = 550)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 550)]
     sonnet_input_len: i64,
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 150)]
     sonnet_output_len: i64,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 200)]
     sonnet_prefix_len: i64,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     sharegpt_output_len: Option<i64>,
     #[arg(long)]
     hf_subset: Option<String>,
     #[arg(long)]
     hf_split: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     hf_output_len: Option<i64>,
     #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
     random_input_len: i64,
     #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     random_output_len: i64,
-    #[arg(long, default_value = "1.0", value_parser = py_float)]
+    #[arg(long, allow_negative_numbers = true, default_value = "1.0", value_parser = py_float)]
     random_range_ratio: f64,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     random_prefix_len: i64,
     #[arg(long)]
     use_chat_template: bool,
@@ -142,7 +146,7 @@ struct ServeArgs {
     served_model_name: Option<String>,
     #[arg(long, num_args = 1..)]
     lora_modules: Vec<String>,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
     num_warmups: i64,
     /// Prepare the requests and arrival gaps, print one JSON object per request, and send nothing
     #[arg(long)]
@@ -151,11 +155,11 @@ struct ServeArgs {
     #[arg(long)]
     new_connection_per_request: bool,
     /// Seconds to wait for a TCP connection
-    #[arg(long, default_value = "30", value_parser = positive_seconds)]
-    connect_timeout: f64,
+    #[arg(long, default_value = "30", allow_negative_numbers = true, value_parser = positive_seconds)]
+    connect_timeout: Duration,
     /// Seconds to wait for the response head or for the next bytes of a stream before failing the request
-    #[arg(long, default_value = "600", value_parser = positive_seconds)]
-    read_timeout: f64,
+    #[arg(long, default_value = "600", allow_negative_numbers = true, value_parser = positive_seconds)]
+    read_timeout: Duration,
     /// Write the client self-audit into the saved result (key client_audit)
     #[arg(long)]
     save_audit: bool,
@@ -227,11 +231,13 @@ impl ServeArgs {
     }
 }
 
-fn positive_seconds(s: &str) -> Result<f64, String> {
-    match py_float(s)? {
-        v if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
-        _ => Err(format!("expected a positive number of seconds, got '{s}'")),
-    }
+/// More than 0 and less than 10^9 seconds (not NaN).
+fn positive_seconds(s: &str) -> Result<Duration, String> {
+    let v = py_float(s)?;
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero() && v < 1e9)
+        .ok_or_else(|| format!("expected a positive number of seconds below 1e9, got '{s}'"))
 }
 
 /// Python `float()`, as argparse's `type=float` applies it.
@@ -239,12 +245,8 @@ fn py_float(s: &str) -> Result<f64, String> {
     servebench_pyjson::builtins::parse_float(s).ok_or_else(|| format!("invalid float value: '{s}'"))
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-}
-
-fn prepare(args: &ServeArgs, model: &str) -> Result<(Tokenizer, Prepared), String> {
-    let dataset = DatasetFlags {
+fn dataset_flags(args: &ServeArgs) -> DatasetFlags {
+    DatasetFlags {
         name: args.dataset_name.clone(),
         path: args.dataset_path.clone(),
         num_prompts: args.num_prompts,
@@ -259,39 +261,54 @@ fn prepare(args: &ServeArgs, model: &str) -> Result<(Tokenizer, Prepared), Strin
         sonnet_prefix_len: args.sonnet_prefix_len,
         chat_backend: args.backend == "openai-chat",
     }
-    .dataset()
-    .map_err(|e| e.to_string())?;
-    let tok = Tokenizer::load(args.tokenizer.as_deref().unwrap_or(model), &env)
-        .map_err(|e| e.to_string())?;
+}
+
+/// The options' ranges (README "Limits"), before the tokenizer is loaded
+/// or anything is sampled, sized or timed. A burstiness of 0 or less is
+/// left to the sampling, which fails with the original's message (exit 1).
+fn check_limits(flags: &DatasetFlags, cfg: &BenchConfig) -> Result<(), LimitError> {
+    flags.check_limits()?;
+    // `int(len * ratio)` in the original: NaN and infinities fail there.
+    if flags.name == "random" && !flags.random_range_ratio.is_finite() {
+        return Err(LimitError::new(
+            "random_range_ratio",
+            format!(
+                "must be a finite number, not {}",
+                servebench_pyjson::float_repr(flags.random_range_ratio)
+            ),
+        ));
+    }
+    if cfg.burstiness > 0.0 {
+        servebench_bench::check_limits(cfg)
+    } else {
+        servebench_bench::check_limits(&BenchConfig {
+            burstiness: 1.0,
+            ..cfg.clone()
+        })
+    }
+}
+
+/// Checks the limits, then prepares and sends (or prints) the requests.
+fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
+    let flags = dataset_flags(args);
+    let cfg = serve::config(args, model);
+    if let Err(e) = check_limits(&flags, &cfg) {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("argument {}: {}", e.flag(), e.reason),
+            )
+            .exit();
+    }
     let opts = PrepareOptions {
-        dataset,
+        dataset: flags.dataset().map_err(|e| e.to_string())?,
         seed: args.seed,
         request_rate: args.request_rate,
         burstiness: args.burstiness,
         lora_modules: args.lora_modules.clone(),
     };
-    let prepared = servebench_prompts::prepare(&tok, &opts).map_err(|e| e.to_string())?;
-    Ok((tok, prepared))
-}
-
-fn dry_run(prepared: &Prepared) -> Result<(), String> {
-    // stdout carries only the requests; the statistics go to stderr.
-    let _ = std::io::stderr().write_all(prepared.statistics.as_bytes());
-    let mut out = String::new();
-    for (r, gap) in prepared.requests.iter().zip(&prepared.gaps) {
-        let mut d = Dict::new();
-        d.insert("prompt", r.prompt.clone().into());
-        d.insert("prompt_len", Value::Int(r.prompt_len as i128));
-        d.insert("output_len", Value::Int(r.output_len.into()));
-        d.insert("interval_s", gap.map_or(Value::Null, Value::Float));
-        servebench_pyjson::write_compact(&mut out, &Value::Dict(d));
-        out.push('\n');
-    }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("writing stdout: {e}"))
+    let tokenizer = args.tokenizer.as_deref().unwrap_or(model).to_owned();
+    serve::main(args, &cfg, tokenizer, opts)
 }
 
 fn metrics(input: &Path) -> Result<String, String> {
@@ -327,21 +344,7 @@ fn main() -> ExitCode {
                     )
                     .exit();
             };
-            prepare(&cli.args, model).and_then(|(tok, prepared)| {
-                if cli.args.dry_run {
-                    dry_run(&prepared).map(|()| ExitCode::SUCCESS)
-                } else {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(prepared.statistics.as_bytes());
-                    drop(out);
-                    serve::run(&cli.args, model, &tok, prepared).map(|ending| match ending {
-                        Ending::Ok => ExitCode::SUCCESS,
-                        Ending::MissingSummaryKeys => ExitCode::FAILURE,
-                        Ending::Interrupted => ExitCode::from(130),
-                        Ending::ClientBound => ExitCode::from(3),
-                    })
-                }
-            })
+            serve(&cli.args, model)
         }
     };
     match result {

@@ -1,15 +1,22 @@
-//! The benchmark run: flags and environment into a `BenchConfig`, a
-//! progress bar, Ctrl-C, then `servebench_bench::run` on a multi-threaded
-//! runtime; stdout gets the report, stderr the warnings and the self-audit.
+//! The benchmark run: flags and environment into a `BenchConfig`; on a
+//! multi-threaded runtime, with SIGINT/SIGTERM watched from the start, the
+//! prompts are prepared, then printed (`--dry-run`) or sent
+//! (`servebench_bench::run`, with a progress bar); stdout gets the report,
+//! stderr the warnings and the self-audit.
 
+use crate::interrupt::Interrupt;
 use crate::{Prepared, ServeArgs};
 use servebench_bench::{audit_line, BenchConfig, Ending, SaveConfig};
 use servebench_client::run::{Observer, Quiet};
 use servebench_metrics::RequestOutput;
-use servebench_prompts::tokenizer::Tokenizer;
+use servebench_prompts::{tokenizer::Tokenizer, PrepareOptions};
+use servebench_pyjson::{Dict, Value};
 use std::io::Write;
+use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+
+/// The exit status of an interrupted run (SIGINT or SIGTERM, any phase).
+const INTERRUPTED: u8 = 130;
 
 /// The progress bar: one tick per finished request.
 struct Bar {
@@ -46,7 +53,7 @@ fn local_date() -> String {
     chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()
 }
 
-fn config(args: &ServeArgs, model: &str) -> BenchConfig {
+pub fn config(args: &ServeArgs, model: &str) -> BenchConfig {
     let pytorch =
         std::env::var_os("SAVE_TO_PYTORCH_BENCHMARK_FORMAT").is_some_and(|v| !v.is_empty());
     BenchConfig {
@@ -72,8 +79,8 @@ fn config(args: &ServeArgs, model: &str) -> BenchConfig {
         goodput: args.goodput.clone(),
         api_key: std::env::var("OPENAI_API_KEY").ok(),
         new_connection_per_request: args.new_connection_per_request,
-        connect_timeout: Duration::from_secs_f64(args.connect_timeout),
-        read_timeout: Duration::from_secs_f64(args.read_timeout),
+        connect_timeout: args.connect_timeout,
+        read_timeout: args.read_timeout,
         ca_file: std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from),
         save: args.save_result.then(|| SaveConfig {
             metadata: args.metadata.clone().unwrap_or_default(),
@@ -89,45 +96,124 @@ fn config(args: &ServeArgs, model: &str) -> BenchConfig {
     }
 }
 
-pub fn run(
+/// Prepares the requests (`tokenizer` and `opts` say how), then prints them
+/// (`--dry-run`) or runs the benchmark; the exit status. A signal while
+/// the prompts are prepared ends at once: nothing was sent, nothing is
+/// saved.
+pub fn main(
     args: &ServeArgs,
-    model: &str,
-    tok: &Tokenizer,
-    prepared: Prepared,
-) -> Result<Ending, String> {
-    let cfg = config(args, model);
+    cfg: &BenchConfig,
+    tokenizer: String,
+    opts: PrepareOptions,
+) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
+    let interrupt = Interrupt::install(&runtime)
+        .map_err(|e| format!("watching for SIGINT and SIGTERM: {e}"))?;
+    let job = runtime.spawn_blocking(move || prepare(&tokenizer, &opts));
+    let prepared = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            () = interrupt.clone().wait() => None,
+            done = job => Some(done),
+        }
+    });
+    let Some(done) = prepared else {
+        // The preparation cannot be cut short; the process ends without it.
+        runtime.shutdown_background();
+        let _ = writeln!(
+            std::io::stderr(),
+            "benchmark_serving: interrupted while preparing the prompts: nothing was sent or saved"
+        );
+        return Ok(ExitCode::from(INTERRUPTED));
+    };
+    let (tok, prepared) = done.map_err(|e| format!("preparing the prompts: {e}"))??;
+    if args.dry_run {
+        return dry_run(&prepared).map(|()| ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(prepared.statistics.as_bytes());
+    drop(out);
+    let ending = run(&runtime, args, cfg, &tok, &prepared, interrupt)?;
+    Ok(match ending {
+        Ending::Ok => ExitCode::SUCCESS,
+        Ending::MissingSummaryKeys => ExitCode::FAILURE,
+        Ending::Interrupted => ExitCode::from(INTERRUPTED),
+        Ending::ClientBound => ExitCode::from(3),
+    })
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+fn prepare(tokenizer: &str, opts: &PrepareOptions) -> Result<(Tokenizer, Prepared), String> {
+    let tok = Tokenizer::load(tokenizer, &env).map_err(|e| e.to_string())?;
+    let prepared = servebench_prompts::prepare(&tok, opts).map_err(|e| e.to_string())?;
+    Ok((tok, prepared))
+}
+
+fn dry_run(prepared: &Prepared) -> Result<(), String> {
+    // stdout carries only the requests; the statistics go to stderr.
+    let _ = std::io::stderr().write_all(prepared.statistics.as_bytes());
+    let mut out = String::new();
+    for (r, gap) in prepared.requests.iter().zip(&prepared.gaps) {
+        let mut d = Dict::new();
+        d.insert("prompt", r.prompt.clone().into());
+        d.insert("prompt_len", Value::Int(r.prompt_len as i128));
+        d.insert("output_len", Value::Int(r.output_len.into()));
+        d.insert("interval_s", gap.map_or(Value::Null, Value::Float));
+        servebench_pyjson::write_compact(&mut out, &Value::Dict(d));
+        out.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing stdout: {e}"))
+}
+
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    args: &ServeArgs,
+    cfg: &BenchConfig,
+    tok: &Tokenizer,
+    prepared: &Prepared,
+    interrupt: Interrupt,
+) -> Result<Ending, String> {
     let show = !args.disable_tqdm;
     let progress = move |n: usize| progress_bar(n, show);
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
     let mut stdout = std::io::stdout();
     let outcome = runtime
         .block_on(servebench_bench::run(
-            &cfg,
+            cfg,
             tok,
-            &prepared,
+            prepared,
             &mut stdout,
             &progress,
-            ctrl_c,
+            interrupt.wait(),
         ))
         .map_err(|e| e.to_string())?;
     let mut stderr = std::io::stderr();
-    if outcome.interrupted {
+    if let Some(phase) = outcome.interrupted_in {
         let _ = writeln!(
             stderr,
-            "benchmark_serving: interrupted: {} of {} requests were launched; reporting those",
+            "benchmark_serving: interrupted during {phase}: {} of {} requests were launched; reporting those",
             outcome.launched,
             prepared.requests.len()
         );
     }
-    if !outcome.any_completed {
+    if outcome.stop_profile_skipped {
+        let _ = writeln!(
+            stderr,
+            "benchmark_serving: /stop_profile was not sent: the server may still be profiling"
+        );
+    }
+    // An interrupt before anything was launched: no request failed.
+    let none_launched = outcome.interrupted && outcome.launched == 0;
+    if !outcome.any_completed && !none_launched {
         let _ = writeln!(stderr, "warning: All requests failed. This is likely due to a misconfiguration on the benchmark arguments.");
     }
     let _ = stderr.write_all(audit_line(&outcome.audit).as_bytes());

@@ -1,4 +1,5 @@
-//! Drives the real `benchmark_serving metrics` test command.
+//! Drives the real `benchmark_serving`: the `metrics` test command, and the
+//! ranges of the options (usage errors before anything is loaded).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -96,5 +97,148 @@ fn bad_cases_fail_with_one_line() {
         assert_eq!(out.status.code(), Some(1), "{needle}: {stderr}");
         assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+/// Every option that sizes, counts or times something has a range
+/// (README "Limits"): outside it, one usage error naming the option
+/// (exit 2), before the tokenizer is loaded (none exists here) or anything
+/// is sampled, sent or saved — in a dry run too.
+#[test]
+fn out_of_range_options_are_usage_errors() {
+    let dir = scratch("limits");
+    for (args, needle) in [
+        (
+            &["--request-rate", "0"][..],
+            "argument --request-rate: must be inf or between 1e-6 and 1e9 requests/s, not 0.0",
+        ),
+        (
+            &["--request-rate", "0", "--dry-run"],
+            "argument --request-rate: must be inf",
+        ),
+        (
+            &["--request-rate", "1e-20"],
+            "argument --request-rate: must be inf or between 1e-6 and 1e9 requests/s, not 1e-20",
+        ),
+        (&["--request-rate", "-1"], "argument --request-rate:"),
+        (&["--request-rate", "nan"], "argument --request-rate:"),
+        (&["--request-rate", "1e300"], "argument --request-rate:"),
+        (
+            &["--burstiness", "1e-9"],
+            "argument --burstiness: must be between 0.001 and 1000",
+        ),
+        (
+            &["--burstiness", "1e9", "--dry-run"],
+            "argument --burstiness:",
+        ),
+        (
+            &["--num-warmups", "1000000000000"],
+            "argument --num-warmups: must be between 0 and 1000000",
+        ),
+        (
+            &["--num-warmups", "1000000000000", "--dry-run"],
+            "argument --num-warmups:",
+        ),
+        (&["--num-warmups", "-1"], "argument --num-warmups:"),
+        (
+            &["--random-input-len", "1000000000000"],
+            "argument --random-input-len: must be at most 1048576 tokens",
+        ),
+        (
+            &["--random-output-len", "1000000000000"],
+            "argument --random-output-len:",
+        ),
+        (
+            &["--random-prefix-len", "1000000000000", "--dry-run"],
+            "argument --random-prefix-len:",
+        ),
+        (
+            &["--random-range-ratio", "nan"],
+            "argument --random-range-ratio: must be a finite number, not nan",
+        ),
+        (
+            &["--random-range-ratio", "inf"],
+            "argument --random-range-ratio:",
+        ),
+        (
+            &["--num-prompts", "100000000000"],
+            "argument --num-prompts: must be between 1 and 10000000",
+        ),
+        (&["--num-prompts", "0"], "argument --num-prompts:"),
+        (
+            &["--num-prompts", "1000000", "--random-input-len", "1000"],
+            "argument --num-prompts: 1000000 prompts of 1000 tokens exceed the limit",
+        ),
+        (
+            &["--max-concurrency", "-1"],
+            "argument --max-concurrency: must be between 0 (no limit) and 1000000",
+        ),
+        (
+            &["--max-concurrency", "9000000000000000000"],
+            "argument --max-concurrency:",
+        ),
+        (
+            &["--connect-timeout", "-1"],
+            "'--connect-timeout <CONNECT_TIMEOUT>': expected a positive number of seconds",
+        ),
+        (&["--connect-timeout", "0"], "--connect-timeout"),
+        (
+            &["--read-timeout", "nan"],
+            "'--read-timeout <READ_TIMEOUT>'",
+        ),
+        (
+            &["--read-timeout", "1e300"],
+            "'--read-timeout <READ_TIMEOUT>'",
+        ),
+        (
+            &["--seed", "-1"],
+            "'--seed <SEED>': -1 is not in 0..=4294967295",
+        ),
+        (&["--seed", "99999999999999999999"], "'--seed <SEED>'"),
+        (&["--num-prompts", "-1"], "'--num-prompts <NUM_PROMPTS>'"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+            .args(["--model", "m", "--tokenizer", "no-such-tokenizer"])
+            .args(["--dataset-name", "random", "--save-result"])
+            .args(["--base-url", "http://127.0.0.1:1"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("run benchmark_serving");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {stderr:?} lacks {needle:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing saved");
+}
+
+/// The original's own check keeps its message and status (exit 1).
+#[test]
+fn a_burstiness_of_zero_fails_as_in_the_original() {
+    let dir = scratch("burstiness");
+    let tokenizer = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/tokenizers/deepseek-r1");
+    for value in ["0", "-1"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+            .args(["--model", "m", "--dataset-name", "random", "--dry-run"])
+            .arg("--tokenizer")
+            .arg(&tokenizer)
+            .args(["--num-prompts", "1", "--random-input-len", "4"])
+            .args(["--burstiness", value])
+            .current_dir(&dir)
+            .output()
+            .expect("run benchmark_serving");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("A positive burstiness factor is expected, but given"),
+            "{stderr}"
+        );
     }
 }

@@ -541,19 +541,10 @@ fn bad_urls_and_options_fail_before_sending() {
     assert!(!dir.join("out.json").exists());
 }
 
-#[test]
-fn ctrl_c_saves_the_partial_result_marked_interrupted() {
-    // The first request answers at once; the others stall for 30 s.
-    let server = serve(|i, _| {
-        if i == 0 {
-            Reply::Stream(completion_stream(&["a"], 0))
-        } else {
-            Reply::Stream(completion_stream(&["a"], 30_000))
-        }
-    });
-    let dir = scratch("interrupt");
+/// Starts the binary on the 4 custom prompts with `--save-result`.
+fn start(dir: &Path, port: u16, extra: &[&str]) -> std::process::Child {
     let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
-    let child = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+    Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
         .args(["--model", "m", "--dataset-name", "custom"])
         .arg("--dataset-path")
         .arg(repo().join("fixtures/datasets/custom_small.jsonl"))
@@ -561,35 +552,241 @@ fn ctrl_c_saves_the_partial_result_marked_interrupted() {
         .arg(tokenizer)
         .args(["--num-prompts", "4", "--disable-tqdm", "--save-result"])
         .args(["--save-detailed", "--result-filename", "out.json"])
-        .args(["--request-rate", "20", "--max-concurrency", "4"])
+        .args(["--base-url", &format!("http://127.0.0.1:{port}")])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start benchmark_serving")
+}
+
+/// Waits (a minute at most) until the server has received `n` requests.
+fn wait_for(server: &Server, n: usize) {
+    for _ in 0..1200 {
+        if server.received.lock().unwrap().len() >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not receive {n} requests");
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// One interrupt: where it comes, with which signals.
+struct Interruption {
+    name: &'static str,
+    signals: &'static [&'static str],
+    extra: &'static [&'static str],
+    /// The signal goes once the server has received this many requests.
+    received: usize,
+    /// The requests the server answers at once (the others stall 30 s).
+    answered: usize,
+}
+
+#[track_caller]
+fn check_interruption(case: &Interruption) -> (Output, Option<serde_json::Value>) {
+    let answered = case.answered;
+    let server = serve(move |i, _| {
+        let delay = if i < answered { 0 } else { 30_000 };
+        Reply::Stream(completion_stream(&["a"], delay))
+    });
+    let dir = scratch(case.name);
+    let child = start(&dir, server.port, case.extra);
+    wait_for(&server, case.received);
+    for (k, name) in case.signals.iter().enumerate() {
+        if k > 0 {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        signal(&child, name);
+    }
+    let signalled = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}: {}",
+        case.name,
+        text(&out)
+    );
+    // Nothing more was sent after the signal.
+    assert_eq!(
+        server.received.lock().unwrap().len(),
+        case.received,
+        "{}",
+        case.name
+    );
+    // In-flight requests get 5 s; a second signal ends at once.
+    let limit = if case.signals.len() > 1 { 3 } else { 20 };
+    assert!(
+        signalled.elapsed() < Duration::from_secs(limit),
+        "{}: {:?}",
+        case.name,
+        signalled.elapsed()
+    );
+    let file = dir.join("out.json");
+    (out, file.exists().then(|| saved(&dir)))
+}
+
+#[test]
+fn sigint_and_sigterm_save_the_partial_result_in_every_phase() {
+    let main_run = |name, signal| Interruption {
+        name,
+        signals: signal,
+        extra: &["--request-rate", "20", "--max-concurrency", "4"],
+        received: 4,
+        answered: 1,
+    };
+    let warmups = |name, signal| Interruption {
+        name,
+        signals: signal,
+        extra: &["--num-warmups", "2", "--max-concurrency", "2"],
+        received: 2,
+        answered: 0,
+    };
+    let cases = [
+        main_run("int-main", &["INT"]),
+        main_run("term-main", &["TERM"]),
+        warmups("int-warmups", &["INT"]),
+        warmups("term-warmups", &["TERM"]),
+        Interruption {
+            name: "term-profile",
+            signals: &["TERM"],
+            extra: &["--profile"],
+            received: 1,
+            answered: 0,
+        },
+        main_run("term-twice", &["TERM", "TERM"]),
+    ];
+    let results: Vec<(Output, Option<serde_json::Value>)> = std::thread::scope(|s| {
+        let running: Vec<_> = cases
+            .iter()
+            .map(|case| s.spawn(|| check_interruption(case)))
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (case, (out, doc)) in cases.iter().zip(results) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if case.signals.len() > 1 {
+            assert!(stderr.contains("interrupted again"), "{}", text(&out));
+            assert!(doc.is_none(), "{}: saved after a second signal", case.name);
+            continue;
+        }
+        let doc = doc.unwrap_or_else(|| panic!("{}: nothing saved: {}", case.name, text(&out)));
+        assert_eq!(doc["interrupted"], true, "{}", case.name);
+        assert!(
+            stdout.contains("Serving Benchmark Result"),
+            "{}",
+            text(&out)
+        );
+        assert!(!stderr.contains("All requests failed"), "{}", text(&out));
+        if case.received == 4 {
+            assert_eq!(doc["completed"], 1);
+            assert_eq!(
+                doc["errors"][3],
+                "interrupted before the answer was complete"
+            );
+            assert!(
+                stderr.contains("interrupted during the main run: 4 of 4 requests were launched"),
+                "{}",
+                text(&out)
+            );
+            continue;
+        }
+        // Before the main run: an empty result.
+        assert_eq!(doc["completed"], 0, "{}", case.name);
+        assert_eq!(doc["input_lens"], serde_json::json!([]), "{}", case.name);
+        assert!(
+            !stdout.contains("Starting main benchmark run..."),
+            "{}",
+            text(&out)
+        );
+        if case.name.ends_with("warmups") {
+            assert!(stdout.contains("Warming up with 2 requests..."));
+            assert!(!stdout.contains("Warmup completed."), "{}", text(&out));
+            assert!(
+                stderr.contains("interrupted during the warm-ups: 0 of 4 requests were launched"),
+                "{}",
+                text(&out)
+            );
+        } else {
+            assert!(stdout.contains("Starting profiler..."));
+            assert!(!stdout.contains("Profiler started"), "{}", text(&out));
+            assert!(
+                stderr.contains("interrupted during the profiler start"),
+                "{}",
+                text(&out)
+            );
+            assert!(
+                stderr.contains("/stop_profile was not sent"),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+}
+
+/// The handlers are in place once SIGINT and SIGTERM show as caught.
+fn wait_for_handlers(pid: u32) {
+    let caught = |status: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << 1) != 0 && mask & (1 << 14) != 0)
+    };
+    for _ in 0..1200 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if caught(&status) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("SIGINT and SIGTERM are never caught");
+}
+
+#[test]
+fn a_signal_while_the_prompts_are_prepared_ends_at_once() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a"], 0)));
+    let dir = scratch("prepare-signal");
+    let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
+    // Minutes of sampling in a debug build (a prefix takes the slow path).
+    let child = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+        .args(["--model", "m", "--dataset-name", "random"])
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .args(["--num-prompts", "5000", "--random-input-len", "1000"])
+        .args(["--random-prefix-len", "10", "--save-result"])
+        .args(["--result-filename", "out.json"])
         .args(["--base-url", &format!("http://127.0.0.1:{}", server.port)])
         .current_dir(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start benchmark_serving");
-    // Wait until every request reached the server, then interrupt.
-    for _ in 0..200 {
-        if server.received.lock().unwrap().len() == 4 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(server.received.lock().unwrap().len(), 4);
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    wait_for_handlers(child.id());
+    signal(&child, "TERM");
+    let signalled = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
-    let doc = saved(&dir);
-    assert_eq!(doc["interrupted"], true);
-    assert_eq!(doc["completed"], 1);
-    assert_eq!(
-        doc["errors"][3],
-        "interrupted before the answer was complete"
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        signalled.elapsed()
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Serving Benchmark Result"));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "benchmark_serving: interrupted while preparing the prompts: nothing was sent or saved\n"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert!(server.received.lock().unwrap().is_empty());
+    assert!(!dir.join("out.json").exists());
 }
