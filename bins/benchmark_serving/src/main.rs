@@ -57,7 +57,7 @@ struct ServeArgs {
     base_url: Option<String>,
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 8000)]
     port: u16,
     #[arg(long, default_value = "/v1/completions")]
     endpoint: String,

@@ -196,6 +196,7 @@ fn out_of_range_options_are_usage_errors() {
         ),
         (&["--seed", "99999999999999999999"], "'--seed <SEED>'"),
         (&["--num-prompts", "-1"], "'--num-prompts <NUM_PROMPTS>'"),
+        (&["--port", "-1"], "'--port <PORT>'"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
             .args(["--model", "m", "--tokenizer", "no-such-tokenizer"])

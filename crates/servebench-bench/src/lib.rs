@@ -388,11 +388,15 @@ pub async fn run(
             (empty, Some(phase))
         }
         None => {
-            let outcome = main_run(
+            let mut outcome = main_run(
                 cfg, &client, requests, prepared, tok, out, progress, &mut stop,
             )
             .await?;
             let phase = outcome.interrupted.then_some(Phase::MainRun);
+            if phase.is_some() {
+                // Stopped before the first launch: never zero either.
+                outcome.duration = outcome.duration.max(1e-6);
+            }
             (outcome, phase)
         }
     };
