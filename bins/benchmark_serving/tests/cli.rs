@@ -133,13 +133,12 @@ fn out_of_range_options_are_usage_errors() {
         ),
         (
             &["--num-warmups", "1000000000000"],
-            "argument --num-warmups: must be between 0 and 1000000",
+            "argument --num-warmups: must be at most 1000000",
         ),
         (
             &["--num-warmups", "1000000000000", "--dry-run"],
             "argument --num-warmups:",
         ),
-        (&["--num-warmups", "-1"], "argument --num-warmups:"),
         (
             &["--random-input-len", "1000000000000"],
             "argument --random-input-len: must be at most 1048576 tokens",
