@@ -185,7 +185,7 @@ fn run(cli: Cli) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind((cli.host, cli.port))
             .await
             .map_err(|e| format!("binding {}:{}: {e}", cli.host, cli.port))?;
@@ -223,7 +223,12 @@ fn run(cli: Cli) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
-    })
+    });
+    // A stopped run's prompt preparation may still be inside one long
+    // tokenizer call on a blocking thread; dropping the runtime would wait
+    // for it. Everything worth saving is saved by now.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 fn main() -> ExitCode {

@@ -323,6 +323,34 @@ fn a_stop_while_prompts_are_prepared_ends_the_run_at_once() {
 }
 
 #[test]
+fn sigterm_while_prompts_are_prepared_exits_at_once() {
+    let sim = simulator();
+    let dir = scratch("sigterm-prepare");
+    let mut svc = service(&dir, &[], &[]);
+    let addr = svc.addr.clone();
+    start(
+        &addr,
+        &body(sim, r#", "num_prompts": 200000, "random_input_len": 1024"#),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = svc.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(status) = svc.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn sigterm_mid_run_saves_the_partial_result() {
     let sim = simulator();
     let dir = scratch("sigterm");
