@@ -14,6 +14,7 @@
 //! * `sweep`: the whole benchmark on this machine (`servebench-sweep`).
 //! * `report-shot`: a sweep report rendered by headless Chromium.
 //! * `soak`: the load generator at a constant rate for minutes; its memory.
+//! * `fuzz`: random and adversarial input for the file tools and parsers.
 
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -24,6 +25,7 @@ mod bench_matrix;
 mod bench_prompts;
 mod bench_sim;
 mod ci;
+mod fuzz;
 mod report_shot;
 mod soak;
 mod sweep;
@@ -57,6 +59,8 @@ enum Task {
     ReportShot(report_shot::Args),
     /// Run load_generator at a constant rate for minutes and watch its memory
     Soak(soak::Args),
+    /// Random and adversarial input for the file tools, the spec parser, the SSE decoder and pyjson: panics, hangs, memory
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         Task::Sweep(args) => sweep::run(&args),
         Task::ReportShot(args) => report_shot::run(&args),
         Task::Soak(args) => soak::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
     }
 }
 
