@@ -52,6 +52,16 @@ pub fn run() -> Result<()> {
             .arg("--tokenizers")
             .arg(shared.join("tokenizers")),
     )?;
+    // A short, seeded pass of hostile input over the file tools (the debug
+    // binaries built above), the load generator's spec parser, the SSE
+    // decoder and the JSON parser: panics, hangs and memory blow-ups fail CI.
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    step(
+        "fuzz (30 s)",
+        Command::new(xtask)
+            .args(["fuzz", "--seconds", "30", "--bin-dir"])
+            .arg(&bin_dir),
+    )?;
     // Timing accuracy means something only in an optimized build; the
     // debug test run above skips this test.
     step(
