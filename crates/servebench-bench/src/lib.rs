@@ -166,10 +166,7 @@ pub fn check_limits(cfg: &BenchConfig) -> Result<(), LimitError> {
     if cfg.num_warmups > MAX_WARMUPS {
         return Err(LimitError::new(
             "num_warmups",
-            format!(
-                "must be at most {MAX_WARMUPS}, not {}",
-                cfg.num_warmups
-            ),
+            format!("must be at most {MAX_WARMUPS}, not {}", cfg.num_warmups),
         ));
     }
     if let Some(c) = cfg.max_concurrency {

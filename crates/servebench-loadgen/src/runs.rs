@@ -432,9 +432,8 @@ impl Service {
         // Up to 100 finished runs are kept: big results (a detailed run of
         // many prompts) are served from their file only.
         let size = std::fs::metadata(&file).map_or(u64::MAX, |m| m.len());
-        let result = (size <= MAX_RESULT_IN_MEMORY).then(|| {
-            servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc))
-        });
+        let result = (size <= MAX_RESULT_IN_MEMORY)
+            .then(|| servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(doc)));
         // The staging file is the only copy until the store has the result:
         // it is removed only then. A failure keeps it (and the result is
         // served from memory by GET /runs/{id}).

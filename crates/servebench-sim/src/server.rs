@@ -29,6 +29,10 @@ type Piece = Result<Bytes, BoxError>;
 
 /// Request bodies above this are refused (prompts run to a few MB at most).
 const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// How long a client may take to send a request's headers, and how long an
+/// idle keep-alive connection is kept.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Chunks buffered per stream: a slow reader holds the generator back
 /// instead of growing memory.
 const STREAM_BUFFER: usize = 8;
@@ -116,7 +120,11 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let state = Arc::clone(&state);
                 let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+                // A peer that never finishes its request headers (or keeps
+                // an idle connection) is dropped after HEADER_TIMEOUT.
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                 let watched = graceful.watch(conn);
                 tokio::spawn(async move { let _ = watched.await; });
