@@ -252,7 +252,49 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::*;
+    use crate::runs::ServiceConfig;
+    use crate::store::Store;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The status line of `GET /health` on a new connection, or why not.
+    async fn health(addr: std::net::SocketAddr) -> std::io::Result<String> {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await?;
+        Ok(answer.lines().next().unwrap_or("").to_owned())
+    }
+
+    #[tokio::test]
+    async fn connections_over_the_limit_are_closed_and_a_freed_slot_serves_again() {
+        let dir = std::env::temp_dir().join(format!("loadgen-api-{}", std::process::id()));
+        let service = Service::new(ServiceConfig {
+            store: Store::Dir(dir.join("results")),
+            staging_dir: dir.join("staging"),
+            env: |_| None,
+            date: || "20261129-000000".into(),
+            api_key: None,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = ApiConfig {
+            policy: Policy::default(),
+            token: None,
+            max_connections: 2,
+        };
+        tokio::spawn(serve(listener, service, cfg, std::future::pending()));
+        let first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Both slots are held: the next connection is closed unanswered.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let refused = health(addr).await.unwrap_or_default();
+        assert_eq!(refused, "", "{refused}");
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(health(addr).await.unwrap(), "HTTP/1.1 200 OK");
+    }
 
     #[test]
     fn token_comparison() {
