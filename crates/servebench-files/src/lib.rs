@@ -1,4 +1,4 @@
-//! Reading input files safely; owns nothing else.
+//! Reading inputs and writing outputs safely; owns nothing else.
 //!
 //! Every file a servebench tool reads because a user named it or a
 //! directory walk found it (configs, results, datasets, tokenizers) goes
@@ -26,6 +26,32 @@
 //! assert!(err.to_string().ends_with(": not a regular file (directory)"));
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
+//!
+//! Every file a servebench tool writes as a finished output (a saved
+//! benchmark result, an aggregate, a downloaded tokenizer, a load
+//! generator's result document) goes through [`write_atomic`]: a temporary
+//! file in the target's directory, `fsync`, a rename into place, then a
+//! best-effort `fsync` of the directory. A reader sees the old file or the
+//! whole new one, never a part; a failure removes the temporary file and
+//! says which output it was: `results/r.json: No space left on device (os
+//! error 28)`. Streams that grow while a tool runs (logs, the simulator's
+//! ground truth) are not outputs in this sense and are appended to directly.
+//!
+//! ```
+//! use servebench_files::write_atomic;
+//! let dir = std::env::temp_dir().join(format!("servebench-files-doc-out-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("agg.json");
+//! write_atomic(&path, b"{}").unwrap();
+//! write_atomic(&path, b"{\"a\": 1}").unwrap();
+//! assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\": 1}");
+//! assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+mod output;
+
+pub use output::{write_atomic, OutputError};
 
 use std::fmt;
 use std::fs::{File, FileType, OpenOptions};
