@@ -21,7 +21,7 @@ pub mod server;
 
 use std::path::PathBuf;
 
-pub use plan::{BenchSettings, Job};
+pub use plan::{BenchSettings, Entry, Job};
 pub use run::{Binaries, SweepOptions, SweepOutcome};
 pub use server::{Launch, ServerSpec};
 

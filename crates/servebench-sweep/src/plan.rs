@@ -6,23 +6,19 @@ use crate::SweepError;
 use serde_json::Value;
 use servebench_matrix::{MatrixEntry, RunnerConfig};
 
-/// One single-node matrix entry, with the fields the workflow reads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    /// The workflow's `RESULT_FILENAME` (unique per entry and node).
-    pub name: String,
+/// One single-node matrix entry, typed: the fields the workflow reads,
+/// parsed once from the row `servebench-matrix` produces
+/// ([`Entry::from_row`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `runner`: a runner type, or a node name (`--runner-node-filter`).
+    pub runner: String,
     pub exp_name: String,
-    /// The entry as `generate_sweep_configs` prints it.
-    pub entry: Value,
     pub image: String,
     pub model: String,
     pub model_prefix: String,
     pub precision: String,
     pub framework: String,
-    /// The runner type (`RUNNER_TYPE`, the agg record's `hw`).
-    pub runner_type: String,
-    /// The node it ran on (`runner.name` in the workflow).
-    pub node: String,
     pub isl: i64,
     pub osl: i64,
     pub tp: i64,
@@ -32,6 +28,20 @@ pub struct Job {
     pub conc: i64,
     pub max_model_len: i64,
     pub disagg: bool,
+}
+
+/// One job: a typed entry on the node it runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The workflow's `RESULT_FILENAME` (unique per entry and node).
+    pub name: String,
+    pub entry: Entry,
+    /// The runner type (`RUNNER_TYPE`, the agg record's `hw`).
+    pub runner_type: String,
+    /// The node it ran on (`runner.name` in the workflow).
+    pub node: String,
+    /// The entry as `generate_sweep_configs` prints it (kept in the records).
+    pub row: Value,
 }
 
 /// The matrix entry as JSON (the same text `generate_sweep_configs` prints).
@@ -46,49 +56,14 @@ pub fn jobs(matrix: &[MatrixEntry], runners: &RunnerConfig) -> Result<Vec<Job>, 
     matrix
         .iter()
         .enumerate()
-        .map(|(i, e)| job(i, entry_json(e), runners))
+        .map(|(i, e)| job(i, e, runners))
         .collect()
 }
 
-fn job(index: usize, entry: Value, runners: &RunnerConfig) -> Result<Job, SweepError> {
-    let bad = |field: &str, why: &str| SweepError::Entry {
-        index,
-        message: format!("{field}: {why}"),
-    };
-    if entry.get("prefill").is_some_and(|p| !p.is_null()) {
-        return Err(bad(
-            "prefill",
-            "multi-node (disaggregated) entries cannot run on one machine; use --single-node filters",
-        ));
-    }
-    let text = |field: &str| -> Result<String, SweepError> {
-        match entry.get(field) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            Some(Value::Bool(b)) => Ok(b.to_string()),
-            _ => Err(bad(field, "missing or not a string")),
-        }
-    };
-    let int = |field: &str| -> Result<i64, SweepError> {
-        match entry.get(field) {
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad(field, "not an integer")),
-            Some(Value::String(s)) => servebench_pyjson::builtins::parse_int(s)
-                .and_then(|v| i64::try_from(v).ok())
-                .ok_or_else(|| bad(field, &format!("{s:?} is not an integer"))),
-            _ => Err(bad(field, "missing or not an integer")),
-        }
-    };
-    let flag = |field: &str| -> Result<bool, SweepError> {
-        match entry.get(field) {
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-            None | Some(Value::Null) => Ok(false),
-            Some(other) => Err(bad(field, &format!("{other} is not a boolean"))),
-        }
-    };
-    let runner = text("runner")?;
-    let (runner_type, node) = match runners.nodes(&runner) {
+fn job(index: usize, row: &MatrixEntry, runners: &RunnerConfig) -> Result<Job, SweepError> {
+    let entry = Entry::from_row(index, row)?;
+    let runner = &entry.runner;
+    let (runner_type, node) = match runners.nodes(runner) {
         // A runner type: it runs on that type's first node.
         Some(nodes) => (
             runner.clone(),
@@ -98,7 +73,7 @@ fn job(index: usize, entry: Value, runners: &RunnerConfig) -> Result<Job, SweepE
         None => match runners
             .runners
             .iter()
-            .find(|(_, nodes)| nodes.contains(&runner))
+            .find(|(_, nodes)| nodes.contains(runner))
         {
             Some((ty, _)) => (ty.to_owned(), runner.clone()),
             None => (runner.clone(), runner.clone()),
@@ -106,54 +81,126 @@ fn job(index: usize, entry: Value, runners: &RunnerConfig) -> Result<Job, SweepE
     };
     let mut job = Job {
         name: String::new(),
-        exp_name: text("exp-name")?,
-        image: text("image")?,
-        model: text("model")?,
-        model_prefix: text("model-prefix")?,
-        precision: text("precision")?,
-        framework: text("framework")?,
+        entry,
         runner_type,
         node,
-        isl: int("isl")?,
-        osl: int("osl")?,
-        tp: int("tp")?,
-        ep: int("ep")?,
-        dp_attn: flag("dp-attn")?,
-        spec_decoding: text("spec-decoding")?,
-        conc: match entry.get("conc") {
-            Some(Value::Array(_)) => return Err(bad("conc", "a list (multi-node) entry")),
-            _ => int("conc")?,
-        },
-        max_model_len: int("max-model-len")?,
-        disagg: flag("disagg")?,
-        entry,
+        row: entry_json(row),
     };
-    if job.conc < 1 || job.tp < 1 || job.isl < 1 || job.osl < 1 {
-        return Err(bad(
-            "conc/tp/isl/osl",
-            &format!(
-                "must be positive (conc {}, tp {}, isl {}, osl {})",
-                job.conc, job.tp, job.isl, job.osl
-            ),
-        ));
-    }
     job.name = result_filename(&job);
     Ok(job)
+}
+
+impl Entry {
+    /// Reads a single-node row. Strings may also be numbers or booleans
+    /// (spelled as `generate_sweep_configs` prints them), integers may be
+    /// strings Python's `int()` accepts, flags may be `"true"`/`"false"` in
+    /// any case or absent (false). Multi-node rows (`prefill`, a `conc`
+    /// list) and non-positive `conc`/`tp`/`isl`/`osl` are errors naming
+    /// the entry and the field.
+    pub fn from_row(index: usize, row: &MatrixEntry) -> Result<Entry, SweepError> {
+        let row = Row { index, row };
+        if row.get("prefill").is_some_and(|p| !p.is_null()) {
+            return Err(row.bad(
+                "prefill",
+                "multi-node (disaggregated) entries cannot run on one machine; use --single-node filters",
+            ));
+        }
+        let entry = Entry {
+            runner: row.text("runner")?,
+            exp_name: row.text("exp-name")?,
+            image: row.text("image")?,
+            model: row.text("model")?,
+            model_prefix: row.text("model-prefix")?,
+            precision: row.text("precision")?,
+            framework: row.text("framework")?,
+            isl: row.int("isl")?,
+            osl: row.int("osl")?,
+            tp: row.int("tp")?,
+            ep: row.int("ep")?,
+            dp_attn: row.flag("dp-attn")?,
+            spec_decoding: row.text("spec-decoding")?,
+            conc: match row.get("conc") {
+                Some(Value::Array(_)) => return Err(row.bad("conc", "a list (multi-node) entry")),
+                _ => row.int("conc")?,
+            },
+            max_model_len: row.int("max-model-len")?,
+            disagg: row.flag("disagg")?,
+        };
+        if entry.conc < 1 || entry.tp < 1 || entry.isl < 1 || entry.osl < 1 {
+            return Err(row.bad(
+                "conc/tp/isl/osl",
+                &format!(
+                    "must be positive (conc {}, tp {}, isl {}, osl {})",
+                    entry.conc, entry.tp, entry.isl, entry.osl
+                ),
+            ));
+        }
+        Ok(entry)
+    }
+}
+
+/// A matrix row being read into an [`Entry`], for its errors.
+struct Row<'a> {
+    index: usize,
+    row: &'a MatrixEntry,
+}
+
+impl Row<'_> {
+    fn bad(&self, field: &str, why: &str) -> SweepError {
+        SweepError::Entry {
+            index: self.index,
+            message: format!("{field}: {why}"),
+        }
+    }
+
+    /// A field as `generate_sweep_configs` prints it.
+    fn get(&self, field: &str) -> Option<Value> {
+        self.row.get(field).map(servebench_pyjson::to_serde_json)
+    }
+
+    fn text(&self, field: &str) -> Result<String, SweepError> {
+        match self.get(field) {
+            Some(Value::String(s)) => Ok(s),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::Bool(b)) => Ok(b.to_string()),
+            _ => Err(self.bad(field, "missing or not a string")),
+        }
+    }
+
+    fn int(&self, field: &str) -> Result<i64, SweepError> {
+        match self.get(field) {
+            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| self.bad(field, "not an integer")),
+            Some(Value::String(s)) => servebench_pyjson::builtins::parse_int(&s)
+                .and_then(|v| i64::try_from(v).ok())
+                .ok_or_else(|| self.bad(field, &format!("{s:?} is not an integer"))),
+            _ => Err(self.bad(field, "missing or not an integer")),
+        }
+    }
+
+    fn flag(&self, field: &str) -> Result<bool, SweepError> {
+        match self.get(field) {
+            Some(Value::Bool(b)) => Ok(b),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+            None | Some(Value::Null) => Ok(false),
+            Some(other) => Err(self.bad(field, &format!("{other} is not a boolean"))),
+        }
+    }
 }
 
 /// `benchmark-tmpl.yml`'s RESULT_FILENAME.
 pub fn result_filename(j: &Job) -> String {
     format!(
         "{}_{}_{}_tp{}-ep{}-dpa{}_disagg-{}_spec-{}_conc{}_{}",
-        j.exp_name,
-        j.precision,
-        j.framework,
-        j.tp,
-        j.ep,
-        j.dp_attn,
-        j.disagg,
-        j.spec_decoding,
-        j.conc,
+        j.entry.exp_name,
+        j.entry.precision,
+        j.entry.framework,
+        j.entry.tp,
+        j.entry.ep,
+        j.entry.dp_attn,
+        j.entry.disagg,
+        j.entry.spec_decoding,
+        j.entry.conc,
         j.node
     )
 }
@@ -184,7 +231,7 @@ impl Default for BenchSettings {
 
 /// The workflow's backend: `openai` for the TensorRT-LLM scripts, else `vllm`.
 pub fn backend(job: &Job) -> &'static str {
-    if job.framework.contains("trt") {
+    if job.entry.framework.contains("trt") {
         "openai"
     } else {
         "vllm"
@@ -195,7 +242,7 @@ pub fn backend(job: &Job) -> &'static str {
 pub fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings) -> Vec<String> {
     let mut args: Vec<String> = [
         "--model",
-        &job.model,
+        &job.entry.model,
         "--backend",
         backend(job),
         "--base-url",
@@ -203,21 +250,21 @@ pub fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings
         "--dataset-name",
         "random",
         "--random-input-len",
-        &job.isl.to_string(),
+        &job.entry.isl.to_string(),
         "--random-output-len",
-        &job.osl.to_string(),
+        &job.entry.osl.to_string(),
         "--random-range-ratio",
         &servebench_pyjson::float_repr(s.random_range_ratio),
         "--num-prompts",
-        &(job.conc * s.prompts_per_conc).to_string(),
+        &(job.entry.conc * s.prompts_per_conc).to_string(),
         "--max-concurrency",
-        &job.conc.to_string(),
+        &job.entry.conc.to_string(),
         "--request-rate",
         "inf",
         "--ignore-eos",
         "--save-result",
         "--num-warmups",
-        &(job.conc * s.warmups_per_conc).to_string(),
+        &(job.entry.conc * s.warmups_per_conc).to_string(),
         "--percentile-metrics",
         "ttft,tpot,itl,e2el",
         "--result-dir",
@@ -241,23 +288,26 @@ pub fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings
 pub fn env(job: &Job, s: &BenchSettings) -> Vec<(&'static str, String)> {
     vec![
         ("RUNNER_TYPE", job.runner_type.clone()),
-        ("IMAGE", job.image.clone()),
-        ("MODEL", job.model.clone()),
-        ("MODEL_PREFIX", job.model_prefix.clone()),
-        ("FRAMEWORK", job.framework.clone()),
-        ("PRECISION", job.precision.clone()),
-        ("SPEC_DECODING", job.spec_decoding.clone()),
-        ("ISL", job.isl.to_string()),
-        ("OSL", job.osl.to_string()),
-        ("MAX_MODEL_LEN", job.max_model_len.to_string()),
-        ("CONC", job.conc.to_string()),
-        ("TP", job.tp.to_string()),
-        ("EP_SIZE", job.ep.to_string()),
-        ("DP_ATTENTION", job.dp_attn.to_string()),
-        ("DISAGG", job.disagg.to_string()),
-        ("EXP_NAME", job.exp_name.clone()),
+        ("IMAGE", job.entry.image.clone()),
+        ("MODEL", job.entry.model.clone()),
+        ("MODEL_PREFIX", job.entry.model_prefix.clone()),
+        ("FRAMEWORK", job.entry.framework.clone()),
+        ("PRECISION", job.entry.precision.clone()),
+        ("SPEC_DECODING", job.entry.spec_decoding.clone()),
+        ("ISL", job.entry.isl.to_string()),
+        ("OSL", job.entry.osl.to_string()),
+        ("MAX_MODEL_LEN", job.entry.max_model_len.to_string()),
+        ("CONC", job.entry.conc.to_string()),
+        ("TP", job.entry.tp.to_string()),
+        ("EP_SIZE", job.entry.ep.to_string()),
+        ("DP_ATTENTION", job.entry.dp_attn.to_string()),
+        ("DISAGG", job.entry.disagg.to_string()),
+        ("EXP_NAME", job.entry.exp_name.clone()),
         ("RESULT_FILENAME", job.name.clone()),
-        ("NUM_PROMPTS", (job.conc * s.prompts_per_conc).to_string()),
+        (
+            "NUM_PROMPTS",
+            (job.entry.conc * s.prompts_per_conc).to_string(),
+        ),
         (
             "RANDOM_RANGE_RATIO",
             servebench_pyjson::float_repr(s.random_range_ratio),
@@ -280,24 +330,30 @@ mod tests {
         }
     }
 
-    fn entry(runner: &str) -> Value {
-        serde_json::json!({
+    fn entry(runner: &str) -> MatrixEntry {
+        let row = serde_json::json!({
             "image": "img", "model": "servebench-sim/dense-8b", "model-prefix": "dense8b",
             "precision": "bf16", "framework": "sim", "runner": runner, "isl": 1024, "osl": 1024,
             "tp": 2, "conc": 4, "max-model-len": 2248, "ep": 1, "dp-attn": false,
             "spec-decoding": "none", "exp-name": "dense8b_1k1k", "disagg": false, "run-eval": false
-        })
+        });
+        match servebench_pyjson::from_str(&row.to_string()) {
+            Ok(servebench_pyjson::Value::Dict(d)) => d,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn result_filename_follows_the_workflow() {
-        let j = job(0, entry("sim-h100"), &runners()).unwrap();
+        let j = job(0, &entry("sim-h100"), &runners()).unwrap();
         assert_eq!(
             j.name,
             "dense8b_1k1k_bf16_sim_tp2-ep1-dpafalse_disagg-false_spec-none_conc4_sim-h100_0"
         );
         assert_eq!(j.runner_type, "sim-h100");
-        let j = job(0, entry("sim-h100_1"), &runners()).unwrap();
+        assert_eq!((j.entry.tp, j.entry.conc, j.entry.dp_attn), (2, 4, false));
+        assert_eq!(j.row["max-model-len"], 2248);
+        let j = job(0, &entry("sim-h100_1"), &runners()).unwrap();
         assert_eq!(
             (j.runner_type.as_str(), j.node.as_str()),
             ("sim-h100", "sim-h100_1")
@@ -306,7 +362,7 @@ mod tests {
 
     #[test]
     fn bench_args_are_the_workflow_s() {
-        let j = job(0, entry("h200"), &runners()).unwrap();
+        let j = job(0, &entry("h200"), &runners()).unwrap();
         let s = BenchSettings::default();
         let args = bench_args(&j, "http://127.0.0.1:9", "/r", &s).join(" ");
         assert!(args.contains("--num-prompts 40 --max-concurrency 4 --request-rate inf --ignore-eos --save-result --num-warmups 8"), "{args}");
@@ -320,11 +376,15 @@ mod tests {
     #[test]
     fn bad_entries_are_named() {
         let mut e = entry("h200");
-        e["conc"] = serde_json::json!([1, 2]);
-        let err = job(3, e, &runners()).unwrap_err().to_string();
+        let list = vec![
+            servebench_pyjson::Value::Int(1),
+            servebench_pyjson::Value::Int(2),
+        ];
+        e.insert("conc", servebench_pyjson::Value::List(list));
+        let err = job(3, &e, &runners()).unwrap_err().to_string();
         assert!(err.contains("entry 3") && err.contains("conc"), "{err}");
         let mut e = entry("h200");
-        e["tp"] = serde_json::json!("x");
-        assert!(job(0, e, &runners()).is_err());
+        e.insert("tp", servebench_pyjson::Value::Str("x".into()));
+        assert!(job(0, &e, &runners()).is_err());
     }
 }

@@ -166,8 +166,8 @@ pub fn load_records(jobs: &[Job], opts: &SweepOptions) -> Vec<EntryRecord> {
             match record {
                 Some(r) if r["status"] == "ok" => EntryRecord {
                     name: job.name.clone(),
-                    exp_name: job.exp_name.clone(),
-                    entry: job.entry.clone(),
+                    exp_name: job.entry.exp_name.clone(),
+                    entry: job.row.clone(),
                     status: EntryStatus::Ok,
                     agg: read_agg(&dir, job).ok(),
                 },
@@ -189,8 +189,8 @@ pub fn load_records(jobs: &[Job], opts: &SweepOptions) -> Vec<EntryRecord> {
 fn failed(job: &Job, stage: &str, message: &str) -> EntryRecord {
     EntryRecord {
         name: job.name.clone(),
-        exp_name: job.exp_name.clone(),
-        entry: job.entry.clone(),
+        exp_name: job.entry.exp_name.clone(),
+        entry: job.row.clone(),
         status: EntryStatus::Failed {
             stage: stage.to_owned(),
             message: message.to_owned(),
@@ -238,8 +238,8 @@ pub fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepErr
     let record = match steps(job, opts, &dir) {
         Ok(agg) => EntryRecord {
             name: job.name.clone(),
-            exp_name: job.exp_name.clone(),
-            entry: job.entry.clone(),
+            exp_name: job.entry.exp_name.clone(),
+            entry: job.row.clone(),
             status: EntryStatus::Ok,
             agg: Some(agg),
         },
@@ -305,7 +305,7 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
     let artifact = opts
         .out_dir
         .join("aggs")
-        .join(&job.exp_name)
+        .join(&job.entry.exp_name)
         .join(format!("bmk_{}", job.name));
     std::fs::create_dir_all(&artifact)
         .and_then(|()| std::fs::copy(dir.join(&agg_name), artifact.join(&agg_name)))

@@ -73,14 +73,14 @@ fn free_port() -> std::io::Result<u16> {
 pub fn fill_command(template: &str, job: &Job, port: u16) -> String {
     [
         ("{port}", port.to_string()),
-        ("{model}", job.model.clone()),
-        ("{tp}", job.tp.to_string()),
-        ("{ep}", job.ep.to_string()),
-        ("{conc}", job.conc.to_string()),
-        ("{isl}", job.isl.to_string()),
-        ("{osl}", job.osl.to_string()),
-        ("{max_model_len}", job.max_model_len.to_string()),
-        ("{precision}", job.precision.clone()),
+        ("{model}", job.entry.model.clone()),
+        ("{tp}", job.entry.tp.to_string()),
+        ("{ep}", job.entry.ep.to_string()),
+        ("{conc}", job.entry.conc.to_string()),
+        ("{isl}", job.entry.isl.to_string()),
+        ("{osl}", job.entry.osl.to_string()),
+        ("{max_model_len}", job.entry.max_model_len.to_string()),
+        ("{precision}", job.entry.precision.clone()),
     ]
     .iter()
     .fold(template.to_owned(), |cmd, (k, v)| cmd.replace(k, v))
@@ -106,11 +106,11 @@ impl Server {
                 tokenizer,
             } => {
                 let mut c = Command::new(binary);
-                c.args(["--port", &port.to_string(), "--model", &job.model])
+                c.args(["--port", &port.to_string(), "--model", &job.entry.model])
                     .args(["--gpu", sim_gpu(&job.runner_type)])
-                    .args(["--sim-model", sim_model(&job.model)])
-                    .args(["--precision", &job.precision])
-                    .args(["--tp", &job.tp.to_string()])
+                    .args(["--sim-model", sim_model(&job.entry.model)])
+                    .args(["--precision", &job.entry.precision])
+                    .args(["--tp", &job.entry.tp.to_string()])
                     .args(["--speedup", &servebench_pyjson::float_repr(*speedup)])
                     .arg("--sim-config")
                     .arg(sim_config);
