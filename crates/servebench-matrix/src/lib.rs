@@ -68,12 +68,24 @@ pub struct Request {
 pub fn generate(request: &Request) -> Result<Vec<MatrixEntry>, MatrixError> {
     let configs = load_master_configs(&request.config_files)?;
     let runners = load_runner_config(&request.runner_config)?;
-    let matrix = match &request.subcommand {
-        Subcommand::FullSweep(opts) => full_sweep(&configs, &runners, opts)?,
-        Subcommand::RunnerModelSweep(opts) => runner_model_sweep(&configs, &runners, opts)?,
-        Subcommand::TestConfig(opts) => test_config(&configs, opts)?,
+    generate_from(&configs, &runners, &request.subcommand, request.evals)
+}
+
+/// What [`generate`] does once the files are loaded: the subcommand's
+/// generator, then eval marking. For callers that keep the configs (the
+/// sweep also needs the runner config).
+pub fn generate_from(
+    configs: &MasterConfigs,
+    runners: &RunnerConfig,
+    subcommand: &Subcommand,
+    evals: EvalMode,
+) -> Result<Vec<MatrixEntry>, MatrixError> {
+    let matrix = match subcommand {
+        Subcommand::FullSweep(opts) => full_sweep(configs, runners, opts)?,
+        Subcommand::RunnerModelSweep(opts) => runner_model_sweep(configs, runners, opts)?,
+        Subcommand::TestConfig(opts) => test_config(configs, opts)?,
     };
-    apply_evals(matrix, request.evals)
+    apply_evals(matrix, evals)
 }
 
 /// The matrix as `json.dumps(list)` prints it: one line, `[]` when empty.
