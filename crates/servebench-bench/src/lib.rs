@@ -480,9 +480,10 @@ pub async fn run(
         }
         let file = saved_file_name(&save);
         let text = servebench_pyjson::to_string(&Value::Dict(doc.clone()));
-        std::fs::write(&file, text).map_err(|source| BenchError::Write {
+        let path = std::path::Path::new(&file);
+        servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| BenchError::Write {
             path: file.clone(),
-            source,
+            source: e.source,
         })?;
         if exits_nonzero_after_save(&doc) {
             if ending == Ending::Ok {
@@ -491,12 +492,14 @@ pub async fn run(
         } else if let Some(args) = &save_cfg.pytorch_args {
             if let Some(records) = pytorch_records(&doc, args, &cfg.model) {
                 let pt_file = pytorch_file_name(&file);
-                std::fs::write(&pt_file, servebench_pyjson::to_string(&records)).map_err(
-                    |source| BenchError::Write {
+                let text = servebench_pyjson::to_string(&records);
+                let path = std::path::Path::new(&pt_file);
+                servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| {
+                    BenchError::Write {
                         path: pt_file.clone(),
-                        source,
-                    },
-                )?;
+                        source: e.source,
+                    }
+                })?;
             }
         }
         saved = Some((doc, file));

@@ -1,8 +1,9 @@
 //! Where finished runs' result documents go: a directory, written
-//! atomically (a temporary file renamed into place, so a reader never sees
-//! half a result), or an S3-compatible bucket through `object_store`. An
-//! upload is retried; if it still fails, the result is kept on local disk
-//! and the failure is reported with the run: no result is lost silently.
+//! atomically ([`servebench_files::write_atomic`]: a temporary file renamed
+//! into place, so a reader never sees half a result), or an S3-compatible
+//! bucket through `object_store`. An upload is retried; if it still fails,
+//! the result is kept on local disk and the failure is reported with the
+//! run: no result is lost silently.
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
@@ -144,16 +145,12 @@ async fn write_blocking(dir: PathBuf, name: &str, bytes: Vec<u8>) -> Result<Stri
         .map_err(|e| format!("writing the result: {e}"))?
 }
 
-/// Writes `dir/name` through a temporary file in the same directory.
+/// Writes `dir/name` (creating `dir`) with [`servebench_files::write_atomic`]
+/// and returns where it went.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<String, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    std::fs::write(&tmp, bytes).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("renaming {} to {}: {e}", tmp.display(), path.display())
-    })?;
+    servebench_files::write_atomic(&path, bytes).map_err(|e| format!("writing {e}"))?;
     Ok(path.display().to_string())
 }
 

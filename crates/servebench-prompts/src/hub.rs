@@ -5,7 +5,8 @@
 //! `Authorization: Bearer {HF_TOKEN}` when a token is set; the file lands in
 //! `models--ORG--NAME/snapshots/{commit}/{file}` (the commit from the
 //! `X-Repo-Commit` header) and `refs/{revision}` names the commit. Files are
-//! written through a temporary file and a rename.
+//! written with [`servebench_files::write_atomic`] (a temporary file, fsync
+//! and a rename).
 
 use crate::PromptsError;
 use std::io::Read;
@@ -72,14 +73,14 @@ impl Hub {
             })?;
         let repo = repo_dir(&self.cache, model_id);
         let snapshot = repo.join("snapshots").join(&commit);
-        write_atomic(&snapshot.join("tokenizer.json"), &tokenizer)?;
+        save(&snapshot.join("tokenizer.json"), &tokenizer)?;
         if let Some((_, config)) =
             self.fetch(&agent, model_id, revision, "tokenizer_config.json")?
         {
-            write_atomic(&snapshot.join("tokenizer_config.json"), &config)?;
+            save(&snapshot.join("tokenizer_config.json"), &config)?;
         }
         if commit != revision {
-            write_atomic(&repo.join("refs").join(revision), commit.as_bytes())?;
+            save(&repo.join("refs").join(revision), commit.as_bytes())?;
         }
         Ok(snapshot)
     }
@@ -151,7 +152,8 @@ impl Hub {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PromptsError> {
+/// Creates `path`'s directory, then [`servebench_files::write_atomic`].
+fn save(path: &Path, bytes: &[u8]) -> Result<(), PromptsError> {
     let err = |e: std::io::Error| PromptsError::Tokenizer {
         path: path.to_owned(),
         message: format!("saving: {e}"),
@@ -159,13 +161,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PromptsError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_extension(format!("{}.part", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e)
-        })
+    servebench_files::write_atomic(path, bytes).map_err(|e| err(e.source))
 }
 
 #[cfg(test)]
