@@ -28,6 +28,8 @@ struct Cli {
     #[arg(long, default_value_t = 8089)]
     port: u16,
     /// Directory for finished runs' result files (<run-id>.json); with --results-url, where results go when uploads fail
+    // The doc comment is the --help text: `<run-id>` is meant literally.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, default_value = "loadgen-results")]
     results_dir: PathBuf,
     /// Upload results to an S3-compatible bucket, s3://BUCKET[/PREFIX] (credentials and region from the AWS_* environment; AWS_ENDPOINT_URL for a non-AWS server)
@@ -54,10 +56,7 @@ fn local_date() -> String {
 
 /// The start-up spec's runs, validated (an error names the run and field).
 fn startup_runs(path: &Path, policy: &Policy) -> Result<Vec<spec::ValidSpec>, String> {
-    let doc = servebench_matrix::yaml::load_yaml_file(path, || {
-        servebench_matrix::MatrixError::ConfigFileMissing(path.to_owned())
-    })
-    .map_err(|e| e.to_string())?;
+    let doc = servebench_yaml::load_file(path).map_err(|e| e.to_string())?;
     let serde_json::Value::Array(items) = servebench_pyjson::to_serde_json(&doc) else {
         return Err(format!("{}: expected a YAML list of runs", path.display()));
     };

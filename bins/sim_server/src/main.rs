@@ -103,10 +103,7 @@ fn deployment(cli: &Cli) -> Result<Option<(servebench_sim::model::Deployment, f6
         .ok_or_else(|| format!("--precision {} is not one of bf16, fp8, fp4", cli.precision))?;
     let path = &cli.sim_config;
     // The one YAML loader: regular files only, up to the config cap.
-    let doc = servebench_matrix::yaml::load_yaml_file(path, || {
-        servebench_matrix::MatrixError::ConfigFileMissing(path.clone())
-    })
-    .map_err(|e| e.to_string())?;
+    let doc = servebench_yaml::load_file(path).map_err(|e| e.to_string())?;
     let d = servebench_sim::model::deployment(&doc, gpu, model, precision, cli.tp)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if d.kv_capacity_tokens() == 0 {

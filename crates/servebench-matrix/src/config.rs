@@ -1,7 +1,6 @@
 //! The typed model of master configs and `runners.yaml`, and their loading.
 
 use crate::validate::check_master_entry;
-use crate::yaml::load_yaml_file;
 use crate::MatrixError;
 use servebench_pyjson::{Dict, Value};
 use std::collections::HashSet;
@@ -227,7 +226,7 @@ impl RunnerConfig {
 pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixError> {
     let mut docs = Vec::with_capacity(paths.len());
     for path in paths {
-        let doc = load_yaml_file(path, || MatrixError::ConfigFileMissing(path.clone()))?;
+        let doc = load_yaml(path, || MatrixError::ConfigFileMissing(path.clone()))?;
         docs.push((path.clone(), doc));
     }
     merge_master_documents(docs)
@@ -295,8 +294,18 @@ pub fn merge_master_documents(docs: Vec<(PathBuf, Value)>) -> Result<MasterConfi
 /// `load_runner_file`: each value must be a list, of strings, non-empty
 /// (checked in that order, per key in file order).
 pub fn load_runner_config(path: &Path) -> Result<RunnerConfig, MatrixError> {
-    let doc = load_yaml_file(path, || MatrixError::RunnerFileMissing(path.to_owned()))?;
+    let doc = load_yaml(path, || MatrixError::RunnerFileMissing(path.to_owned()))?;
     RunnerConfig::from_document(path, doc)
+}
+
+/// [`servebench_yaml::load_file`]; `missing` words a file that does not
+/// exist, because the original words that differently for master configs
+/// and runner configs.
+fn load_yaml(path: &Path, missing: impl FnOnce() -> MatrixError) -> Result<Value, MatrixError> {
+    servebench_yaml::load_file(path).map_err(|err| match err {
+        servebench_yaml::YamlError::NotFound(_) => missing(),
+        err => MatrixError::Yaml(err),
+    })
 }
 
 impl RunnerConfig {

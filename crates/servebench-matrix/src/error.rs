@@ -18,13 +18,11 @@ pub enum MatrixError {
         source: std::io::Error,
     },
 
-    /// A config file refused or unreadable: not a regular file (a FIFO, a
-    /// device, a directory), over `Limit::CONFIG`, or an I/O error.
+    /// A config file refused, unreadable or not valid YAML (a missing file
+    /// is [`MatrixError::ConfigFileMissing`] or
+    /// [`MatrixError::RunnerFileMissing`] instead).
     #[error(transparent)]
-    Input(servebench_files::InputError),
-
-    #[error("{}: invalid YAML: {message}", path.display())]
-    Yaml { path: PathBuf, message: String },
+    Yaml(servebench_yaml::YamlError),
 
     #[error("Config file '{}' must contain a dictionary, got {found}", path.display())]
     ConfigNotMapping { path: PathBuf, found: &'static str },

@@ -875,7 +875,7 @@ pub fn apply_evals(
 mod tests {
     use super::*;
     use crate::config::merge_master_documents;
-    use crate::yaml::parse_yaml;
+    use servebench_yaml::parse as parse_yaml;
     use std::path::{Path, PathBuf};
 
     const CONFIGS: &str = r#"

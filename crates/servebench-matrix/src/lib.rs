@@ -11,8 +11,8 @@
 //! It does not own the command line (the `generate_sweep_configs` binary),
 //! JSON spelling (`servebench-pyjson`), or running the sweep.
 //!
-//! YAML is read by one function, [`yaml::load_yaml_file`], with PyYAML
-//! `safe_load` semantics; the original's values are copied to the matrix
+//! YAML is read by `servebench-yaml` (PyYAML `safe_load` semantics, the
+//! only YAML loader in the workspace); the original's values are copied to the matrix
 //! unchanged, so computations on them follow Python (`servebench_pyjson::ops`).
 //!
 //! ```no_run
@@ -33,7 +33,6 @@ mod config;
 mod error;
 mod generate;
 mod validate;
-pub mod yaml;
 
 pub use config::{
     load_master_configs, load_runner_config, merge_master_documents, ConcSpec, ConfigEntry,

@@ -452,7 +452,7 @@ fn conc_rule(dict: &Dict) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_yaml;
+    use servebench_yaml::parse as parse_yaml;
 
     const SN: &str = "
 image: img:1

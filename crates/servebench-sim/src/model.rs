@@ -237,7 +237,7 @@ mod tests {
             "/../../configs/sim.yaml"
         ))
         .unwrap();
-        let doc = servebench_matrix::yaml::parse_yaml(&text).unwrap();
+        let doc = servebench_yaml::parse(&text).unwrap();
         let d = deployment(&doc, "h200", "moe-671b", Precision::Fp8, 8).unwrap();
         assert_eq!(
             (d.tp, d.max_num_batched_tokens, d.model.active_params_b),

@@ -1,5 +1,12 @@
-//! The one YAML loader: serde-saphyr parses, PyYAML's `safe_load` decides
-//! what each scalar means.
+//! YAML as PyYAML 1.1's `safe_load` reads it; owns nothing else.
+//!
+//! This crate owns turning YAML text or a YAML file into a
+//! [`servebench_pyjson::Value`] with exactly the values Python's
+//! `yaml.safe_load` would produce. It does not own what a document means
+//! (master configs, runner configs, the simulator's `--sim-config`, the load
+//! generator's start-up spec: their crates validate the value), nor how a
+//! missing file is worded by a tool that words it differently
+//! ([`YamlError::NotFound`] carries the path for that).
 //!
 //! serde-saphyr (not the archived `serde_yaml`, which reads `3_091_589` as a
 //! string) handles the syntax, anchors and aliases, and is told to forward
@@ -16,44 +23,89 @@
 //! Python tool fail anyway: mapping keys must be strings, and timestamps are
 //! rejected with a clear message instead of becoming dates that JSON cannot
 //! encode.
+//!
+//! ```
+//! let doc = servebench_yaml::parse("tp: 017\nep: y\nconc: 3_091_589\n").unwrap();
+//! assert_eq!(
+//!     servebench_pyjson::to_string(&doc),
+//!     r#"{"tp": 15, "ep": "y", "conc": 3091589}"#
+//! );
+//! let err = servebench_yaml::parse("k: [1, 2\n").unwrap_err();
+//! assert!(err.to_string().starts_with("invalid YAML: "));
+//! ```
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use servebench_files::Limit;
 use servebench_pyjson::{Dict, Value};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::MatrixError;
+/// Why a YAML file or text could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum YamlError {
+    /// [`load_file`]: the file does not exist. Worded like the Python
+    /// tools' `Input file '...' does not exist.`; callers with their own
+    /// wording (the runner config) match on this variant.
+    #[error("Input file '{}' does not exist.", .0.display())]
+    NotFound(PathBuf),
+
+    /// [`load_file`]: the file was refused or unreadable: not a regular
+    /// file (a FIFO, a device, a directory), over [`Limit::CONFIG`], or an
+    /// I/O error.
+    #[error(transparent)]
+    Input(servebench_files::InputError),
+
+    /// Not valid YAML (or not UTF-8, or a construct PyYAML would turn into
+    /// something JSON cannot hold). `message` is one line; `path` is the
+    /// file for [`load_file`], `None` for [`parse`].
+    #[error("{}invalid YAML: {message}", at(path.as_deref()))]
+    Invalid {
+        path: Option<PathBuf>,
+        message: String,
+    },
+}
+
+/// `PATH: ` before a message about a file, nothing for bare text.
+fn at(path: Option<&Path>) -> String {
+    path.map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default()
+}
 
 /// Reads and parses a YAML file the way `yaml.safe_load(open(path))` does.
 /// Only a regular file of at most [`Limit::CONFIG`] bytes is read: a FIFO
 /// (on which Python blocks), a device or a directory is refused at once.
-///
-/// `missing` builds the error for a file that does not exist, because the
-/// original words that differently for master configs and runner configs.
-pub fn load_yaml_file(
-    path: &Path,
-    missing: impl FnOnce() -> MatrixError,
-) -> Result<Value, MatrixError> {
+pub fn load_file(path: &Path) -> Result<Value, YamlError> {
     let text = match servebench_files::read(path, Limit::CONFIG) {
         Ok(bytes) => bytes,
-        Err(err) if err.is_not_found() => return Err(missing()),
-        Err(err) => return Err(MatrixError::Input(err)),
+        Err(err) if err.is_not_found() => return Err(YamlError::NotFound(path.to_owned())),
+        Err(err) => return Err(YamlError::Input(err)),
     };
-    let text = String::from_utf8(text).map_err(|err| MatrixError::Yaml {
-        path: path.to_owned(),
-        message: format!("not valid UTF-8 (byte {})", err.utf8_error().valid_up_to()),
+    let invalid = |message| YamlError::Invalid {
+        path: Some(path.to_owned()),
+        message,
+    };
+    let text = String::from_utf8(text).map_err(|err| {
+        invalid(format!(
+            "not valid UTF-8 (byte {})",
+            err.utf8_error().valid_up_to()
+        ))
     })?;
-    parse_yaml(&text).map_err(|message| MatrixError::Yaml {
-        path: path.to_owned(),
+    parse_text(&text).map_err(invalid)
+}
+
+/// Parses one YAML document into a [`Value`] with `safe_load` semantics.
+/// An empty document is `None`, as in PyYAML. The error's message is one
+/// line.
+pub fn parse(src: &str) -> Result<Value, YamlError> {
+    parse_text(src).map_err(|message| YamlError::Invalid {
+        path: None,
         message,
     })
 }
 
-/// Parses one YAML document into a [`Value`] with `safe_load` semantics.
-/// An empty document is `None`, as in PyYAML. Errors are one line.
-pub fn parse_yaml(src: &str) -> Result<Value, String> {
+fn parse_text(src: &str) -> Result<Value, String> {
     if is_blank_document(src) {
         return Ok(Value::Null);
     }
@@ -642,7 +694,7 @@ mod tests {
 
     #[track_caller]
     fn check(doc: &str, expected_json: &str) {
-        let value = parse_yaml(doc).unwrap_or_else(|e| panic!("{doc:?}: {e}"));
+        let value = parse(doc).unwrap_or_else(|e| panic!("{doc:?}: {e}"));
         assert_eq!(to_string(&value), expected_json, "{doc:?}");
     }
 
@@ -739,7 +791,7 @@ mod tests {
 
     #[track_caller]
     fn check_err(doc: &str, needle: &str) {
-        match parse_yaml(doc) {
+        match parse_text(doc) {
             Ok(v) => panic!("{doc:?} parsed as {v:?}"),
             Err(e) => {
                 assert!(e.contains(needle), "{doc:?}: error {e:?} lacks {needle:?}");
@@ -769,7 +821,7 @@ mod tests {
     fn garbage_and_truncated_input_never_panic() {
         let real = "dsr1-fp8-h100-vllm:\n  image: img\n  seq-len-configs:\n  - isl: 1024\n    search-space:\n    - { tp: 8, conc-start: 4, conc-end: 64 }\n";
         for cut in 0..=real.len() {
-            let _ = parse_yaml(&real[..cut]);
+            let _ = parse(&real[..cut]);
         }
         let mut seed: u32 = 7;
         let alphabet = b"ab:-[]{}&*!|>'\"#\n ,?<=0123456789.";
@@ -780,7 +832,7 @@ mod tests {
                     alphabet[(seed >> 16) as usize % alphabet.len()] as char
                 })
                 .collect();
-            let _ = parse_yaml(&doc);
+            let _ = parse(&doc);
         }
     }
 }
