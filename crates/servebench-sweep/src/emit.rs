@@ -29,6 +29,29 @@ pub struct SlurmJob {
     pub sweep_args: Vec<String>,
 }
 
+/// The sweep's own arguments (after the program name) without `--emit` and
+/// `--run-id` and their values: what every array task repeats to expand
+/// the same matrix ([`SlurmJob::sweep_args`]).
+pub fn selection_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if arg == "--emit" || arg == "--run-id" {
+            skip = true;
+            continue;
+        }
+        if arg.starts_with("--emit=") || arg.starts_with("--run-id=") {
+            continue;
+        }
+        out.push(arg);
+    }
+    out
+}
+
 /// Quotes a word for POSIX sh.
 pub fn sh_quote(word: &str) -> String {
     if !word.is_empty()
@@ -86,6 +109,21 @@ mod tests {
         assert_eq!(sh_quote("vllm serve {model}"), "'vllm serve {model}'");
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
         assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn selection_args_drop_emit_and_run_id() {
+        let args = [
+            "--max-conc",
+            "4",
+            "--emit",
+            "slurm",
+            "--run-id=r1",
+            "--run-id",
+            "r2",
+        ];
+        let kept = selection_args(args.iter().map(|s| (*s).to_owned()));
+        assert_eq!(kept, ["--max-conc", "4"]);
     }
 
     #[test]

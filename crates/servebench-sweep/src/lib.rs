@@ -1,17 +1,65 @@
-//! `cargo xtask sweep`: what InferenceX's GitHub workflow does across a GPU
-//! fleet, on one machine.
+//! The `sweep` binary (also run by `cargo xtask sweep`): what InferenceX's
+//! GitHub workflow does across a GPU fleet, on one machine.
 //!
-//! This crate owns the sweep: turning a master config into jobs (with the
-//! workflow's flags, environment and file names), starting and stopping a
-//! server per entry (the embedded simulator, a command, or an external URL),
-//! running the real binaries (`benchmark_serving`, `process_result`,
-//! `collect_results`, `summarize`) as the workflow would, keeping going when
-//! an entry fails, and the self-contained HTML report.
+//! This crate owns the sweep: the command as plain data and its outcome
+//! ([`command`]: select the matrix through `servebench-matrix`, run, emit),
+//! turning matrix entries into typed jobs (with the workflow's flags,
+//! environment and file names), starting and stopping a server per entry
+//! (the embedded simulator, a command, or an external URL), running the real
+//! binaries (`benchmark_serving`, `process_result`, `collect_results`,
+//! `summarize`) as the workflow would, keeping going when an entry fails,
+//! the GitHub-matrix and Slurm emitters, and the self-contained HTML report.
 //!
-//! It does not own matrix expansion (`servebench-matrix`), the benchmark
-//! itself, or the result formats: it only calls the binaries and reads what
-//! they write.
+//! It does not own matrix expansion (`servebench-matrix`), the command line
+//! (`bins/sweep`), the benchmark itself, or the result formats: it only
+//! calls the binaries and reads what they write.
+//!
+//! ```no_run
+//! use servebench_sweep::command::{self, Action, Command, Outcome, Selection};
+//! use std::time::Duration;
+//!
+//! let selection = Selection {
+//!     config_files: vec!["configs/master.yaml".into()],
+//!     runner_config: "configs/runners.yaml".into(),
+//!     config_keys: vec![],
+//!     conc: vec![],
+//!     model_prefix: vec![],
+//!     precision: vec![],
+//!     framework: vec!["sim".into()],
+//!     runner_type: vec![],
+//!     seq_lens: vec!["1k1k".into()],
+//!     step_size: 2,
+//!     min_conc: None,
+//!     max_conc: 8,
+//!     max_tp: None,
+//!     max_ep: None,
+//!     runner_node_filter: None,
+//! };
+//! let cmd = Command {
+//!     root: std::env::current_dir()?,
+//!     selection,
+//!     base_url: None,
+//!     server_cmd: None,
+//!     speedup: 20.0,
+//!     sim_config: "configs/sim.yaml".into(),
+//!     tokenizer: "../shared/reference/tokenizers/deepseek-r1".into(),
+//!     prompts_per_conc: 4,
+//!     warmups_per_conc: 1,
+//!     random_range_ratio: 0.8,
+//!     health_timeout: Duration::from_secs(120),
+//!     entry_timeout: Duration::from_secs(1800),
+//!     results_dir: "results".into(),
+//!     run_id: None,
+//!     bin_dir: Some("target/release".into()),
+//!     action: Action::GithubMatrix,
+//! };
+//! if let Outcome::GithubMatrix(json) = command::execute(&cmd, &mut std::io::sink())? {
+//!     assert!(json.starts_with('['));
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod command;
 pub mod emit;
 pub mod plan;
 pub mod report;
@@ -21,11 +69,15 @@ pub mod server;
 
 use std::path::PathBuf;
 
+pub use command::{Action, Command, Outcome, Selection};
 pub use plan::{BenchSettings, Entry, Job};
 pub use run::{Binaries, SweepOptions, SweepOutcome};
 pub use server::{Launch, ServerSpec};
 
+/// Why a sweep could not run (an entry's own failure is not an error: it is
+/// recorded and the sweep goes on).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SweepError {
     #[error(transparent)]
     Matrix(#[from] servebench_matrix::MatrixError),

@@ -38,6 +38,19 @@ impl Binaries {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+
+    /// The directory of the running executable: where `cargo build` and
+    /// `cargo install` put the `sweep` binary's siblings.
+    pub fn beside_current_exe() -> Result<Binaries, SweepError> {
+        let exe = std::env::current_exe()
+            .map_err(|e| SweepError::Setup(format!("finding the sweep binary's directory: {e}")))?;
+        let dir = exe.parent().ok_or_else(|| {
+            SweepError::Setup(format!("{} has no parent directory", exe.display()))
+        })?;
+        Ok(Binaries {
+            dir: dir.to_path_buf(),
+        })
+    }
 }
 
 fn require(binary: &Path) -> Result<(), SweepError> {
@@ -96,6 +109,15 @@ fn failed_count(records: &[EntryRecord]) -> usize {
         .iter()
         .filter(|r| r.status != EntryStatus::Ok)
         .count()
+}
+
+/// Writes one of the sweep's output files, whole or not at all
+/// (`servebench_files::write_atomic`).
+pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
+    servebench_files::write_atomic(path, bytes).map_err(|e| SweepError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
@@ -248,7 +270,7 @@ pub fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepErr
     let mut kept = report::entry_json(&record);
     kept["seconds"] = json!(started.elapsed().as_secs_f64());
     let path = dir.join("record.json");
-    std::fs::write(&path, format!("{kept:#}\n")).map_err(io(&path))?;
+    write_output(&path, format!("{kept:#}\n").as_bytes())?;
     Ok(record)
 }
 
@@ -307,9 +329,15 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
         .join("aggs")
         .join(&job.entry.exp_name)
         .join(format!("bmk_{}", job.name));
-    std::fs::create_dir_all(&artifact)
-        .and_then(|()| std::fs::copy(dir.join(&agg_name), artifact.join(&agg_name)))
+    let agg = std::fs::create_dir_all(&artifact)
+        .and_then(|()| std::fs::read(dir.join(&agg_name)))
         .map_err(|e| ("process_result", format!("copying {agg_name}: {e}")))?;
+    servebench_files::write_atomic(&artifact.join(&agg_name), &agg).map_err(|e| {
+        (
+            "process_result",
+            format!("copying {agg_name}: {}", e.source),
+        )
+    })?;
     read_agg(dir, job).map_err(|e| ("process_result", e))
 }
 
@@ -323,13 +351,16 @@ fn to_simulated_time(result: &Path, speedup: f64) -> Result<(), String> {
         return Err(format!("{}: not a JSON object", result.display()));
     };
     let measured = result.with_extension("measured.json");
-    std::fs::write(&measured, &text).map_err(|e| format!("{}: {e}", measured.display()))?;
+    let write = |path: &Path, text: &str| {
+        servebench_files::write_atomic(path, text.as_bytes())
+            .map_err(|e| format!("{}: {}", path.display(), e.source))
+    };
+    write(&measured, &text)?;
     let scaled = crate::scale::to_simulated_time(dict, speedup);
-    std::fs::write(
+    write(
         result,
-        servebench_pyjson::to_string(&servebench_pyjson::Value::Dict(scaled)),
+        &servebench_pyjson::to_string(&servebench_pyjson::Value::Dict(scaled)),
     )
-    .map_err(|e| format!("{}: {e}", result.display()))
 }
 
 /// Runs a command with stdout and stderr in `log`; a non-zero exit, a
@@ -403,23 +434,31 @@ pub fn finish(
     let summary = if exps.is_empty() {
         String::new()
     } else {
-        let summary_file = File::create(&summary_path).map_err(io(&summary_path))?;
-        let status = Command::new(opts.bins.path("summarize"))
+        let summarized = Command::new(opts.bins.path("summarize"))
             .arg("aggs")
             .current_dir(out)
-            .stdout(summary_file)
-            .status()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
             .map_err(|e| SweepError::Setup(format!("starting summarize: {e}")))?;
-        if !status.success() {
-            return Err(SweepError::Setup(format!("summarize exited with {status}")));
+        if !summarized.status.success() {
+            return Err(SweepError::Setup(format!(
+                "summarize exited with {}",
+                summarized.status
+            )));
         }
-        std::fs::read_to_string(&summary_path).map_err(io(&summary_path))?
+        write_output(&summary_path, &summarized.stdout)?;
+        String::from_utf8(summarized.stdout).map_err(|e| SweepError::Io {
+            path: summary_path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?
     };
 
     let sweep_json = out.join("sweep.json");
     let list: Vec<Value> = records.iter().map(report::entry_json).collect();
     let doc = json!({"run_id": opts.run_id, "entries": list});
-    std::fs::write(&sweep_json, format!("{doc:#}\n")).map_err(io(&sweep_json))?;
+    write_output(&sweep_json, format!("{doc:#}\n").as_bytes())?;
 
     let report_path = out.join("report.html");
     let title = format!("servebench sweep {}", opts.run_id);
@@ -429,7 +468,7 @@ pub fn finish(
         entries: &records,
         summary_markdown: &summary,
     });
-    std::fs::write(&report_path, html).map_err(io(&report_path))?;
+    write_output(&report_path, html.as_bytes())?;
     let _ = writeln!(
         progress,
         "{} of {} entries succeeded; report: {}",
