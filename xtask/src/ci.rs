@@ -65,14 +65,15 @@ pub fn run() -> Result<()> {
             .arg(&bin_dir),
     )?;
     // Timing accuracy means something only in an optimized build; the
-    // debug test run above skips this test.
+    // debug test run above skips this test. `--workspace`, not `-p`: the
+    // features are the release build's, so its dependencies (tokenizers
+    // among them) are reused, not compiled a second time.
     step(
         "client timing known-answer test (release)",
         Command::new(&cargo).args([
             "test",
             "--release",
-            "-p",
-            "benchmark_serving",
+            "--workspace",
             "--test",
             "known_answer",
         ]),
