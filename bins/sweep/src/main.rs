@@ -1,0 +1,56 @@
+//! `sweep`: the whole InferenceX benchmark on this machine. Expands the
+//! master config (the same filters as `generate_sweep_configs`), then per
+//! entry starts a server, runs `benchmark_serving` and `process_result`;
+//! then `collect_results`, `summarize` and the report. `--emit` prints the
+//! GitHub matrix or writes a Slurm job-array script instead. The work is
+//! `servebench_sweep::command`; this file parses flags and prints.
+
+mod args;
+
+use clap::Parser;
+use servebench_sweep::report::EntryStatus;
+use servebench_sweep::{command, Outcome};
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> anyhow::Result<ExitCode> {
+    let args = args::Args::parse();
+    let raw: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cmd = args.into_command(std::env::current_dir()?, raw);
+    let mut stderr = std::io::stderr();
+    let mut stdout = std::io::stdout().lock();
+    match command::execute(&cmd, &mut stderr)? {
+        Outcome::GithubMatrix(json) => stdout.write_all(json.as_bytes())?,
+        Outcome::Slurm { script, entries } => {
+            writeln!(stdout, "{}", script.display())?;
+            writeln!(
+                stderr,
+                "{entries} entries; submit with: sbatch {}",
+                script.display()
+            )?;
+        }
+        Outcome::Entry(record) => {
+            writeln!(stderr, "{}: {:?}", record.name, record.status)?;
+            if record.status != EntryStatus::Ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Outcome::Sweep(outcome) => {
+            stdout.write_all(outcome.summary.as_bytes())?;
+            stdout.flush()?;
+            let failed = outcome.failed();
+            if failed > 0 {
+                writeln!(
+                    stderr,
+                    "{failed} entries failed (see the report and runs/<name>/*.log)"
+                )?;
+                return Ok(ExitCode::from(u8::try_from(failed).unwrap_or(255)));
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
