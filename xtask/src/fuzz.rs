@@ -52,6 +52,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Where failing inputs are saved, as <target>/<kind>-<index>/
+    // The doc comment is the --help text: the `<...>` are meant literally.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, default_value = "target/fuzz")]
     out: PathBuf,
     /// Targets, comma-separated (default: all): process_result,

@@ -3,7 +3,7 @@
 //!
 //! * [`sum`] is `np.add.reduce`: pairwise summation from 0.0, eight
 //!   accumulators per block of up to 128 elements;
-//! * [`mean`] is `sum / n`; [`std`] is the population standard deviation
+//! * [`mean`] is `sum / n`; [`std`](fn@std) is the population standard deviation
 //!   (`ddof=0`), `sqrt(sum((x - mean)²) / n)`, both sums pairwise;
 //! * [`median`] is the middle element, or `(0 + lo + hi) / 2`;
 //! * [`percentile`] is `np.percentile`'s default "linear" method:
