@@ -11,7 +11,8 @@
 //!   its timing error against the simulator's ground truth, its memory.
 //! * `bench-json`: parsing large JSON objects (40k to 1M keys, ~100 MB),
 //!   next to Python's `json.loads`.
-//! * `sweep`: the whole benchmark on this machine (`servebench-sweep`).
+//! * `sweep`: builds the release binaries and runs `sweep` (`bins/sweep`),
+//!   the whole benchmark on this machine.
 //! * `report-shot`: a sweep report rendered by headless Chromium.
 //! * `soak`: the load generator at a constant rate for minutes; its memory.
 //! * `fuzz`: random and adversarial input for the file tools and parsers.
@@ -54,7 +55,7 @@ enum Task {
     /// Time parsing large JSON objects (40k to 1M keys, ~100 MB) against Python's json.loads
     BenchJson(bench_json::Args),
     /// Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report
-    Sweep(Box<sweep::Args>),
+    Sweep(sweep::Args),
     /// Screenshot a sweep's report.html in headless Chromium; fail on console messages
     ReportShot(report_shot::Args),
     /// Run load_generator at a constant rate for minutes and watch its memory
