@@ -20,6 +20,13 @@ pub fn run() -> Result<()> {
             "warnings",
         ]),
     )?;
+    // Broken intra-doc links and stray HTML in doc comments fail CI too.
+    step(
+        "docs",
+        Command::new(&cargo)
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     // The README's test command.
     step("tests", Command::new(&cargo).args(["test", "--workspace"]))?;
     step(
@@ -70,13 +77,7 @@ pub fn run() -> Result<()> {
     // among them) are reused, not compiled a second time.
     step(
         "client timing known-answer test (release)",
-        Command::new(&cargo).args([
-            "test",
-            "--release",
-            "--workspace",
-            "--test",
-            "known_answer",
-        ]),
+        Command::new(&cargo).args(["test", "--release", "--workspace", "--test", "known_answer"]),
     )?;
     eprintln!("==> ci: all steps passed");
     Ok(())
