@@ -9,10 +9,9 @@
 //! save). SIGINT and SIGTERM interrupt any phase (`interrupt`).
 
 use clap::{CommandFactory, Parser, Subcommand};
-use servebench_bench::BenchConfig;
+use servebench_bench::{py_float, BenchOptions};
 use servebench_prompts::limits::LimitError;
-use servebench_prompts::{DatasetFlags, PrepareOptions};
-use servebench_pyjson::{Dict, Value};
+use servebench_prompts::DatasetFlags;
 use servebench_results::serving::case::MetricsCase;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,107 +46,12 @@ enum Command {
     },
 }
 
-/// The Python client's options, same names and defaults.
+/// The Python client's options (`BenchOptions`: same names, defaults and
+/// order), plus ours.
 #[derive(clap::Args)]
 struct ServeArgs {
-    #[arg(long, default_value = "vllm", value_parser = ["tgi", "vllm", "lmdeploy", "deepspeed-mii", "openai", "openai-chat", "tensorrt-llm", "scalellm", "sglang"])]
-    backend: String,
-    /// Server base URL (overrides --host/--port)
-    #[arg(long)]
-    base_url: Option<String>,
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 8000)]
-    port: u16,
-    #[arg(long, default_value = "/v1/completions")]
-    endpoint: String,
-    /// Dataset to sample prompts from: random, sharegpt, sonnet, custom
-    #[arg(long, default_value = "sharegpt")]
-    dataset_name: String,
-    /// The dataset file (sharegpt JSON, sonnet text, custom JSONL)
-    #[arg(long)]
-    dataset_path: Option<String>,
-    /// At most this many requests in flight
-    #[arg(long, allow_negative_numbers = true)]
-    max_concurrency: Option<i64>,
-    /// Model name (required)
-    #[arg(long)]
-    model: Option<String>,
-    /// Tokenizer: a tokenizer.json, a directory, or a model id in the HF cache (default: --model)
-    #[arg(long)]
-    tokenizer: Option<String>,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
-    best_of: i64,
-    #[arg(long)]
-    use_beam_search: bool,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1000)]
-    num_prompts: usize,
-    #[arg(long, allow_negative_numbers = true)]
-    logprobs: Option<i64>,
-    /// Requests per second (inf: all at once)
-    #[arg(long, allow_negative_numbers = true, default_value = "inf", value_parser = py_float)]
-    request_rate: f64,
-    /// Gamma shape of the arrival gaps (1 = Poisson)
-    #[arg(long, allow_negative_numbers = true, default_value = "1.0", value_parser = py_float)]
-    burstiness: f64,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
-    seed: u32,
-    #[arg(long)]
-    trust_remote_code: bool,
-    #[arg(long)]
-    disable_tqdm: bool,
-    #[arg(long)]
-    profile: bool,
-    #[arg(long)]
-    save_result: bool,
-    #[arg(long)]
-    save_detailed: bool,
-    #[arg(long, num_args = 0..)]
-    metadata: Option<Vec<String>>,
-    #[arg(long)]
-    result_dir: Option<String>,
-    #[arg(long)]
-    result_filename: Option<String>,
-    #[arg(long)]
-    ignore_eos: bool,
-    #[arg(long, default_value = "ttft,tpot,itl")]
-    percentile_metrics: String,
-    #[arg(long, default_value = "99")]
-    metric_percentiles: String,
-    #[arg(long, num_args = 1..)]
-    goodput: Vec<String>,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 550)]
-    sonnet_input_len: i64,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 150)]
-    sonnet_output_len: i64,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 200)]
-    sonnet_prefix_len: i64,
-    #[arg(long, allow_negative_numbers = true)]
-    sharegpt_output_len: Option<i64>,
-    #[arg(long)]
-    hf_subset: Option<String>,
-    #[arg(long)]
-    hf_split: Option<String>,
-    #[arg(long, allow_negative_numbers = true)]
-    hf_output_len: Option<i64>,
-    #[arg(long, default_value_t = 1024, allow_negative_numbers = true)]
-    random_input_len: i64,
-    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
-    random_output_len: i64,
-    #[arg(long, allow_negative_numbers = true, default_value = "1.0", value_parser = py_float)]
-    random_range_ratio: f64,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
-    random_prefix_len: i64,
-    #[arg(long)]
-    use_chat_template: bool,
-    #[arg(long, default_value = "auto", value_parser = ["auto", "slow", "mistral", "custom"])]
-    tokenizer_mode: String,
-    #[arg(long)]
-    served_model_name: Option<String>,
-    #[arg(long, num_args = 1..)]
-    lora_modules: Vec<String>,
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0)]
-    num_warmups: i64,
+    #[command(flatten)]
+    run: BenchOptions,
     /// Prepare the requests and arrival gaps, print one JSON object per request, and send nothing
     #[arg(long)]
     dry_run: bool,
@@ -168,69 +72,6 @@ struct ServeArgs {
     fail_if_client_bound: bool,
 }
 
-impl ServeArgs {
-    /// The options as the original's `vars(args)`: its own options only, in
-    /// argparse order, with Python's types (for the PyTorch-format records).
-    fn python_vars(&self) -> Dict {
-        let s = |v: &str| Value::Str(v.to_owned());
-        let os = |v: &Option<String>| v.as_deref().map_or(Value::Null, s);
-        let oi = |v: Option<i64>| v.map_or(Value::Null, |v| Value::Int(v.into()));
-        let i = |v: i64| Value::Int(v.into());
-        let list = |v: &[String]| Value::List(v.iter().map(|x| s(x)).collect());
-        let ol = |v: &[String]| if v.is_empty() { Value::Null } else { list(v) };
-        let mut d = Dict::new();
-        d.insert("backend", s(&self.backend));
-        d.insert("base_url", os(&self.base_url));
-        d.insert("host", s(&self.host));
-        d.insert("port", i(self.port.into()));
-        d.insert("endpoint", s(&self.endpoint));
-        d.insert("dataset_name", s(&self.dataset_name));
-        d.insert("dataset_path", os(&self.dataset_path));
-        d.insert("max_concurrency", oi(self.max_concurrency));
-        d.insert("model", os(&self.model));
-        d.insert("tokenizer", os(&self.tokenizer));
-        d.insert("best_of", i(self.best_of));
-        d.insert("use_beam_search", Value::Bool(self.use_beam_search));
-        d.insert("num_prompts", Value::Int(self.num_prompts as i128));
-        d.insert("logprobs", oi(self.logprobs));
-        d.insert("request_rate", Value::Float(self.request_rate));
-        d.insert("burstiness", Value::Float(self.burstiness));
-        d.insert("seed", i(self.seed.into()));
-        d.insert("trust_remote_code", Value::Bool(self.trust_remote_code));
-        d.insert("disable_tqdm", Value::Bool(self.disable_tqdm));
-        d.insert("profile", Value::Bool(self.profile));
-        d.insert("save_result", Value::Bool(self.save_result));
-        d.insert("save_detailed", Value::Bool(self.save_detailed));
-        d.insert(
-            "metadata",
-            self.metadata.as_deref().map_or(Value::Null, list),
-        );
-        d.insert("result_dir", os(&self.result_dir));
-        d.insert("result_filename", os(&self.result_filename));
-        d.insert("ignore_eos", Value::Bool(self.ignore_eos));
-        d.insert("percentile_metrics", s(&self.percentile_metrics));
-        d.insert("metric_percentiles", s(&self.metric_percentiles));
-        d.insert("goodput", ol(&self.goodput));
-        d.insert("sonnet_input_len", i(self.sonnet_input_len));
-        d.insert("sonnet_output_len", i(self.sonnet_output_len));
-        d.insert("sonnet_prefix_len", i(self.sonnet_prefix_len));
-        d.insert("sharegpt_output_len", oi(self.sharegpt_output_len));
-        d.insert("random_input_len", i(self.random_input_len));
-        d.insert("random_output_len", i(self.random_output_len));
-        d.insert("random_range_ratio", Value::Float(self.random_range_ratio));
-        d.insert("random_prefix_len", i(self.random_prefix_len));
-        d.insert("use_chat_template", Value::Bool(self.use_chat_template));
-        d.insert("hf_subset", os(&self.hf_subset));
-        d.insert("hf_split", os(&self.hf_split));
-        d.insert("hf_output_len", oi(self.hf_output_len));
-        d.insert("tokenizer_mode", s(&self.tokenizer_mode));
-        d.insert("served_model_name", os(&self.served_model_name));
-        d.insert("lora_modules", ol(&self.lora_modules));
-        d.insert("num_warmups", i(self.num_warmups));
-        d
-    }
-}
-
 /// More than 0 and less than 10^9 seconds (not NaN).
 fn positive_seconds(s: &str) -> Result<Duration, String> {
     let v = py_float(s)?;
@@ -240,33 +81,10 @@ fn positive_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("expected a positive number of seconds below 1e9, got '{s}'"))
 }
 
-/// Python `float()`, as argparse's `type=float` applies it.
-fn py_float(s: &str) -> Result<f64, String> {
-    servebench_pyjson::builtins::parse_float(s).ok_or_else(|| format!("invalid float value: '{s}'"))
-}
-
-fn dataset_flags(args: &ServeArgs) -> DatasetFlags {
-    DatasetFlags {
-        name: args.dataset_name.clone(),
-        path: args.dataset_path.clone(),
-        num_prompts: args.num_prompts,
-        random_input_len: args.random_input_len,
-        random_output_len: args.random_output_len,
-        random_prefix_len: args.random_prefix_len,
-        random_range_ratio: args.random_range_ratio,
-        use_chat_template: args.use_chat_template,
-        sharegpt_output_len: args.sharegpt_output_len,
-        sonnet_input_len: args.sonnet_input_len,
-        sonnet_output_len: args.sonnet_output_len,
-        sonnet_prefix_len: args.sonnet_prefix_len,
-        chat_backend: args.backend == "openai-chat",
-    }
-}
-
 /// The options' ranges (README "Limits"), before the tokenizer is loaded
 /// or anything is sampled, sized or timed. A burstiness of 0 or less is
 /// left to the sampling, which fails with the original's message (exit 1).
-fn check_limits(flags: &DatasetFlags, cfg: &BenchConfig) -> Result<(), LimitError> {
+fn check_limits(flags: &DatasetFlags, run: &BenchOptions) -> Result<(), LimitError> {
     flags.check_limits()?;
     // `int(len * ratio)` in the original: NaN and infinities fail there.
     if flags.name == "random" && !flags.random_range_ratio.is_finite() {
@@ -278,21 +96,21 @@ fn check_limits(flags: &DatasetFlags, cfg: &BenchConfig) -> Result<(), LimitErro
             ),
         ));
     }
-    if cfg.burstiness > 0.0 {
-        servebench_bench::check_limits(cfg)
+    if run.burstiness > 0.0 {
+        run.check_limits()
     } else {
-        servebench_bench::check_limits(&BenchConfig {
+        BenchOptions {
             burstiness: 1.0,
-            ..cfg.clone()
-        })
+            ..run.clone()
+        }
+        .check_limits()
     }
 }
 
 /// Checks the limits, then prepares and sends (or prints) the requests.
 fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
-    let flags = dataset_flags(args);
-    let cfg = serve::config(args, model);
-    if let Err(e) = check_limits(&flags, &cfg) {
+    let flags = args.run.dataset_flags();
+    if let Err(e) = check_limits(&flags, &args.run) {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ValueValidation,
@@ -300,15 +118,10 @@ fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
             )
             .exit();
     }
-    let opts = PrepareOptions {
-        dataset: flags.dataset().map_err(|e| e.to_string())?,
-        seed: args.seed,
-        request_rate: args.request_rate,
-        burstiness: args.burstiness,
-        lora_modules: args.lora_modules.clone(),
-    };
-    let tokenizer = args.tokenizer.as_deref().unwrap_or(model).to_owned();
-    serve::main(args, &cfg, tokenizer, opts)
+    let opts = args
+        .run
+        .prepare_options(flags.dataset().map_err(|e| e.to_string())?);
+    serve::main(args, model, opts)
 }
 
 fn metrics(input: &Path) -> Result<String, String> {
@@ -336,7 +149,7 @@ fn main() -> ExitCode {
             })
             .map(|()| ExitCode::SUCCESS),
         None => {
-            let Some(model) = cli.args.model.as_deref() else {
+            let Some(model) = cli.args.run.model.as_deref() else {
                 Cli::command()
                     .error(
                         clap::error::ErrorKind::MissingRequiredArgument,
@@ -353,5 +166,18 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "benchmark_serving: error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_defaults_are_the_options_defaults() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["benchmark_serving"]).unwrap();
+        assert!(cli.args.run == BenchOptions::default());
+        assert!(!cli.args.dry_run);
     }
 }

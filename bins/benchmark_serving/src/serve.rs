@@ -6,9 +6,10 @@
 
 use crate::interrupt::Interrupt;
 use crate::{Prepared, ServeArgs};
-use servebench_bench::{audit_line, BenchConfig, Ending, SaveConfig};
+use servebench_bench::{audit_line, BenchConfig, BenchError, Ending, SaveConfig};
+use servebench_client::backend::Backend;
 use servebench_client::run::{Observer, Quiet};
-use servebench_metrics::RequestOutput;
+use servebench_metrics::{MetricsOptions, RequestOutput};
 use servebench_prompts::{tokenizer::Tokenizer, PrepareOptions};
 use servebench_pyjson::{Dict, Value};
 use std::io::Write;
@@ -53,59 +54,59 @@ fn local_date() -> String {
     chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()
 }
 
-pub fn config(args: &ServeArgs, model: &str) -> BenchConfig {
+/// The run's configuration: the options parsed (after the prompts are
+/// prepared, where `servebench_bench::run` used to parse them: the errors
+/// come where and in the order they did), the environment read.
+pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
+    let o = &args.run;
+    // Always one of the names clap allows.
+    let backend = Backend::parse(&o.backend)
+        .ok_or_else(|| BenchError::Backend(o.backend.clone()).to_string())?;
+    let base_url = o
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", o.host, o.port));
+    let metrics = MetricsOptions::parse(&o.percentile_metrics, &o.metric_percentiles, &o.goodput)
+        .map_err(|e| {
+        // The run checks its limits and its URL first.
+        let earlier = o
+            .check_limits()
+            .map_err(BenchError::from)
+            .and_then(|()| servebench_bench::api_url(backend, &base_url, &o.endpoint));
+        earlier
+            .err()
+            .map_or(e.to_string(), |earlier| earlier.to_string())
+    })?;
     let pytorch =
         std::env::var_os("SAVE_TO_PYTORCH_BENCHMARK_FORMAT").is_some_and(|v| !v.is_empty());
-    BenchConfig {
-        backend: args.backend.clone(),
-        base_url: args.base_url.clone(),
-        host: args.host.clone(),
-        port: args.port,
-        endpoint: args.endpoint.clone(),
+    Ok(BenchConfig {
+        options: o.clone(),
+        backend,
+        metrics,
         model: model.to_owned(),
-        served_model_name: args.served_model_name.clone(),
-        tokenizer_id: args.tokenizer.clone().unwrap_or_else(|| model.to_owned()),
-        best_of: args.best_of,
-        logprobs: args.logprobs,
-        ignore_eos: args.ignore_eos,
-        profile: args.profile,
-        max_concurrency: args.max_concurrency,
-        request_rate: args.request_rate,
-        burstiness: args.burstiness,
-        num_prompts: args.num_prompts as i64,
-        num_warmups: args.num_warmups,
-        percentile_metrics: args.percentile_metrics.clone(),
-        metric_percentiles: args.metric_percentiles.clone(),
-        goodput: args.goodput.clone(),
+        tokenizer_id: o.tokenizer.clone().unwrap_or_else(|| model.to_owned()),
+        base_url,
         api_key: std::env::var("OPENAI_API_KEY").ok(),
         new_connection_per_request: args.new_connection_per_request,
         connect_timeout: args.connect_timeout,
         read_timeout: args.read_timeout,
         ca_file: std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from),
-        save: args.save_result.then(|| SaveConfig {
-            metadata: args.metadata.clone().unwrap_or_default(),
-            save_detailed: args.save_detailed,
-            result_dir: args.result_dir.clone(),
-            result_filename: args.result_filename.clone(),
+        save: o.save_result.then(|| SaveConfig {
             date: local_date,
-            pytorch_args: pytorch.then(|| args.python_vars()),
+            pytorch_args: pytorch.then(|| o.python_vars()),
         }),
         save_audit: args.save_audit,
         fail_if_client_bound: args.fail_if_client_bound,
         long_run: None,
-    }
+    })
 }
 
-/// Prepares the requests (`tokenizer` and `opts` say how), then prints them
-/// (`--dry-run`) or runs the benchmark; the exit status. A signal while
+/// Prepares the requests (`opts` say how, with the tokenizer of `args`),
+/// then prints them (`--dry-run`) or runs the benchmark; the exit status. A signal while
 /// the prompts are prepared ends at once: nothing was sent, nothing is
 /// saved.
-pub fn main(
-    args: &ServeArgs,
-    cfg: &BenchConfig,
-    tokenizer: String,
-    opts: PrepareOptions,
-) -> Result<ExitCode, String> {
+pub fn main(args: &ServeArgs, model: &str, opts: PrepareOptions) -> Result<ExitCode, String> {
+    let tokenizer = args.run.tokenizer.as_deref().unwrap_or(model).to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,7 +137,8 @@ pub fn main(
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(prepared.statistics.as_bytes());
     drop(out);
-    let ending = run(&runtime, args, cfg, &tok, &prepared, interrupt)?;
+    let cfg = config(args, model)?;
+    let ending = run(&runtime, args, &cfg, &tok, &prepared, interrupt)?;
     Ok(match ending {
         Ending::Ok => ExitCode::SUCCESS,
         Ending::MissingSummaryKeys => ExitCode::FAILURE,
@@ -183,7 +185,7 @@ fn run(
     prepared: &Prepared,
     interrupt: Interrupt,
 ) -> Result<Ending, String> {
-    let show = !args.disable_tqdm;
+    let show = !args.run.disable_tqdm;
     let progress = move |n: usize| progress_bar(n, show);
     let mut stdout = std::io::stdout();
     let outcome = runtime

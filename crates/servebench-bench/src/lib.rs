@@ -28,31 +28,31 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-/// The options of one run: the Python client's, plus ours.
+mod options;
+
+#[cfg(feature = "clap")]
+pub use options::py_float;
+pub use options::BenchOptions;
+
+/// One run, configured: the options as given, the values parsed from them
+/// (each front end parses them once, reporting errors its own way), and
+/// what the front end adds.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    pub backend: String,
-    /// `--base-url` (overrides host and port).
-    pub base_url: Option<String>,
-    pub host: String,
-    pub port: u16,
-    pub endpoint: String,
+    /// The options as given; the plain values are read from here.
+    pub options: BenchOptions,
+    /// `options.backend`, parsed.
+    pub backend: Backend,
+    /// `options.percentile_metrics`, `metric_percentiles` and `goodput`,
+    /// parsed.
+    pub metrics: MetricsOptions,
+    /// `options.model` (required).
     pub model: String,
-    pub served_model_name: Option<String>,
-    /// `--tokenizer`, or the model.
+    /// `options.tokenizer`, or the model.
     pub tokenizer_id: String,
-    pub best_of: i64,
-    pub logprobs: Option<i64>,
-    pub ignore_eos: bool,
-    pub profile: bool,
-    pub max_concurrency: Option<i64>,
-    pub request_rate: f64,
-    pub burstiness: f64,
-    pub num_prompts: i64,
-    pub num_warmups: i64,
-    pub percentile_metrics: String,
-    pub metric_percentiles: String,
-    pub goodput: Vec<String>,
+    /// Where requests go: `options.base_url`, or `http://host:port` (the
+    /// load generator's: built from the checked parts); the endpoint follows.
+    pub base_url: String,
     /// `OPENAI_API_KEY`: sent as a bearer token, never printed or saved.
     pub api_key: Option<String>,
     pub new_connection_per_request: bool,
@@ -83,18 +83,15 @@ pub struct LongRun {
     pub spool: PathBuf,
 }
 
-/// How the result is saved.
+/// The result is saved (where and how: `metadata`, `save_detailed`,
+/// `result_dir`, `result_filename` of the options).
 #[derive(Debug, Clone)]
 pub struct SaveConfig {
-    pub metadata: Vec<String>,
-    pub save_detailed: bool,
-    pub result_dir: Option<String>,
-    pub result_filename: Option<String>,
     /// The local time after the run, `YYYYmmdd-HHMMSS` (the caller's
     /// clock), called once when saving.
     pub date: fn() -> String,
-    /// With `Some(args)` (the command-line options as the original's
-    /// `vars(args)`), also write the PyTorch-format side file.
+    /// With `Some(args)` (the options' [`BenchOptions::python_vars`]), also
+    /// write the PyTorch-format side file.
     pub pytorch_args: Option<Dict>,
 }
 
@@ -162,23 +159,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The options' ranges (see `servebench_prompts::limits`), checked before
 /// anything is sized or timed from them.
 pub fn check_limits(cfg: &BenchConfig) -> Result<(), LimitError> {
-    // A negative count means no warm-ups, as the original's range() has it.
-    if cfg.num_warmups > MAX_WARMUPS {
-        return Err(LimitError::new(
-            "num_warmups",
-            format!("must be at most {MAX_WARMUPS}, not {}", cfg.num_warmups),
-        ));
-    }
-    if let Some(c) = cfg.max_concurrency {
-        if !(0..=MAX_CONCURRENCY).contains(&c) {
-            return Err(LimitError::new(
-                "max_concurrency",
-                format!("must be between 0 (no limit) and {MAX_CONCURRENCY}, not {c}"),
-            ));
-        }
-    }
-    limits::check_rate(cfg.request_rate)?;
-    limits::check_burstiness(cfg.burstiness)?;
+    cfg.options.check_limits()?;
     if let Some(long) = &cfg.long_run {
         if long.duration.is_zero() || long.duration > MAX_DURATION {
             return Err(LimitError::new(
@@ -267,25 +248,12 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) -> Result<BenchOutcome, BenchError> {
     check_limits(cfg)?;
-    let backend =
-        Backend::parse(&cfg.backend).ok_or_else(|| BenchError::Backend(cfg.backend.clone()))?;
-    let kind = backend.kind();
-    let (api_url, base_url) = match &cfg.base_url {
-        Some(base) => (format!("{base}{}", cfg.endpoint), base.clone()),
-        None => (
-            format!("http://{}:{}{}", cfg.host, cfg.port, cfg.endpoint),
-            format!("http://{}:{}", cfg.host, cfg.port),
-        ),
-    };
-    backend::check_url(kind, &api_url).map_err(invalid)?;
-    // Errors in these options surface before any request is sent.
-    let metric_opts = MetricsOptions::parse(
-        &cfg.percentile_metrics,
-        &cfg.metric_percentiles,
-        &cfg.goodput,
-    )
-    .map_err(invalid)?;
-    let served = cfg.served_model_name.as_deref().unwrap_or(&cfg.model);
+    let kind = cfg.backend.kind();
+    let base_url = &cfg.base_url;
+    let api_url = api_url(cfg.backend, base_url, &cfg.options.endpoint)?;
+    let metric_opts = &cfg.metrics;
+    let o = &cfg.options;
+    let served = o.served_model_name.as_deref().unwrap_or(&cfg.model);
     let spec = |i: usize| {
         let r = &prepared.requests[i];
         RequestSpec {
@@ -293,9 +261,9 @@ pub async fn run(
             prompt: &r.prompt,
             prompt_len: r.prompt_len as i64,
             output_len: r.output_len,
-            best_of: cfg.best_of,
-            logprobs: cfg.logprobs,
-            ignore_eos: cfg.ignore_eos,
+            best_of: o.best_of,
+            logprobs: o.logprobs,
+            ignore_eos: o.ignore_eos,
         }
     };
     let mut requests = Vec::with_capacity(prepared.requests.len());
@@ -319,7 +287,7 @@ pub async fn run(
         body: test_body.into(),
         prompt_len: first.prompt_len as i64,
     };
-    let max_concurrency = cfg
+    let max_concurrency = o
         .max_concurrency
         .and_then(|c| usize::try_from(c).ok())
         .filter(|&c| c > 0);
@@ -344,7 +312,7 @@ pub async fn run(
     let mut early: Option<(Phase, Audit)> = None;
 
     say(out, "Starting initial single prompt test run...");
-    let warmups = usize::try_from(cfg.num_warmups).unwrap_or(0);
+    let warmups = usize::try_from(o.num_warmups).unwrap_or(0);
     if warmups > 0 {
         say(out, &format!("Warming up with {warmups} requests..."));
         let reqs = vec![test_request.clone(); warmups];
@@ -357,11 +325,11 @@ pub async fn run(
             say(out, "Warmup completed.");
         }
     }
-    let profiling = cfg.profile && early.is_none();
+    let profiling = o.profile && early.is_none();
     if profiling {
         let started = profile(
             &opts,
-            &base_url,
+            base_url,
             "/start_profile",
             &test_request,
             out,
@@ -405,7 +373,7 @@ pub async fn run(
         } else {
             let stopped = profile(
                 &opts,
-                &base_url,
+                base_url,
                 "/stop_profile",
                 &test_request,
                 out,
@@ -432,10 +400,10 @@ pub async fn run(
         &outcome.outputs,
         outcome.duration,
         count,
-        &metric_opts,
+        metric_opts,
     )
     .map_err(invalid)?;
-    let _ = out.write_all(report(&metrics, outcome.duration, &metric_opts).as_bytes());
+    let _ = out.write_all(report(&metrics, outcome.duration, metric_opts).as_bytes());
     let _ = out.flush();
 
     let interrupted = interrupted_in.is_some();
@@ -453,22 +421,22 @@ pub async fn run(
             &lens,
             &outcome.outputs,
             outcome.duration,
-            &metric_opts,
-            save_cfg.save_detailed,
+            metric_opts,
+            o.save_detailed,
         );
         let save = SaveOptions {
-            backend: cfg.backend.clone(),
+            backend: o.backend.clone(),
             model_id: cfg.model.clone(),
             tokenizer_id: cfg.tokenizer_id.clone(),
-            best_of: cfg.best_of,
-            num_prompts: cfg.num_prompts,
-            metadata: save_cfg.metadata.clone(),
-            request_rate: cfg.request_rate,
-            burstiness: cfg.burstiness,
-            max_concurrency: cfg.max_concurrency,
-            save_detailed: save_cfg.save_detailed,
-            result_filename: save_cfg.result_filename.clone(),
-            result_dir: save_cfg.result_dir.clone(),
+            best_of: o.best_of,
+            num_prompts: i64::try_from(o.num_prompts).unwrap_or(i64::MAX),
+            metadata: o.metadata.clone().unwrap_or_default(),
+            request_rate: o.request_rate,
+            burstiness: o.burstiness,
+            max_concurrency: o.max_concurrency,
+            save_detailed: o.save_detailed,
+            result_filename: o.result_filename.clone(),
+            result_dir: o.result_dir.clone(),
             date: (save_cfg.date)(),
         };
         let mut doc = saved_document(&result, &save).map_err(invalid)?;
@@ -516,6 +484,14 @@ pub async fn run(
     })
 }
 
+/// The URL requests go to (`base_url` and the endpoint), checked against
+/// the backend.
+pub fn api_url(backend: Backend, base_url: &str, endpoint: &str) -> Result<String, BenchError> {
+    let api_url = format!("{base_url}{endpoint}");
+    backend::check_url(backend.kind(), &api_url).map_err(invalid)?;
+    Ok(api_url)
+}
+
 /// The main run (once through the requests, or a long run), after its
 /// stdout lines.
 // The run's pieces, each borrowed from `run`; a struct would only rename them.
@@ -530,11 +506,12 @@ async fn main_run<F: Future<Output = ()>>(
     progress: Progress<'_>,
     stop: &mut Stop<F>,
 ) -> Result<RunOutcome, BenchError> {
+    let o = &cfg.options;
     say(
         out,
-        &format!("Traffic request rate: {}", float_repr(cfg.request_rate)),
+        &format!("Traffic request rate: {}", float_repr(o.request_rate)),
     );
-    let distribution = if cfg.burstiness == 1.0 {
+    let distribution = if o.burstiness == 1.0 {
         "Poisson process"
     } else {
         "Gamma distribution"
@@ -543,14 +520,14 @@ async fn main_run<F: Future<Output = ()>>(
         out,
         &format!(
             "Burstiness factor: {} ({distribution})",
-            float_repr(cfg.burstiness)
+            float_repr(o.burstiness)
         ),
     );
     say(
         out,
         &format!(
             "Maximum request concurrency: {}",
-            cfg.max_concurrency
+            o.max_concurrency
                 .map_or("None".to_owned(), |c| c.to_string())
         ),
     );
@@ -563,7 +540,7 @@ async fn main_run<F: Future<Output = ()>>(
                 .await?
         }
         Some(long) => {
-            let keep_text = cfg.save.as_ref().is_some_and(|s| s.save_detailed);
+            let keep_text = cfg.save.is_some() && o.save_detailed;
             long_run(
                 client,
                 &requests,
@@ -814,27 +791,18 @@ mod tests {
 
     #[test]
     fn limits_of_the_run_options() {
-        let cfg = BenchConfig {
-            backend: "vllm".into(),
-            base_url: None,
-            host: "127.0.0.1".into(),
-            port: 8000,
-            endpoint: "/v1/completions".into(),
-            model: "m".into(),
-            served_model_name: None,
-            tokenizer_id: "m".into(),
-            best_of: 1,
-            logprobs: None,
-            ignore_eos: false,
-            profile: false,
+        let options = BenchOptions {
             max_concurrency: Some(8),
-            request_rate: f64::INFINITY,
-            burstiness: 1.0,
             num_prompts: 10,
-            num_warmups: 0,
-            percentile_metrics: "ttft".into(),
-            metric_percentiles: "99".into(),
-            goodput: Vec::new(),
+            ..BenchOptions::default()
+        };
+        let cfg = BenchConfig {
+            options: options.clone(),
+            backend: Backend::parse("vllm").unwrap(),
+            metrics: MetricsOptions::parse("ttft", "99", &[]).unwrap(),
+            model: "m".into(),
+            tokenizer_id: "m".into(),
+            base_url: "http://127.0.0.1:8000".into(),
             api_key: None,
             new_connection_per_request: false,
             connect_timeout: Duration::from_secs(1),
@@ -846,43 +814,55 @@ mod tests {
             long_run: None,
         };
         assert_eq!(check_limits(&cfg), Ok(()));
+        let with = |options: BenchOptions| BenchConfig {
+            options,
+            ..cfg.clone()
+        };
         for (bad, option) in [
             (
-                BenchConfig {
+                BenchOptions {
                     max_concurrency: Some(-1),
-                    ..cfg.clone()
+                    ..options.clone()
                 },
                 "max_concurrency",
             ),
             (
-                BenchConfig {
+                BenchOptions {
                     max_concurrency: Some(i64::MAX),
-                    ..cfg.clone()
+                    ..options.clone()
                 },
                 "max_concurrency",
             ),
             (
-                BenchConfig {
+                BenchOptions {
                     num_warmups: 1_000_000_000_000,
-                    ..cfg.clone()
+                    ..options.clone()
                 },
                 "num_warmups",
             ),
             (
-                BenchConfig {
+                BenchOptions {
                     request_rate: 0.0,
-                    ..cfg.clone()
+                    ..options.clone()
                 },
                 "request_rate",
             ),
         ] {
-            assert_eq!(check_limits(&bad).map_err(|e| e.option), Err(option));
+            assert_eq!(check_limits(&with(bad)).map_err(|e| e.option), Err(option));
         }
-        let unlimited = BenchConfig {
+        let unlimited = BenchOptions {
             max_concurrency: Some(0),
+            ..options
+        };
+        assert_eq!(check_limits(&with(unlimited)), Ok(()));
+        let long = BenchConfig {
+            long_run: Some(LongRun {
+                duration: Duration::ZERO,
+                spool: PathBuf::from("spool"),
+            }),
             ..cfg
         };
-        assert_eq!(check_limits(&unlimited), Ok(()));
+        assert_eq!(check_limits(&long).map_err(|e| e.option), Err("duration_s"));
     }
 
     /// A gap beyond any clock (the limits bypassed) must not panic the

@@ -6,10 +6,9 @@ use crate::metrics::{Registry, RunMetrics};
 use crate::spec::{TokenizerSource, ValidSpec};
 use crate::store::Store;
 use serde_json::{json, Value};
-use servebench_bench::{BenchConfig, LongRun, SaveConfig};
+use servebench_bench::{BenchConfig, BenchOptions, LongRun, SaveConfig};
 use servebench_client::run::{Observer, Quiet};
 use servebench_prompts::tokenizer::Tokenizer;
-use servebench_prompts::PrepareOptions;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -328,13 +327,7 @@ impl Service {
         let s = &spec.spec;
         let tokenizer_id = s.tokenizer.clone().unwrap_or_else(|| spec.model.clone());
         let env = self.cfg.env;
-        let prepare_opts = PrepareOptions {
-            dataset: spec.dataset.dataset().map_err(|e| e.to_string())?,
-            seed: s.seed,
-            request_rate: spec.request_rate,
-            burstiness: s.burstiness,
-            lora_modules: s.lora_modules.clone(),
-        };
+        let prepare_opts = s.prepare_options(spec.dataset.dataset().map_err(|e| e.to_string())?);
         let source = spec.tokenizer.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let cancelled = Arc::clone(&cancel);
@@ -361,38 +354,27 @@ impl Service {
             return Err("stopped while preparing prompts".into());
         }
         let file_name = format!("{id}.json");
+        // The service always saves, into its staging directory.
+        let options = BenchOptions {
+            save_result: true,
+            result_dir: Some(self.cfg.staging_dir.display().to_string()),
+            result_filename: Some(file_name.clone()),
+            ..s.clone()
+        };
         let cfg = BenchConfig {
-            backend: s.backend.clone(),
-            // Built from the checked parts; host and port are then unused.
-            base_url: Some(spec.base_url.clone()),
-            host: s.host.clone(),
-            port: s.port,
-            endpoint: s.endpoint.clone(),
+            options,
+            backend: spec.backend,
+            metrics: spec.metrics.clone(),
             model: spec.model.clone(),
-            served_model_name: s.served_model_name.clone(),
             tokenizer_id,
-            best_of: s.best_of,
-            logprobs: s.logprobs,
-            ignore_eos: s.ignore_eos,
-            profile: s.profile,
-            max_concurrency: s.max_concurrency,
-            request_rate: spec.request_rate,
-            burstiness: s.burstiness,
-            num_prompts: i64::try_from(s.num_prompts).unwrap_or(i64::MAX),
-            num_warmups: i64::try_from(s.num_warmups).unwrap_or(i64::MAX),
-            percentile_metrics: s.percentile_metrics.clone(),
-            metric_percentiles: s.metric_percentiles.clone(),
-            goodput: s.goodput.clone(),
+            // Built from the checked parts (host and port are unused).
+            base_url: spec.base_url.clone(),
             api_key: self.cfg.api_key.clone(),
             new_connection_per_request: false,
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(600),
             ca_file: None,
             save: Some(SaveConfig {
-                metadata: s.metadata.clone(),
-                save_detailed: s.save_detailed,
-                result_dir: Some(self.cfg.staging_dir.display().to_string()),
-                result_filename: Some(file_name.clone()),
                 date: self.cfg.date,
                 pytorch_args: None,
             }),

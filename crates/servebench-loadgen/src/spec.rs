@@ -2,8 +2,9 @@
 //! entry of a start-up spec file), with benchmark_serving's options in
 //! snake_case and its defaults, validated into what a run needs.
 
-use serde::{Deserialize, Serialize};
-use servebench_bench::MAX_WARMUPS;
+use servebench_bench::{BenchOptions, MAX_WARMUPS};
+use servebench_client::backend::Backend;
+use servebench_metrics::MetricsOptions;
 use servebench_prompts::limits::{self, LimitError};
 use servebench_prompts::{DatasetFlags, PromptsError};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -24,109 +25,10 @@ fn field_error(field: &str, reason: impl Into<String>) -> FieldError {
     }
 }
 
-/// A request rate: a number of requests per second, or `"inf"`.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum Rate {
-    Number(f64),
-    Text(String),
-}
-
-impl Default for Rate {
-    fn default() -> Self {
-        Rate::Text("inf".into())
-    }
-}
-
-/// benchmark_serving's options (snake_case, same defaults), plus `queue`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoadSpec {
-    pub backend: String,
-    pub base_url: Option<String>,
-    pub host: String,
-    pub port: u16,
-    pub endpoint: String,
-    pub model: Option<String>,
-    pub tokenizer: Option<String>,
-    pub served_model_name: Option<String>,
-    pub dataset_name: String,
-    pub dataset_path: Option<String>,
-    pub num_prompts: u64,
-    pub request_rate: Rate,
-    pub burstiness: f64,
-    pub max_concurrency: Option<i64>,
-    pub seed: u32,
-    pub num_warmups: u64,
-    pub best_of: i64,
-    pub logprobs: Option<i64>,
-    pub ignore_eos: bool,
-    pub profile: bool,
-    pub sonnet_input_len: i64,
-    pub sonnet_output_len: i64,
-    pub sonnet_prefix_len: i64,
-    pub sharegpt_output_len: Option<i64>,
-    pub random_input_len: i64,
-    pub random_output_len: i64,
-    pub random_range_ratio: f64,
-    pub random_prefix_len: i64,
-    pub use_chat_template: bool,
-    pub percentile_metrics: String,
-    pub metric_percentiles: String,
-    pub goodput: Vec<String>,
-    pub metadata: Vec<String>,
-    pub lora_modules: Vec<String>,
-    pub save_detailed: bool,
-    /// Stress mode: send the `num_prompts` prompts over and over at
-    /// `request_rate` for this many seconds, with bounded memory.
-    pub duration_s: Option<f64>,
-    /// Wait behind a running run instead of being refused with 409.
-    pub queue: bool,
-}
-
-impl Default for LoadSpec {
-    fn default() -> Self {
-        LoadSpec {
-            backend: "vllm".into(),
-            base_url: None,
-            host: "127.0.0.1".into(),
-            port: 8000,
-            endpoint: "/v1/completions".into(),
-            model: None,
-            tokenizer: None,
-            served_model_name: None,
-            dataset_name: "sharegpt".into(),
-            dataset_path: None,
-            num_prompts: 1000,
-            request_rate: Rate::default(),
-            burstiness: 1.0,
-            max_concurrency: None,
-            seed: 0,
-            num_warmups: 0,
-            best_of: 1,
-            logprobs: None,
-            ignore_eos: false,
-            profile: false,
-            sonnet_input_len: 550,
-            sonnet_output_len: 150,
-            sonnet_prefix_len: 200,
-            sharegpt_output_len: None,
-            random_input_len: 1024,
-            random_output_len: 128,
-            random_range_ratio: 1.0,
-            random_prefix_len: 0,
-            use_chat_template: false,
-            percentile_metrics: "ttft,tpot,itl".into(),
-            metric_percentiles: "99".into(),
-            goodput: Vec::new(),
-            metadata: Vec::new(),
-            lora_modules: Vec::new(),
-            save_detailed: false,
-            duration_s: None,
-            queue: false,
-        }
-    }
-}
+/// benchmark_serving's options (snake_case, same defaults), plus
+/// `duration_s` and `queue`: the run model's options as given, which the
+/// body deserializes into.
+pub type LoadSpec = BenchOptions;
 
 /// The longest stress run: a week.
 pub const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
@@ -203,12 +105,14 @@ pub enum TokenizerSource {
     Hub(String),
 }
 
-/// A validated specification, split into what each crate needs.
+/// A validated specification: the options as accepted, and the values
+/// parsed from them.
 #[derive(Debug, Clone)]
 pub struct ValidSpec {
     pub spec: LoadSpec,
     pub model: String,
-    pub request_rate: f64,
+    pub backend: Backend,
+    pub metrics: MetricsOptions,
     /// The dataset, its path (if any) resolved inside the data directory.
     pub dataset: DatasetFlags,
     pub tokenizer: TokenizerSource,
@@ -436,29 +340,27 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
         .clone()
         .filter(|m| !m.is_empty())
         .ok_or_else(|| field_error("model", "required"))?;
-    if !servebench_client::backend::Backend::NAMES.contains(&spec.backend.as_str()) {
-        return Err(field_error(
+    let backend = Backend::parse(&spec.backend).ok_or_else(|| {
+        field_error(
             "backend",
             format!(
                 "unknown backend {:?} (one of {})",
                 spec.backend,
-                servebench_client::backend::Backend::NAMES.join(", ")
+                Backend::NAMES.join(", ")
             ),
+        )
+    })?;
+    limits::check_prompts("num_prompts", spec.num_prompts).map_err(limit)?;
+    // A (finite) number, or "inf"; any other text reads as NaN.
+    let request_rate = spec.request_rate;
+    if request_rate.is_nan() || request_rate <= 0.0 {
+        return Err(field_error(
+            "request_rate",
+            "must be a positive number or \"inf\"",
         ));
     }
-    limits::check_prompts("num_prompts", spec.num_prompts).map_err(limit)?;
-    let request_rate = match &spec.request_rate {
-        Rate::Number(r) if r.is_finite() && *r > 0.0 => *r,
-        Rate::Text(t) if t == "inf" => f64::INFINITY,
-        _ => {
-            return Err(field_error(
-                "request_rate",
-                "must be a positive number or \"inf\"",
-            ))
-        }
-    };
     limits::check_rate(request_rate).map_err(limit)?;
-    if spec.num_warmups > MAX_WARMUPS.unsigned_abs() {
+    if spec.num_warmups > MAX_WARMUPS {
         return Err(field_error(
             "num_warmups",
             format!("must be at most {MAX_WARMUPS}"),
@@ -510,7 +412,7 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
             "must be a URL path starting with / (visible ASCII, no #)",
         ));
     }
-    for item in &spec.metadata {
+    for item in spec.metadata.iter().flatten() {
         if !item.contains('=') {
             return Err(field_error(
                 "metadata",
@@ -518,7 +420,7 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
             ));
         }
     }
-    servebench_metrics::MetricsOptions::parse(
+    let metrics = MetricsOptions::parse(
         &spec.percentile_metrics,
         &spec.metric_percentiles,
         &spec.goodput,
@@ -529,7 +431,7 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
             e.to_string(),
         )
     })?;
-    let num_prompts = usize::try_from(spec.num_prompts)
+    usize::try_from(spec.num_prompts)
         .map_err(|_| field_error("num_prompts", "too large for this machine"))?;
     let dataset_path = match &spec.dataset_path {
         Some(p) => Some(
@@ -540,19 +442,8 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
         None => None,
     };
     let dataset = DatasetFlags {
-        name: spec.dataset_name.clone(),
         path: dataset_path,
-        num_prompts,
-        random_input_len: spec.random_input_len,
-        random_output_len: spec.random_output_len,
-        random_prefix_len: spec.random_prefix_len,
-        random_range_ratio: spec.random_range_ratio,
-        use_chat_template: spec.use_chat_template,
-        sharegpt_output_len: spec.sharegpt_output_len,
-        sonnet_input_len: spec.sonnet_input_len,
-        sonnet_output_len: spec.sonnet_output_len,
-        sonnet_prefix_len: spec.sonnet_prefix_len,
-        chat_backend: spec.backend == "openai-chat",
+        ..spec.dataset_flags()
     };
     dataset.dataset().map_err(|e| {
         if let PromptsError::Limit(l) = e {
@@ -605,7 +496,8 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
     Ok(ValidSpec {
         spec,
         model,
-        request_rate,
+        backend,
+        metrics,
         dataset,
         tokenizer,
         target,
@@ -636,13 +528,13 @@ mod tests {
     fn defaults_are_benchmark_serving_s() {
         let v = ok(r#"{"model": "m", "dataset_name": "random"}"#);
         assert_eq!(v.spec.num_prompts, 1000);
-        assert_eq!(v.request_rate, f64::INFINITY);
+        assert_eq!(v.spec.request_rate, f64::INFINITY);
         assert_eq!(v.spec.random_input_len, 1024);
         assert_eq!(v.target, ("127.0.0.1".to_owned(), 8000));
         let v = ok(
             r#"{"model": "m", "dataset_name": "random", "request_rate": 12, "port": 9000, "max_concurrency": 4}"#,
         );
-        assert_eq!(v.request_rate, 12.0);
+        assert_eq!(v.spec.request_rate, 12.0);
         assert_eq!(v.target.1, 9000);
     }
 
@@ -702,6 +594,60 @@ mod tests {
         );
         assert_eq!(err("[1]").field, "(body)");
         assert_eq!(err("{").field, "(body)");
+    }
+
+    #[test]
+    fn only_the_services_options_are_taken_and_echoed_in_their_order() {
+        // Options only the command line has are unknown here.
+        for cli_only in [
+            "save_result",
+            "result_dir",
+            "use_beam_search",
+            "tokenizer_mode",
+        ] {
+            let e = err(&format!(r#"{{"model": "m", "{cli_only}": 1}}"#));
+            assert_eq!(e.field, cli_only);
+            assert!(
+                e.reason.starts_with(&format!(
+                    "unknown field `{cli_only}`, expected one of `backend`, `base_url`, `host`, `port`, `endpoint`, `model`, `tokenizer`, `served_model_name`, `dataset_name`,"
+                )),
+                "{e}"
+            );
+            assert!(
+                e.reason.ends_with("`save_detailed`, `duration_s`, `queue`"),
+                "{e}"
+            );
+        }
+        let echo = serde_json::to_string(&LoadSpec::default()).unwrap();
+        assert_eq!(
+            echo,
+            r#"{"backend":"vllm","base_url":null,"host":"127.0.0.1","port":8000,"endpoint":"/v1/completions","model":null,"tokenizer":null,"served_model_name":null,"dataset_name":"sharegpt","dataset_path":null,"num_prompts":1000,"request_rate":"inf","burstiness":1.0,"max_concurrency":null,"seed":0,"num_warmups":0,"best_of":1,"logprobs":null,"ignore_eos":false,"profile":false,"sonnet_input_len":550,"sonnet_output_len":150,"sonnet_prefix_len":200,"sharegpt_output_len":null,"random_input_len":1024,"random_output_len":128,"random_range_ratio":1.0,"random_prefix_len":0,"use_chat_template":false,"percentile_metrics":"ttft,tpot,itl","metric_percentiles":"99","goodput":[],"metadata":[],"lora_modules":[],"save_detailed":false,"duration_s":null,"queue":false}"#
+        );
+        let v = ok(
+            r#"{"model": "m", "dataset_name": "random", "request_rate": 5, "num_warmups": 2, "metadata": ["a=b"], "goodput": ["ttft:5"]}"#,
+        );
+        assert_eq!(v.spec.request_rate, 5.0);
+        assert_eq!(v.spec.num_warmups, 2);
+        assert_eq!(v.spec.metadata, Some(vec!["a=b".to_owned()]));
+        assert_eq!(v.metrics.goodput.len(), 1);
+        assert_eq!(v.backend, Backend::parse("vllm").unwrap());
+        let e = err(r#"{"model": "m", "num_warmups": -1}"#);
+        assert_eq!(
+            e.to_string(),
+            "num_warmups: invalid value: integer `-1`, expected u64"
+        );
+        let e = err(r#"{"model": "m", "request_rate": true}"#);
+        assert_eq!(
+            e.to_string(),
+            "request_rate: data did not match any variant of untagged enum Rate"
+        );
+        let e = err(r#"{"model": "m", "metadata": null}"#);
+        assert_eq!(e.field, "metadata");
+        assert_eq!(
+            err(r#"{"model": "m", "dataset_name": "random", "num_warmups": 18446744073709551615}"#)
+                .field,
+            "num_warmups"
+        );
     }
 
     #[test]
