@@ -67,7 +67,7 @@ pub fn run() -> Result<()> {
     step(
         "fuzz (30 s)",
         Command::new(&cargo)
-            .args(["run", "--quiet", "-p", "xtask", "--"])
+            .args(["run", "--quiet", "--bin", "xtask", "--"])
             .args(["fuzz", "--seconds", "30", "--bin-dir"])
             .arg(&bin_dir),
     )?;
