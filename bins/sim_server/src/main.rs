@@ -3,10 +3,10 @@
 //! listens on, serves until Ctrl-C or SIGTERM, then drains open responses.
 
 use clap::Parser;
-use servebench_sim::{serve, SimOptions};
+use servebench_sim::model::ModelMode;
+use servebench_sim::{Launch, Report};
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -66,192 +66,42 @@ struct Cli {
     fault_every: u64,
 }
 
-fn millis(ms: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(ms / 1000.0)
-        .map_err(|_| format!("--{flag} must be a non-negative number of milliseconds, got {ms}"))
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-/// The simulated deployment, when --gpu/--sim-model ask for model mode.
-fn deployment(cli: &Cli) -> Result<Option<(servebench_sim::model::Deployment, f64)>, String> {
-    let (Some(gpu), Some(model)) = (&cli.gpu, &cli.sim_model) else {
-        return Ok(None);
-    };
-    if !(cli.speedup.is_finite() && cli.speedup > 0.0) {
-        return Err(format!(
-            "--speedup must be a positive number, got {}",
-            cli.speedup
-        ));
-    }
-    let precision = servebench_sim::model::Precision::parse(&cli.precision)
-        .ok_or_else(|| format!("--precision {} is not one of bf16, fp8, fp4", cli.precision))?;
-    let path = &cli.sim_config;
-    // The one YAML loader: regular files only, up to the config cap.
-    let doc = servebench_yaml::load_file(path).map_err(|e| e.to_string())?;
-    let d = servebench_sim::model::deployment(&doc, gpu, model, precision, cli.tp)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if d.kv_capacity_tokens() == 0 {
-        return Err(format!(
-            "{model} at {} does not fit on {} x {gpu}: raise --tp",
-            cli.precision, cli.tp
-        ));
-    }
-    Ok(Some((d, cli.speedup)))
-}
-
-/// A thread appending ground-truth lines to `path`; it flushes and ends
-/// when the server drops its last sender.
-type Truth = (
-    tokio::sync::mpsc::UnboundedSender<servebench_sim::TokenLog>,
-    std::thread::JoinHandle<()>,
-);
-
-fn ground_truth_writer(path: &std::path::Path) -> Result<Truth, String> {
-    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<servebench_sim::TokenLog>();
-    let shown = path.display().to_string();
-    let handle = std::thread::spawn(move || {
-        let mut out = std::io::BufWriter::new(file);
-        while let Some(log) = rx.blocking_recv() {
-            if writeln!(out, "{}", log.json()).is_err() {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "sim_server: error: writing {shown} failed; ground truth stops here"
-                );
-                return;
-            }
-        }
-        let _ = out.flush();
-    });
-    Ok((tx, handle))
-}
-
-/// Text from a real tokenizer: prompts counted exactly; responses made of
-/// tokens that decode to clean text on their own.
-#[derive(Debug)]
-struct TokenizerText {
-    tokenizer: servebench_prompts::tokenizer::Tokenizer,
-    pieces: Vec<String>,
-}
-
-impl servebench_sim::vocab::TextSource for TokenizerText {
-    fn prompt_tokens(&self, text: &str) -> usize {
-        self.tokenizer.encode(text).map_or_else(
-            |_| servebench_sim::vocab::estimate_tokens(text),
-            |ids| ids.len(),
-        )
-    }
-
-    fn token(&self, seed: u64, k: usize) -> &str {
-        let i = (seed as usize)
-            .wrapping_mul(31)
-            .wrapping_add(k.wrapping_mul(7919))
-            % self.pieces.len().max(1);
-        self.pieces.get(i).map_or(" ", String::as_str)
-    }
-}
-
-fn text_source(
-    tokenizer: Option<&str>,
-) -> Result<std::sync::Arc<dyn servebench_sim::vocab::TextSource>, String> {
-    let Some(name) = tokenizer else {
-        return Ok(std::sync::Arc::new(servebench_sim::vocab::BuiltIn));
-    };
-    let env = |k: &str| std::env::var(k).ok();
-    let tokenizer =
-        servebench_prompts::tokenizer::Tokenizer::load(name, &env).map_err(|e| e.to_string())?;
-    // Tokens whose text stands alone: valid UTF-8, no control characters.
-    let pieces: Vec<String> = (0..tokenizer.vocab_size().min(50_000) as u32)
-        .filter_map(|id| tokenizer.decode(&[id]).ok())
-        .filter(|t| !t.is_empty() && !t.contains('\u{fffd}') && !t.chars().any(char::is_control))
-        .collect();
-    if pieces.is_empty() {
-        return Err(format!("tokenizer {name}: no token decodes to clean text"));
-    }
-    Ok(std::sync::Arc::new(TokenizerText { tokenizer, pieces }))
-}
-
-async fn run(
-    cli: Cli,
-    ground_truth: Option<tokio::sync::mpsc::UnboundedSender<servebench_sim::TokenLog>>,
-) -> Result<(), String> {
-    let opts = SimOptions {
-        model: cli.model.clone(),
-        ttft: millis(cli.ttft_ms, "ttft-ms")?,
-        itl: millis(cli.itl_ms, "itl-ms")?,
-        fault: cli.fault,
-        fault_every: cli.fault_every,
-        deployment: deployment(&cli)?,
-        ground_truth,
-        text: text_source(cli.tokenizer.as_deref())?,
-    };
-    let ip: std::net::IpAddr = cli
-        .host
-        .parse()
-        .map_err(|_| format!("--host {} is not an IP address", cli.host))?;
-    let listener = servebench_sim::bind((ip, cli.port).into())
-        .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", cli.host, cli.port))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "sim_server listening on http://{addr}").and_then(|()| stdout.flush());
-    serve(listener, opts, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = cli.threads {
-        builder.worker_threads(usize::from(threads));
-    }
-    let runtime = match builder.enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "sim_server: error: cannot start the runtime: {e}"
-            );
-            return ExitCode::FAILURE;
-        }
+    let launch = Launch {
+        model_mode: cli.gpu.zip(cli.sim_model).map(|(gpu, model)| ModelMode {
+            sim_config: cli.sim_config,
+            gpu,
+            model,
+            precision: cli.precision,
+            tp: cli.tp,
+            speedup: cli.speedup,
+        }),
+        host: cli.host,
+        port: cli.port,
+        model: cli.model,
+        ttft_ms: cli.ttft_ms,
+        itl_ms: cli.itl_ms,
+        fault: cli.fault,
+        fault_every: cli.fault_every,
+        tokenizer: cli.tokenizer,
+        ground_truth: cli.ground_truth,
+        threads: cli.threads,
     };
-    let truth = match cli
-        .ground_truth
-        .as_deref()
-        .map(ground_truth_writer)
-        .transpose()
-    {
-        Ok(truth) => truth,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "sim_server: error: {e}");
-            return ExitCode::FAILURE;
-        }
+    let report = Report {
+        listening: |addr| {
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(stdout, "sim_server listening on http://{addr}")
+                .and_then(|()| stdout.flush());
+        },
+        ground_truth_failed: |path: &std::path::Path| {
+            let path = path.display();
+            let line = format!("writing {path} failed; ground truth stops here");
+            let _ = writeln!(std::io::stderr(), "sim_server: error: {line}");
+        },
     };
-    let (sink, writer) = truth.map_or((None, None), |(tx, handle)| (Some(tx), Some(handle)));
-    let result = runtime.block_on(run(cli, sink));
-    // Dropping the runtime drops the last senders; then the writer flushes.
-    drop(runtime);
-    if let Some(writer) = writer {
-        let _ = writer.join();
-    }
-    match result {
+    let env = |k: &str| std::env::var(k).ok();
+    match launch.run(&env, servebench_sim::shutdown_signal(), report) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "sim_server: error: {e}");

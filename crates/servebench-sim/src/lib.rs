@@ -47,7 +47,9 @@
 //! ```
 
 pub mod engine;
+mod error;
 pub mod fault;
+mod launch;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
@@ -55,6 +57,8 @@ mod server;
 pub mod sse;
 pub mod vocab;
 
+pub use error::SimError;
+pub use launch::{Launch, Report};
 pub use server::serve;
 
 /// Binds a listener with a deep accept backlog (4096, capped by the
@@ -99,6 +103,61 @@ impl TokenLog {
             times.join(", ")
         )
     }
+}
+
+/// The sender and the thread of a ground-truth file (see
+/// [`ground_truth_file`]).
+pub type GroundTruth = (
+    tokio::sync::mpsc::UnboundedSender<TokenLog>,
+    std::thread::JoinHandle<()>,
+);
+
+/// Creates (truncates) `path` and starts a thread that appends one
+/// [`TokenLog::json`] line per response sent to it; the thread flushes and
+/// ends when the server drops the last sender. The file is a stream, not an
+/// atomic output: a run that is killed leaves the lines written so far. If
+/// a write fails the thread calls `on_error` with `path` and stops logging.
+pub fn ground_truth_file(
+    path: &std::path::Path,
+    on_error: impl FnOnce(&std::path::Path) + Send + 'static,
+) -> Result<GroundTruth, SimError> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(|source| SimError::GroundTruth {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<TokenLog>();
+    let path = path.to_owned();
+    let handle = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::new(file);
+        while let Some(log) = rx.blocking_recv() {
+            if writeln!(out, "{}", log.json()).is_err() {
+                on_error(&path);
+                return;
+            }
+        }
+        let _ = out.flush();
+    });
+    Ok((tx, handle))
+}
+
+/// Resolves on Ctrl-C or SIGTERM (on Unix; where the SIGTERM handler cannot
+/// be installed, never).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// How the server behaves.

@@ -17,7 +17,9 @@
 //! (GPU memory × `gpu_memory_utilization` × tp, minus the weights) can hold
 //! its prompt plus all its output tokens; otherwise it waits.
 
+use crate::SimError;
 use servebench_pyjson::Value;
+use std::path::PathBuf;
 
 /// Numbers per GPU.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +180,53 @@ pub fn deployment(
         max_num_seqs: num(engine, "max_num_seqs", "engine")? as usize,
         gpu_memory_utilization: num(engine, "gpu_memory_utilization", "engine")?,
     })
+}
+
+/// Model mode as `sim_server` asks for it: the `--sim-config` file, the
+/// GPU and model named in it, and how to run them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelMode {
+    /// The YAML file with `gpus:`, `models:` and `engine:`.
+    pub sim_config: PathBuf,
+    pub gpu: String,
+    pub model: String,
+    /// As given (`bf16`, `fp16`, `fp8`, `fp4`); parsed by [`Precision::parse`].
+    pub precision: String,
+    pub tp: u32,
+    /// How many times faster than real time the simulated clock runs.
+    pub speedup: f64,
+}
+
+impl ModelMode {
+    /// Checks the speed-up and precision, reads the config with the one YAML
+    /// loader (regular files only, up to the config cap), and checks that
+    /// the weights leave room for a KV cache. Returns the deployment and the
+    /// speed-up, as [`SimOptions::deployment`](crate::SimOptions::deployment)
+    /// takes them.
+    pub fn load(&self) -> Result<(Deployment, f64), SimError> {
+        if !(self.speedup.is_finite() && self.speedup > 0.0) {
+            return Err(SimError::Speedup(self.speedup));
+        }
+        let precision = Precision::parse(&self.precision)
+            .ok_or_else(|| SimError::Precision(self.precision.clone()))?;
+        let doc = servebench_yaml::load_file(&self.sim_config)?;
+        let d =
+            deployment(&doc, &self.gpu, &self.model, precision, self.tp).map_err(|message| {
+                SimError::SimConfig {
+                    path: self.sim_config.clone(),
+                    message,
+                }
+            })?;
+        if d.kv_capacity_tokens() == 0 {
+            return Err(SimError::DoesNotFit {
+                model: self.model.clone(),
+                precision: self.precision.clone(),
+                tp: self.tp,
+                gpu: self.gpu.clone(),
+            });
+        }
+        Ok((d, self.speedup))
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Where response text and prompt token counts come from: a [`TextSource`].
-//! The built-in one is a small word list with a token estimate; the
-//! `sim_server` binary plugs in a real tokenizer.
+//! The built-in one is a small word list with a token estimate; with the
+//! `tokenizer` feature, [`text_source`] loads a real tokenizer instead (the
+//! `sim_server` binary enables it; the library stays free of `tokenizers`
+//! by default).
 
 /// Token text for responses and token counts for prompts.
 pub trait TextSource: Send + Sync + std::fmt::Debug {
@@ -72,6 +74,73 @@ pub fn estimate_tokens(text: &str) -> usize {
         .map(|w| w.len().div_ceil(4))
         .sum::<usize>()
         .max(usize::from(!text.is_empty()))
+}
+
+/// Text from a real tokenizer: prompts counted exactly; responses made of
+/// tokens that decode to clean text on their own.
+#[cfg(feature = "tokenizer")]
+#[derive(Debug)]
+struct TokenizerText {
+    tokenizer: servebench_prompts::tokenizer::Tokenizer,
+    pieces: Vec<String>,
+}
+
+#[cfg(feature = "tokenizer")]
+impl TextSource for TokenizerText {
+    fn prompt_tokens(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text)
+            .map_or_else(|_| estimate_tokens(text), |ids| ids.len())
+    }
+
+    fn token(&self, seed: u64, k: usize) -> &str {
+        let i = (seed as usize)
+            .wrapping_mul(31)
+            .wrapping_add(k.wrapping_mul(7919))
+            % self.pieces.len().max(1);
+        self.pieces.get(i).map_or(" ", String::as_str)
+    }
+}
+
+/// [`BuiltIn`] without a tokenizer; with one (a `tokenizer.json`, a
+/// directory, or a model id in the Hugging Face cache, looked up with
+/// `env`), the tokenizer's own token texts and counts. Only tokens whose text
+/// stands alone are used: valid UTF-8, no control characters (of the first
+/// 50 000 ids). Without the `tokenizer` feature, naming a tokenizer is
+/// [`SimError::TokenizerNotBuilt`](crate::SimError::TokenizerNotBuilt).
+#[cfg(not(feature = "tokenizer"))]
+pub fn text_source(
+    tokenizer: Option<&str>,
+    _env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<dyn TextSource>, crate::SimError> {
+    match tokenizer {
+        None => Ok(std::sync::Arc::new(BuiltIn)),
+        Some(name) => Err(crate::SimError::TokenizerNotBuilt {
+            name: name.to_owned(),
+        }),
+    }
+}
+
+/// See the other cfg's documentation; this is the one with the feature.
+#[cfg(feature = "tokenizer")]
+pub fn text_source(
+    tokenizer: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::sync::Arc<dyn TextSource>, crate::SimError> {
+    let Some(name) = tokenizer else {
+        return Ok(std::sync::Arc::new(BuiltIn));
+    };
+    let tokenizer = servebench_prompts::tokenizer::Tokenizer::load(name, env)?;
+    let pieces: Vec<String> = (0..tokenizer.vocab_size().min(50_000) as u32)
+        .filter_map(|id| tokenizer.decode(&[id]).ok())
+        .filter(|t| !t.is_empty() && !t.contains('\u{fffd}') && !t.chars().any(char::is_control))
+        .collect();
+    if pieces.is_empty() {
+        return Err(crate::SimError::NoCleanTokens {
+            name: name.to_owned(),
+        });
+    }
+    Ok(std::sync::Arc::new(TokenizerText { tokenizer, pieces }))
 }
 
 #[cfg(test)]

@@ -1,0 +1,100 @@
+//! `sim_server`'s whole run as one call: the runtime, the ground-truth
+//! file, the text source and deployment, the listener, and serving until
+//! shutdown, with the binary's checks in the binary's order.
+
+use crate::model::ModelMode;
+use crate::{serve, vocab, SimError, SimOptions};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the simulated server is told on its command line, as plain
+/// values (the `sim_server` flags of the same names).
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// An IP address to bind.
+    pub host: String,
+    pub port: u16,
+    /// The served model name.
+    pub model: String,
+    pub ttft_ms: f64,
+    pub itl_ms: f64,
+    pub fault: Option<crate::fault::Fault>,
+    pub fault_every: u64,
+    /// `None` is fast mode.
+    pub model_mode: Option<ModelMode>,
+    /// See [`vocab::text_source`].
+    pub tokenizer: Option<String>,
+    /// See [`crate::ground_truth_file`].
+    pub ground_truth: Option<PathBuf>,
+    /// Runtime worker threads (`None`: one per core).
+    pub threads: Option<u16>,
+}
+
+/// How [`Launch::run`] reports to the binary that owns the terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<L, T> {
+    /// Called once the listener is bound, with its address.
+    pub listening: L,
+    /// Called (on the writer thread, with the file's path) when writing the
+    /// ground truth fails.
+    pub ground_truth_failed: T,
+}
+
+impl Launch {
+    /// Builds the runtime, creates the ground-truth file, then (in this
+    /// order) checks the timings, loads the deployment and the text source,
+    /// binds and serves until `shutdown` resolves. Returns after open
+    /// responses are drained and every ground-truth line is flushed.
+    pub fn run<S, L, T>(
+        self,
+        env: &dyn Fn(&str) -> Option<String>,
+        shutdown: S,
+        report: Report<L, T>,
+    ) -> Result<(), SimError>
+    where
+        S: Future<Output = ()>,
+        L: FnOnce(SocketAddr),
+        T: FnOnce(&std::path::Path) + Send + 'static,
+    {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(threads) = self.threads {
+            builder.worker_threads(usize::from(threads));
+        }
+        let runtime = builder.enable_all().build().map_err(SimError::Runtime)?;
+        let truth = (self.ground_truth.as_deref())
+            .map(|path| crate::ground_truth_file(path, report.ground_truth_failed))
+            .transpose()?;
+        let (sink, writer) = truth.unzip();
+        let result = runtime.block_on(async {
+            let opts = SimOptions {
+                model: self.model,
+                ttft: millis(self.ttft_ms, "ttft-ms")?,
+                itl: millis(self.itl_ms, "itl-ms")?,
+                fault: self.fault,
+                fault_every: self.fault_every,
+                deployment: self.model_mode.map(|m| m.load()).transpose()?,
+                ground_truth: sink,
+                text: vocab::text_source(self.tokenizer.as_deref(), env)?,
+            };
+            let host = self.host;
+            let ip: std::net::IpAddr = (host.parse()).map_err(|_| SimError::Host(host.clone()))?;
+            let port = self.port;
+            let listener = (crate::bind((ip, port).into()).await)
+                .map_err(|source| SimError::Listen { host, port, source })?;
+            (report.listening)(listener.local_addr()?);
+            Ok(serve(listener, opts, shutdown).await?)
+        });
+        // Dropping the runtime drops the last senders; then the writer flushes.
+        drop(runtime);
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        result
+    }
+}
+
+fn millis(ms: f64, flag: &'static str) -> Result<Duration, SimError> {
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| SimError::Millis { flag, ms })
+}
