@@ -219,6 +219,22 @@ impl Service {
         runs.active.is_none() && runs.queue.is_empty()
     }
 
+    /// Shutdown: [`Service::stop_all`], then waits (checking every 100 ms)
+    /// until the stopped run has saved its partial result, at most
+    /// `timeout`.
+    pub async fn drain(&self, timeout: Duration) {
+        self.stop_all();
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        while waited < timeout {
+            if self.idle() {
+                break;
+            }
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+    }
+
     /// One run as JSON (`GET /runs/{id}`).
     pub fn get(&self, id: &str) -> Option<Value> {
         let runs = self.lock();

@@ -48,6 +48,43 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
     Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
 
+/// The S3 store for `s3://bucket/prefix`, configured from the AWS_*
+/// environment (keys, region, session token: object_store's
+/// `AmazonS3Builder::from_env`, the one place this crate reads the process
+/// environment), plus `AWS_ENDPOINT_URL` looked up with `env`. A result
+/// that cannot be uploaded after three retries (1, 2, 4 s apart) goes to
+/// `fallback`.
+pub fn s3_from_env(
+    url: &str,
+    fallback: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Store, crate::LaunchError> {
+    let (name, prefix) = parse_s3_url(url).map_err(crate::LaunchError::ResultsUrl)?;
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&name);
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint);
+    }
+    let s3 = builder
+        .build()
+        .map_err(|source| crate::LaunchError::Bucket {
+            url: url.to_owned(),
+            source,
+        })?;
+    Ok(Store::Bucket {
+        store: Arc::new(s3),
+        url: url.to_owned(),
+        prefix,
+        fallback: fallback.to_owned(),
+        retry_delays: vec![
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+            Duration::from_secs(4),
+        ],
+    })
+}
+
 impl Store {
     /// Stores `bytes` as `name` (a generated file name).
     pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Stored, String> {

@@ -1,0 +1,309 @@
+//! `load_generator`'s whole run as one call: the start-up checks (token,
+//! exposure, data directory, results directory), the start-up spec, the
+//! result store, then serving until shutdown and draining the active run.
+//! Each check keeps the order and the message of the binary's original.
+
+use crate::spec::{self, FieldError, Policy, TargetPolicy, ValidSpec};
+use crate::{api, store, ApiConfig, Service, ServiceConfig, Store};
+use std::ffi::OsString;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the service could not start (or stopped serving). Messages name the
+/// `load_generator` flag or variable to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    #[error("LOADGEN_TOKEN is not valid UTF-8")]
+    TokenNotUtf8,
+    #[error("LOADGEN_TOKEN must be visible ASCII characters only (no spaces, not blank): a bearer token cannot carry anything else")]
+    TokenNotVisible,
+    #[error("binding to {0} exposes the API beyond this machine: set LOADGEN_TOKEN (a bearer token every mutating call must carry)")]
+    Exposed(IpAddr),
+    #[error("--data-dir {}: {source}", dir.display())]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--data-dir {}: not a directory", .0.display())]
+    DataDirNotDirectory(PathBuf),
+    #[error("--results-dir {}: {source}", dir.display())]
+    ResultsDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--results-dir {}: not writable: {source}", dir.display())]
+    ResultsDirNotWritable {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// The start-up spec is missing, refused or not YAML.
+    #[error(transparent)]
+    StartupYaml(#[from] servebench_yaml::YamlError),
+    #[error("{}: expected a YAML list of runs", .0.display())]
+    StartupNotAList(PathBuf),
+    /// Run `index` (from 1) of the start-up spec is invalid.
+    #[error("{}: run {index}: {source}", path.display())]
+    StartupRun {
+        path: PathBuf,
+        index: usize,
+        source: FieldError,
+    },
+    /// `--results-url` is not `s3://BUCKET[/PREFIX]`.
+    #[error("{0}")]
+    ResultsUrl(String),
+    #[error("--results-url {url}: {source}")]
+    Bucket {
+        url: String,
+        source: object_store::Error,
+    },
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("binding {host}:{port}: {source}")]
+    Bind {
+        host: IpAddr,
+        port: u16,
+        source: std::io::Error,
+    },
+    #[error("reading the bound address: {0}")]
+    LocalAddr(std::io::Error),
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Everything `load_generator` is told on its command line, as plain values
+/// (the flags of the same names).
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Anything but loopback requires a token.
+    pub host: IpAddr,
+    pub port: u16,
+    /// Result files; with `results_url`, where results go when uploads fail.
+    pub results_dir: PathBuf,
+    /// `s3://BUCKET[/PREFIX]`.
+    pub results_url: Option<String>,
+    /// Target patterns (empty: [`TargetPolicy::default`]).
+    pub allow_target: Vec<String>,
+    pub startup_spec: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// What the process gives the service: it reads neither the environment
+/// nor the clock itself (except object_store's `AWS_*` lookup, see
+/// [`store::s3_from_env`]).
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// `LOADGEN_TOKEN`, as the environment holds it.
+    pub token: Option<OsString>,
+    /// Environment lookup (`OPENAI_API_KEY`, `AWS_ENDPOINT_URL`, HF cache
+    /// variables).
+    pub env: fn(&str) -> Option<String>,
+    /// The local time, `YYYYmmdd-HHMMSS`.
+    pub date: fn() -> String,
+}
+
+/// How long a stopped run may take to save its partial result at shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Launch {
+    /// Checks, loads and builds everything (in the original's order), then
+    /// serves until `shutdown` resolves, calling `listening` once bound;
+    /// the start-up runs are queued first. At shutdown the active run is
+    /// stopped and its partial result saved ([`Service::drain`]).
+    pub fn run(
+        self,
+        host: Host,
+        shutdown: impl Future<Output = ()>,
+        listening: impl FnOnce(SocketAddr),
+    ) -> Result<(), LaunchError> {
+        let token = token(host.token)?;
+        if !self.host.is_loopback() && token.is_none() {
+            return Err(LaunchError::Exposed(self.host));
+        }
+        let targets = if self.allow_target.is_empty() {
+            TargetPolicy::default()
+        } else {
+            TargetPolicy {
+                patterns: self.allow_target,
+            }
+        };
+        let policy = Policy {
+            targets,
+            data_dir: data_dir(self.data_dir.as_deref())?,
+        };
+        let staging_dir = self.results_dir.join(".staging");
+        check_writable(&staging_dir)?;
+        let max_connections = api::connection_limit();
+        let startup = match &self.startup_spec {
+            Some(path) => load_startup(path, &policy)?,
+            None => Vec::new(),
+        };
+        let store = match &self.results_url {
+            None => Store::Dir(self.results_dir.clone()),
+            Some(url) => store::s3_from_env(url, &self.results_dir, &host.env)?,
+        };
+        let service = Service::new(ServiceConfig {
+            store,
+            staging_dir,
+            env: host.env,
+            date: host.date,
+            api_key: (host.env)("OPENAI_API_KEY"),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(LaunchError::Runtime)?;
+        let (ip, port) = (self.host, self.port);
+        let served = runtime.block_on(async {
+            let listener = (tokio::net::TcpListener::bind((ip, port)).await).map_err(|source| {
+                LaunchError::Bind {
+                    host: ip,
+                    port,
+                    source,
+                }
+            })?;
+            listening(listener.local_addr().map_err(LaunchError::LocalAddr)?);
+            tokio::spawn(Arc::clone(&service).executor());
+            for s in startup {
+                let _ = service.start(s);
+            }
+            let cfg = ApiConfig {
+                policy,
+                token,
+                max_connections,
+            };
+            api::serve(listener, Arc::clone(&service), cfg, shutdown)
+                .await
+                .map_err(LaunchError::Serve)?;
+            service.drain(DRAIN_TIMEOUT).await;
+            Ok(())
+        });
+        // A stopped run's prompt preparation may still be inside one long
+        // tokenizer call on a blocking thread; dropping the runtime would wait
+        // for it. Everything worth saving is saved by now.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        served
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (Ctrl-C only where the SIGTERM handler
+/// cannot be installed).
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+}
+
+/// The start-up spec's runs (a YAML list of `/start-load` bodies),
+/// validated and marked to queue; an error names the run (from 1) and the
+/// field.
+pub fn load_startup(path: &Path, policy: &Policy) -> Result<Vec<ValidSpec>, LaunchError> {
+    let doc = servebench_yaml::load_file(path)?;
+    let serde_json::Value::Array(items) = servebench_pyjson::to_serde_json(&doc) else {
+        return Err(LaunchError::StartupNotAList(path.to_owned()));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let body = item.to_string();
+            spec::parse(body.as_bytes())
+                .and_then(|s| spec::validate(s, policy))
+                .map(|mut v| {
+                    v.spec.queue = true;
+                    v
+                })
+                .map_err(|source| LaunchError::StartupRun {
+                    path: path.to_owned(),
+                    index: i + 1,
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// `LOADGEN_TOKEN`, if set: a value no `Authorization` header could carry
+/// (blank, spaces around it, non-ASCII) would lock everyone out, or in.
+fn token(value: Option<OsString>) -> Result<Option<String>, LaunchError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let value = value.into_string().map_err(|_| LaunchError::TokenNotUtf8)?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(LaunchError::TokenNotVisible);
+    }
+    Ok(Some(value))
+}
+
+/// The data directory, canonical (links resolved), so that a file's
+/// resolved path can be checked to lie inside it.
+fn data_dir(dir: Option<&Path>) -> Result<Option<PathBuf>, LaunchError> {
+    dir.map(|d| {
+        let canonical = d.canonicalize().map_err(|source| LaunchError::DataDir {
+            dir: d.to_owned(),
+            source,
+        })?;
+        if !canonical.is_dir() {
+            return Err(LaunchError::DataDirNotDirectory(d.to_owned()));
+        }
+        Ok(canonical)
+    })
+    .transpose()
+}
+
+/// Checks at start that results can be written where they go (a run must
+/// not find out after it finished).
+fn check_writable(dir: &Path) -> Result<(), LaunchError> {
+    std::fs::create_dir_all(dir).map_err(|source| LaunchError::ResultsDir {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|source| LaunchError::ResultsDirNotWritable {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_must_fit_a_bearer_header() {
+        assert!(token(None).unwrap().is_none());
+        assert_eq!(
+            token(Some("s3cret".into())).unwrap().as_deref(),
+            Some("s3cret")
+        );
+        for bad in ["", " s3cret", "a b", "café"] {
+            assert!(
+                matches!(token(Some(bad.into())), Err(LaunchError::TokenNotVisible)),
+                "{bad:?}"
+            );
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let raw = OsString::from_vec(b"\xff".to_vec());
+            assert_eq!(
+                token(Some(raw)).unwrap_err().to_string(),
+                "LOADGEN_TOKEN is not valid UTF-8"
+            );
+        }
+    }
+}
