@@ -11,7 +11,6 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_bench::{py_float, BenchOptions};
 use servebench_prompts::limits::LimitError;
-use servebench_prompts::DatasetFlags;
 use servebench_results::serving::case::MetricsCase;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,15 +83,15 @@ fn positive_seconds(s: &str) -> Result<Duration, String> {
 /// The options' ranges (README "Limits"), before the tokenizer is loaded
 /// or anything is sampled, sized or timed. A burstiness of 0 or less is
 /// left to the sampling, which fails with the original's message (exit 1).
-fn check_limits(flags: &DatasetFlags, run: &BenchOptions) -> Result<(), LimitError> {
-    flags.check_limits()?;
+fn check_limits(run: &BenchOptions) -> Result<(), LimitError> {
+    run.check_dataset_limits()?;
     // `int(len * ratio)` in the original: NaN and infinities fail there.
-    if flags.name == "random" && !flags.random_range_ratio.is_finite() {
+    if run.dataset_name == "random" && !run.random_range_ratio.is_finite() {
         return Err(LimitError::new(
             "random_range_ratio",
             format!(
                 "must be a finite number, not {}",
-                servebench_pyjson::float_repr(flags.random_range_ratio)
+                servebench_pyjson::float_repr(run.random_range_ratio)
             ),
         ));
     }
@@ -109,8 +108,8 @@ fn check_limits(flags: &DatasetFlags, run: &BenchOptions) -> Result<(), LimitErr
 
 /// Checks the limits, then prepares and sends (or prints) the requests.
 fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
-    let flags = args.run.dataset_flags();
-    if let Err(e) = check_limits(&flags, &args.run) {
+    let run = &args.run;
+    if let Err(e) = check_limits(run) {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ValueValidation,
@@ -118,9 +117,8 @@ fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
             )
             .exit();
     }
-    let opts = args
-        .run
-        .prepare_options(flags.dataset().map_err(|e| e.to_string())?);
+    let dataset = run.dataset(run.dataset_path.as_deref());
+    let opts = run.prepare_options(dataset.map_err(|e| e.to_string())?);
     serve::main(args, model, opts)
 }
 

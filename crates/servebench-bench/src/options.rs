@@ -8,7 +8,7 @@
 
 use crate::{MAX_CONCURRENCY, MAX_WARMUPS};
 use servebench_prompts::limits::{self, LimitError};
-use servebench_prompts::{Dataset, DatasetFlags, PrepareOptions};
+use servebench_prompts::{datasets, random, Dataset, PrepareOptions, PromptsError};
 use servebench_pyjson::{Dict, Value};
 
 /// benchmark_serving's options, with its names and defaults, plus the
@@ -317,22 +317,76 @@ impl Default for BenchOptions {
 }
 
 impl BenchOptions {
-    /// The dataset options (the path as given).
-    pub fn dataset_flags(&self) -> DatasetFlags {
-        DatasetFlags {
-            name: self.dataset_name.clone(),
-            path: self.dataset_path.clone(),
-            num_prompts: usize::try_from(self.num_prompts).unwrap_or(usize::MAX),
-            random_input_len: self.random_input_len,
-            random_output_len: self.random_output_len,
-            random_prefix_len: self.random_prefix_len,
-            random_range_ratio: self.random_range_ratio,
-            use_chat_template: self.use_chat_template,
-            sharegpt_output_len: self.sharegpt_output_len,
-            sonnet_input_len: self.sonnet_input_len,
-            sonnet_output_len: self.sonnet_output_len,
-            sonnet_prefix_len: self.sonnet_prefix_len,
-            chat_backend: self.backend == "openai-chat",
+    /// The dataset these options select, its file at `path` (the command
+    /// line: `dataset_path` as given; the service: resolved in its data
+    /// directory); a file dataset needs one.
+    pub fn dataset(&self, path: Option<&str>) -> Result<Dataset, PromptsError> {
+        self.check_dataset_limits()?;
+        let path = || datasets::require_path(&self.dataset_name, path);
+        let num_prompts = usize::try_from(self.num_prompts).unwrap_or(usize::MAX);
+        Ok(match self.dataset_name.as_str() {
+            "random" => Dataset::Random(random::RandomOptions {
+                input_len: self.random_input_len,
+                output_len: self.random_output_len,
+                prefix_len: self.random_prefix_len,
+                num_prompts,
+                range_ratio: self.random_range_ratio,
+                use_chat_template: self.use_chat_template,
+            }),
+            "sharegpt" => Dataset::ShareGpt {
+                path: path()?,
+                num_prompts,
+                output_len: self.sharegpt_output_len,
+            },
+            "sonnet" => Dataset::Sonnet {
+                path: path()?,
+                options: datasets::SonnetOptions {
+                    input_len: self.sonnet_input_len,
+                    output_len: self.sonnet_output_len,
+                    prefix_len: self.sonnet_prefix_len,
+                    num_prompts,
+                    // The chat backend gets raw prompts.
+                    chat_backend: self.backend == "openai-chat",
+                },
+            },
+            "custom" => Dataset::Custom {
+                path: path()?,
+                num_prompts,
+            },
+            other => {
+                return Err(PromptsError::Options(format!(
+                    "Unknown dataset: {other} (choose from random, sharegpt, sonnet, custom)"
+                )))
+            }
+        })
+    }
+
+    /// The dataset's counts and lengths within [`limits`], before anything
+    /// is sized from them.
+    pub fn check_dataset_limits(&self) -> Result<(), LimitError> {
+        let n = self.num_prompts;
+        limits::check_prompts("num_prompts", n)?;
+        match self.dataset_name.as_str() {
+            "random" => {
+                limits::check_max_len("random_input_len", self.random_input_len)?;
+                limits::check_max_len("random_output_len", self.random_output_len)?;
+                limits::check_max_len("random_prefix_len", self.random_prefix_len)?;
+                let per_prompt = self
+                    .random_input_len
+                    .max(0)
+                    .saturating_add(self.random_prefix_len.max(0));
+                limits::check_total("num_prompts", n, per_prompt)
+            }
+            "sonnet" => {
+                limits::check_max_len("sonnet_input_len", self.sonnet_input_len)?;
+                limits::check_max_len("sonnet_output_len", self.sonnet_output_len)?;
+                limits::check_max_len("sonnet_prefix_len", self.sonnet_prefix_len)?;
+                limits::check_total("num_prompts", n, self.sonnet_input_len.max(0))
+            }
+            "sharegpt" => self
+                .sharegpt_output_len
+                .map_or(Ok(()), |l| limits::check_max_len("sharegpt_output_len", l)),
+            _ => Ok(()),
         }
     }
 
@@ -349,7 +403,7 @@ impl BenchOptions {
     }
 
     /// The ranges of the run's own options (see `servebench_prompts::limits`;
-    /// the dataset's are [`DatasetFlags::check_limits`]).
+    /// the dataset's are [`BenchOptions::check_dataset_limits`]).
     pub fn check_limits(&self) -> Result<(), LimitError> {
         // A negative count means no warm-ups, as the original's range() has it.
         if self.num_warmups > MAX_WARMUPS {
@@ -556,10 +610,32 @@ mod tests {
             seed: 3,
             ..BenchOptions::default()
         };
-        let flags = options.dataset_flags();
-        assert!(flags.chat_backend);
-        assert_eq!((flags.name.as_str(), flags.num_prompts), ("random", 7));
-        let dataset = flags.dataset().unwrap();
+        let dataset = options.dataset(None).unwrap();
+        let Dataset::Random(random) = &dataset else {
+            panic!("{dataset:?}")
+        };
+        assert_eq!(random.num_prompts, 7);
+        let sonnet = BenchOptions {
+            dataset_name: "sonnet".into(),
+            ..options.clone()
+        };
+        let e = sonnet.dataset(None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--dataset-path is required for --dataset-name sonnet"
+        );
+        let Ok(Dataset::Sonnet { options: s, .. }) = sonnet.dataset(Some("x")) else {
+            panic!("a sonnet dataset")
+        };
+        assert!(s.chat_backend);
+        let too_many = BenchOptions {
+            num_prompts: u64::MAX,
+            ..options.clone()
+        };
+        assert_eq!(
+            too_many.check_dataset_limits().map_err(|e| e.option),
+            Err("num_prompts")
+        );
         let prepare = options.prepare_options(dataset);
         assert_eq!(prepare.seed, 3);
         assert_eq!(prepare.request_rate, f64::INFINITY);

@@ -343,7 +343,7 @@ impl Service {
         let s = &spec.spec;
         let tokenizer_id = s.tokenizer.clone().unwrap_or_else(|| spec.model.clone());
         let env = self.cfg.env;
-        let prepare_opts = s.prepare_options(spec.dataset.dataset().map_err(|e| e.to_string())?);
+        let prepare_opts = s.prepare_options(spec.dataset.clone());
         let source = spec.tokenizer.clone();
         let cancel = Arc::new(AtomicBool::new(false));
         let cancelled = Arc::clone(&cancel);

@@ -6,7 +6,7 @@ use servebench_bench::{BenchOptions, MAX_WARMUPS};
 use servebench_client::backend::Backend;
 use servebench_metrics::MetricsOptions;
 use servebench_prompts::limits::{self, LimitError};
-use servebench_prompts::{DatasetFlags, PromptsError};
+use servebench_prompts::{Dataset, PromptsError};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -113,8 +113,9 @@ pub struct ValidSpec {
     pub model: String,
     pub backend: Backend,
     pub metrics: MetricsOptions,
-    /// The dataset, its path (if any) resolved inside the data directory.
-    pub dataset: DatasetFlags,
+    /// The dataset, parsed, its path (if any) resolved inside the data
+    /// directory.
+    pub dataset: Dataset,
     pub tokenizer: TokenizerSource,
     /// Host and port the run will connect to (an IPv6 host without
     /// brackets), checked against the allow-list.
@@ -441,11 +442,7 @@ pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError
         ),
         None => None,
     };
-    let dataset = DatasetFlags {
-        path: dataset_path,
-        ..spec.dataset_flags()
-    };
-    dataset.dataset().map_err(|e| {
+    let dataset = spec.dataset(dataset_path.as_deref()).map_err(|e| {
         if let PromptsError::Limit(l) = e {
             return limit(l);
         }
