@@ -64,6 +64,7 @@ fn main() -> ExitCode {
     let host = Host {
         token: std::env::var_os("LOADGEN_TOKEN"),
         env,
+        vars: std::env::vars_os().collect(),
         date: local_date,
     };
     let listening = |addr| {

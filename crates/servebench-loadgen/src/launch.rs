@@ -92,15 +92,16 @@ pub struct Launch {
 }
 
 /// What the process gives the service: it reads neither the environment
-/// nor the clock itself (except object_store's `AWS_*` lookup, see
-/// [`store::s3_from_env`]).
+/// nor the clock itself.
 #[derive(Debug, Clone)]
 pub struct Host {
     /// `LOADGEN_TOKEN`, as the environment holds it.
     pub token: Option<OsString>,
-    /// Environment lookup (`OPENAI_API_KEY`, `AWS_ENDPOINT_URL`, HF cache
-    /// variables).
+    /// Environment lookup (`OPENAI_API_KEY`, HF cache variables).
     pub env: fn(&str) -> Option<String>,
+    /// The environment's variables, for the S3 store's `AWS_*` settings
+    /// ([`store::s3_from_env`]).
+    pub vars: Vec<(OsString, OsString)>,
     /// The local time, `YYYYmmdd-HHMMSS`.
     pub date: fn() -> String,
 }
@@ -143,7 +144,7 @@ impl Launch {
         };
         let store = match &self.results_url {
             None => Store::Dir(self.results_dir.clone()),
-            Some(url) => store::s3_from_env(url, &self.results_dir, &host.env)?,
+            Some(url) => store::s3_from_env(url, &self.results_dir, &host.vars)?,
         };
         let service = Service::new(ServiceConfig {
             store,

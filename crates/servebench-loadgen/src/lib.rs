@@ -8,8 +8,7 @@
 //! It does not own the benchmark itself (`servebench-bench` runs it, exactly
 //! as `benchmark_serving` does, so a run's result is the same document as
 //! `benchmark_serving --save-result`), nor reading the process environment
-//! or the clock: the binary passes those in ([`Host`]; object_store's
-//! `AWS_*` lookup is the one exception, see [`store::s3_from_env`]).
+//! or the clock: the binary passes those in ([`Host`]).
 //! [`Launch::run`] is the binary's whole run: start-up checks, the start-up
 //! spec ([`load_startup`]), the store, serving, and the drain at shutdown
 //! ([`Service::drain`]).

@@ -7,6 +7,7 @@
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,20 +49,35 @@ pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
     Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
 
-/// The S3 store for `s3://bucket/prefix`, configured from the AWS_*
-/// environment (keys, region, session token: object_store's
-/// `AmazonS3Builder::from_env`, the one place this crate reads the process
-/// environment), plus `AWS_ENDPOINT_URL` looked up with `env`. A result
-/// that cannot be uploaded after three retries (1, 2, 4 s apart) goes to
-/// `fallback`.
+/// The S3 store for `s3://bucket/prefix`, configured from the `AWS_*`
+/// variables among `vars` (the process environment, as the binary passes
+/// it): keys, region, session token exactly as object_store's
+/// `AmazonS3Builder::from_env` reads them, then `AWS_ENDPOINT_URL` as the
+/// endpoint (plain HTTP allowed for an `http://` one). A result that cannot
+/// be uploaded after three retries (1, 2, 4 s apart) goes to `fallback`.
 pub fn s3_from_env(
     url: &str,
     fallback: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(OsString, OsString)],
 ) -> Result<Store, crate::LaunchError> {
     let (name, prefix) = parse_s3_url(url).map_err(crate::LaunchError::ResultsUrl)?;
-    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&name);
-    if let Some(endpoint) = env("AWS_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+    let mut builder = object_store::aws::AmazonS3Builder::new();
+    let mut endpoint = None;
+    // AmazonS3Builder::from_env, over `vars` instead of std::env.
+    for (key, value) in vars {
+        if let (Some(key), Some(value)) = (key.to_str(), value.to_str()) {
+            if key.starts_with("AWS_") {
+                if let Ok(config_key) = key.to_ascii_lowercase().parse() {
+                    builder = builder.with_config(config_key, value);
+                }
+            }
+            if key == "AWS_ENDPOINT_URL" {
+                endpoint = Some(value.to_owned());
+            }
+        }
+    }
+    builder = builder.with_bucket_name(&name);
+    if let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) {
         builder = builder
             .with_allow_http(endpoint.starts_with("http://"))
             .with_endpoint(endpoint);
