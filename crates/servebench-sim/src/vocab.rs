@@ -121,7 +121,11 @@ pub fn text_source(
     }
 }
 
-/// See the other cfg's documentation; this is the one with the feature.
+/// [`BuiltIn`] without a tokenizer; with one (a `tokenizer.json`, a
+/// directory, or a model id in the Hugging Face cache, looked up with
+/// `env`), the tokenizer's own token texts and counts. Only tokens whose text
+/// stands alone are used: valid UTF-8, no control characters (of the first
+/// 50 000 ids).
 #[cfg(feature = "tokenizer")]
 pub fn text_source(
     tokenizer: Option<&str>,
