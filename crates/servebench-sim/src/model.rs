@@ -232,6 +232,7 @@ impl ModelMode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn h100_8b(tp: u32) -> Deployment {
         Deployment {
@@ -295,5 +296,57 @@ mod tests {
         assert!(deployment(&doc, "tpu", "moe-671b", Precision::Fp8, 8)
             .unwrap_err()
             .contains("unknown GPU 'tpu'"));
+    }
+
+    #[track_caller]
+    fn check_load(edit: impl FnOnce(&mut ModelMode), expected: &str) {
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/sim.yaml");
+        let mut mode = ModelMode {
+            sim_config: config,
+            gpu: "h100".into(),
+            model: "dense-8b".into(),
+            precision: "bf16".into(),
+            tp: 1,
+            speedup: 1.0,
+        };
+        edit(&mut mode);
+        let got = match mode.load() {
+            Ok((d, speedup)) => format!("ok {} {speedup}", d.tp),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(
+            got,
+            expected.replace("CONFIG", &mode.sim_config.display().to_string())
+        );
+    }
+
+    /// The messages `sim_server` prints, in the order it checks.
+    #[test]
+    fn model_mode_loads_or_names_the_flag() {
+        check_load(|_| {}, "ok 1 1");
+        check_load(
+            |m| m.speedup = 0.0,
+            "--speedup must be a positive number, got 0",
+        );
+        check_load(
+            |m| m.speedup = f64::NAN,
+            "--speedup must be a positive number, got NaN",
+        );
+        check_load(
+            |m| m.precision = "int4".into(),
+            "--precision int4 is not one of bf16, fp8, fp4",
+        );
+        check_load(
+            |m| m.sim_config = PathBuf::from("/nonexistent/sim.yaml"),
+            "Input file '/nonexistent/sim.yaml' does not exist.",
+        );
+        check_load(
+            |m| m.model = "nope".into(),
+            "CONFIG: unknown model 'nope' (known: dense-8b, dense-70b, moe-671b)",
+        );
+        check_load(
+            |m| m.model = "moe-671b".into(),
+            "moe-671b at bf16 does not fit on 1 x h100: raise --tp",
+        );
     }
 }
