@@ -15,7 +15,7 @@
 use crate::bench_sim::start_sim;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use servebench_metrics::stats::{mean, percentile};
+use servebench_metrics::{mean, percentile};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 

@@ -5,7 +5,7 @@
 //! the workflows, warmups run first, so the main run finds its
 //! connections open.
 
-use servebench_metrics::stats::mean;
+use servebench_metrics::mean;
 use servebench_sim::{vocab::BuiltIn, SimOptions, TokenLog};
 use std::io::Write;
 use std::path::Path;

@@ -451,7 +451,7 @@ pub async fn run(
         let path = std::path::Path::new(&file);
         servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| BenchError::Write {
             path: file.clone(),
-            source: e.source,
+            source: e.into_io_error(),
         })?;
         if exits_nonzero_after_save(&doc) {
             if ending == Ending::Ok {
@@ -465,7 +465,7 @@ pub async fn run(
                 servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| {
                     BenchError::Write {
                         path: pt_file.clone(),
-                        source: e.source,
+                        source: e.into_io_error(),
                     }
                 })?;
             }

@@ -575,11 +575,11 @@ fn audit(
     connections_opened: u64,
     peak_rss_mib: Option<f64>,
 ) -> Audit {
-    use servebench_metrics::stats;
+    use servebench_metrics::{or_zero, percentile};
     let ms: Vec<f64> = lags.iter().map(|s| s * 1000.0).collect();
-    let ms = stats::or_zero(&ms);
-    let p50 = stats::percentile(&ms, 50.0);
-    let p99 = stats::percentile(&ms, 99.0);
+    let ms = or_zero(&ms);
+    let p50 = percentile(&ms, 50.0);
+    let p99 = percentile(&ms, 99.0);
     let max = ms.iter().copied().fold(0.0, f64::max);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let cpu_share = match cpu_seconds {

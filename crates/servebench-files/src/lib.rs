@@ -49,9 +49,11 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod output;
 
-pub use output::{write_atomic, OutputError};
+pub use output::write_atomic;
 
 use std::fmt;
 use std::fs::{File, FileType, OpenOptions};
@@ -118,46 +120,81 @@ impl fmt::Display for Limit {
     }
 }
 
-/// A refused or unreadable input: the path as given, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {kind}", path.display())]
-pub struct InputError {
-    pub path: PathBuf,
-    pub kind: InputErrorKind,
-}
-
-/// Why an input was refused (the message without the path, for callers
-/// whose own error already names the file).
+/// A refused or unreadable input, or an output that could not be written:
+/// the path as given, and why. Displays as `PATH: REASON`.
+///
+/// The reason of a refused input is part of the message and is not
+/// repeated as [`source`](std::error::Error::source); an output's I/O
+/// error is both (as before the types were merged).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum InputErrorKind {
-    /// Opening or reading failed (missing, permission denied, ...).
-    #[error("{0}")]
-    Io(std::io::Error),
-    /// Not a regular file after following symlinks: `fifo`, `socket`,
-    /// `character device`, `block device`, `directory`.
-    #[error("not a regular file ({0})")]
-    NotRegular(&'static str),
-    /// More bytes than the limit allows.
-    #[error("larger than {limit}, the limit for {}", limit.what)]
-    TooLarge { limit: Limit },
+pub enum FilesError {
+    /// Opening or reading an input failed (missing, permission denied, ...).
+    #[error("{}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// An input is not a regular file after following symlinks: `fifo`,
+    /// `socket`, `character device`, `block device`, `directory`.
+    #[error("{}: not a regular file ({kind})", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
+    /// An input has more bytes than the limit allows.
+    #[error("{}: larger than {limit}, the limit for {}", path.display(), limit.what)]
+    TooLarge { path: PathBuf, limit: Limit },
     /// [`read_text`] only: the bytes are not UTF-8 (offset of the first bad
     /// byte).
-    #[error("not valid UTF-8 (byte {0})")]
-    NotUtf8(usize),
+    #[error("{}: not valid UTF-8 (byte {offset})", path.display())]
+    NotUtf8 { path: PathBuf, offset: usize },
+    /// [`write_atomic`] could not write the output (`path` is the target,
+    /// not the temporary file).
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
-impl InputError {
-    fn new(path: &Path, kind: InputErrorKind) -> Self {
-        InputError {
-            path: path.to_owned(),
-            kind,
+impl FilesError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            FilesError::Read { path, .. }
+            | FilesError::NotRegular { path, .. }
+            | FilesError::TooLarge { path, .. }
+            | FilesError::NotUtf8 { path, .. }
+            | FilesError::Write { path, .. } => path,
         }
     }
 
-    /// The file does not exist (callers word that case themselves).
+    /// Why, without the path (for callers whose own error already names
+    /// the file): the message after `PATH: `.
+    pub fn reason(&self) -> String {
+        match self {
+            FilesError::Read { error, .. } => error.to_string(),
+            FilesError::NotRegular { kind, .. } => format!("not a regular file ({kind})"),
+            FilesError::TooLarge { limit, .. } => {
+                format!("larger than {limit}, the limit for {}", limit.what)
+            }
+            FilesError::NotUtf8 { offset, .. } => format!("not valid UTF-8 (byte {offset})"),
+            FilesError::Write { source, .. } => source.to_string(),
+        }
+    }
+
+    /// The I/O error, for callers whose own error keeps one: the error
+    /// itself for [`Read`](Self::Read) and [`Write`](Self::Write), an error
+    /// with the [`reason`](Self::reason) as its text otherwise.
+    pub fn into_io_error(self) -> std::io::Error {
+        match self {
+            FilesError::Read { error, .. } => error,
+            FilesError::Write { source, .. } => source,
+            other => std::io::Error::other(other.reason()),
+        }
+    }
+
+    /// An input does not exist (callers word that case themselves).
     pub fn is_not_found(&self) -> bool {
-        matches!(&self.kind, InputErrorKind::Io(e) if e.kind() == std::io::ErrorKind::NotFound)
+        matches!(self, FilesError::Read { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
     }
 }
 
@@ -200,29 +237,33 @@ fn open(path: &Path) -> std::io::Result<File> {
 }
 
 /// The bytes of the regular file at `path` (symlinks followed), at most
-/// `limit.max_bytes` of them; anything else is an [`InputError`] naming
+/// `limit.max_bytes` of them; anything else is a [`FilesError`] naming
 /// the path. Never blocks on a FIFO and never reads a device.
-pub fn read(path: &Path, limit: Limit) -> Result<Vec<u8>, InputError> {
-    let io = |e| InputError::new(path, InputErrorKind::Io(e));
+pub fn read(path: &Path, limit: Limit) -> Result<Vec<u8>, FilesError> {
+    let io = |error| FilesError::Read {
+        path: path.to_owned(),
+        error,
+    };
+    let not_regular = |t| FilesError::NotRegular {
+        path: path.to_owned(),
+        kind: kind_name(t),
+    };
     let file = open(path).map_err(|e| {
         // A socket cannot be opened at all (ENXIO); say what it is rather
         // than "no such device or address". The stat is only for wording.
         match std::fs::metadata(path) {
-            Ok(meta) if !meta.is_file() => InputError::new(
-                path,
-                InputErrorKind::NotRegular(kind_name(meta.file_type())),
-            ),
+            Ok(meta) if !meta.is_file() => not_regular(meta.file_type()),
             _ => io(e),
         }
     })?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        return Err(InputError::new(
-            path,
-            InputErrorKind::NotRegular(kind_name(meta.file_type())),
-        ));
+        return Err(not_regular(meta.file_type()));
     }
-    let too_large = || InputError::new(path, InputErrorKind::TooLarge { limit });
+    let too_large = || FilesError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
     if meta.len() > limit.max_bytes {
         return Err(too_large());
     }
@@ -243,7 +284,9 @@ pub fn read(path: &Path, limit: Limit) -> Result<Vec<u8>, InputError> {
 }
 
 /// [`read`], then UTF-8 (no BOM handling: the bytes are the text).
-pub fn read_text(path: &Path, limit: Limit) -> Result<String, InputError> {
-    String::from_utf8(read(path, limit)?)
-        .map_err(|e| InputError::new(path, InputErrorKind::NotUtf8(e.utf8_error().valid_up_to())))
+pub fn read_text(path: &Path, limit: Limit) -> Result<String, FilesError> {
+    String::from_utf8(read(path, limit)?).map_err(|e| FilesError::NotUtf8 {
+        path: path.to_owned(),
+        offset: e.utf8_error().valid_up_to(),
+    })
 }

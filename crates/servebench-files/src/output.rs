@@ -1,21 +1,9 @@
 //! Writing output files so that a reader never sees half of one.
 
+use crate::FilesError;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-/// An output that could not be written: the target path as given, and the
-/// underlying error. Displays as `PATH: REASON`, like an [`InputError`].
-///
-/// [`InputError`]: crate::InputError
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-#[non_exhaustive]
-pub struct OutputError {
-    /// The file that was to be written (not the temporary file).
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
+use std::path::Path;
 
 /// Writes `bytes` to `path` so that `path` holds either its old content or
 /// all of `bytes`, never a part:
@@ -31,7 +19,7 @@ pub struct OutputError {
 /// On any failure the temporary file is removed and an existing `path` is
 /// left as it was. The directory must exist; callers that want it created
 /// do so first.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FilesError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -50,7 +38,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         }
         Err(source) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(OutputError {
+            Err(FilesError::Write {
                 path: path.to_owned(),
                 source,
             })
@@ -81,6 +69,7 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// A fresh, empty directory for one test.
     fn scratch(test: &str) -> PathBuf {
@@ -140,7 +129,7 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("kept"), "old").unwrap();
         let err = write_atomic(&target, b"new").unwrap_err();
-        assert_eq!(err.path, target);
+        assert_eq!(err.path(), target);
         assert!(
             err.to_string()
                 .starts_with(&format!("{}: ", target.display())),
@@ -156,11 +145,11 @@ mod tests {
         let dir = scratch("missing");
         let path = dir.join("no/such/dir/x.json");
         let err = write_atomic(&path, b"x").unwrap_err();
-        assert_eq!(err.source.kind(), std::io::ErrorKind::NotFound);
-        assert_eq!(
-            err.to_string(),
-            format!("{}: {}", path.display(), err.source)
-        );
+        let FilesError::Write { source, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(err.to_string(), format!("{}: {}", path.display(), source));
         assert!(names(&dir).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }

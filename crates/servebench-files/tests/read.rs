@@ -1,7 +1,7 @@
 //! `read` against real special files, each call under a timeout so a
 //! regression (a blocking open, an endless read) fails instead of hanging.
 
-use servebench_files::{read, read_text, InputError, InputErrorKind, Limit};
+use servebench_files::{read, read_text, FilesError, Limit};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// `read(path, limit)` on another thread; panics after 10 s.
-fn read_guarded(path: &Path, limit: Limit) -> Result<Vec<u8>, InputError> {
+fn read_guarded(path: &Path, limit: Limit) -> Result<Vec<u8>, FilesError> {
     let (tx, rx) = mpsc::channel();
     let owned = path.to_owned();
     std::thread::spawn(move || {
@@ -27,7 +27,7 @@ fn read_guarded(path: &Path, limit: Limit) -> Result<Vec<u8>, InputError> {
 #[track_caller]
 fn check_refused(path: &Path, limit: Limit, message: &str) {
     let err = read_guarded(path, limit).expect_err("must be refused");
-    assert_eq!(err.path, path);
+    assert_eq!(err.path(), path);
     assert_eq!(err.to_string(), format!("{}: {message}", path.display()));
 }
 
@@ -113,7 +113,7 @@ fn missing_non_utf8_and_odd_names() {
     let missing = dir.join("nope.yaml");
     let err = read_guarded(&missing, Limit::CONFIG).unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    assert!(matches!(err.kind, InputErrorKind::Io(_)));
+    assert!(matches!(err, FilesError::Read { .. }));
 
     // A file name that is not UTF-8 is an ordinary path.
     let odd = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.json"));
@@ -127,4 +127,20 @@ fn missing_non_utf8_and_odd_names() {
         "{err}"
     );
     assert!(!err.is_not_found());
+}
+
+#[test]
+fn the_message_is_the_path_then_the_reason() {
+    let dir = scratch("reason");
+    let errs = [
+        read_guarded(&dir.join("nope"), Limit::CONFIG).unwrap_err(),
+        read_guarded(&dir, Limit::CONFIG).unwrap_err(),
+        servebench_files::write_atomic(&dir.join("no/such/x"), b"x").unwrap_err(),
+    ];
+    for err in errs {
+        assert_eq!(
+            err.to_string(),
+            format!("{}: {}", err.path().display(), err.reason())
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! TTFT, TPOT (per request, excluding the first token), ITL (every gap), E2EL,
 //! request/output/total throughput, goodput against `--goodput` SLOs, and the
 //! `--metric-percentiles` of each metric. The statistics are NumPy's, bit for
-//! bit ([`stats`]). It also parses the three metric options exactly as the
+//! bit ([`mean`], [`percentile`]). It also parses the three metric options exactly as the
 //! original does.
 //!
 //! It does not own timing (the client records raw timestamps), tokenizers
@@ -31,7 +31,11 @@
 //! # Ok::<(), servebench_metrics::MetricsError>(())
 //! ```
 
-pub mod stats;
+#![warn(unreachable_pub)]
+
+mod stats;
+
+pub use stats::{mean, or_zero, percentile};
 
 use servebench_pyjson::builtins::parse_float;
 

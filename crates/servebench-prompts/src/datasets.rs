@@ -21,7 +21,7 @@ fn bad(path: &Path, message: impl Into<String>) -> PromptsError {
 /// The dataset's text: a regular file of at most [`Limit::DATASET`] bytes
 /// (a FIFO, device or directory is refused, naming the file).
 fn read(path: &Path) -> Result<String, PromptsError> {
-    servebench_files::read_text(path, Limit::DATASET).map_err(|e| bad(path, e.kind.to_string()))
+    servebench_files::read_text(path, Limit::DATASET).map_err(|e| bad(path, e.reason()))
 }
 
 /// `--dataset-name sharegpt`: the first two turns of each conversation

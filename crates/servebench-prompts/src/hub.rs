@@ -154,14 +154,14 @@ impl Hub {
 
 /// Creates `path`'s directory, then [`servebench_files::write_atomic`].
 fn save(path: &Path, bytes: &[u8]) -> Result<(), PromptsError> {
-    let err = |e: std::io::Error| PromptsError::Tokenizer {
+    let err = |reason: String| PromptsError::Tokenizer {
         path: path.to_owned(),
-        message: format!("saving: {e}"),
+        message: format!("saving: {reason}"),
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    servebench_files::write_atomic(path, bytes).map_err(|e| err(e.source))
+    servebench_files::write_atomic(path, bytes).map_err(|e| err(e.reason()))
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ pub fn length_statistics(requests: &[SampledRequest]) -> Result<String, PromptsE
             "no requests were sampled (--num-prompts 0)".into(),
         ));
     }
-    let mean = servebench_metrics::stats::mean;
+    let mean = servebench_metrics::mean;
     let inputs: Vec<f64> = requests.iter().map(|r| r.prompt_len as f64).collect();
     let outputs: Vec<f64> = requests.iter().map(|r| r.output_len as f64).collect();
     let mismatch: Vec<f64> = requests

@@ -93,8 +93,7 @@ impl Tokenizer {
             path: file.to_owned(),
             message,
         };
-        let bytes =
-            servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.kind.to_string()))?;
+        let bytes = servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.reason()))?;
         let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| err(e.to_string()))?;
         drop(bytes);
         let mut tok = Tokenizer {

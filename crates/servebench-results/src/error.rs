@@ -18,7 +18,7 @@ pub enum ResultsError {
     },
     /// An input file refused or unreadable (see `servebench-files`).
     #[error(transparent)]
-    Input(#[from] servebench_files::InputError),
+    Input(#[from] servebench_files::FilesError),
     #[error("{}: invalid JSON: {source}", path.display())]
     Json {
         path: PathBuf,

@@ -21,8 +21,8 @@ pub fn read_json(path: &Path) -> Result<Value, ResultsError> {
 /// temporary file in the same directory, fsync, rename), so readers never
 /// see half a file.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), ResultsError> {
-    servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| ResultsError::Io {
-        path: e.path,
-        source: e.source,
+    servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| match e {
+        servebench_files::FilesError::Write { path, source } => ResultsError::Io { path, source },
+        other => ResultsError::Input(other),
     })
 }

@@ -115,8 +115,8 @@ fn failed_count(records: &[EntryRecord]) -> usize {
 /// (`servebench_files::write_atomic`).
 pub(crate) fn write_output(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
     servebench_files::write_atomic(path, bytes).map_err(|e| SweepError::Io {
-        path: e.path,
-        source: e.source,
+        path: e.path().to_owned(),
+        source: e.into_io_error(),
     })
 }
 
@@ -335,7 +335,7 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
     servebench_files::write_atomic(&artifact.join(&agg_name), &agg).map_err(|e| {
         (
             "process_result",
-            format!("copying {agg_name}: {}", e.source),
+            format!("copying {agg_name}: {}", e.reason()),
         )
     })?;
     read_agg(dir, job).map_err(|e| ("process_result", e))
@@ -353,7 +353,7 @@ fn to_simulated_time(result: &Path, speedup: f64) -> Result<(), String> {
     let measured = result.with_extension("measured.json");
     let write = |path: &Path, text: &str| {
         servebench_files::write_atomic(path, text.as_bytes())
-            .map_err(|e| format!("{}: {}", path.display(), e.source))
+            .map_err(|e| format!("{}: {}", path.display(), e.reason()))
     };
     write(&measured, &text)?;
     let scaled = crate::scale::to_simulated_time(dict, speedup);

@@ -34,6 +34,8 @@
 //! assert!(err.to_string().starts_with("invalid YAML: "));
 //! ```
 
+#![warn(unreachable_pub)]
+
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use servebench_files::Limit;
@@ -55,7 +57,7 @@ pub enum YamlError {
     /// file (a FIFO, a device, a directory), over [`Limit::CONFIG`], or an
     /// I/O error.
     #[error(transparent)]
-    Input(servebench_files::InputError),
+    Input(servebench_files::FilesError),
 
     /// Not valid YAML (or not UTF-8, or a construct PyYAML would turn into
     /// something JSON cannot hold). `message` is one line; `path` is the
