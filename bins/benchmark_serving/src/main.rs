@@ -11,7 +11,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_bench::{py_float, BenchOptions};
 use servebench_prompts::limits::LimitError;
-use servebench_results::serving::case::MetricsCase;
+use servebench_results::MetricsCase;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,7 +123,7 @@ fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
 }
 
 fn metrics(input: &Path) -> Result<String, String> {
-    let value = servebench_results::io::read_json(input).map_err(|e| e.to_string())?;
+    let value = servebench_results::read_json(input).map_err(|e| e.to_string())?;
     let outcome = MetricsCase::from_value(&value)
         .and_then(|c| c.run())
         .map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 //! `agg_EXP_NAME.json` (indent 2), as `utils/collect_results.py` does.
 
 use servebench_pyjson::{to_string_indent2, Value};
-use servebench_results::{collect, io, ResultsError};
+use servebench_results::{collect_file_name, collect_results, write_atomic, ResultsError};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +13,7 @@ const USAGE: &str = "Usage: collect_results RESULTS_DIR EXP_NAME\n\nWrites agg_E
 
 fn run(dir: &OsStr, exp_name: &OsStr) -> Result<(), ResultsError> {
     let dir = Path::new(dir);
-    let (values, walk) = collect::collect_results(dir)?;
+    let (values, walk) = collect_results(dir)?;
     if walk.json_paths.is_empty() {
         let _ = writeln!(
             std::io::stderr(),
@@ -28,10 +28,26 @@ fn run(dir: &OsStr, exp_name: &OsStr) -> Result<(), ResultsError> {
             skipped.display()
         );
     }
-    io::write_atomic(
-        &collect::collect_file_name(exp_name),
+    write_atomic(
+        &collect_file_name(exp_name),
         &to_string_indent2(&Value::List(values)),
     )
+}
+
+/// `err`, then each cause its message does not already contain, as
+/// `: cause` (the messages of this crate's errors include their causes).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn main() -> ExitCode {
@@ -53,7 +69,7 @@ fn main() -> ExitCode {
     match run(dir, exp_name) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "collect_results: error: {err}");
+            let _ = writeln!(std::io::stderr(), "collect_results: error: {}", chain(&err));
             ExitCode::FAILURE
         }
     }

@@ -4,7 +4,7 @@
 //! Command-line arguments are ignored, except `-h`/`--help`.
 
 use servebench_pyjson::{to_string_indent2, Value};
-use servebench_results::{io, process, ResultsError};
+use servebench_results::{process_result, read_json, result_filename, write_atomic, ResultsError};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ fn env(name: &str) -> Option<String> {
 fn run() -> Result<(), ResultsError> {
     // Checks every base variable; the file names then use RESULT_FILENAME's
     // own bytes (Python's os.environ and open round-trip non-UTF-8 too).
-    process::result_filename(&env)?;
+    result_filename(&env)?;
     let name = std::env::var_os("RESULT_FILENAME").unwrap_or_default();
     let file_name = |prefix: &str| {
         let mut file = OsString::from(prefix);
@@ -37,8 +37,8 @@ fn run() -> Result<(), ResultsError> {
         file.push(".json");
         PathBuf::from(file)
     };
-    let result = io::read_json(&file_name(""))?;
-    let text = to_string_indent2(&Value::Dict(process::process_result(&env, &result)?));
+    let result = read_json(&file_name(""))?;
+    let text = to_string_indent2(&Value::Dict(process_result(&env, &result)?));
     // Printed first, then written, as the original does.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}")
@@ -47,7 +47,23 @@ fn run() -> Result<(), ResultsError> {
             path: "<stdout>".into(),
             source,
         })?;
-    io::write_atomic(&file_name("agg_"), &text)
+    write_atomic(&file_name("agg_"), &text)
+}
+
+/// `err`, then each cause its message does not already contain, as
+/// `: cause` (the messages of this crate's errors include their causes).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn main() -> ExitCode {
@@ -62,7 +78,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "process_result: error: {err}");
+            let _ = writeln!(std::io::stderr(), "process_result: error: {}", chain(&err));
             ExitCode::FAILURE
         }
     }

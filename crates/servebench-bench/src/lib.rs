@@ -16,7 +16,7 @@ use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, Reques
 use servebench_prompts::limits::{self, LimitError};
 use servebench_prompts::{tokenizer::Tokenizer, Prepared};
 use servebench_pyjson::{float_repr, Dict, Value};
-use servebench_results::serving::{
+use servebench_results::{
     exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
     saved_document, saved_file_name, SaveOptions,
 };

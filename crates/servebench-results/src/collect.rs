@@ -20,7 +20,7 @@ pub struct Walk {
 /// match; matching is case-sensitive; symlinked directories are listed
 /// (a symlink named `x.json` matches) but not descended into. A missing
 /// directory yields nothing, as in Python.
-pub fn find_json_files(dir: &Path) -> Walk {
+pub(crate) fn find_json_files(dir: &Path) -> Walk {
     let mut walk = Walk::default();
     visit(dir, &mut walk);
     walk
@@ -56,7 +56,10 @@ fn visit(dir: &Path, walk: &mut Walk) {
     }
 }
 
-/// Parses every `*.json` under `dir` (see [`find_json_files`]) into a list.
+/// Parses every `*.json` under `dir` into a list, in the order of
+/// `Path(dir).rglob('*.json')`, sorted: a directory's own matches by name,
+/// then each sub-directory by name, depth first (symlinked directories are
+/// listed, not descended into).
 /// Any unreadable or invalid file is an error: the original writes nothing
 /// then either. That includes a FIFO, a device (a symlink to `/dev/zero`) or
 /// a directory named `*.json`, and a file over

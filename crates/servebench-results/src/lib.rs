@@ -2,23 +2,34 @@
 //!
 //! This crate owns what happens to numbers after a run: the result
 //! dictionary, report text and saved file of `benchmark_serving`
-//! ([`serving`]); `process_result` ([`process`]: one result plus the
-//! workflow's environment → an agg record); `collect_results` ([`collect`]:
+//! ([`result_dict`], [`report`], [`saved_document`], [`MetricsCase`]);
+//! `process_result` ([`process_result`]: one result plus the workflow's
+//! environment → an agg record); `collect_results` ([`collect_results`]:
 //! every JSON under a directory → one list, in a deterministic order); and
-//! `summarize` ([`summarize`]: agg records → the GitHub-markdown table, via a
-//! faithful [`tabulate`] port). Output is byte-compatible with the Python
-//! originals through `servebench-pyjson`.
+//! `summarize` ([`summarize()`]: agg records → the GitHub-markdown table, via
+//! a faithful port of tabulate's `github` format). Output is byte-compatible
+//! with the Python originals through `servebench-pyjson`.
 //!
 //! It does not own the metric math (`servebench-metrics`), measuring, or
-//! reading the process environment (callers pass an [`process::Env`]).
+//! reading the process environment (callers pass an [`Env`]).
 
-pub mod collect;
+#![warn(unreachable_pub)]
+
+mod collect;
 mod error;
-pub mod io;
-pub mod process;
-pub mod pyrepr;
-pub mod serving;
-pub mod summarize;
-pub mod tabulate;
+mod io;
+mod process;
+mod pyrepr;
+mod serving;
+mod summarize;
+mod tabulate;
 
+pub use collect::{collect_file_name, collect_results, Walk};
 pub use error::ResultsError;
+pub use io::{read_json, write_atomic};
+pub use process::{process_result, result_filename, Env};
+pub use serving::{
+    exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
+    saved_document, saved_file_name, CaseOutcome, MetricsCase, SaveOptions,
+};
+pub use summarize::{summarize, Summary};

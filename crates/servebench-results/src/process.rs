@@ -6,7 +6,7 @@ use servebench_pyjson::builtins::{float_of, int_of, parse_int};
 use servebench_pyjson::{Dict, Value};
 
 /// The variables every run needs, checked together, in this order.
-pub const BASE_ENV: [&str; 10] = [
+pub(crate) const BASE_ENV: [&str; 10] = [
     "RUNNER_TYPE",
     "FRAMEWORK",
     "PRECISION",

@@ -3,7 +3,7 @@
 use servebench_pyjson::{float_repr, Value};
 
 /// `str(v)`: strings as they are, everything else as `repr`.
-pub fn to_str(v: &Value) -> String {
+pub(crate) fn to_str(v: &Value) -> String {
     match v {
         Value::Str(s) => s.clone(),
         other => repr(other),
@@ -11,7 +11,7 @@ pub fn to_str(v: &Value) -> String {
 }
 
 /// `repr(v)` for the types `json.load` produces.
-pub fn repr(v: &Value) -> String {
+pub(crate) fn repr(v: &Value) -> String {
     match v {
         Value::Null => "None".to_owned(),
         Value::Bool(true) => "True".to_owned(),

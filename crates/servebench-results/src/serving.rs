@@ -11,7 +11,7 @@ use servebench_pyjson::{float_repr, Dict, Value};
 
 /// The keys the original looks up after saving; if one is missing it exits
 /// 1 (after the file was written).
-pub const SUMMARY_KEYS: [&str; 12] = [
+pub(crate) const SUMMARY_KEYS: [&str; 12] = [
     "median_ttft_ms",
     "mean_ttft_ms",
     "std_ttft_ms",
@@ -27,7 +27,7 @@ pub const SUMMARY_KEYS: [&str; 12] = [
 ];
 
 /// The per-request lists that only `--save-detailed` keeps.
-pub const DETAIL_KEYS: [&str; 6] = [
+pub(crate) const DETAIL_KEYS: [&str; 6] = [
     "input_lens",
     "output_lens",
     "ttfts",
@@ -199,7 +199,7 @@ fn detail_lists(d: &mut Dict, output_lens: &[i64], outputs: &[RequestOutput]) {
 }
 
 /// The metrics object of the `metrics` test command (fields of §6.7).
-pub fn metrics_value(metrics: &BenchmarkMetrics) -> Value {
+pub(crate) fn metrics_value(metrics: &BenchmarkMetrics) -> Value {
     let mut d = Dict::new();
     d.insert("completed", Value::Int(metrics.completed.into()));
     d.insert("total_input", Value::Int(metrics.total_input.into()));
@@ -383,7 +383,9 @@ pub fn pytorch_file_name(result_file: &str) -> String {
     format!("{root}.pytorch.json")
 }
 
-pub mod case;
+mod case;
+
+pub use case::{CaseOutcome, MetricsCase};
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 /// The fixed disclaimer under each heading (it contains U+2122).
-pub const DISCLAIMER: &str = "Only [InferenceX](https://github.com/SemiAnalysisAI/InferenceX) repo contains the Official InferenceX\u{2122} result, all other forks & repos are Unofficial. The benchmark setup & quality of machines/clouds in unofficial repos may be differ leading to subpar benchmarking. Unofficial must be explicitly labelled as Unofficial. Forks may not remove this disclaimer.";
+pub(crate) const DISCLAIMER: &str = "Only [InferenceX](https://github.com/SemiAnalysisAI/InferenceX) repo contains the Official InferenceX\u{2122} result, all other forks & repos are Unofficial. The benchmark setup & quality of machines/clouds in unofficial repos may be differ leading to subpar benchmarking. Unofficial must be explicitly labelled as Unofficial. Forks may not remove this disclaimer.";
 
 const METRIC_HEADERS: [&str; 7] = [
     "TTFT (ms)",
@@ -262,7 +262,7 @@ fn table(
         .chain(METRIC_HEADERS.iter())
         .copied()
         .collect();
-    tabulate::github(&all_headers, &rows).map_err(ResultsError::Invalid)
+    tabulate::github(&all_headers, &rows)
 }
 
 fn row(r: &Record, fields: &[&str]) -> Result<Vec<Value>, ResultsError> {

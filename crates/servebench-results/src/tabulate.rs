@@ -6,6 +6,7 @@
 //! re-renders every cell with `format(float(cell), "g")`; number columns are
 //! decimal-aligned, the rest left-aligned; widths count code points.
 
+use crate::ResultsError;
 use servebench_pyjson::builtins::{float_of, parse_float, parse_int};
 use servebench_pyjson::format::general;
 use servebench_pyjson::Value;
@@ -135,8 +136,9 @@ fn table_line<'a>(cells: impl Iterator<Item = &'a str>) -> String {
     format!("|{}|", inner.join("|"))
 }
 
-/// The github-format table, without a trailing newline.
-pub fn github(headers: &[&str], rows: &[Vec<Value>]) -> Result<String, String> {
+/// The github-format table, without a trailing newline; a cell that cannot
+/// be rendered is [`ResultsError::Invalid`].
+pub(crate) fn github(headers: &[&str], rows: &[Vec<Value>]) -> Result<String, ResultsError> {
     let columns: Vec<Column> = headers
         .iter()
         .enumerate()
@@ -147,7 +149,8 @@ pub fn github(headers: &[&str], rows: &[Vec<Value>]) -> Result<String, String> {
                 .collect();
             column(header, &values)
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(ResultsError::Invalid)?;
     let header_cells: Vec<String> = columns
         .iter()
         .map(|col| pad(col.header, col.width, col.numeric))
@@ -214,13 +217,13 @@ mod tests {
 | dsr1    |    8 |     1.23457e+06 | True   |      08 |        |   0 |
 | é       |   16 |    25           | False  |       3 |        |  -0 |
 | x       |    1 | 12345.7         |        |     1_0 |        | nan |";
-        assert_eq!(got.as_deref(), Ok(want));
+        assert_eq!(got.unwrap(), want);
     }
 
     #[test]
     fn a_bool_string_in_a_float_column_fails_as_in_python() {
         let rows = vec![vec![s("True")], vec![Value::Float(1.5)]];
-        let err = github(&["X"], &rows).unwrap_err();
+        let err = github(&["X"], &rows).unwrap_err().to_string();
         assert!(
             err.contains("column 'X'") && err.contains("'True'"),
             "{err}"
