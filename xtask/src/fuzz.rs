@@ -1250,7 +1250,7 @@ struct InCorpus {
 
 impl InCorpus {
     fn load(root: &Path, golden: &Path, target: Target) -> Result<InCorpus> {
-        use servebench_loadgen::spec::LoadSpec;
+        use servebench_loadgen::LoadSpec;
         let base = LoadSpec {
             model: Some("m".into()),
             dataset_name: "random".into(),
@@ -1595,9 +1595,9 @@ fn exec(
 ) -> Result<(), Failure> {
     match target {
         Target::Spec => {
-            use servebench_loadgen::spec;
-            if let Ok(s) = spec::parse(&input.data) {
-                let _ = spec::validate(s, &spec::Policy::default());
+            use servebench_loadgen::{parse_spec, validate_spec, Policy};
+            if let Ok(s) = parse_spec(&input.data) {
+                let _ = validate_spec(s, &Policy::default());
             }
             Ok(())
         }

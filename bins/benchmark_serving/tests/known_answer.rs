@@ -6,7 +6,7 @@
 //! connections open.
 
 use servebench_metrics::mean;
-use servebench_sim::{vocab::BuiltIn, SimOptions, TokenLog};
+use servebench_sim::{BuiltIn, SimOptions, TokenLog};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! `load_generator`: the benchmark as a long-lived service. Binds
 //! 127.0.0.1 unless told otherwise (elsewhere it requires `LOADGEN_TOKEN`),
 //! runs the start-up spec's runs in order, then serves the API of
-//! `servebench_loadgen::api` until Ctrl-C or SIGTERM, when the active run is
+//! `servebench_loadgen::serve` until Ctrl-C or SIGTERM, when the active run is
 //! stopped and its partial result saved.
 
 use clap::Parser;
@@ -75,8 +75,22 @@ fn main() -> ExitCode {
     match launch.run(host, servebench_loadgen::shutdown_signal(), listening) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "load_generator: error: {e}");
+            let _ = writeln!(std::io::stderr(), "load_generator: error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error, then each cause its message does not already state.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -3,8 +3,7 @@
 //! listens on, serves until Ctrl-C or SIGTERM, then drains open responses.
 
 use clap::Parser;
-use servebench_sim::model::ModelMode;
-use servebench_sim::{Launch, Report};
+use servebench_sim::{Launch, ModelMode, Report};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -31,8 +30,8 @@ struct Cli {
     itl_ms: f64,
     /// Inject a fault: status=CODE, cut=N, stall=N:MS, malformed=N, reset=N, slow-first-byte=MS
     /// (a request's x-sim-fault header overrides it)
-    #[arg(long, value_parser = |s: &str| s.parse::<servebench_sim::fault::Fault>())]
-    fault: Option<servebench_sim::fault::Fault>,
+    #[arg(long, value_parser = |s: &str| s.parse::<servebench_sim::Fault>())]
+    fault: Option<servebench_sim::Fault>,
     /// Model mode: the simulated GPU (a key of gpus: in --sim-config, e.g. h100, mi355x)
     #[arg(long, requires = "sim_model")]
     gpu: Option<String>,
@@ -104,8 +103,22 @@ fn main() -> ExitCode {
     match launch.run(&env, servebench_sim::shutdown_signal(), report) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "sim_server: error: {e}");
+            let _ = writeln!(std::io::stderr(), "sim_server: error: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error, then each cause its message does not already state.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -24,28 +24,28 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The largest request body accepted.
-pub const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// How long a client may take to send a request's headers, and how long
 /// an idle keep-alive connection is kept (hyper's header timer runs from
 /// the moment the connection waits for a request).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a client may take to send a request's body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest any one connection is kept, whatever it does (a client that
 /// never reads its answer cannot hold a connection longer).
-pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 
 /// Connections served at once by default; more are closed as soon as they
 /// are accepted.
-pub const MAX_CONNECTIONS: usize = 4096;
+pub(crate) const MAX_CONNECTIONS: usize = 4096;
 
 /// How many connections this process can serve: [`MAX_CONNECTIONS`] after
 /// raising the open-file limit towards the hard limit, else what the limit
 /// leaves besides the runs' own connections.
-pub fn connection_limit() -> usize {
+pub(crate) fn connection_limit() -> usize {
     let reserve = 256 + RUN_CONNECTIONS;
     match servebench_client::run::check_open_files(MAX_CONNECTIONS + reserve) {
         Ok(()) => MAX_CONNECTIONS,
@@ -66,7 +66,9 @@ pub struct ApiConfig {
     pub policy: Policy,
     /// When set, every mutating call needs `Authorization: Bearer <token>`.
     pub token: Option<String>,
-    /// Connections served at once (see [`MAX_CONNECTIONS`]).
+    /// Connections served at once; more are closed as soon as they are
+    /// accepted ([`Launch::run`](crate::Launch::run) serves up to 4096, fewer
+    /// when the open-file limit is lower).
     pub max_connections: usize,
 }
 

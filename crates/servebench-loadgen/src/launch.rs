@@ -3,76 +3,14 @@
 //! result store, then serving until shutdown and draining the active run.
 //! Each check keeps the order and the message of the binary's original.
 
-use crate::spec::{self, FieldError, Policy, TargetPolicy, ValidSpec};
-use crate::{api, store, ApiConfig, Service, ServiceConfig, Store};
+use crate::spec::{self, Policy, TargetPolicy, ValidSpec};
+use crate::{api, store, ApiConfig, LoadgenError, Service, ServiceConfig, Store};
 use std::ffi::OsString;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Why the service could not start (or stopped serving). Messages name the
-/// `load_generator` flag or variable to fix.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LaunchError {
-    #[error("LOADGEN_TOKEN is not valid UTF-8")]
-    TokenNotUtf8,
-    #[error("LOADGEN_TOKEN must be visible ASCII characters only (no spaces, not blank): a bearer token cannot carry anything else")]
-    TokenNotVisible,
-    #[error("binding to {0} exposes the API beyond this machine: set LOADGEN_TOKEN (a bearer token every mutating call must carry)")]
-    Exposed(IpAddr),
-    #[error("--data-dir {}: {source}", dir.display())]
-    DataDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("--data-dir {}: not a directory", .0.display())]
-    DataDirNotDirectory(PathBuf),
-    #[error("--results-dir {}: {source}", dir.display())]
-    ResultsDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("--results-dir {}: not writable: {source}", dir.display())]
-    ResultsDirNotWritable {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    /// The start-up spec is missing, refused or not YAML.
-    #[error(transparent)]
-    StartupYaml(#[from] servebench_yaml::YamlError),
-    #[error("{}: expected a YAML list of runs", .0.display())]
-    StartupNotAList(PathBuf),
-    /// Run `index` (from 1) of the start-up spec is invalid.
-    #[error("{}: run {index}: {source}", path.display())]
-    StartupRun {
-        path: PathBuf,
-        index: usize,
-        source: FieldError,
-    },
-    /// `--results-url` is not `s3://BUCKET[/PREFIX]`.
-    #[error("{0}")]
-    ResultsUrl(String),
-    #[error("--results-url {url}: {source}")]
-    Bucket {
-        url: String,
-        source: object_store::Error,
-    },
-    #[error("starting the async runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("binding {host}:{port}: {source}")]
-    Bind {
-        host: IpAddr,
-        port: u16,
-        source: std::io::Error,
-    },
-    #[error("reading the bound address: {0}")]
-    LocalAddr(std::io::Error),
-    #[error("serving: {0}")]
-    Serve(std::io::Error),
-}
 
 /// Everything `load_generator` is told on its command line, as plain values
 /// (the flags of the same names).
@@ -100,7 +38,7 @@ pub struct Host {
     /// Environment lookup (`OPENAI_API_KEY`, HF cache variables).
     pub env: fn(&str) -> Option<String>,
     /// The environment's variables, for the S3 store's `AWS_*` settings
-    /// ([`store::s3_from_env`]).
+    /// ([`s3_from_env`](crate::s3_from_env)).
     pub vars: Vec<(OsString, OsString)>,
     /// The local time, `YYYYmmdd-HHMMSS`.
     pub date: fn() -> String,
@@ -119,10 +57,10 @@ impl Launch {
         host: Host,
         shutdown: impl Future<Output = ()>,
         listening: impl FnOnce(SocketAddr),
-    ) -> Result<(), LaunchError> {
+    ) -> Result<(), LoadgenError> {
         let token = token(host.token)?;
         if !self.host.is_loopback() && token.is_none() {
-            return Err(LaunchError::Exposed(self.host));
+            return Err(LoadgenError::Exposed(self.host));
         }
         let targets = if self.allow_target.is_empty() {
             TargetPolicy::default()
@@ -156,17 +94,17 @@ impl Launch {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(LaunchError::Runtime)?;
+            .map_err(LoadgenError::Runtime)?;
         let (ip, port) = (self.host, self.port);
         let served = runtime.block_on(async {
             let listener = (tokio::net::TcpListener::bind((ip, port)).await).map_err(|source| {
-                LaunchError::Bind {
+                LoadgenError::Bind {
                     host: ip,
                     port,
                     source,
                 }
             })?;
-            listening(listener.local_addr().map_err(LaunchError::LocalAddr)?);
+            listening(listener.local_addr().map_err(LoadgenError::LocalAddr)?);
             tokio::spawn(Arc::clone(&service).executor());
             for s in startup {
                 let _ = service.start(s);
@@ -178,7 +116,7 @@ impl Launch {
             };
             api::serve(listener, Arc::clone(&service), cfg, shutdown)
                 .await
-                .map_err(LaunchError::Serve)?;
+                .map_err(LoadgenError::Serve)?;
             service.drain(DRAIN_TIMEOUT).await;
             Ok(())
         });
@@ -210,10 +148,10 @@ pub async fn shutdown_signal() {
 /// The start-up spec's runs (a YAML list of `/start-load` bodies),
 /// validated and marked to queue; an error names the run (from 1) and the
 /// field.
-pub fn load_startup(path: &Path, policy: &Policy) -> Result<Vec<ValidSpec>, LaunchError> {
+pub fn load_startup(path: &Path, policy: &Policy) -> Result<Vec<ValidSpec>, LoadgenError> {
     let doc = servebench_yaml::load_file(path)?;
     let serde_json::Value::Array(items) = servebench_pyjson::to_serde_json(&doc) else {
-        return Err(LaunchError::StartupNotAList(path.to_owned()));
+        return Err(LoadgenError::StartupNotAList(path.to_owned()));
     };
     items
         .iter()
@@ -226,7 +164,7 @@ pub fn load_startup(path: &Path, policy: &Policy) -> Result<Vec<ValidSpec>, Laun
                     v.spec.queue = true;
                     v
                 })
-                .map_err(|source| LaunchError::StartupRun {
+                .map_err(|source| LoadgenError::StartupRun {
                     path: path.to_owned(),
                     index: i + 1,
                     source,
@@ -237,27 +175,29 @@ pub fn load_startup(path: &Path, policy: &Policy) -> Result<Vec<ValidSpec>, Laun
 
 /// `LOADGEN_TOKEN`, if set: a value no `Authorization` header could carry
 /// (blank, spaces around it, non-ASCII) would lock everyone out, or in.
-fn token(value: Option<OsString>) -> Result<Option<String>, LaunchError> {
+fn token(value: Option<OsString>) -> Result<Option<String>, LoadgenError> {
     let Some(value) = value else {
         return Ok(None);
     };
-    let value = value.into_string().map_err(|_| LaunchError::TokenNotUtf8)?;
+    let value = value
+        .into_string()
+        .map_err(|_| LoadgenError::TokenNotUtf8)?;
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(LaunchError::TokenNotVisible);
+        return Err(LoadgenError::TokenNotVisible);
     }
     Ok(Some(value))
 }
 
 /// The data directory, canonical (links resolved), so that a file's
 /// resolved path can be checked to lie inside it.
-fn data_dir(dir: Option<&Path>) -> Result<Option<PathBuf>, LaunchError> {
+fn data_dir(dir: Option<&Path>) -> Result<Option<PathBuf>, LoadgenError> {
     dir.map(|d| {
-        let canonical = d.canonicalize().map_err(|source| LaunchError::DataDir {
+        let canonical = d.canonicalize().map_err(|source| LoadgenError::DataDir {
             dir: d.to_owned(),
             source,
         })?;
         if !canonical.is_dir() {
-            return Err(LaunchError::DataDirNotDirectory(d.to_owned()));
+            return Err(LoadgenError::DataDirNotDirectory(d.to_owned()));
         }
         Ok(canonical)
     })
@@ -266,13 +206,13 @@ fn data_dir(dir: Option<&Path>) -> Result<Option<PathBuf>, LaunchError> {
 
 /// Checks at start that results can be written where they go (a run must
 /// not find out after it finished).
-fn check_writable(dir: &Path) -> Result<(), LaunchError> {
-    std::fs::create_dir_all(dir).map_err(|source| LaunchError::ResultsDir {
+fn check_writable(dir: &Path) -> Result<(), LoadgenError> {
+    std::fs::create_dir_all(dir).map_err(|source| LoadgenError::ResultsDir {
         dir: dir.to_owned(),
         source,
     })?;
     let probe = dir.join(format!(".write-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|source| LaunchError::ResultsDirNotWritable {
+    std::fs::write(&probe, b"").map_err(|source| LoadgenError::ResultsDirNotWritable {
         dir: dir.to_owned(),
         source,
     })?;
@@ -293,7 +233,7 @@ mod tests {
         );
         for bad in ["", " s3cret", "a b", "café"] {
             assert!(
-                matches!(token(Some(bad.into())), Err(LaunchError::TokenNotVisible)),
+                matches!(token(Some(bad.into())), Err(LoadgenError::TokenNotVisible)),
                 "{bad:?}"
             );
         }

@@ -56,7 +56,7 @@ impl Histogram {
 
 /// One run's live numbers.
 #[derive(Debug)]
-pub struct RunMetrics {
+pub(crate) struct RunMetrics {
     labels: String,
     started: AtomicU64,
     completed: AtomicU64,
@@ -75,7 +75,7 @@ fn label(v: &str) -> String {
 }
 
 impl RunMetrics {
-    pub fn new(run_id: &str, model: &str, backend: &str) -> Self {
+    pub(crate) fn new(run_id: &str, model: &str, backend: &str) -> Self {
         RunMetrics {
             labels: format!(
                 "run_id=\"{}\",model=\"{}\",backend=\"{}\"",
@@ -99,15 +99,15 @@ impl RunMetrics {
     }
 
     /// Requests finished (completed + failed), for progress.
-    pub fn finished_count(&self) -> u64 {
+    pub(crate) fn finished_count(&self) -> u64 {
         self.completed.load(Relaxed) + self.failed.load(Relaxed)
     }
 
-    pub fn completed(&self) -> u64 {
+    pub(crate) fn completed(&self) -> u64 {
         self.completed.load(Relaxed)
     }
 
-    pub fn failed(&self) -> u64 {
+    pub(crate) fn failed(&self) -> u64 {
         self.failed.load(Relaxed)
     }
 }
@@ -160,16 +160,16 @@ fn count(a: &AtomicU64) -> i64 {
 
 /// Every run's metrics, rendered together.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     /// Oldest first; only the most recent runs are kept.
     runs: Mutex<Vec<Arc<RunMetrics>>>,
 }
 
 /// How many runs' series `/metrics` keeps (bounded label cardinality).
-pub const KEPT_RUNS: usize = 20;
+pub(crate) const KEPT_RUNS: usize = 20;
 
 impl Registry {
-    pub fn add(&self, run: Arc<RunMetrics>) {
+    pub(crate) fn add(&self, run: Arc<RunMetrics>) {
         if let Ok(mut runs) = self.runs.lock() {
             runs.push(run);
             let extra = runs.len().saturating_sub(KEPT_RUNS);
@@ -179,7 +179,7 @@ impl Registry {
 
     /// The Prometheus text exposition; `service` lines (runs by state)
     /// come first.
-    pub fn render(&self, runs_by_state: &[(&str, usize)]) -> String {
+    pub(crate) fn render(&self, runs_by_state: &[(&str, usize)]) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP loadgen_runs Runs known to the service, by state.\n# TYPE loadgen_runs gauge\n",

@@ -84,12 +84,13 @@ struct Runs {
 pub enum StartError {
     /// A run is active and the spec did not ask to queue.
     Busy { active: String },
-    /// [`MAX_QUEUED`] runs wait already.
+    /// `limit` runs wait already (the queue's length is capped).
     QueueFull { limit: usize },
 }
 
 /// Why a stop was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopError {
     NotFound,
     Finished(RunState),
@@ -106,15 +107,15 @@ pub struct Service {
 }
 
 /// Finished runs kept for `GET /runs` (their files stay in the store).
-pub const KEPT_FINISHED: usize = 100;
+pub(crate) const KEPT_FINISHED: usize = 100;
 
 /// The largest result (as saved) kept in memory for `GET /runs/{id}`;
 /// larger ones are only in the store.
-pub const MAX_RESULT_IN_MEMORY: u64 = 32 << 20;
+pub(crate) const MAX_RESULT_IN_MEMORY: u64 = 32 << 20;
 
 /// Runs that may wait in the queue; more starts are refused (each holds
 /// its options, up to a 1 MiB body, in memory).
-pub const MAX_QUEUED: usize = 32;
+pub(crate) const MAX_QUEUED: usize = 32;
 
 impl Service {
     pub fn new(cfg: ServiceConfig) -> Arc<Service> {
@@ -436,7 +437,7 @@ impl Service {
         // it is removed only then. A failure keeps it (and the result is
         // served from memory by GET /runs/{id}).
         let stored = match std::fs::read(&file) {
-            Ok(text) => self.cfg.store.put(&file_name, text).await,
+            Ok(text) => (self.cfg.store.put(&file_name, text).await).map_err(|e| e.to_string()),
             Err(e) => Err(format!("reading {file}: {e}")),
         };
         let (location, store_warning) = match stored {
@@ -550,7 +551,7 @@ mod tests {
                     ttft: Duration::from_millis(2),
                     itl: Duration::from_millis(1),
                     deployment: None,
-                    text: Arc::new(servebench_sim::vocab::BuiltIn),
+                    text: Arc::new(servebench_sim::BuiltIn),
                     ground_truth: None,
                     fault: None,
                     fault_every: 1,

@@ -31,7 +31,7 @@ fn field_error(field: &str, reason: impl Into<String>) -> FieldError {
 pub type LoadSpec = BenchOptions;
 
 /// The longest stress run: a week.
-pub const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
+pub(crate) const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
 
 /// Which servers runs may target: host patterns with `*` wildcards and an
 /// optional `:port` (`127.0.0.1`, `*.svc.cluster.local`, `vllm:8000`).
@@ -126,7 +126,7 @@ pub struct ValidSpec {
 }
 
 /// Parses a JSON body; a type error names its field.
-pub fn parse(body: &[u8]) -> Result<LoadSpec, FieldError> {
+pub(crate) fn parse(body: &[u8]) -> Result<LoadSpec, FieldError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(field_error("(body)", "must be a JSON object of options"));
     }
@@ -335,7 +335,7 @@ fn tokenizer_source(
 }
 
 /// Checks a parsed spec: values in range, the target allowed.
-pub fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError> {
+pub(crate) fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError> {
     let model = spec
         .model
         .clone()

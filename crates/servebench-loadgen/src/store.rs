@@ -5,6 +5,7 @@
 //! the result is kept on local disk and the failure is reported with the
 //! run: no result is lost silently.
 
+use crate::LoadgenError;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 use std::ffi::OsString;
@@ -38,13 +39,17 @@ pub struct Stored {
 }
 
 /// `s3://bucket/some/prefix` → (`bucket`, `some/prefix`).
-pub fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+fn parse_s3_url(url: &str) -> Result<(String, String), LoadgenError> {
+    let bad = |reason| LoadgenError::ResultsUrl {
+        url: url.to_owned(),
+        reason,
+    };
     let rest = url
         .strip_prefix("s3://")
-        .ok_or_else(|| format!("{url}: expected s3://BUCKET[/PREFIX]"))?;
+        .ok_or_else(|| bad("expected s3://BUCKET[/PREFIX]"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(format!("{url}: no bucket name"));
+        return Err(bad("no bucket name"));
     }
     Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
@@ -59,8 +64,8 @@ pub fn s3_from_env(
     url: &str,
     fallback: &Path,
     vars: &[(OsString, OsString)],
-) -> Result<Store, crate::LaunchError> {
-    let (name, prefix) = parse_s3_url(url).map_err(crate::LaunchError::ResultsUrl)?;
+) -> Result<Store, LoadgenError> {
+    let (name, prefix) = parse_s3_url(url)?;
     let mut builder = object_store::aws::AmazonS3Builder::new();
     let mut endpoint = None;
     // AmazonS3Builder::from_env, over `vars` instead of std::env.
@@ -82,12 +87,10 @@ pub fn s3_from_env(
             .with_allow_http(endpoint.starts_with("http://"))
             .with_endpoint(endpoint);
     }
-    let s3 = builder
-        .build()
-        .map_err(|source| crate::LaunchError::Bucket {
-            url: url.to_owned(),
-            source,
-        })?;
+    let s3 = builder.build().map_err(|source| LoadgenError::Bucket {
+        url: url.to_owned(),
+        source,
+    })?;
     Ok(Store::Bucket {
         store: Arc::new(s3),
         url: url.to_owned(),
@@ -103,7 +106,7 @@ pub fn s3_from_env(
 
 impl Store {
     /// Stores `bytes` as `name` (a generated file name).
-    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Stored, String> {
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<Stored, LoadgenError> {
         match self {
             Store::Dir(dir) => {
                 let location = write_blocking(dir.clone(), name, bytes).await?;
@@ -157,7 +160,7 @@ impl Store {
 /// A storage error in a few words: its kind and the HTTP status, never the
 /// server's answer (an S3 error body names the access key id, and run
 /// records are readable without a token).
-pub fn short_reason(e: &object_store::Error) -> String {
+pub(crate) fn short_reason(e: &object_store::Error) -> String {
     let kind = match e {
         object_store::Error::NotFound { .. } => "not found",
         object_store::Error::PermissionDenied { .. } => "permission denied",
@@ -191,19 +194,22 @@ fn http_status(message: &str) -> Option<u16> {
     })
 }
 
-async fn write_blocking(dir: PathBuf, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+async fn write_blocking(dir: PathBuf, name: &str, bytes: Vec<u8>) -> Result<String, LoadgenError> {
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || write_atomic(&dir, &name, &bytes))
         .await
-        .map_err(|e| format!("writing the result: {e}"))?
+        .map_err(LoadgenError::WriteTask)?
 }
 
 /// Writes `dir/name` (creating `dir`) with [`servebench_files::write_atomic`]
 /// and returns where it went.
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<String, LoadgenError> {
+    std::fs::create_dir_all(dir).map_err(|source| LoadgenError::CreateDir {
+        dir: dir.to_owned(),
+        source,
+    })?;
     let path = dir.join(name);
-    servebench_files::write_atomic(&path, bytes).map_err(|e| format!("writing {e}"))?;
+    servebench_files::write_atomic(&path, bytes).map_err(LoadgenError::Write)?;
     Ok(path.display().to_string())
 }
 

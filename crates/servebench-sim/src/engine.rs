@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 /// A request handed to the engine; it receives one `()` per token.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     pub prompt_tokens: usize,
     pub max_tokens: usize,
     /// When the request reached the server.
@@ -47,7 +47,7 @@ impl Seq {
 
 /// Live numbers for `/metrics`.
 #[derive(Debug, Default)]
-pub struct Gauges {
+pub(crate) struct Gauges {
     pub running: std::sync::atomic::AtomicU64,
     pub waiting: std::sync::atomic::AtomicU64,
     /// KV-cache use in millionths.
@@ -55,7 +55,7 @@ pub struct Gauges {
 }
 
 /// Starts the engine; requests go in through the returned sender.
-pub fn spawn(
+pub(crate) fn spawn(
     deployment: Deployment,
     speedup: f64,
     gauges: std::sync::Arc<Gauges>,

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    /// [`ModelMode::speedup`](crate::model::ModelMode::speedup) is not a
+    /// [`ModelMode::speedup`](crate::ModelMode::speedup) is not a
     /// positive, finite number.
     #[error("--speedup must be a positive number, got {0}")]
     Speedup(f64),
 
-    /// [`ModelMode::precision`](crate::model::ModelMode::precision) is not
-    /// one [`Precision::parse`](crate::model::Precision::parse) knows.
+    /// [`ModelMode::precision`](crate::ModelMode::precision) is not
+    /// one [`Precision::parse`](crate::Precision::parse) knows.
     #[error("--precision {0} is not one of bf16, fp8, fp4")]
     Precision(String),
 
@@ -72,6 +72,11 @@ pub enum SimError {
         port: u16,
         source: std::io::Error,
     },
+
+    /// A `--fault` (or `x-sim-fault` header) that is not one of the
+    /// [`Fault`](crate::Fault) spellings.
+    #[error("invalid fault {0:?} (status=CODE, cut=N, stall=N:MS, malformed=N, reset=N, slow-first-byte=MS)")]
+    Fault(String),
 
     /// Reading the bound address or serving failed.
     #[error(transparent)]

@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+/// A fault to inject. Spelled `status=CODE`, `cut=N`, `stall=N:MS`,
+/// `malformed=N`, `reset=N` or `slow-first-byte=MS` (its [`FromStr`](std::str::FromStr)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Status(u16),
@@ -44,12 +46,12 @@ impl Fault {
 }
 
 impl std::str::FromStr for Fault {
-    type Err = String;
+    type Err = crate::SimError;
 
-    fn from_str(spec: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("invalid fault {spec:?} (status=CODE, cut=N, stall=N:MS, malformed=N, reset=N, slow-first-byte=MS)")
-        };
+    /// Parses one spelling (see the [`Fault`] variants); anything else is
+    /// [`SimError::Fault`](crate::SimError::Fault).
+    fn from_str(spec: &str) -> Result<Self, crate::SimError> {
+        let bad = || crate::SimError::Fault(spec.to_owned());
         let (name, arg) = spec.trim().split_once('=').ok_or_else(bad)?;
         let n = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
         let ms = |s: &str| {
@@ -86,21 +88,25 @@ mod tests {
 
     #[test]
     fn spellings() {
-        assert_eq!("status=503".parse(), Ok(Fault::Status(503)));
+        assert_eq!("status=503".parse().ok(), Some(Fault::Status(503)));
         assert_eq!(
-            "stall=3:250".parse(),
-            Ok(Fault::Stall {
+            "stall=3:250".parse().ok(),
+            Some(Fault::Stall {
                 after: 3,
                 pause: Duration::from_millis(250)
             })
         );
-        assert_eq!(" reset = 2 ".parse(), Ok(Fault::Reset { after: 2 }));
+        assert_eq!(" reset = 2 ".parse().ok(), Some(Fault::Reset { after: 2 }));
         assert_eq!(
-            "slow-first-byte=40".parse(),
-            Ok(Fault::SlowFirstByte(Duration::from_millis(40)))
+            "slow-first-byte=40".parse().ok(),
+            Some(Fault::SlowFirstByte(Duration::from_millis(40)))
         );
         for bad in ["status=200", "cut", "stall=3", "boom=1", "cut=-1"] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
+        assert_eq!(
+            "boom=1".parse::<Fault>().unwrap_err().to_string(),
+            "invalid fault \"boom=1\" (status=CODE, cut=N, stall=N:MS, malformed=N, reset=N, slow-first-byte=MS)"
+        );
     }
 }

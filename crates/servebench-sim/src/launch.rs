@@ -2,8 +2,7 @@
 //! file, the text source and deployment, the listener, and serving until
 //! shutdown, with the binary's checks in the binary's order.
 
-use crate::model::ModelMode;
-use crate::{serve, vocab, SimError, SimOptions};
+use crate::{serve, vocab, Fault, ModelMode, SimError, SimOptions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,11 +19,11 @@ pub struct Launch {
     pub model: String,
     pub ttft_ms: f64,
     pub itl_ms: f64,
-    pub fault: Option<crate::fault::Fault>,
+    pub fault: Option<Fault>,
     pub fault_every: u64,
     /// `None` is fast mode.
     pub model_mode: Option<ModelMode>,
-    /// See [`vocab::text_source`].
+    /// See [`text_source`](crate::text_source).
     pub tokenizer: Option<String>,
     /// See [`crate::ground_truth_file`].
     pub ground_truth: Option<PathBuf>,

@@ -12,16 +12,17 @@
 //! a fixed ITL apart (zero allowed), on absolute deadlines from the
 //! request's arrival — so a client's measurements can be checked against
 //! the truth ([`TokenLog`] records what was actually written). *Model*: a
-//! simulated GPU running continuous batching with chunked prefill
-//! ([`engine`]) on step times from a compute/memory roofline ([`model`]),
-//! with KV-cache admission and a clock speed-up.
+//! simulated GPU running continuous batching with chunked prefill on step
+//! times from a compute/memory roofline ([`Deployment`], loaded by
+//! [`ModelMode`]), with KV-cache admission and a clock speed-up.
 //!
-//! Text and prompt token counts come from a [`vocab::TextSource`]: a small
-//! built-in word list, or a real tokenizer plugged in by the binary. The
+//! Text and prompt token counts come from a [`TextSource`]: a small
+//! built-in word list ([`BuiltIn`]), or a real tokenizer ([`text_source`],
+//! with the `tokenizer` feature). The
 //! simulator has no end-of-sequence token: it always generates `max_tokens`
 //! (so `ignore_eos` changes nothing), and `logprobs` is accepted but answered
 //! with `null`. Faults (errors, cut or stalled streams, malformed frames,
-//! resets, slow first bytes) are injected on demand ([`fault`]) and counted
+//! resets, slow first bytes) are injected on demand ([`Fault`]) and counted
 //! in `/metrics`.
 //!
 //! It does not own the benchmark client or any metric math.
@@ -40,26 +41,31 @@
 //!     fault_every: 1,
 //!     deployment: None,
 //!     ground_truth: None,
-//!     text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
+//!     text: std::sync::Arc::new(servebench_sim::BuiltIn),
 //! };
 //! serve(listener, opts, std::future::pending()).await
 //! # }
 //! ```
 
-pub mod engine;
+#![warn(unreachable_pub)]
+
+mod engine;
 mod error;
-pub mod fault;
+mod fault;
 mod launch;
-pub mod metrics;
-pub mod model;
-pub mod protocol;
+mod metrics;
+mod model;
+mod protocol;
 mod server;
-pub mod sse;
-pub mod vocab;
+mod sse;
+mod vocab;
 
 pub use error::SimError;
+pub use fault::Fault;
 pub use launch::{Launch, Report};
+pub use model::{Deployment, Gpu, Model, ModelMode, Precision};
 pub use server::serve;
+pub use vocab::{text_source, BuiltIn, TextSource};
 
 /// Binds a listener with a deep accept backlog (4096, capped by the
 /// kernel's `somaxconn`): a benchmark may open thousands of connections at
@@ -171,14 +177,14 @@ pub struct SimOptions {
     pub itl: Duration,
     /// Model mode: the simulated deployment and the clock's speed-up;
     /// `None` is fast mode.
-    pub deployment: Option<(model::Deployment, f64)>,
-    /// Response text and prompt token counts ([`vocab::BuiltIn`] unless a
+    pub deployment: Option<(Deployment, f64)>,
+    /// Response text and prompt token counts ([`BuiltIn`] unless a
     /// tokenizer is plugged in).
-    pub text: std::sync::Arc<dyn vocab::TextSource>,
+    pub text: std::sync::Arc<dyn TextSource>,
     /// Where to send the ground truth of every response (see [`TokenLog`]).
     pub ground_truth: Option<tokio::sync::mpsc::UnboundedSender<TokenLog>>,
     /// A fault for every `fault_every`-th request (the `x-sim-fault`
     /// header overrides it per request).
-    pub fault: Option<fault::Fault>,
+    pub fault: Option<Fault>,
     pub fault_every: u64,
 }

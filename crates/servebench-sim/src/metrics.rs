@@ -54,7 +54,7 @@ impl Histogram {
 
 /// Counters and gauges of the server.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     running: AtomicU64,
     requests: AtomicU64,
     prompt_tokens: AtomicU64,
@@ -65,14 +65,14 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn started(&self, prompt_tokens: usize) {
+    pub(crate) fn started(&self, prompt_tokens: usize) {
         self.running.fetch_add(1, Ordering::Relaxed);
         self.prompt_tokens
             .fetch_add(prompt_tokens as u64, Ordering::Relaxed);
     }
 
     /// A response ended after `tokens` tokens, spaced as scheduled.
-    pub fn finished(&self, tokens: usize, ttft: Duration, itl: Duration) {
+    pub(crate) fn finished(&self, tokens: usize, ttft: Duration, itl: Duration) {
         self.running.fetch_sub(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.generation_tokens
@@ -84,7 +84,7 @@ impl Stats {
         }
     }
 
-    pub fn fault(&self, kind: &str) {
+    pub(crate) fn fault(&self, kind: &str) {
         if let Some(i) = crate::fault::Fault::KINDS.iter().position(|k| *k == kind) {
             self.faults[i].fetch_add(1, Ordering::Relaxed);
         }
@@ -92,7 +92,7 @@ impl Stats {
 
     /// Prometheus text; in model mode the engine's gauges replace the
     /// HTTP-level running count.
-    pub fn render(&self, model: &str, engine: Option<&crate::engine::Gauges>) -> String {
+    pub(crate) fn render(&self, model: &str, engine: Option<&crate::engine::Gauges>) -> String {
         let model = model.replace('\\', "\\\\").replace('"', "\\\"");
         let labels = format!("model_name=\"{model}\"");
         let labels = labels.as_str();

@@ -115,7 +115,7 @@ impl Deployment {
 }
 
 /// Reads the GPU and model named `gpu` and `model` from a `sim.yaml` document.
-pub fn deployment(
+pub(crate) fn deployment(
     doc: &Value,
     gpu: &str,
     model: &str,

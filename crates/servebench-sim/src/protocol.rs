@@ -5,7 +5,7 @@ use servebench_pyjson::Value;
 
 /// A validated generation request (completions or chat).
 #[derive(Debug, Clone, PartialEq)]
-pub struct GenerationRequest {
+pub(crate) struct GenerationRequest {
     pub chat: bool,
     /// The prompt text (chat: the messages' text joined).
     pub prompt: String,
@@ -18,14 +18,14 @@ pub struct GenerationRequest {
 
 /// An error answered as `{"object": "error", ...}` with an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: u16,
     pub kind: &'static str,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError {
             status: 400,
             kind: "BadRequestError",
@@ -33,7 +33,7 @@ impl ApiError {
         }
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ApiError {
             status: 404,
             kind: "NotFoundError",
@@ -42,7 +42,7 @@ impl ApiError {
     }
 
     /// vLLM's error body.
-    pub fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         format!(
             "{{\"object\":\"error\",\"message\":{},\"type\":\"{}\",\"param\":null,\"code\":{}}}",
             crate::sse::json_string(&self.message),
@@ -78,7 +78,7 @@ fn flag(d: &servebench_pyjson::Dict, key: &str) -> Result<bool, ApiError> {
 
 /// Parses and validates a request body for `/v1/completions` (`chat`
 /// false) or `/v1/chat/completions`, served as `model`.
-pub fn parse(body: &[u8], chat: bool, model: &str) -> Result<GenerationRequest, ApiError> {
+pub(crate) fn parse(body: &[u8], chat: bool, model: &str) -> Result<GenerationRequest, ApiError> {
     let text =
         std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
     let value = servebench_pyjson::from_str(text)

@@ -32,7 +32,7 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// How long a client may take to send a request's headers, and how long an
 /// idle keep-alive connection is kept.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Chunks buffered per stream: a slow reader holds the generator back
 /// instead of growing memory.
 const STREAM_BUFFER: usize = 8;
@@ -201,7 +201,7 @@ fn choose_fault(state: &State, headers: &hyper::HeaderMap) -> Result<Option<Faul
         let spec = spec
             .to_str()
             .map_err(|_| ApiError::bad_request("x-sim-fault is not text"))?;
-        return spec.parse().map(Some).map_err(ApiError::bad_request);
+        return (spec.parse::<Fault>().map(Some)).map_err(|e| ApiError::bad_request(e.to_string()));
     }
     Ok(state
         .opts

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 /// A JSON string literal: `"`, `\` and control characters escaped, other
 /// characters as UTF-8.
-pub fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -29,13 +29,13 @@ pub fn json_string(s: &str) -> String {
 
 /// Token counts of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
 }
 
 impl Usage {
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         format!(
             "{{\"prompt_tokens\":{},\"total_tokens\":{},\"completion_tokens\":{}}}",
             self.prompt_tokens,
@@ -47,14 +47,14 @@ impl Usage {
 
 /// The fixed part of every chunk of one response.
 #[derive(Debug, Clone)]
-pub struct ChunkWriter {
+pub(crate) struct ChunkWriter {
     pub chat: bool,
     /// `{"id":...,"object":...,"created":...,"model":...,`
     head: String,
 }
 
 impl ChunkWriter {
-    pub fn new(chat: bool, id: &str, created: u64, model: &str) -> Self {
+    pub(crate) fn new(chat: bool, id: &str, created: u64, model: &str) -> Self {
         let object = if chat {
             "chat.completion.chunk"
         } else {
@@ -70,7 +70,7 @@ impl ChunkWriter {
 
     /// One token (or the opening role delta of a chat stream when `text` is
     /// empty and `role` is set) as an SSE event.
-    pub fn token(
+    pub(crate) fn token(
         &self,
         text: &str,
         finish: Option<&str>,
@@ -96,7 +96,7 @@ impl ChunkWriter {
     }
 
     /// The final usage chunk (`stream_options.include_usage`).
-    pub fn usage(&self, usage: Usage) -> String {
+    pub(crate) fn usage(&self, usage: Usage) -> String {
         format!(
             "data: {}\"choices\":[],\"usage\":{}}}\n\n",
             self.head,
@@ -105,7 +105,7 @@ impl ChunkWriter {
     }
 
     /// A whole non-streamed response.
-    pub fn full(&self, text: &str, finish: &str, usage: Usage) -> String {
+    pub(crate) fn full(&self, text: &str, finish: &str, usage: Usage) -> String {
         let head = self
             .head
             .replace("chat.completion.chunk", "chat.completion");
@@ -121,7 +121,7 @@ impl ChunkWriter {
     }
 }
 
-pub const DONE: &str = "data: [DONE]\n\n";
+pub(crate) const DONE: &str = "data: [DONE]\n\n";
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ pub trait TextSource: Send + Sync + std::fmt::Debug {
     fn token(&self, seed: u64, k: usize) -> &str;
 }
 
-/// The built-in word list (see [`token`] and [`estimate_tokens`]).
+/// The built-in word list.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuiltIn;
 
@@ -62,14 +62,14 @@ const WORDS: [&str; 32] = [
 ];
 
 /// The `k`-th generated token of a response seeded by `seed`.
-pub fn token(seed: u64, k: usize) -> &'static str {
+pub(crate) fn token(seed: u64, k: usize) -> &'static str {
     WORDS[((seed as usize).wrapping_add(k.wrapping_mul(7))) % WORDS.len()]
 }
 
 /// Prompt tokens without a real tokenizer: ⌈len/4⌉ per whitespace-separated
 /// word (at least 1 for a non-empty prompt), roughly what BPE tokenizers
 /// give for English text.
-pub fn estimate_tokens(text: &str) -> usize {
+pub(crate) fn estimate_tokens(text: &str) -> usize {
     text.split_whitespace()
         .map(|w| w.len().div_ceil(4))
         .sum::<usize>()

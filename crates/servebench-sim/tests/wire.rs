@@ -20,7 +20,7 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
         fault_every: 1,
         deployment: None,
         ground_truth: None,
-        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
+        text: std::sync::Arc::new(servebench_sim::BuiltIn),
     };
     tokio::spawn(async move {
         let _ = serve(listener, opts, async move {
@@ -370,7 +370,7 @@ async fn every_fault_type() {
 /// computed here from the documented formula, not by the crate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_mode_follows_the_documented_formula() {
-    use servebench_sim::model::{Deployment, Gpu, Model, Precision};
+    use servebench_sim::{Deployment, Gpu, Model, Precision};
     let gpu = Gpu {
         tflops_bf16: 989.0,
         tflops_fp8: 1979.0,
@@ -408,7 +408,7 @@ async fn model_mode_follows_the_documented_formula() {
         fault_every: 1,
         deployment: Some((deployment, speedup)),
         ground_truth: None,
-        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
+        text: std::sync::Arc::new(servebench_sim::BuiltIn),
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -450,7 +450,7 @@ async fn model_mode_follows_the_documented_formula() {
 /// the first to finish before its prefill starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_wait_for_kv_cache() {
-    use servebench_sim::model::{Deployment, Gpu, Model, Precision};
+    use servebench_sim::{Deployment, Gpu, Model, Precision};
     // 18 GB x 0.9 - 16 GB of weights = 0.2 GB: 1525 tokens of cache.
     let gpu = Gpu {
         tflops_bf16: 989.0,
@@ -488,7 +488,7 @@ async fn requests_wait_for_kv_cache() {
         fault_every: 1,
         deployment: Some((deployment, 10.0)),
         ground_truth: None,
-        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
+        text: std::sync::Arc::new(servebench_sim::BuiltIn),
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -544,7 +544,7 @@ async fn ground_truth_records_when_each_token_was_written() {
         fault_every: 1,
         deployment: None,
         ground_truth: Some(sink),
-        text: std::sync::Arc::new(servebench_sim::vocab::BuiltIn),
+        text: std::sync::Arc::new(servebench_sim::BuiltIn),
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -1,7 +1,7 @@
 //! Helpers shared by the load generator's integration tests.
 #![allow(dead_code)]
 
-use servebench_sim::{vocab::BuiltIn, SimOptions};
+use servebench_sim::{BuiltIn, SimOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
