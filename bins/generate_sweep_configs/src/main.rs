@@ -133,12 +133,32 @@ fn py_int(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("invalid int value: '{s}'"))
 }
 
+/// `err`, then each cause its message does not already contain, as
+/// `: cause` (the messages of `MatrixError` include their causes).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let request = Cli::parse().command.into_request();
     let entries = match matrix::generate(&request) {
         Ok(entries) => entries,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "generate_sweep_configs: error: {err}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "generate_sweep_configs: error: {}",
+                chain(&err)
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -222,7 +222,10 @@ impl RunnerConfig {
     }
 }
 
-/// `load_config_files`: loads every file in order, then [`merge_master_documents`].
+/// `load_config_files`: loads every file in order, then merges them: each
+/// must be a mapping without `*` in its keys and without keys an earlier
+/// file defined; then every entry is validated in merged order (the first
+/// invalid entry is the error).
 pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixError> {
     let mut docs = Vec::with_capacity(paths.len());
     for path in paths {
@@ -236,7 +239,9 @@ pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixErr
 /// each must be a mapping without `*` in its keys and without keys an
 /// earlier document defined; then every entry is validated in merged order
 /// (the first invalid entry is the error).
-pub fn merge_master_documents(docs: Vec<(PathBuf, Value)>) -> Result<MasterConfigs, MatrixError> {
+pub(crate) fn merge_master_documents(
+    docs: Vec<(PathBuf, Value)>,
+) -> Result<MasterConfigs, MatrixError> {
     // (key, file, value) in merged order.
     let mut merged: Vec<(String, PathBuf, Value)> = Vec::new();
     // The keys in `merged`, so the duplicate check is one lookup per key

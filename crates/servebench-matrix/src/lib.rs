@@ -29,14 +29,16 @@
 //! # Ok::<(), servebench_matrix::MatrixError>(())
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod config;
 mod error;
 mod generate;
 mod validate;
 
 pub use config::{
-    load_master_configs, load_runner_config, merge_master_documents, ConcSpec, ConfigEntry,
-    MasterConfigs, MultiNodeSearch, RunnerConfig, SearchSpace, SeqLenConfig, SingleNodeSearch,
+    load_master_configs, load_runner_config, ConcSpec, ConfigEntry, MasterConfigs, MultiNodeSearch,
+    RunnerConfig, SearchSpace, SeqLenConfig, SingleNodeSearch,
 };
 pub use error::MatrixError;
 pub use generate::{
