@@ -128,7 +128,7 @@ struct NodeTypeArgs {
 
 /// Integer options use Python `int(str)`, as argparse's `type=int` does.
 fn py_int(s: &str) -> Result<i64, String> {
-    servebench_pyjson::builtins::parse_int(s)
+    servebench_pyjson::parse_int(s)
         .and_then(|i| i64::try_from(i).ok())
         .ok_or_else(|| format!("invalid int value: '{s}'"))
 }

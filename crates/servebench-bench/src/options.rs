@@ -490,7 +490,7 @@ impl BenchOptions {
 /// Python `float()`, as argparse's `type=float` applies it.
 #[cfg(feature = "clap")]
 pub fn py_float(s: &str) -> Result<f64, String> {
-    servebench_pyjson::builtins::parse_float(s).ok_or_else(|| format!("invalid float value: '{s}'"))
+    servebench_pyjson::parse_float(s).ok_or_else(|| format!("invalid float value: '{s}'"))
 }
 
 /// A count as the command line parses a `usize` (its error texts).

@@ -22,7 +22,7 @@ impl MasterConfigs {
 ///
 /// Numbers and booleans stay the YAML values they were written as: the
 /// original copies them into the matrix unchanged (`tp: 8.0` stays `8.0`),
-/// so the generator computes on them with Python semantics (`servebench_pyjson::ops`).
+/// so the generator computes on them with Python semantics (`servebench-pyjson`'s operators).
 /// Fields are read under their hyphenated keys only, as the generator reads
 /// them, even where validation also accepted the Python spelling
 /// (`conc_start`): an optional field spelled that way is therefore absent,

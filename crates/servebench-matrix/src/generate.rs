@@ -6,7 +6,7 @@ use crate::config::{
 };
 use crate::validate::check_matrix_entry;
 use crate::MatrixError;
-use servebench_pyjson::ops::{self as pyops, show, PyTypeError};
+use servebench_pyjson::{self as pyops, show, PyjsonError};
 use servebench_pyjson::{Dict, Value};
 
 /// One entry of the job matrix, keys in the order the workflow receives them.
@@ -131,9 +131,9 @@ impl Ctx<'_> {
             message: message.into(),
         }
     }
-    fn py(&self, field: &str) -> impl Fn(PyTypeError) -> MatrixError + '_ {
+    fn py(&self, field: &str) -> impl Fn(PyjsonError) -> MatrixError + '_ {
         let field = field.to_owned();
-        move |e: PyTypeError| self.err(format!("{field}: {}", e.0))
+        move |e: PyjsonError| self.err(format!("{field}: {e}"))
     }
 }
 
@@ -368,7 +368,7 @@ fn clamp_conc_list(
 fn retain(
     cx: &Ctx,
     values: Vec<Value>,
-    keep: impl Fn(&Value) -> Result<bool, PyTypeError>,
+    keep: impl Fn(&Value) -> Result<bool, PyjsonError>,
 ) -> Result<Vec<Value>, MatrixError> {
     let mut out = Vec::with_capacity(values.len());
     for v in values {
@@ -799,10 +799,10 @@ pub fn apply_evals(
     if mode == EvalMode::Off {
         return Ok(matrix);
     }
-    let py = |e: PyTypeError| MatrixError::Generation {
+    let py = |e: PyjsonError| MatrixError::Generation {
         path: Default::default(),
         key: "eval marking".to_owned(),
-        message: e.0,
+        message: e.to_string(),
     };
     const GROUP_KEYS: [&str; 8] = [
         "model",

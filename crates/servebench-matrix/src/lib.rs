@@ -13,7 +13,7 @@
 //!
 //! YAML is read by `servebench-yaml` (PyYAML `safe_load` semantics, the
 //! only YAML loader in the workspace); the original's values are copied to the matrix
-//! unchanged, so computations on them follow Python (`servebench_pyjson::ops`).
+//! unchanged, so computations on them follow Python (`servebench-pyjson`'s operators).
 //!
 //! ```no_run
 //! use servebench_matrix::{full_sweep, load_master_configs, load_runner_config};

@@ -12,7 +12,7 @@
 //! only when the search-space entry's own fields are valid, as a pydantic
 //! `model_validator(mode='after')` does.
 
-use servebench_pyjson::ops::show;
+use servebench_pyjson::show;
 use servebench_pyjson::{Dict, Value};
 
 #[derive(Clone, Copy)]

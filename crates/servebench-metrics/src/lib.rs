@@ -37,7 +37,7 @@ mod stats;
 
 pub use stats::{mean, or_zero, percentile};
 
-use servebench_pyjson::builtins::parse_float;
+use servebench_pyjson::parse_float;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

@@ -18,10 +18,14 @@
 //! Python does by default.
 //!
 //! Around that it keeps the Python semantics the tools' outputs depend on:
-//! [`from_str`] is `json.loads` (accepting `NaN`/`Infinity`), [`builtins`]
-//! holds `int(str)`/`float(str)`, [`format`](mod@format) holds `format(x, ".4f")` and
-//! `format(x, "g")`, and [`ops`] the comparisons and arithmetic the originals
-//! apply to values read from files.
+//! [`from_str`] is `json.loads` (accepting `NaN`/`Infinity`), [`parse_int`]
+//! and [`parse_float`] are `int(str)`/`float(str)`, [`fixed`] and [`general`]
+//! are `format(x, ".4f")` and `format(x, "g")`, and [`eq`], [`lt`], [`add`],
+//! [`mul`], [`min`], [`max`] (and the rest) are the comparisons and arithmetic
+//! the originals apply to values read from files: bools and floats take part
+//! in arithmetic (`8.0 * 2` is `16.0`), equality is numeric across types
+//! (`1024.0 == 1024`), and ordering a string against a number is a
+//! [`PyjsonError::Type`], reported instead of crashing.
 //!
 //! It does not own the meaning of any value.
 //!
@@ -39,16 +43,23 @@
 //! );
 //! ```
 
-pub mod builtins;
+#![warn(unreachable_pub)]
+
+mod builtins;
+mod error;
 mod float;
-pub mod format;
-pub mod ops;
+mod format;
+mod ops;
 mod parse;
 mod value;
 mod write;
 
+pub use builtins::{float_of, int_of, parse_float, parse_int};
+pub use error::PyjsonError;
 pub use float::float_repr;
-pub use parse::{from_str, ParseError};
+pub use format::{fixed, general};
+pub use ops::{add, cmp_tuples, eq, ge, gt, le, lt, max, min, mul, show, to_str};
+pub use parse::from_str;
 pub use value::{Dict, Value};
 pub use write::{to_string, to_string_indent2, write_compact, write_indent2};
 

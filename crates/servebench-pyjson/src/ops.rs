@@ -8,12 +8,8 @@
 //! types (`1024.0 == 1024`), and ordering a string against a number is a type
 //! error, reported instead of crashing.
 
-use crate::Value;
+use crate::{PyjsonError, Value};
 use std::cmp::Ordering;
-
-/// A Python `TypeError` (or overflow) while evaluating an expression.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PyTypeError(pub String);
 
 enum Num {
     Int(i128),
@@ -58,7 +54,7 @@ pub fn eq(a: &Value, b: &Value) -> bool {
 
 /// Python ordering of `a` and `b`: `None` when unordered (a NaN is
 /// involved), an error when Python raises `TypeError`.
-pub fn cmp(a: &Value, b: &Value) -> Result<Option<Ordering>, PyTypeError> {
+pub(crate) fn cmp(a: &Value, b: &Value) -> Result<Option<Ordering>, PyjsonError> {
     match (num(a), num(b)) {
         (Some(Num::Int(x)), Some(Num::Int(y))) => Ok(Some(x.cmp(&y))),
         (Some(x), Some(y)) => Ok(as_f64(&x).partial_cmp(&as_f64(&y))),
@@ -72,7 +68,7 @@ pub fn cmp(a: &Value, b: &Value) -> Result<Option<Ordering>, PyTypeError> {
                 }
                 Ok(Some(x.len().cmp(&y.len())))
             }
-            _ => Err(PyTypeError(format!(
+            _ => Err(PyjsonError::Type(format!(
                 "cannot compare {} {} with {} {}",
                 a.type_name(),
                 show(a),
@@ -84,7 +80,7 @@ pub fn cmp(a: &Value, b: &Value) -> Result<Option<Ordering>, PyTypeError> {
 }
 
 /// Python comparison of two tuples: the first unequal pair decides.
-pub fn cmp_tuples(a: &[Value], b: &[Value]) -> Result<Option<Ordering>, PyTypeError> {
+pub fn cmp_tuples(a: &[Value], b: &[Value]) -> Result<Option<Ordering>, PyjsonError> {
     for (x, y) in a.iter().zip(b) {
         if !eq(x, y) {
             return cmp(x, y);
@@ -93,19 +89,19 @@ pub fn cmp_tuples(a: &[Value], b: &[Value]) -> Result<Option<Ordering>, PyTypeEr
     Ok(Some(a.len().cmp(&b.len())))
 }
 
-pub fn lt(a: &Value, b: &Value) -> Result<bool, PyTypeError> {
+pub fn lt(a: &Value, b: &Value) -> Result<bool, PyjsonError> {
     Ok(cmp(a, b)? == Some(Ordering::Less))
 }
 
-pub fn le(a: &Value, b: &Value) -> Result<bool, PyTypeError> {
+pub fn le(a: &Value, b: &Value) -> Result<bool, PyjsonError> {
     Ok(matches!(cmp(a, b)?, Some(Ordering::Less | Ordering::Equal)))
 }
 
-pub fn gt(a: &Value, b: &Value) -> Result<bool, PyTypeError> {
+pub fn gt(a: &Value, b: &Value) -> Result<bool, PyjsonError> {
     lt(b, a)
 }
 
-pub fn ge(a: &Value, b: &Value) -> Result<bool, PyTypeError> {
+pub fn ge(a: &Value, b: &Value) -> Result<bool, PyjsonError> {
     le(b, a)
 }
 
@@ -115,13 +111,13 @@ fn arith(
     op: &str,
     int_op: fn(i128, i128) -> Option<i128>,
     float_op: fn(f64, f64) -> f64,
-) -> Result<Value, PyTypeError> {
+) -> Result<Value, PyjsonError> {
     match (num(a), num(b)) {
         (Some(Num::Int(x)), Some(Num::Int(y))) => int_op(x, y)
             .map(Value::Int)
-            .ok_or_else(|| PyTypeError(format!("integer overflow in {x} {op} {y}"))),
+            .ok_or_else(|| PyjsonError::Type(format!("integer overflow in {x} {op} {y}"))),
         (Some(x), Some(y)) => Ok(Value::Float(float_op(as_f64(&x), as_f64(&y)))),
-        _ => Err(PyTypeError(format!(
+        _ => Err(PyjsonError::Type(format!(
             "cannot compute {} {} {op} {} {}",
             a.type_name(),
             show(a),
@@ -132,34 +128,34 @@ fn arith(
 }
 
 /// Python `a + b` on numbers.
-pub fn add(a: &Value, b: &Value) -> Result<Value, PyTypeError> {
+pub fn add(a: &Value, b: &Value) -> Result<Value, PyjsonError> {
     arith(a, b, "+", i128::checked_add, |x, y| x + y)
 }
 
 /// Python `a * b` on numbers. (Python would repeat a string; no config
 /// means that, so it is a type error here.)
-pub fn mul(a: &Value, b: &Value) -> Result<Value, PyTypeError> {
+pub fn mul(a: &Value, b: &Value) -> Result<Value, PyjsonError> {
     arith(a, b, "*", i128::checked_mul, |x, y| x * y)
 }
 
 /// Python `min(items)`: the first of the smallest.
 pub fn min<'a>(
     items: impl IntoIterator<Item = &'a Value>,
-) -> Result<Option<&'a Value>, PyTypeError> {
+) -> Result<Option<&'a Value>, PyjsonError> {
     extreme(items, Ordering::Less)
 }
 
 /// Python `max(items)`: the first of the largest.
 pub fn max<'a>(
     items: impl IntoIterator<Item = &'a Value>,
-) -> Result<Option<&'a Value>, PyTypeError> {
+) -> Result<Option<&'a Value>, PyjsonError> {
     extreme(items, Ordering::Greater)
 }
 
 fn extreme<'a>(
     items: impl IntoIterator<Item = &'a Value>,
     want: Ordering,
-) -> Result<Option<&'a Value>, PyTypeError> {
+) -> Result<Option<&'a Value>, PyjsonError> {
     let mut best: Option<&Value> = None;
     for item in items {
         best = match best {

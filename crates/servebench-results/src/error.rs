@@ -22,7 +22,7 @@ pub enum ResultsError {
     #[error("{}: invalid JSON: {source}", path.display())]
     Json {
         path: PathBuf,
-        source: servebench_pyjson::ParseError,
+        source: servebench_pyjson::PyjsonError,
     },
     #[error("{}: {message}", path.display())]
     BadResult { path: PathBuf, message: String },

@@ -2,7 +2,7 @@
 //! environment variables → the "agg" record the dashboards read.
 
 use crate::ResultsError;
-use servebench_pyjson::builtins::{float_of, int_of, parse_int};
+use servebench_pyjson::{float_of, int_of, parse_int};
 use servebench_pyjson::{Dict, Value};
 
 /// The variables every run needs, checked together, in this order.
@@ -83,7 +83,7 @@ fn not_a(what: &str, key: &str, v: &Value) -> ResultsError {
     ResultsError::Invalid(format!(
         "result field '{key}' is {} {}, not {what}{hint}",
         v.type_name(),
-        servebench_pyjson::ops::show(v)
+        servebench_pyjson::show(v)
     ))
 }
 

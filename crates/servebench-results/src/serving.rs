@@ -6,7 +6,7 @@ use crate::ResultsError;
 use servebench_metrics::{
     percentile_label, BenchmarkMetrics, Metric, MetricsOptions, RequestOutput,
 };
-use servebench_pyjson::format::fixed;
+use servebench_pyjson::fixed;
 use servebench_pyjson::{float_repr, Dict, Value};
 
 /// The keys the original looks up after saving; if one is missing it exits

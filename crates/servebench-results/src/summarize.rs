@@ -5,8 +5,8 @@ use crate::collect::find_json_files;
 use crate::io::read_json;
 use crate::tabulate;
 use crate::ResultsError;
-use servebench_pyjson::format::fixed;
-use servebench_pyjson::ops::{self, PyTypeError};
+use servebench_pyjson::fixed;
+use servebench_pyjson::{self as ops, PyjsonError};
 use servebench_pyjson::{Dict, Value};
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -237,7 +237,7 @@ fn table(
         })
         .collect::<Result<_, _>>()?;
     let mut order: Vec<usize> = (0..records.len()).collect();
-    let mut failure: Option<PyTypeError> = None;
+    let mut failure: Option<PyjsonError> = None;
     order.sort_by(|&a, &b| match ops::cmp_tuples(&keys[a], &keys[b]) {
         Ok(ordering) => ordering.unwrap_or(Ordering::Equal),
         Err(e) => {
@@ -247,8 +247,7 @@ fn table(
     });
     if let Some(e) = failure {
         return Err(ResultsError::Invalid(format!(
-            "cannot sort the records: {}",
-            e.0
+            "cannot sort the records: {e}"
         )));
     }
     let mut slots: Vec<Option<Record>> = records.drain(..).map(Some).collect();

@@ -7,9 +7,8 @@
 //! decimal-aligned, the rest left-aligned; widths count code points.
 
 use crate::ResultsError;
-use servebench_pyjson::builtins::{float_of, parse_float, parse_int};
-use servebench_pyjson::format::general;
 use servebench_pyjson::Value;
+use servebench_pyjson::{float_of, general, parse_float, parse_int};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum CellType {

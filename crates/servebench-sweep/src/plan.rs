@@ -170,7 +170,7 @@ impl Row<'_> {
     fn int(&self, field: &str) -> Result<i64, SweepError> {
         match self.get(field) {
             Some(Value::Number(n)) => n.as_i64().ok_or_else(|| self.bad(field, "not an integer")),
-            Some(Value::String(s)) => servebench_pyjson::builtins::parse_int(&s)
+            Some(Value::String(s)) => servebench_pyjson::parse_int(&s)
                 .and_then(|v| i64::try_from(v).ok())
                 .ok_or_else(|| self.bad(field, &format!("{s:?} is not an integer"))),
             _ => Err(self.bad(field, "missing or not an integer")),

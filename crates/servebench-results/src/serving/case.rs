@@ -8,7 +8,7 @@ use super::{
 };
 use crate::ResultsError;
 use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, RequestOutput};
-use servebench_pyjson::builtins::parse_float;
+use servebench_pyjson::parse_float;
 use servebench_pyjson::{Dict, Value};
 
 /// A parsed case file.
