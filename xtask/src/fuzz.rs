@@ -1632,7 +1632,7 @@ fn exec(
 /// The events (or the first error) from feeding `data` in reads split at
 /// `splits`; the whole stream at once must give the same.
 fn sse_split_check(data: &[u8], splits: &[usize]) -> Result<(), Failure> {
-    use servebench_client::sse::{decode_all, Decoder};
+    use servebench_client::{decode_all, Decoder};
     let whole = decode_all(data);
     let mut decoder = Decoder::new();
     let mut events = Vec::new();
@@ -1663,7 +1663,7 @@ fn sse_split_check(data: &[u8], splits: &[usize]) -> Result<(), Failure> {
 /// Feeds an endless stream 1 MiB at a time, up to three times the growth
 /// limit; the decoder must refuse it or stay within the limit.
 fn feed_stream(stream: Stream, growth_limit_kib: u64, start_kib: u64) -> Result<(), Failure> {
-    let mut decoder = servebench_client::sse::Decoder::new();
+    let mut decoder = servebench_client::Decoder::new();
     let mut events = Vec::new();
     let chunk: Vec<u8> = match stream {
         Stream::Line => vec![b'a'; 1 << 20],

@@ -10,7 +10,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_bench::{py_float, BenchOptions};
-use servebench_prompts::limits::LimitError;
+use servebench_prompts::LimitError;
 use servebench_results::MetricsCase;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ struct ServeArgs {
 
 /// More than 0 and less than 10^9 seconds (not NaN).
 fn positive_seconds(s: &str) -> Result<Duration, String> {
-    let v = py_float(s)?;
+    let v = py_float(s).map_err(|e| e.to_string())?;
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero() && v < 1e9)

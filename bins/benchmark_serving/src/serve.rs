@@ -7,10 +7,9 @@
 use crate::interrupt::Interrupt;
 use crate::{Prepared, ServeArgs};
 use servebench_bench::{audit_line, BenchConfig, BenchError, Ending, SaveConfig};
-use servebench_client::backend::Backend;
-use servebench_client::run::{Observer, Quiet};
+use servebench_client::{Backend, Observer, Quiet};
 use servebench_metrics::{MetricsOptions, RequestOutput};
-use servebench_prompts::{tokenizer::Tokenizer, PrepareOptions};
+use servebench_prompts::{PrepareOptions, Tokenizer};
 use servebench_pyjson::{Dict, Value};
 use std::io::Write;
 use std::process::ExitCode;

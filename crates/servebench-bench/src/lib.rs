@@ -10,11 +10,14 @@
 //! the stdout lines go to the writer it is given, progress to a callback,
 //! and the caller decides what an interrupt is.
 
-use servebench_client::backend::{self, Backend, RequestSpec};
-use servebench_client::run::{self, Audit, Observer, PreparedRequest, RunOptions, RunOutcome};
+#![warn(unreachable_pub)]
+
+use servebench_client::{
+    self as client, Audit, Backend, ClientError, Observer, PreparedRequest, RequestSpec,
+    RunOptions, RunOutcome,
+};
 use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, RequestOutput};
-use servebench_prompts::limits::{self, LimitError};
-use servebench_prompts::{tokenizer::Tokenizer, Prepared};
+use servebench_prompts::{LimitError, Prepared, Tokenizer, MAX_PROMPTS};
 use servebench_pyjson::{float_repr, Dict, Value};
 use servebench_results::{
     exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
@@ -156,7 +159,7 @@ pub const MAX_CONCURRENCY: i64 = 1_000_000;
 /// once-through run's schedule).
 pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// The options' ranges (see `servebench_prompts::limits`), checked before
+/// The options' ranges (see `servebench_prompts`' `check_*`), checked before
 /// anything is sized or timed from them.
 pub fn check_limits(cfg: &BenchConfig) -> Result<(), LimitError> {
     cfg.options.check_limits()?;
@@ -186,7 +189,10 @@ pub enum BenchError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Run(#[from] run::RunError),
+    Client(#[from] ClientError),
+    /// A value Python's `float()` refuses (`py_float`).
+    #[error("invalid float value: '{0}'")]
+    Float(String),
     #[error("writing {path}: {source}")]
     Write {
         path: String,
@@ -268,14 +274,14 @@ pub async fn run(
     };
     let mut requests = Vec::with_capacity(prepared.requests.len());
     for i in 0..prepared.requests.len() {
-        let body = backend::request_body(kind, &spec(i)).map_err(invalid)?;
+        let body = client::request_body(kind, &spec(i)).map_err(invalid)?;
         requests.push(PreparedRequest {
             body: body.into(),
             prompt_len: prepared.requests[i].prompt_len as i64,
         });
     }
     let first = prepared.requests.first().ok_or(BenchError::NoRequests)?;
-    let test_body = backend::request_body(
+    let test_body = client::request_body(
         kind,
         &RequestSpec {
             model: served,
@@ -291,12 +297,12 @@ pub async fn run(
         .max_concurrency
         .and_then(|c| usize::try_from(c).ok())
         .filter(|&c| c > 0);
-    run::check_open_files(max_concurrency.unwrap_or(requests.len()))?;
+    client::check_open_files(max_concurrency.unwrap_or(requests.len()))?;
 
     let opts = RunOptions {
         kind,
         api_url,
-        authorization: backend::authorization(cfg.api_key.as_deref()),
+        authorization: client::authorization(cfg.api_key.as_deref()),
         max_concurrency,
         reuse_connections: !cfg.new_connection_per_request,
         connect_timeout: cfg.connect_timeout,
@@ -305,7 +311,7 @@ pub async fn run(
         interrupt_grace: Duration::from_secs(5),
         ca_file: cfg.ca_file.clone(),
     };
-    let client = run::Client::new(opts.clone())?;
+    let client = client::Client::new(opts.clone())?;
     let mut stop = Stop::new(stop);
     let began = Instant::now();
     // An interrupt before the main run: where, and that phase's audit.
@@ -488,7 +494,7 @@ pub async fn run(
 /// the backend.
 pub fn api_url(backend: Backend, base_url: &str, endpoint: &str) -> Result<String, BenchError> {
     let api_url = format!("{base_url}{endpoint}");
-    backend::check_url(backend.kind(), &api_url).map_err(invalid)?;
+    client::check_url(backend.kind(), &api_url).map_err(invalid)?;
     Ok(api_url)
 }
 
@@ -498,7 +504,7 @@ pub fn api_url(backend: Backend, base_url: &str, endpoint: &str) -> Result<Strin
 #[allow(clippy::too_many_arguments)]
 async fn main_run<F: Future<Output = ()>>(
     cfg: &BenchConfig,
-    client: &run::Client,
+    client: &client::Client,
     requests: Vec<PreparedRequest>,
     prepared: &Prepared,
     tok: &Tokenizer,
@@ -559,7 +565,7 @@ async fn main_run<F: Future<Output = ()>>(
 /// See [`LongRun`]. The outcome's outputs are read back from the spool.
 #[allow(clippy::too_many_arguments)]
 async fn long_run(
-    client: &run::Client,
+    client: &client::Client,
     requests: &[PreparedRequest],
     gaps: &[Option<f64>],
     long: &LongRun,
@@ -586,7 +592,7 @@ async fn long_run(
         let i = k % requests.len();
         // The metrics need every request's times at the end: the count is
         // bounded like a once-through run's.
-        if due >= limit || k as u64 >= limits::MAX_PROMPTS {
+        if due >= limit || k as u64 >= MAX_PROMPTS {
             return None;
         }
         let gap = gaps[i];
@@ -705,11 +711,11 @@ async fn profile(
         max_concurrency: None,
         ..opts.clone()
     };
-    let outcome = run::run(
+    let outcome = client::run(
         o,
         vec![test_request.clone()],
         &[None],
-        Arc::new(run::Quiet),
+        Arc::new(client::Quiet),
         stop,
     )
     .await?;
@@ -891,11 +897,11 @@ mod tests {
                 body: String::from("{}").into(),
                 prompt_len: 1,
             };
-            let outcome = run::run(
+            let outcome = client::run(
                 opts.clone(),
                 vec![request.clone(), request],
                 &[Some(gap), None],
-                Arc::new(run::Quiet),
+                Arc::new(client::Quiet),
                 tokio::time::sleep(Duration::from_millis(200)),
             )
             .await

@@ -7,8 +7,10 @@
 //! options, dataset) once, into a [`BenchConfig`](crate::BenchConfig).
 
 use crate::{MAX_CONCURRENCY, MAX_WARMUPS};
-use servebench_prompts::limits::{self, LimitError};
-use servebench_prompts::{datasets, random, Dataset, PrepareOptions, PromptsError};
+use servebench_prompts::{
+    check_burstiness, check_max_len, check_prompts, check_rate, check_total, require_path, Dataset,
+    LimitError, PrepareOptions, PromptsError, RandomOptions, SonnetOptions,
+};
 use servebench_pyjson::{Dict, Value};
 
 /// benchmark_serving's options, with its names and defaults, plus the
@@ -322,10 +324,10 @@ impl BenchOptions {
     /// directory); a file dataset needs one.
     pub fn dataset(&self, path: Option<&str>) -> Result<Dataset, PromptsError> {
         self.check_dataset_limits()?;
-        let path = || datasets::require_path(&self.dataset_name, path);
+        let path = || require_path(&self.dataset_name, path);
         let num_prompts = usize::try_from(self.num_prompts).unwrap_or(usize::MAX);
         Ok(match self.dataset_name.as_str() {
-            "random" => Dataset::Random(random::RandomOptions {
+            "random" => Dataset::Random(RandomOptions {
                 input_len: self.random_input_len,
                 output_len: self.random_output_len,
                 prefix_len: self.random_prefix_len,
@@ -340,7 +342,7 @@ impl BenchOptions {
             },
             "sonnet" => Dataset::Sonnet {
                 path: path()?,
-                options: datasets::SonnetOptions {
+                options: SonnetOptions {
                     input_len: self.sonnet_input_len,
                     output_len: self.sonnet_output_len,
                     prefix_len: self.sonnet_prefix_len,
@@ -361,31 +363,31 @@ impl BenchOptions {
         })
     }
 
-    /// The dataset's counts and lengths within [`limits`], before anything
-    /// is sized from them.
+    /// The dataset's counts and lengths within their ranges (`servebench_prompts`'
+    /// `check_*`), before anything is sized from them.
     pub fn check_dataset_limits(&self) -> Result<(), LimitError> {
         let n = self.num_prompts;
-        limits::check_prompts("num_prompts", n)?;
+        check_prompts("num_prompts", n)?;
         match self.dataset_name.as_str() {
             "random" => {
-                limits::check_max_len("random_input_len", self.random_input_len)?;
-                limits::check_max_len("random_output_len", self.random_output_len)?;
-                limits::check_max_len("random_prefix_len", self.random_prefix_len)?;
+                check_max_len("random_input_len", self.random_input_len)?;
+                check_max_len("random_output_len", self.random_output_len)?;
+                check_max_len("random_prefix_len", self.random_prefix_len)?;
                 let per_prompt = self
                     .random_input_len
                     .max(0)
                     .saturating_add(self.random_prefix_len.max(0));
-                limits::check_total("num_prompts", n, per_prompt)
+                check_total("num_prompts", n, per_prompt)
             }
             "sonnet" => {
-                limits::check_max_len("sonnet_input_len", self.sonnet_input_len)?;
-                limits::check_max_len("sonnet_output_len", self.sonnet_output_len)?;
-                limits::check_max_len("sonnet_prefix_len", self.sonnet_prefix_len)?;
-                limits::check_total("num_prompts", n, self.sonnet_input_len.max(0))
+                check_max_len("sonnet_input_len", self.sonnet_input_len)?;
+                check_max_len("sonnet_output_len", self.sonnet_output_len)?;
+                check_max_len("sonnet_prefix_len", self.sonnet_prefix_len)?;
+                check_total("num_prompts", n, self.sonnet_input_len.max(0))
             }
             "sharegpt" => self
                 .sharegpt_output_len
-                .map_or(Ok(()), |l| limits::check_max_len("sharegpt_output_len", l)),
+                .map_or(Ok(()), |l| check_max_len("sharegpt_output_len", l)),
             _ => Ok(()),
         }
     }
@@ -402,8 +404,8 @@ impl BenchOptions {
         }
     }
 
-    /// The ranges of the run's own options (see `servebench_prompts::limits`;
-    /// the dataset's are [`BenchOptions::check_dataset_limits`]).
+    /// The ranges of the run's own options (see `servebench_prompts`'
+    /// `check_*`; the dataset's are [`BenchOptions::check_dataset_limits`]).
     pub fn check_limits(&self) -> Result<(), LimitError> {
         // A negative count means no warm-ups, as the original's range() has it.
         if self.num_warmups > MAX_WARMUPS {
@@ -420,8 +422,8 @@ impl BenchOptions {
                 ));
             }
         }
-        limits::check_rate(self.request_rate)?;
-        limits::check_burstiness(self.burstiness)
+        check_rate(self.request_rate)?;
+        check_burstiness(self.burstiness)
     }
 
     /// The options as the original's `vars(args)`: its own options only, in
@@ -489,8 +491,9 @@ impl BenchOptions {
 
 /// Python `float()`, as argparse's `type=float` applies it.
 #[cfg(feature = "clap")]
-pub fn py_float(s: &str) -> Result<f64, String> {
-    servebench_pyjson::parse_float(s).ok_or_else(|| format!("invalid float value: '{s}'"))
+pub fn py_float(s: &str) -> Result<f64, crate::BenchError> {
+    servebench_pyjson::parse_float(s)
+        .ok_or_else(|| crate::BenchError::Float(s.to_owned()))
 }
 
 /// A count as the command line parses a `usize` (its error texts).
@@ -513,7 +516,7 @@ mod rate {
         Text(String),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Ok(match Rate::deserialize(d)? {
             Rate::Number(r) => r,
             Rate::Text(t) if t == "inf" => f64::INFINITY,
@@ -521,7 +524,7 @@ mod rate {
         })
     }
 
-    pub fn serialize<S: Serializer>(rate: &f64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(rate: &f64, s: S) -> Result<S::Ok, S::Error> {
         if rate.is_infinite() {
             Rate::Text("inf".into()).serialize(s)
         } else {
@@ -536,11 +539,11 @@ mod rate {
 mod unsigned {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         u64::deserialize(d).map(|n| i64::try_from(n).unwrap_or(i64::MAX))
     }
 
-    pub fn serialize<S: Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(n: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_i64(*n)
     }
 }
@@ -550,11 +553,16 @@ mod unsigned {
 mod list {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<String>>, D::Error> {
         Vec::<String>::deserialize(d).map(Some)
     }
 
-    pub fn serialize<S: Serializer>(v: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        v: &Option<Vec<String>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         v.as_deref().unwrap_or_default().serialize(s)
     }
 }

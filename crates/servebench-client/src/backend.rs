@@ -12,7 +12,7 @@
 //! sends: [`MAX_EVENTS`] events and [`MAX_TEXT_BYTES`] of generated text
 //! per request (one `itl` entry of 8 bytes per token chunk, so at most
 //! 8 MiB of those). Both are far above any real `max_tokens`; a stream that
-//! goes past either fails its request with a [`LimitError`], which also
+//! goes past either fails its request with a [`ClientError`], which also
 //! ends a stream that would never end. Below the caps the text is kept
 //! whole: the metrics count its tokens when the server sent no usage, and
 //! `--save-detailed` saves it.
@@ -26,6 +26,7 @@
 //! answer is one JSON document: there only a body cut short of its HTTP
 //! framing (or, for MII, JSON that does not parse) tells a cut.
 
+use crate::error::{head, ClientError};
 use servebench_metrics::RequestOutput;
 use servebench_pyjson::{Dict, Value};
 
@@ -38,18 +39,6 @@ pub const MAX_TEXT_BYTES: usize = 16 << 20;
 pub const CUT_OPENAI: &str = "the stream was cut: it ended without [DONE] or a usage report";
 /// The error of a TGI stream that ended before its final chunk.
 pub const CUT_TGI: &str = "the stream was cut: it ended before the final chunk with generated_text";
-
-/// A request that went past one of the per-request caps.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LimitError {
-    #[error("the stream exceeded {limit} events, the per-request cap")]
-    Events { limit: usize },
-    #[error("the generated text exceeded {} MiB, the per-request cap", limit >> 20)]
-    Text { limit: usize },
-    #[error("the response body exceeded {} MiB, the cap on a whole response", limit >> 20)]
-    Body { limit: usize },
-}
 
 /// `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,21 +120,8 @@ pub struct RequestSpec<'a> {
     pub ignore_eos: bool,
 }
 
-/// Why a request cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BackendError {
-    #[error("the {backend} backend needs an API URL ending in {suffix}, got {url}")]
-    Url {
-        backend: &'static str,
-        suffix: &'static str,
-        url: String,
-    },
-    #[error("the {backend} backend supports only --best-of 1")]
-    BestOf { backend: &'static str },
-}
-
 /// The original's URL checks (`profile` endpoints pass for completions).
-pub fn check_url(kind: Kind, url: &str) -> Result<(), BackendError> {
+pub fn check_url(kind: Kind, url: &str) -> Result<(), ClientError> {
     let (ok, backend, suffix) = match kind {
         Kind::Completions => (
             url.ends_with("completions") || url.ends_with("profile"),
@@ -168,7 +144,7 @@ pub fn check_url(kind: Kind, url: &str) -> Result<(), BackendError> {
     if ok {
         Ok(())
     } else {
-        Err(BackendError::Url {
+        Err(ClientError::BackendUrl {
             backend,
             suffix,
             url: url.to_owned(),
@@ -181,7 +157,7 @@ fn int(i: i64) -> Value {
 }
 
 /// The request body, exactly as the original's `json.dumps(payload)`.
-pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, BackendError> {
+pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, ClientError> {
     let mut d = Dict::new();
     match kind {
         Kind::Completions => {
@@ -225,7 +201,7 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, BackendError>
         }
         Kind::TensorrtLlm => {
             if r.best_of != 1 {
-                return Err(BackendError::BestOf {
+                return Err(ClientError::BestOf {
                     backend: "tensorrt-llm",
                 });
             }
@@ -241,7 +217,7 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, BackendError>
         }
         Kind::DeepspeedMii => {
             if r.best_of != 1 {
-                return Err(BackendError::BestOf {
+                return Err(ClientError::BestOf {
                     backend: "deepspeed-mii",
                 });
             }
@@ -275,7 +251,7 @@ pub fn authorization(api_key: Option<&str>) -> String {
 /// Reads one streamed answer, event by event, with the time (seconds on
 /// the client's monotonic clock) each event's bytes were read.
 #[derive(Debug)]
-pub struct StreamParser {
+pub(crate) struct StreamParser {
     kind: Kind,
     sent: f64,
     last: f64,
@@ -291,7 +267,7 @@ pub struct StreamParser {
 impl StreamParser {
     /// `sent`: when the request was sent. The output starts with the
     /// original's defaults (`output_tokens` 0, not unknown).
-    pub fn new(kind: Kind, sent: f64, prompt_len: i64) -> Self {
+    pub(crate) fn new(kind: Kind, sent: f64, prompt_len: i64) -> Self {
         StreamParser {
             kind,
             sent,
@@ -314,32 +290,33 @@ impl StreamParser {
     }
 
     /// Appends to the generated text, within [`MAX_TEXT_BYTES`].
-    fn push_text(&mut self, text: &str) -> Result<(), String> {
+    fn push_text(&mut self, text: &str) -> Result<(), ClientError> {
         if self.out.generated_text.len().saturating_add(text.len()) > MAX_TEXT_BYTES {
-            return Err(LimitError::Text {
+            return Err(ClientError::Text {
                 limit: MAX_TEXT_BYTES,
-            }
-            .to_string());
+            });
         }
         self.out.generated_text.push_str(text);
         Ok(())
     }
 
     /// One SSE event's data. An error makes the request fail with that text.
-    pub fn on_data(&mut self, data: &str, now: f64) -> Result<(), String> {
+    pub(crate) fn on_data(&mut self, data: &str, now: f64) -> Result<(), ClientError> {
         self.events += 1;
         if self.events > MAX_EVENTS {
-            return Err(LimitError::Events { limit: MAX_EVENTS }.to_string());
+            return Err(ClientError::Events { limit: MAX_EVENTS });
         }
         if data == "[DONE]" && matches!(self.kind, Kind::Completions | Kind::Chat) {
             self.complete = true;
             return Ok(());
         }
-        let value = servebench_pyjson::from_str(data)
-            .map_err(|e| format!("JSONDecodeError: {e}: {data:.120}"))?;
+        let value = servebench_pyjson::from_str(data).map_err(|e| ClientError::Json {
+            message: e.to_string(),
+            data: head(data),
+        })?;
         let chunk = value
             .as_dict()
-            .ok_or_else(|| format!("expected a JSON object, got {data:.120}"))?;
+            .ok_or_else(|| ClientError::NotObject { data: head(data) })?;
         match self.kind {
             Kind::Completions | Kind::Chat => {
                 let choices = chunk
@@ -352,7 +329,7 @@ impl StreamParser {
                         let delta = choices[0]
                             .as_dict()
                             .and_then(|c| c.get("delta"))
-                            .ok_or("KeyError: 'delta'")?;
+                            .ok_or(ClientError::MissingKey("delta"))?;
                         let content = delta
                             .as_dict()
                             .and_then(|d| d.get("content"))
@@ -403,7 +380,7 @@ impl StreamParser {
                 let text = chunk
                     .get("text_output")
                     .and_then(Value::as_str)
-                    .ok_or("KeyError: 'text_output'")?;
+                    .ok_or(ClientError::MissingKey("text_output"))?;
                 self.push_text(text)?;
             }
             Kind::DeepspeedMii => {
@@ -412,7 +389,7 @@ impl StreamParser {
                     .and_then(Value::as_list)
                     .and_then(|t| t.first())
                     .and_then(Value::as_str);
-                let text = text.ok_or("KeyError: 'text'")?;
+                let text = text.ok_or(ClientError::MissingKey("text"))?;
                 self.out.generated_text.clear();
                 self.push_text(text)?;
                 self.out.ttft = 0.0;
@@ -425,7 +402,7 @@ impl StreamParser {
 
     /// The request's output once the body ended normally (a body cut
     /// short of its HTTP framing goes to [`StreamParser::fail`]).
-    pub fn finish(mut self) -> RequestOutput {
+    pub(crate) fn finish(mut self) -> RequestOutput {
         let error = match self.kind {
             Kind::Completions if self.chunks == 0 => Some("Never received a valid chunk to calculate TTFT.This response will be marked as failed!"),
             // The chat path succeeds on any complete 200, even without chunks.
@@ -445,7 +422,7 @@ impl StreamParser {
 
     /// The request failed with `error` (HTTP status, parse error, cut
     /// stream, timeout): the original keeps what arrived but marks it failed.
-    pub fn fail(mut self, error: String) -> RequestOutput {
+    pub(crate) fn fail(mut self, error: String) -> RequestOutput {
         self.out.success = false;
         self.out.error = error;
         self.out
@@ -589,11 +566,12 @@ mod tests {
         let mut bad = StreamParser::new(Kind::Chat, 0.0, 1);
         assert_eq!(
             bad.on_data(r#"{"choices": [{"text": "x"}]}"#, 0.1),
-            Err("KeyError: 'delta'".to_owned())
+            Err(ClientError::MissingKey("delta"))
         );
         assert!(StreamParser::new(Kind::Completions, 0.0, 1)
             .on_data("not json", 0.1)
             .unwrap_err()
+            .to_string()
             .starts_with("JSONDecodeError"));
     }
 
@@ -602,7 +580,7 @@ mod tests {
         let mut p = StreamParser::new(kind, 0.0, 1);
         for (i, data) in events.iter().enumerate() {
             if let Err(e) = p.on_data(data, 0.1 * (i + 1) as f64) {
-                return p.fail(e);
+                return p.fail(e.to_string());
             }
         }
         p.finish()
@@ -689,7 +667,7 @@ mod tests {
             let out = parse(kind, &[&chunk, &chunk, &chunk]);
             assert_eq!(
                 out.error,
-                LimitError::Text {
+                ClientError::Text {
                     limit: MAX_TEXT_BYTES
                 }
                 .to_string(),
@@ -704,7 +682,7 @@ mod tests {
         }
         let err = p.on_data("[DONE]", 0.3).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "the stream exceeded 1048576 events, the per-request cap"
         );
     }

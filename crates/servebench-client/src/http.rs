@@ -13,13 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub type Sender = SendRequest<Full<Bytes>>;
+use crate::error::ClientError;
+
+pub(crate) type Sender = SendRequest<Full<Bytes>>;
 
 const READ_BUFFER: usize = 4096;
 
 /// Where requests go: parsed once from the API URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// `host:port` to connect to.
     pub addr: String,
     /// The `Host` header.
@@ -32,19 +34,9 @@ pub struct Endpoint {
     pub server_name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EndpointError {
-    #[error("invalid URL {url}: {reason}")]
-    Invalid { url: String, reason: String },
-    #[error("{url}: HTTPS is not supported by this build (built without the `https` feature); use an http:// URL (or a TLS-terminating proxy)")]
-    Https { url: String },
-    #[error("TLS setup: {0}")]
-    Tls(String),
-}
-
 impl Endpoint {
-    pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
-        let invalid = |reason: &str| EndpointError::Invalid {
+    pub(crate) fn parse(url: &str) -> Result<Endpoint, ClientError> {
+        let invalid = |reason: &str| ClientError::InvalidUrl {
             url: url.to_owned(),
             reason: reason.to_owned(),
         };
@@ -52,7 +44,7 @@ impl Endpoint {
         let tls = match uri.scheme_str() {
             Some("http") => false,
             Some("https") if cfg!(feature = "https") => true,
-            Some("https") => return Err(EndpointError::Https { url: url.into() }),
+            Some("https") => return Err(ClientError::Https { url: url.into() }),
             Some(other) => return Err(invalid(&format!("unsupported scheme {other:?}"))),
             None => return Err(invalid("no scheme (expected http://HOST:PORT/PATH)")),
         };
@@ -77,7 +69,7 @@ impl Endpoint {
 
 /// Opens, lends and takes back connections to one endpoint.
 #[derive(Debug)]
-pub struct Connections {
+pub(crate) struct Connections {
     endpoint: Endpoint,
     reuse: bool,
     connect_timeout: Duration,
@@ -89,12 +81,12 @@ pub struct Connections {
 
 impl Connections {
     /// `ca_file`: more trusted certificate authorities (PEM) for HTTPS.
-    pub fn new(
+    pub(crate) fn new(
         endpoint: Endpoint,
         reuse: bool,
         connect_timeout: Duration,
         ca_file: Option<&Path>,
-    ) -> Result<Self, EndpointError> {
+    ) -> Result<Self, ClientError> {
         #[cfg(feature = "https")]
         let tls = match endpoint.tls {
             true => Some(tls::Tls::new(&endpoint.server_name, ca_file)?),
@@ -113,17 +105,17 @@ impl Connections {
         })
     }
 
-    pub fn endpoint(&self) -> &Endpoint {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
     /// How many TCP connections were opened so far.
-    pub fn opened(&self) -> u64 {
+    pub(crate) fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }
 
     /// An idle connection ready for a request, or a new one.
-    pub async fn get(&self) -> Result<Sender, String> {
+    pub(crate) async fn get(&self) -> Result<Sender, String> {
         if self.reuse {
             loop {
                 let candidate = match self.idle.lock() {
@@ -143,7 +135,7 @@ impl Connections {
     }
 
     /// Returns a connection whose last response was read to the end.
-    pub fn put(&self, sender: Sender) {
+    pub(crate) fn put(&self, sender: Sender) {
         if self.reuse && !sender.is_closed() {
             if let Ok(mut idle) = self.idle.lock() {
                 idle.push(sender);
@@ -211,7 +203,7 @@ impl Connections {
 
 #[cfg(feature = "https")]
 mod tls {
-    use super::EndpointError;
+    use super::ClientError;
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, ServerName};
     use std::path::Path;
@@ -219,7 +211,7 @@ mod tls {
     use tokio_rustls::rustls::{ClientConfig, RootCertStore};
     use tokio_rustls::{client::TlsStream, TlsConnector};
 
-    pub struct Tls {
+    pub(crate) struct Tls {
         connector: TlsConnector,
         server_name: ServerName<'static>,
     }
@@ -233,42 +225,42 @@ mod tls {
     }
 
     impl Tls {
-        pub fn new(server_name: &str, ca_file: Option<&Path>) -> Result<Tls, EndpointError> {
+        pub(crate) fn new(server_name: &str, ca_file: Option<&Path>) -> Result<Tls, ClientError> {
             let mut roots = RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             if let Some(path) = ca_file {
                 // A regular file of bounded size (a FIFO would block the
                 // open, /dev/zero would grow a line buffer forever).
                 let pem = servebench_files::read(path, servebench_files::Limit::CONFIG)
-                    .map_err(|e| EndpointError::Tls(format!("reading CA certificates: {e}")))?;
+                    .map_err(|e| ClientError::Tls(format!("reading CA certificates: {e}")))?;
                 let certs = CertificateDer::pem_slice_iter(&pem)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| {
-                        EndpointError::Tls(format!(
+                        ClientError::Tls(format!(
                             "reading CA certificates from {}: {e}",
                             path.display()
                         ))
                     })?;
                 if certs.is_empty() {
-                    return Err(EndpointError::Tls(format!(
+                    return Err(ClientError::Tls(format!(
                         "{}: no PEM certificates in the file",
                         path.display()
                     )));
                 }
                 for cert in certs {
                     roots.add(cert).map_err(|e| {
-                        EndpointError::Tls(format!("a CA certificate in {}: {e}", path.display()))
+                        ClientError::Tls(format!("a CA certificate in {}: {e}", path.display()))
                     })?;
                 }
             }
             let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
             let config = ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .map_err(|e| EndpointError::Tls(e.to_string()))?
+                .map_err(|e| ClientError::Tls(e.to_string()))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
             let server_name = ServerName::try_from(server_name.to_owned()).map_err(|e| {
-                EndpointError::Tls(format!(
+                ClientError::Tls(format!(
                     "{server_name:?} is not a valid TLS server name: {e}"
                 ))
             })?;
@@ -278,7 +270,7 @@ mod tls {
             })
         }
 
-        pub async fn connect(
+        pub(crate) async fn connect(
             &self,
             stream: tokio::net::TcpStream,
         ) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
@@ -308,7 +300,7 @@ mod tests {
             assert!(e.tls);
             assert_eq!((e.addr.as_str(), e.server_name.as_str()), ("h:443", "h"));
         } else {
-            assert!(matches!(https, Err(EndpointError::Https { .. })));
+            assert!(matches!(https, Err(ClientError::Https { .. })));
         }
         let e = Endpoint::parse("http://[::1]:9/x").unwrap();
         assert_eq!(

@@ -6,8 +6,9 @@
 //! the gaps before it), so sleeping never accumulates drift. Timestamps are
 //! seconds on one monotonic clock, taken right after each read returns.
 
-use crate::backend::{Kind, LimitError, StreamParser};
-use crate::http::{Connections, Endpoint, EndpointError};
+use crate::backend::{Kind, StreamParser};
+use crate::error::ClientError;
+use crate::http::{Connections, Endpoint};
 use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -100,23 +101,9 @@ pub struct Audit {
 
 /// The send lag above which a run is client-bound: the client, not the
 /// server, then decides when requests start, and TTFT includes its delay.
-pub const CLIENT_BOUND_P99_LAG_MS: f64 = 5.0;
+pub(crate) const CLIENT_BOUND_P99_LAG_MS: f64 = 5.0;
 /// CPU use (fraction of all cores) above which a run is client-bound.
-pub const CLIENT_BOUND_CPU_SHARE: f64 = 0.9;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Endpoint(#[from] EndpointError),
-    #[error("up to {connections} connections need about {needed} open files, but the open-file limit is {limit} and the hard limit does not allow more; raise it (ulimit -Hn {needed}; ulimit -n {needed}) or lower --max-concurrency")]
-    OpenFiles {
-        connections: usize,
-        needed: u64,
-        limit: u64,
-    },
-    #[error("{gaps} arrival gaps for {requests} requests")]
-    Gaps { gaps: usize, requests: usize },
-}
+pub(crate) const CLIENT_BOUND_CPU_SHARE: f64 = 0.9;
 
 /// The largest whole (not streamed) response body read: 16 MiB, the
 /// generated-text cap ([`crate::backend::MAX_TEXT_BYTES`]) of the one
@@ -148,7 +135,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(opts: RunOptions) -> Result<Client, RunError> {
+    pub fn new(opts: RunOptions) -> Result<Client, ClientError> {
         let endpoint = Endpoint::parse(&opts.api_url)?;
         let conns = Connections::new(
             endpoint,
@@ -169,9 +156,9 @@ impl Client {
         gaps: &[Option<f64>],
         observer: Arc<dyn Observer>,
         stop: impl Future<Output = ()>,
-    ) -> Result<RunOutcome, RunError> {
+    ) -> Result<RunOutcome, ClientError> {
         if gaps.len() != requests.len() {
-            return Err(RunError::Gaps {
+            return Err(ClientError::Gaps {
                 gaps: gaps.len(),
                 requests: requests.len(),
             });
@@ -241,7 +228,7 @@ pub async fn run(
     gaps: &[Option<f64>],
     observer: Arc<dyn Observer>,
     stop: impl Future<Output = ()>,
-) -> Result<RunOutcome, RunError> {
+) -> Result<RunOutcome, ClientError> {
     Client::new(opts)?.run(requests, gaps, observer, stop).await
 }
 
@@ -523,7 +510,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         if opts.kind == Kind::DeepspeedMii {
             if whole.len().saturating_add(data.len()) > MAX_BODY_BYTES {
                 return parser.fail(
-                    LimitError::Body {
+                    ClientError::Body {
                         limit: MAX_BODY_BYTES,
                     }
                     .to_string(),
@@ -537,7 +524,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         }
         for event in events.drain(..) {
             if let Err(e) = parser.on_data(&event.data, now) {
-                return parser.fail(e);
+                return parser.fail(e.to_string());
             }
         }
     }
@@ -561,7 +548,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             Err(e) => return parser.fail(format!("invalid UTF-8 in the response: {e}")),
         };
         if let Err(e) = parser.on_data(text, now) {
-            return parser.fail(e);
+            return parser.fail(e.to_string());
         }
     }
     shared.conns.put(sender);
@@ -639,7 +626,7 @@ fn process_cpu_seconds() -> Option<f64> {
 }
 
 /// Peak resident set (`VmHWM`), MiB.
-pub fn peak_rss_mib() -> Option<f64> {
+pub(crate) fn peak_rss_mib() -> Option<f64> {
     rss_mib("VmHWM:")
 }
 
@@ -654,14 +641,14 @@ fn rss_mib(field: &str) -> Option<f64> {
 /// raises the soft open-file limit towards the hard one when it is too low,
 /// and fails early, naming the `ulimit -n` needed, when even that is not
 /// enough.
-pub fn check_open_files(connections: usize) -> Result<(), RunError> {
+pub fn check_open_files(connections: usize) -> Result<(), ClientError> {
     let needed = (connections as u64).saturating_add(64);
     if open_files_limit().is_some_and(|limit| limit < needed) {
         // A failure leaves the limit as it was; the check below reports it.
         let _ = rlimit::increase_nofile_limit(needed);
     }
     match open_files_limit() {
-        Some(limit) if limit < needed => Err(RunError::OpenFiles {
+        Some(limit) if limit < needed => Err(ClientError::OpenFiles {
             connections,
             needed,
             limit,
@@ -707,7 +694,7 @@ mod tests {
             assert!(open_files_limit().is_some_and(|n| n > 0));
             assert!(matches!(
                 check_open_files(usize::MAX / 2),
-                Err(RunError::OpenFiles { .. })
+                Err(ClientError::OpenFiles { .. })
             ));
             assert!(check_open_files(1).is_ok());
         }

@@ -22,6 +22,8 @@
 //! line and event as the original's line reader would (the WHATWG rules
 //! drop them; [`decode_all`] and [`Decoder::feed`] do).
 
+use crate::ClientError;
+
 /// The longest line (without its line end) the decoder accepts: 1 MiB.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// The most `data:` bytes one event may gather across its lines: 1 MiB.
@@ -36,17 +38,6 @@ pub struct Event {
     /// The last `id:` seen so far in the stream.
     pub id: String,
     pub retry_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SseError {
-    #[error("invalid UTF-8 in the event stream at byte {offset}")]
-    InvalidUtf8 { offset: u64 },
-    #[error("a line of the event stream (from byte {offset}) exceeds the {} MiB line cap", limit >> 20)]
-    LineTooLong { limit: usize, offset: u64 },
-    #[error("an event's data (at the line from byte {offset}) exceeds the {} MiB event cap", limit >> 20)]
-    EventTooLarge { limit: usize, offset: u64 },
 }
 
 /// The decoder's state between reads.
@@ -73,7 +64,7 @@ impl Decoder {
     }
 
     /// Feeds one read; completed events are appended to `out`.
-    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), SseError> {
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), ClientError> {
         if !self.started && !bytes.is_empty() {
             // A BOM may straddle reads; wait for three bytes before deciding.
             if self.line.len() + bytes.len() < 3
@@ -114,7 +105,7 @@ impl Decoder {
     /// The stream ended: an unfinished last line is read as a line, and an
     /// event still open is dispatched into `out` — as the Python client's
     /// line reader, which also hands over a last line without `\n`, would.
-    pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), SseError> {
+    pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), ClientError> {
         let line = std::mem::take(&mut self.line);
         if !self.started {
             // At most two bytes, all of them the start of a BOM.
@@ -127,7 +118,7 @@ impl Decoder {
         self.process_line(b"", self.consumed, out)
     }
 
-    fn feed_started(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), SseError> {
+    fn feed_started(&mut self, bytes: &[u8], out: &mut Vec<Event>) -> Result<(), ClientError> {
         let mut rest = bytes;
         while let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
             let terminator_len = match (rest[end], rest.get(end + 1)) {
@@ -152,7 +143,7 @@ impl Decoder {
         // What is carried over stays within the cap; a completed line is
         // checked by `process_line`.
         if self.line.len().saturating_add(rest.len()) > MAX_LINE_BYTES {
-            return Err(SseError::LineTooLong {
+            return Err(ClientError::LineTooLong {
                 limit: MAX_LINE_BYTES,
                 offset: self.consumed.saturating_sub(self.line.len() as u64),
             });
@@ -167,16 +158,16 @@ impl Decoder {
         line: &[u8],
         offset: u64,
         out: &mut Vec<Event>,
-    ) -> Result<(), SseError> {
+    ) -> Result<(), ClientError> {
         // Checked here, not in the scan of `feed_started`: a check inside
         // that loop cost an instruction per byte (measured).
         if line.len() > MAX_LINE_BYTES {
-            return Err(SseError::LineTooLong {
+            return Err(ClientError::LineTooLong {
                 limit: MAX_LINE_BYTES,
                 offset,
             });
         }
-        let line = std::str::from_utf8(line).map_err(|e| SseError::InvalidUtf8 {
+        let line = std::str::from_utf8(line).map_err(|e| ClientError::InvalidUtf8 {
             offset: offset + e.valid_up_to() as u64,
         })?;
         if line.is_empty() {
@@ -212,7 +203,7 @@ impl Decoder {
                     .saturating_add(usize::from(self.has_data))
                     .saturating_add(value.len());
                 if grown > MAX_EVENT_BYTES {
-                    return Err(SseError::EventTooLarge {
+                    return Err(ClientError::EventTooLarge {
                         limit: MAX_EVENT_BYTES,
                         offset,
                     });
@@ -235,7 +226,7 @@ impl Decoder {
 }
 
 /// Decodes a whole stream at once (tests, small bodies).
-pub fn decode_all(bytes: &[u8]) -> Result<Vec<Event>, SseError> {
+pub fn decode_all(bytes: &[u8]) -> Result<Vec<Event>, ClientError> {
     let mut out = Vec::new();
     Decoder::new().feed(bytes, &mut out)?;
     Ok(out)
@@ -275,7 +266,7 @@ mod tests {
         assert_eq!(data(&out), ["ok"]);
         assert_eq!(
             d.feed(b" byte\n", &mut out),
-            Err(SseError::InvalidUtf8 { offset: 20 })
+            Err(ClientError::InvalidUtf8 { offset: 20 })
         );
     }
 
@@ -314,7 +305,7 @@ mod tests {
             body.len()
         );
         let over = format!(": ok\ndata: {body}y\n\n");
-        let error = SseError::LineTooLong {
+        let error = ClientError::LineTooLong {
             limit: MAX_LINE_BYTES,
             offset: 5,
         };
@@ -350,7 +341,7 @@ mod tests {
         let err = decode_all(over.as_bytes()).unwrap_err();
         assert_eq!(
             err,
-            SseError::EventTooLarge {
+            ClientError::EventTooLarge {
                 limit: MAX_EVENT_BYTES,
                 offset: at
             }
@@ -392,6 +383,9 @@ mod tests {
         let mut d = Decoder::new();
         let mut out = Vec::new();
         d.feed(b"data: \xff", &mut out).unwrap();
-        assert_eq!(d.finish(&mut out), Err(SseError::InvalidUtf8 { offset: 6 }));
+        assert_eq!(
+            d.finish(&mut out),
+            Err(ClientError::InvalidUtf8 { offset: 6 })
+        );
     }
 }

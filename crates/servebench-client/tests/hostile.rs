@@ -3,9 +3,10 @@
 //! request fails with an error naming its cap or the cut, and the request
 //! beside it in the same run still succeeds.
 
-use servebench_client::backend::{Kind, LimitError, CUT_OPENAI, CUT_TGI, MAX_TEXT_BYTES};
-use servebench_client::run::{self, PreparedRequest, RunOptions, MAX_BODY_BYTES};
-use servebench_client::sse::{SseError, MAX_EVENT_BYTES, MAX_LINE_BYTES};
+use servebench_client::{
+    self as run, ClientError, Kind, PreparedRequest, RunOptions, CUT_OPENAI, CUT_TGI,
+    MAX_BODY_BYTES, MAX_EVENT_BYTES, MAX_LINE_BYTES, MAX_TEXT_BYTES,
+};
 use servebench_metrics::RequestOutput;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -275,14 +276,14 @@ fn check(outputs: &[RequestOutput], cases: &[&str], expected: &[Result<&str, &st
 fn a_50_mb_line_and_an_endless_event_fail_their_request_only() {
     let cases = ["line", "event", "ok"];
     let outputs = go(Kind::Completions, &cases, 10.0, 60.0);
-    let line = SseError::LineTooLong {
+    let line = ClientError::LineTooLong {
         limit: MAX_LINE_BYTES,
         offset: 0,
     }
     .to_string();
     // The event's 16th line of 64 KiB takes it past 1 MiB (with the 15
     // `\n` that join the lines).
-    let event = SseError::EventTooLarge {
+    let event = ClientError::EventTooLarge {
         limit: MAX_EVENT_BYTES,
         offset: 15 * ((64 << 10) + 7),
     }
@@ -298,7 +299,7 @@ fn a_50_mb_line_and_an_endless_event_fail_their_request_only() {
 fn two_million_frames_end_at_the_event_cap() {
     let cases = ["frames", "ok"];
     let outputs = go(Kind::Completions, &cases, 10.0, 120.0);
-    let cap = LimitError::Events { limit: 1 << 20 }.to_string();
+    let cap = ClientError::Events { limit: 1 << 20 }.to_string();
     check(&outputs, &cases, &[Err(&cap), Ok("aa")]);
     assert_eq!(
         cap,
@@ -312,7 +313,7 @@ fn two_million_frames_end_at_the_event_cap() {
 fn an_endless_stream_ends_at_the_text_cap() {
     let cases = ["endless-text", "chat-ok"];
     let outputs = go(Kind::Chat, &cases, 10.0, 60.0);
-    let cap = LimitError::Text {
+    let cap = ClientError::Text {
         limit: MAX_TEXT_BYTES,
     }
     .to_string();
@@ -324,7 +325,7 @@ fn an_endless_stream_ends_at_the_text_cap() {
 fn a_whole_body_past_its_cap_fails() {
     let cases = ["mii-huge", "mii-ok"];
     let outputs = go(Kind::DeepspeedMii, &cases, 10.0, 60.0);
-    let cap = LimitError::Body {
+    let cap = ClientError::Body {
         limit: MAX_BODY_BYTES,
     }
     .to_string();

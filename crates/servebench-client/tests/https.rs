@@ -3,8 +3,7 @@
 //! CA file it is given.
 #![cfg(feature = "https")]
 
-use servebench_client::backend::Kind;
-use servebench_client::run::{self, PreparedRequest, RunOptions};
+use servebench_client::{self as run, Kind, PreparedRequest, RunOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,7 +2,7 @@
 //! `eventsource-stream` oracle.
 
 use futures_util::StreamExt;
-use servebench_client::sse::{decode_all, Decoder, Event};
+use servebench_client::{decode_all, Decoder, Event};
 use std::path::Path;
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -47,9 +47,9 @@ pub(crate) const MAX_CONNECTIONS: usize = 4096;
 /// leaves besides the runs' own connections.
 pub(crate) fn connection_limit() -> usize {
     let reserve = 256 + RUN_CONNECTIONS;
-    match servebench_client::run::check_open_files(MAX_CONNECTIONS + reserve) {
+    match servebench_client::check_open_files(MAX_CONNECTIONS + reserve) {
         Ok(()) => MAX_CONNECTIONS,
-        Err(servebench_client::run::RunError::OpenFiles { limit, .. }) => usize::try_from(limit)
+        Err(servebench_client::ClientError::OpenFiles { limit, .. }) => usize::try_from(limit)
             .unwrap_or(0)
             .saturating_sub(reserve)
             .max(64),

@@ -4,7 +4,7 @@
 //! client's own send lag. Each run's [`RunMetrics`] is the run's client
 //! [`Observer`], so the numbers move while the run goes.
 
-use servebench_client::run::Observer;
+use servebench_client::Observer;
 use servebench_metrics::RequestOutput;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

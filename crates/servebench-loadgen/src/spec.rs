@@ -3,10 +3,9 @@
 //! snake_case and its defaults, validated into what a run needs.
 
 use servebench_bench::{BenchOptions, MAX_WARMUPS};
-use servebench_client::backend::Backend;
+use servebench_client::Backend;
 use servebench_metrics::MetricsOptions;
-use servebench_prompts::limits::{self, LimitError};
-use servebench_prompts::{Dataset, PromptsError};
+use servebench_prompts::{self as limits, Dataset, LimitError, PromptsError};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Where and how to download.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hub {
+pub(crate) struct Hub {
     /// `HF_ENDPOINT`, default `https://huggingface.co`.
     pub endpoint: String,
     /// `HF_TOKEN`; never printed.
@@ -28,7 +28,7 @@ pub struct Hub {
 const MAX_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The local directory of a model in the cache layout.
-pub fn repo_dir(cache: &Path, model_id: &str) -> PathBuf {
+pub(crate) fn repo_dir(cache: &Path, model_id: &str) -> PathBuf {
     cache.join(format!("models--{}", model_id.replace('/', "--")))
 }
 
@@ -47,7 +47,7 @@ fn valid_model_id(id: &str) -> bool {
 impl Hub {
     /// Downloads `tokenizer.json` (required) and `tokenizer_config.json`
     /// (when the repository has one) and returns the snapshot directory.
-    pub fn download_tokenizer(
+    pub(crate) fn download_tokenizer(
         &self,
         model_id: &str,
         revision: &str,

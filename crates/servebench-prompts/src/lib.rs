@@ -2,13 +2,15 @@
 //! output_len)` and arrival gaps out — for a given seed, exactly those the
 //! Python client produces.
 //!
-//! This crate owns tokenizer loading ([`tokenizer`]), numpy's legacy random
-//! stream ([`rng`]), the datasets ([`random`]), the length-statistics block
-//! and the arrival process ([`arrival_gaps`]). It does not own sending
-//! requests or timing them.
+//! This crate owns tokenizer loading ([`Tokenizer`]), numpy's legacy random
+//! stream ([`RandomState`]) and Python's ([`PyRandom`]), the datasets
+//! ([`Dataset`], [`prepare`]), the options' ranges ([`LimitError`] and the
+//! `check_*` functions), the length-statistics block and the arrival
+//! process ([`arrival_gaps`]). Everything that goes wrong is a
+//! [`PromptsError`]. It does not own sending requests or timing them.
 //!
 //! ```
-//! use servebench_prompts::{arrival_gaps, rng::RandomState};
+//! use servebench_prompts::{arrival_gaps, RandomState};
 //!
 //! let mut rng = RandomState::new(0);
 //! let gaps = arrival_gaps(&mut rng, 3, 10.0, 1.0)?;
@@ -18,16 +20,31 @@
 //! # Ok::<(), servebench_prompts::PromptsError>(())
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod chat;
-pub mod datasets;
-pub mod hub;
+mod datasets;
+mod hub;
 mod incremental;
-pub mod limits;
+mod limits;
 mod mt;
-pub mod pyrandom;
-pub mod random;
-pub mod rng;
-pub mod tokenizer;
+mod pyrandom;
+mod random;
+mod rng;
+mod tokenizer;
+
+pub use datasets::{
+    custom as sample_custom, require_path, sharegpt as sample_sharegpt, sonnet as sample_sonnet,
+    SonnetOptions,
+};
+pub use limits::{
+    check_burstiness, check_len, check_max_len, check_prompts, check_rate, check_total, LimitError,
+    BURSTINESS, MAX_LEN, MAX_PROMPTS, MAX_REQUEST_RATE, MAX_TOTAL_TOKENS, MIN_REQUEST_RATE,
+};
+pub use pyrandom::PyRandom;
+pub use random::{sample as sample_random, sample_direct as sample_random_direct, RandomOptions};
+pub use rng::RandomState;
+pub use tokenizer::Tokenizer;
 
 use std::path::PathBuf;
 
@@ -48,7 +65,7 @@ pub enum PromptsError {
     #[error("{0}")]
     Options(String),
     #[error(transparent)]
-    Limit(#[from] limits::LimitError),
+    Limit(#[from] LimitError),
     #[error("cancelled")]
     Cancelled,
 }

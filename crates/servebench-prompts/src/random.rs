@@ -56,7 +56,7 @@ pub fn sample(
 
 /// [`sample`], giving up with [`PromptsError::Cancelled`] soon after
 /// `cancel` is set (checked before each prompt).
-pub fn sample_cancellable(
+pub(crate) fn sample_cancellable(
     tok: &Tokenizer,
     rng: &mut RandomState,
     opts: &RandomOptions,

@@ -1,12 +1,10 @@
 //! Datasets and tokenizer loading, with the real DeepSeek-R1 tokenizer from
 //! the shared reference data and our own small fixtures.
 
-use servebench_prompts::datasets::{self, SonnetOptions};
-use servebench_prompts::pyrandom::PyRandom;
-use servebench_prompts::random::{self, RandomOptions};
-use servebench_prompts::rng::RandomState;
-use servebench_prompts::tokenizer::Tokenizer;
-use servebench_prompts::{length_statistics, PromptsError};
+use servebench_prompts::{
+    length_statistics, sample_custom, sample_random, sample_random_direct, sample_sharegpt,
+    sample_sonnet, PromptsError, PyRandom, RandomOptions, RandomState, SonnetOptions, Tokenizer,
+};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -106,7 +104,7 @@ fn random_prompts_hit_their_target_lengths() {
         range_ratio: 0.5,
         use_chat_template: false,
     };
-    let requests = random::sample(&tok, &mut rng, &opts).unwrap();
+    let requests = sample_random(&tok, &mut rng, &opts).unwrap();
     assert_eq!(requests.len(), 8);
     for r in &requests {
         assert!((110..=210).contains(&r.target_len), "{}", r.target_len);
@@ -126,7 +124,7 @@ fn random_prompts_hit_their_target_lengths() {
         range_ratio: 1.5,
         ..opts
     };
-    assert!(random::sample(&tok, &mut RandomState::new(0), &bad)
+    assert!(sample_random(&tok, &mut RandomState::new(0), &bad)
         .unwrap_err()
         .to_string()
         .contains("range"));
@@ -136,17 +134,17 @@ fn random_prompts_hit_their_target_lengths() {
 fn sharegpt_filters_and_shuffles_with_python_random() {
     let tok = deepseek();
     let path = repo().join("fixtures/datasets/sharegpt_small.json");
-    let all = datasets::sharegpt(&tok, &mut PyRandom::new(0), &path, 10, None).unwrap();
+    let all = sample_sharegpt(&tok, &mut PyRandom::new(0), &path, 10, None).unwrap();
     // c2 ("hi") is too short, c3 has a single turn.
     assert_eq!(all.len(), 3);
     assert!(all
         .iter()
         .all(|r| !r.prompt.starts_with("hi") && !r.prompt.starts_with("Write a haiku")));
-    let two = datasets::sharegpt(&tok, &mut PyRandom::new(0), &path, 2, Some(100)).unwrap();
+    let two = sample_sharegpt(&tok, &mut PyRandom::new(0), &path, 2, Some(100)).unwrap();
     assert_eq!(two.len(), 2);
     assert!(two.iter().all(|r| r.output_len == 100));
     assert_eq!(two[0].prompt, all[0].prompt, "same seed, same order");
-    assert!(datasets::sharegpt(&tok, &mut PyRandom::new(0), &path, 2, Some(3)).is_err());
+    assert!(sample_sharegpt(&tok, &mut PyRandom::new(0), &path, 2, Some(3)).is_err());
 }
 
 #[test]
@@ -160,7 +158,7 @@ fn sonnet_builds_chat_prompts_of_about_the_asked_length() {
         num_prompts: 3,
         chat_backend: false,
     };
-    let requests = datasets::sonnet(&tok, &mut PyRandom::new(0), &path, &opts).unwrap();
+    let requests = sample_sonnet(&tok, &mut PyRandom::new(0), &path, &opts).unwrap();
     assert_eq!(requests.len(), 3);
     for r in &requests {
         assert!(
@@ -171,7 +169,7 @@ fn sonnet_builds_chat_prompts_of_about_the_asked_length() {
         assert!(r.prompt.ends_with("<\u{ff5c}Assistant\u{ff5c}>"));
         assert!((90..=150).contains(&r.prompt_len), "{}", r.prompt_len);
     }
-    let raw = datasets::sonnet(
+    let raw = sample_sonnet(
         &tok,
         &mut PyRandom::new(0),
         &path,
@@ -189,21 +187,19 @@ fn sonnet_builds_chat_prompts_of_about_the_asked_length() {
         input_len: 5000,
         ..opts
     };
-    assert!(
-        datasets::sonnet(&tok, &mut PyRandom::new(0), &path, &too_long)
-            .unwrap_err()
-            .to_string()
-            .contains("lines")
-    );
+    assert!(sample_sonnet(&tok, &mut PyRandom::new(0), &path, &too_long)
+        .unwrap_err()
+        .to_string()
+        .contains("lines"));
 }
 
 #[test]
 fn custom_jsonl_errors_name_file_and_line() {
     let tok = deepseek();
     let good = repo().join("fixtures/datasets/custom_small.jsonl");
-    let requests = datasets::custom(&tok, &mut PyRandom::new(1), &good, 4).unwrap();
+    let requests = sample_custom(&tok, &mut PyRandom::new(1), &good, 4).unwrap();
     assert_eq!(requests.len(), 4);
-    assert!(datasets::custom(&tok, &mut PyRandom::new(1), &good, 5)
+    assert!(sample_custom(&tok, &mut PyRandom::new(1), &good, 5)
         .unwrap_err()
         .to_string()
         .contains("4 prompts in the file"));
@@ -225,7 +221,7 @@ fn custom_jsonl_errors_name_file_and_line() {
     ] {
         let path = dir.join("bad.jsonl");
         std::fs::write(&path, text).unwrap();
-        let err = datasets::custom(&tok, &mut PyRandom::new(1), &path, 1)
+        let err = sample_custom(&tok, &mut PyRandom::new(1), &path, 1)
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad.jsonl") && err.contains(needle), "{err}");
@@ -236,7 +232,7 @@ fn custom_jsonl_errors_name_file_and_line() {
         "[{\"conversations\": [{\"value\": 1}, {\"value\": \"x\"}]}]",
     )
     .unwrap();
-    let err = datasets::sharegpt(&tok, &mut PyRandom::new(1), &path, 1, None)
+    let err = sample_sharegpt(&tok, &mut PyRandom::new(1), &path, 1, None)
         .unwrap_err()
         .to_string();
     assert!(
@@ -269,8 +265,8 @@ fn incremental_sampling_equals_the_direct_algorithm() {
         };
         let mut fast_rng = RandomState::new(seed);
         let mut slow_rng = RandomState::new(seed);
-        let fast = random::sample(&tok, &mut fast_rng, &opts).unwrap();
-        let slow = random::sample_direct(&tok, &mut slow_rng, &opts).unwrap();
+        let fast = sample_random(&tok, &mut fast_rng, &opts).unwrap();
+        let slow = sample_random_direct(&tok, &mut slow_rng, &opts).unwrap();
         assert_eq!(
             fast, slow,
             "input_len {input_len}, ratio {range_ratio}, seed {seed}"

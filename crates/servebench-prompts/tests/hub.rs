@@ -1,6 +1,6 @@
 //! The Hugging Face download path against a mock hub on 127.0.0.1.
 
-use servebench_prompts::tokenizer::Tokenizer;
+use servebench_prompts::Tokenizer;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

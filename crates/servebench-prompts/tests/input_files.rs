@@ -3,9 +3,9 @@
 //! thread under a timeout, so a regression (an open that waits for a
 //! writer) fails instead of hanging.
 
-use servebench_prompts::datasets::{self, SonnetOptions};
-use servebench_prompts::pyrandom::PyRandom;
-use servebench_prompts::tokenizer::Tokenizer;
+use servebench_prompts::{
+    sample_custom, sample_sharegpt, sample_sonnet, PyRandom, SonnetOptions, Tokenizer,
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ fn dataset_files_must_be_regular() {
 
     let (t, p) = (tok.clone(), fifo.clone());
     let result = guarded("sharegpt on a fifo", move || {
-        datasets::sharegpt(&t, &mut PyRandom::new(0), &p, 1, None)
+        sample_sharegpt(&t, &mut PyRandom::new(0), &p, 1, None)
     });
     assert_refused(
         result,
@@ -88,7 +88,7 @@ fn dataset_files_must_be_regular() {
             num_prompts: 1,
             chat_backend: false,
         };
-        datasets::sonnet(&t, &mut PyRandom::new(0), &p, &opts)
+        sample_sonnet(&t, &mut PyRandom::new(0), &p, &opts)
     });
     assert_refused(
         result,
@@ -96,7 +96,7 @@ fn dataset_files_must_be_regular() {
     );
     let (t, p) = (tok, sub.clone());
     let result = guarded("custom on a directory", move || {
-        datasets::custom(&t, &mut PyRandom::new(0), &p, 1)
+        sample_custom(&t, &mut PyRandom::new(0), &p, 1)
     });
     assert_refused(
         result,

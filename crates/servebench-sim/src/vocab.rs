@@ -81,7 +81,7 @@ pub(crate) fn estimate_tokens(text: &str) -> usize {
 #[cfg(feature = "tokenizer")]
 #[derive(Debug)]
 struct TokenizerText {
-    tokenizer: servebench_prompts::tokenizer::Tokenizer,
+    tokenizer: servebench_prompts::Tokenizer,
     pieces: Vec<String>,
 }
 
@@ -134,7 +134,7 @@ pub fn text_source(
     let Some(name) = tokenizer else {
         return Ok(std::sync::Arc::new(BuiltIn));
     };
-    let tokenizer = servebench_prompts::tokenizer::Tokenizer::load(name, env)?;
+    let tokenizer = servebench_prompts::Tokenizer::load(name, env)?;
     let pieces: Vec<String> = (0..tokenizer.vocab_size().min(50_000) as u32)
         .filter_map(|id| tokenizer.decode(&[id]).ok())
         .filter(|t| !t.is_empty() && !t.contains('\u{fffd}') && !t.chars().any(char::is_control))
