@@ -118,7 +118,7 @@ impl Args {
         let action = match (self.emit.as_deref(), self.entry_index, self.report_only) {
             (Some("github-matrix"), _, _) => Action::GithubMatrix,
             (Some(_), _, _) => Action::Slurm {
-                sweep_args: servebench_sweep::emit::selection_args(raw_args),
+                sweep_args: servebench_sweep::selection_args(raw_args),
             },
             (None, Some(index), _) => Action::RunEntry(index),
             (None, None, true) => Action::ReportOnly,

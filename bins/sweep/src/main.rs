@@ -3,17 +3,40 @@
 //! entry starts a server, runs `benchmark_serving` and `process_result`;
 //! then `collect_results`, `summarize` and the report. `--emit` prints the
 //! GitHub matrix or writes a Slurm job-array script instead. The work is
-//! `servebench_sweep::command`; this file parses flags and prints.
+//! `servebench_sweep::execute`; this file parses flags and prints.
 
 mod args;
 
 use clap::Parser;
-use servebench_sweep::report::EntryStatus;
-use servebench_sweep::{command, Outcome};
+use servebench_sweep::{execute, EntryStatus, Outcome};
 use std::io::Write;
 use std::process::ExitCode;
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Error: {}", chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error, then each cause its message does not already state.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn run() -> anyhow::Result<ExitCode> {
     let args = args::Args::parse();
     let raw: Vec<String> = std::env::args_os()
         .skip(1)
@@ -22,7 +45,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let cmd = args.into_command(std::env::current_dir()?, raw);
     let mut stderr = std::io::stderr();
     let mut stdout = std::io::stdout().lock();
-    match command::execute(&cmd, &mut stderr)? {
+    match execute(&cmd, &mut stderr)? {
         Outcome::GithubMatrix(json) => stdout.write_all(json.as_bytes())?,
         Outcome::Slurm { script, entries } => {
             writeln!(stdout, "{}", script.display())?;

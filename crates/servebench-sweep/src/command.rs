@@ -87,7 +87,7 @@ impl Selection {
 
 /// The selected matrix entries and the runner config (which names the node
 /// each entry runs on), as `generate_sweep_configs` loads and expands them.
-pub fn select(
+pub(crate) fn select(
     selection: &Selection,
     root: &Path,
 ) -> Result<(Vec<MatrixEntry>, RunnerConfig), SweepError> {
@@ -127,7 +127,7 @@ pub struct Command {
     /// Benchmark this already running server instead of starting one per entry.
     pub base_url: Option<String>,
     /// Start each entry's server with this shell command (placeholders:
-    /// [`crate::server::fill_command`]).
+    /// [`Launch::Shell`]).
     pub server_cmd: Option<String>,
     /// The simulator's clock runs this many times faster.
     pub speedup: f64,

@@ -10,13 +10,13 @@
 use servebench_matrix::MatrixEntry;
 
 /// `generate_sweep_configs`' stdout for this matrix.
-pub fn github_matrix(matrix: &[MatrixEntry]) -> String {
+pub(crate) fn github_matrix(matrix: &[MatrixEntry]) -> String {
     format!("{}\n", servebench_matrix::matrix_json(matrix))
 }
 
 /// What the Slurm script needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlurmJob {
+pub(crate) struct SlurmJob {
     pub run_id: String,
     /// Number of matrix entries (array tasks `0..entries`).
     pub entries: usize,
@@ -31,7 +31,7 @@ pub struct SlurmJob {
 
 /// The sweep's own arguments (after the program name) without `--emit` and
 /// `--run-id` and their values: what every array task repeats to expand
-/// the same matrix ([`SlurmJob::sweep_args`]).
+/// the same matrix ([`Action::Slurm`](crate::Action::Slurm)`::sweep_args`).
 pub fn selection_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut skip = false;
@@ -53,7 +53,7 @@ pub fn selection_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 /// Quotes a word for POSIX sh.
-pub fn sh_quote(word: &str) -> String {
+pub(crate) fn sh_quote(word: &str) -> String {
     if !word.is_empty()
         && word
             .bytes()
@@ -66,7 +66,7 @@ pub fn sh_quote(word: &str) -> String {
 }
 
 /// A Slurm job-array script (`sbatch` it).
-pub fn slurm_script(job: &SlurmJob) -> String {
+pub(crate) fn slurm_script(job: &SlurmJob) -> String {
     let mut args: Vec<String> = job.sweep_args.iter().map(|a| sh_quote(a)).collect();
     args.extend(["--run-id".to_owned(), sh_quote(&job.run_id)]);
     let args = args.join(" ");

@@ -2,7 +2,8 @@
 //! GitHub workflow does across a GPU fleet, on one machine.
 //!
 //! This crate owns the sweep: the command as plain data and its outcome
-//! ([`command`]: select the matrix through `servebench-matrix`, run, emit),
+//! ([`Command`], [`execute`], [`Outcome`]: select the matrix through
+//! `servebench-matrix`, run, emit),
 //! turning matrix entries into typed jobs (with the workflow's flags,
 //! environment and file names), starting and stopping a server per entry
 //! (the embedded simulator, a command, or an external URL), running the real
@@ -15,7 +16,7 @@
 //! calls the binaries and reads what they write.
 //!
 //! ```no_run
-//! use servebench_sweep::command::{self, Action, Command, Outcome, Selection};
+//! use servebench_sweep::{execute, Action, Command, Outcome, Selection};
 //! use std::time::Duration;
 //!
 //! let selection = Selection {
@@ -53,25 +54,29 @@
 //!     bin_dir: Some("target/release".into()),
 //!     action: Action::GithubMatrix,
 //! };
-//! if let Outcome::GithubMatrix(json) = command::execute(&cmd, &mut std::io::sink())? {
+//! if let Outcome::GithubMatrix(json) = execute(&cmd, &mut std::io::sink())? {
 //!     assert!(json.starts_with('['));
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod command;
-pub mod emit;
-pub mod plan;
-pub mod report;
-pub mod run;
-pub mod scale;
-pub mod server;
+#![warn(unreachable_pub)]
+
+mod command;
+mod emit;
+mod plan;
+mod report;
+mod run;
+mod scale;
+mod server;
 
 use std::path::PathBuf;
 
-pub use command::{Action, Command, Outcome, Selection};
-pub use plan::{BenchSettings, Entry, Job};
-pub use run::{Binaries, SweepOptions, SweepOutcome};
+pub use command::{default_run_id, execute, Action, Command, Outcome, Selection};
+pub use emit::selection_args;
+pub use plan::{jobs, BenchSettings, Entry, Job};
+pub use report::{EntryRecord, EntryStatus};
+pub use run::{run_sweep, Binaries, SweepOptions, SweepOutcome};
 pub use server::{Launch, ServerSpec};
 
 /// Why a sweep could not run (an entry's own failure is not an error: it is

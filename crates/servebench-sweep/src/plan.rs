@@ -45,7 +45,7 @@ pub struct Job {
 }
 
 /// The matrix entry as JSON (the same text `generate_sweep_configs` prints).
-pub fn entry_json(entry: &MatrixEntry) -> Value {
+pub(crate) fn entry_json(entry: &MatrixEntry) -> Value {
     servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(entry.clone()))
 }
 
@@ -189,7 +189,7 @@ impl Row<'_> {
 }
 
 /// `benchmark-tmpl.yml`'s RESULT_FILENAME.
-pub fn result_filename(j: &Job) -> String {
+pub(crate) fn result_filename(j: &Job) -> String {
     format!(
         "{}_{}_{}_tp{}-ep{}-dpa{}_disagg-{}_spec-{}_conc{}_{}",
         j.entry.exp_name,
@@ -230,7 +230,7 @@ impl Default for BenchSettings {
 }
 
 /// The workflow's backend: `openai` for the TensorRT-LLM scripts, else `vllm`.
-pub fn backend(job: &Job) -> &'static str {
+pub(crate) fn backend(job: &Job) -> &'static str {
     if job.entry.framework.contains("trt") {
         "openai"
     } else {
@@ -239,7 +239,7 @@ pub fn backend(job: &Job) -> &'static str {
 }
 
 /// `benchmark_serving`'s arguments, as `run_benchmark_serving` passes them.
-pub fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings) -> Vec<String> {
+pub(crate) fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings) -> Vec<String> {
     let mut args: Vec<String> = [
         "--model",
         &job.entry.model,
@@ -285,7 +285,7 @@ pub fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings
 
 /// The job's environment, as the workflow exports it to the benchmark
 /// scripts and `process_result` (a `--server-cmd` sees it too).
-pub fn env(job: &Job, s: &BenchSettings) -> Vec<(&'static str, String)> {
+pub(crate) fn env(job: &Job, s: &BenchSettings) -> Vec<(&'static str, String)> {
     vec![
         ("RUNNER_TYPE", job.runner_type.clone()),
         ("IMAGE", job.entry.image.clone()),

@@ -40,7 +40,7 @@ pub struct EntryRecord {
 
 /// Everything the report shows.
 #[derive(Debug, Clone)]
-pub struct ReportInput<'a> {
+pub(crate) struct ReportInput<'a> {
     pub title: &'a str,
     pub run_id: &'a str,
     pub entries: &'a [EntryRecord],
@@ -51,7 +51,7 @@ pub struct ReportInput<'a> {
 /// Renders the whole report page. Never panics, whatever the records hold:
 /// values that cannot be plotted are left out of the charts and the table
 /// says why.
-pub fn render(input: &ReportInput<'_>) -> String {
+pub(crate) fn render(input: &ReportInput<'_>) -> String {
     let colors = ConfigColors::new(input.entries);
     let mut out = String::with_capacity(32 * 1024 + input.entries.len() * 2048);
     page_head(&mut out, input);
@@ -817,7 +817,7 @@ fn data_json(entries: &[EntryRecord]) -> Value {
 /// One entry as JSON: `name`, `exp_name`, `status` (`ok`/`failed`, with
 /// `stage` and `message` when failed), `entry`, `agg` (null when absent).
 /// The report's data block, `sweep.json` and each `record.json` use it.
-pub fn entry_json(rec: &EntryRecord) -> Value {
+pub(crate) fn entry_json(rec: &EntryRecord) -> Value {
     {
         let mut m = Map::new();
         m.insert("name".into(), rec.name.clone().into());

@@ -128,7 +128,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SweepError + '_ {
 }
 
 /// Checks that every binary the sweep calls is there.
-pub fn check_binaries(opts: &SweepOptions) -> Result<(), SweepError> {
+pub(crate) fn check_binaries(opts: &SweepOptions) -> Result<(), SweepError> {
     for name in [
         "benchmark_serving",
         "process_result",
@@ -143,7 +143,8 @@ pub fn check_binaries(opts: &SweepOptions) -> Result<(), SweepError> {
     }
 }
 
-/// Runs every job, then [`finish`]es. Progress goes to `progress`.
+/// Runs every job, then collects, summarizes and writes the report and
+/// `sweep.json`. Progress goes to `progress`.
 pub fn run_sweep(
     jobs: &[Job],
     opts: &SweepOptions,
@@ -164,7 +165,7 @@ pub fn run_sweep(
 
 /// Runs only job `index` (one Slurm array task); its record is kept in its
 /// directory for a later `finish`.
-pub fn run_one(jobs: &[Job], index: usize, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
+pub(crate) fn run_one(jobs: &[Job], index: usize, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
     let job = jobs.get(index).ok_or_else(|| {
         SweepError::Setup(format!(
             "entry index {index} is out of range: the sweep has {} entries (0..{})",
@@ -178,7 +179,7 @@ pub fn run_one(jobs: &[Job], index: usize, opts: &SweepOptions) -> Result<EntryR
 
 /// The records kept by earlier [`run_one`] calls; an entry without one is
 /// reported as not run.
-pub fn load_records(jobs: &[Job], opts: &SweepOptions) -> Vec<EntryRecord> {
+pub(crate) fn load_records(jobs: &[Job], opts: &SweepOptions) -> Vec<EntryRecord> {
     jobs.iter()
         .map(|job| {
             let dir = entry_dir(opts, job);
@@ -253,7 +254,7 @@ fn read_agg(dir: &Path, job: &Job) -> Result<Value, String> {
 
 /// One entry, start to end. Only a failure to write in the output
 /// directory is an error; everything else is the entry's failure.
-pub fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
+pub(crate) fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
     let dir = entry_dir(opts, job);
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let started = Instant::now();
@@ -405,7 +406,7 @@ fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Result<(), St
 
 /// `collect_results` per experiment, `summarize`, `sweep.json` and the
 /// report.
-pub fn finish(
+pub(crate) fn finish(
     records: Vec<EntryRecord>,
     opts: &SweepOptions,
     progress: &mut dyn Write,

@@ -12,7 +12,7 @@ const RATES: [&str; 4] = [
 ];
 
 /// A `benchmark_serving` result document in simulated time.
-pub fn to_simulated_time(doc: &Dict, speedup: f64) -> Dict {
+pub(crate) fn to_simulated_time(doc: &Dict, speedup: f64) -> Dict {
     let times = |v: &Value| scale(v, speedup);
     let mut out = Dict::new();
     for (key, value) in doc.iter() {

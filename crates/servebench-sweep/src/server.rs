@@ -47,19 +47,19 @@ pub enum Launch {
 
 /// A started server serving one entry.
 #[derive(Debug)]
-pub struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     pub base_url: String,
 }
 
 /// The simulator's `--gpu` for a runner type: `sim-h100` and `h100` → `h100`;
 /// a suffix after the GPU name (`h200-multinode-slurm`) is not one.
-pub fn sim_gpu(runner_type: &str) -> &str {
+pub(crate) fn sim_gpu(runner_type: &str) -> &str {
     runner_type.strip_prefix("sim-").unwrap_or(runner_type)
 }
 
 /// The simulator's `--sim-model`: the last `/`-part of the model id.
-pub fn sim_model(model: &str) -> &str {
+pub(crate) fn sim_model(model: &str) -> &str {
     model.rsplit('/').next().unwrap_or(model)
 }
 
@@ -70,7 +70,7 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// Fills the `{name}` placeholders of a server command.
-pub fn fill_command(template: &str, job: &Job, port: u16) -> String {
+pub(crate) fn fill_command(template: &str, job: &Job, port: u16) -> String {
     [
         ("{port}", port.to_string()),
         ("{model}", job.entry.model.clone()),
@@ -90,7 +90,7 @@ impl Server {
     /// Starts the entry's server (its output goes to `log`) and waits until
     /// `GET /health` answers 200, at most `timeout`. On failure the error
     /// carries the end of the server's log.
-    pub fn start(
+    pub(crate) fn start(
         launch: &Launch,
         job: &Job,
         env: &[(&'static str, String)],
@@ -172,7 +172,7 @@ impl Server {
     }
 
     /// SIGTERM to the server's process group, SIGKILL after 10 s.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -227,7 +227,7 @@ fn health_ok(port: u16) -> bool {
 }
 
 /// The last lines of a log, for error messages.
-pub fn log_tail(log: &Path) -> String {
+pub(crate) fn log_tail(log: &Path) -> String {
     let Ok(text) = std::fs::read_to_string(log) else {
         return String::new();
     };

@@ -1,8 +1,9 @@
 //! A tiny sweep end to end on the simulator, through the real binaries:
 //! two entries that run and one whose server cannot start.
 
-use servebench_sweep::report::EntryStatus;
-use servebench_sweep::{plan, run, BenchSettings, Binaries, Launch, ServerSpec, SweepOptions};
+use servebench_sweep::{
+    jobs, run_sweep, BenchSettings, Binaries, EntryStatus, Job, Launch, ServerSpec, SweepOptions,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -73,7 +74,7 @@ broken-bf16-sim-h100-sim:
 
 /// A scratch directory holding [`MASTER`], and the jobs of the config keys
 /// starting with `prefix` ("" for all).
-fn tiny_jobs(name: &str, prefix: &str) -> (PathBuf, Vec<plan::Job>) {
+fn tiny_jobs(name: &str, prefix: &str) -> (PathBuf, Vec<Job>) {
     let scratch =
         std::env::temp_dir().join(format!("servebench-sweep-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
@@ -88,7 +89,7 @@ fn tiny_jobs(name: &str, prefix: &str) -> (PathBuf, Vec<plan::Job>) {
         o.model_prefix = vec![prefix.into()];
     }
     let matrix = servebench_matrix::full_sweep(&configs, &runners, &o).unwrap();
-    (scratch, plan::jobs(&matrix, &runners).unwrap())
+    (scratch, jobs(&matrix, &runners).unwrap())
 }
 
 #[test]
@@ -118,7 +119,7 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
         entry_timeout: Duration::from_secs(120),
     };
     let mut progress = Vec::new();
-    let outcome = run::run_sweep(&jobs, &opts, &mut progress).unwrap();
+    let outcome = run_sweep(&jobs, &opts, &mut progress).unwrap();
     let progress = String::from_utf8_lossy(&progress);
     assert_eq!(outcome.failed(), 1, "{progress}");
     assert!(progress.contains("[3/3] broken_"), "{progress}");
@@ -228,7 +229,7 @@ fn entries_whose_benchmark_fails_are_reported_and_the_sweep_completes() {
         entry_timeout: Duration::from_secs(60),
     };
     let mut progress = Vec::new();
-    let outcome = run::run_sweep(&jobs, &opts, &mut progress).unwrap();
+    let outcome = run_sweep(&jobs, &opts, &mut progress).unwrap();
     assert_eq!(
         outcome.failed(),
         2,
