@@ -22,6 +22,10 @@ mod serve;
 
 type Prepared = servebench_prompts::Prepared;
 
+/// What `serve` and `metrics` fail with: the libraries' errors, whose
+/// causes [`chain`] prints, or a message.
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Parser)]
 #[command(
     about = "Benchmark the online serving throughput",
@@ -107,7 +111,7 @@ fn check_limits(run: &BenchOptions) -> Result<(), LimitError> {
 }
 
 /// Checks the limits, then prepares and sends (or prints) the requests.
-fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
+fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, Error> {
     let run = &args.run;
     if let Err(e) = check_limits(run) {
         Cli::command()
@@ -118,15 +122,13 @@ fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, String> {
             .exit();
     }
     let dataset = run.dataset(run.dataset_path.as_deref());
-    let opts = run.prepare_options(dataset.map_err(|e| e.to_string())?);
+    let opts = run.prepare_options(dataset?);
     serve::main(args, model, opts)
 }
 
-fn metrics(input: &Path) -> Result<String, String> {
-    let value = servebench_results::read_json(input).map_err(|e| e.to_string())?;
-    let outcome = MetricsCase::from_value(&value)
-        .and_then(|c| c.run())
-        .map_err(|e| e.to_string())?;
+fn metrics(input: &Path) -> Result<String, Error> {
+    let value = servebench_results::read_json(input)?;
+    let outcome = MetricsCase::from_value(&value).and_then(|c| c.run())?;
     if outcome.all_failed {
         let _ = writeln!(std::io::stderr(), "warning: All requests failed. This is likely due to a misconfiguration on the benchmark arguments.");
     }
@@ -143,7 +145,7 @@ fn main() -> ExitCode {
             .and_then(|text| {
                 std::io::stdout()
                     .write_all(text.as_bytes())
-                    .map_err(|e| format!("writing stdout: {e}"))
+                    .map_err(|e| Error::from(format!("writing stdout: {e}")))
             })
             .map(|()| ExitCode::SUCCESS),
         None => {
@@ -161,10 +163,30 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "benchmark_serving: error: {err}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "benchmark_serving: error: {}",
+                chain(err.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
+}
+
+/// `err`, then each cause its message does not already contain, as
+/// `: cause` (the libraries' messages include their causes).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

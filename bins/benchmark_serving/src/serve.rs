@@ -5,7 +5,7 @@
 //! stderr the warnings and the self-audit.
 
 use crate::interrupt::Interrupt;
-use crate::{Prepared, ServeArgs};
+use crate::{Error, Prepared, ServeArgs};
 use servebench_bench::{audit_line, BenchConfig, BenchError, Ending, SaveConfig};
 use servebench_client::{Backend, Observer, Quiet};
 use servebench_metrics::{MetricsOptions, RequestOutput};
@@ -104,7 +104,7 @@ pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
 /// then prints them (`--dry-run`) or runs the benchmark; the exit status. A signal while
 /// the prompts are prepared ends at once: nothing was sent, nothing is
 /// saved.
-pub fn main(args: &ServeArgs, model: &str, opts: PrepareOptions) -> Result<ExitCode, String> {
+pub fn main(args: &ServeArgs, model: &str, opts: PrepareOptions) -> Result<ExitCode, Error> {
     let tokenizer = args.run.tokenizer.as_deref().unwrap_or(model).to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -131,7 +131,8 @@ pub fn main(args: &ServeArgs, model: &str, opts: PrepareOptions) -> Result<ExitC
     };
     let (tok, prepared) = done.map_err(|e| format!("preparing the prompts: {e}"))??;
     if args.dry_run {
-        return dry_run(&prepared).map(|()| ExitCode::SUCCESS);
+        dry_run(&prepared)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(prepared.statistics.as_bytes());
@@ -150,9 +151,9 @@ fn env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
-fn prepare(tokenizer: &str, opts: &PrepareOptions) -> Result<(Tokenizer, Prepared), String> {
-    let tok = Tokenizer::load(tokenizer, &env).map_err(|e| e.to_string())?;
-    let prepared = servebench_prompts::prepare(&tok, opts).map_err(|e| e.to_string())?;
+fn prepare(tokenizer: &str, opts: &PrepareOptions) -> Result<(Tokenizer, Prepared), Error> {
+    let tok = Tokenizer::load(tokenizer, &env)?;
+    let prepared = servebench_prompts::prepare(&tok, opts)?;
     Ok((tok, prepared))
 }
 
@@ -183,20 +184,18 @@ fn run(
     tok: &Tokenizer,
     prepared: &Prepared,
     interrupt: Interrupt,
-) -> Result<Ending, String> {
+) -> Result<Ending, Error> {
     let show = !args.run.disable_tqdm;
     let progress = move |n: usize| progress_bar(n, show);
     let mut stdout = std::io::stdout();
-    let outcome = runtime
-        .block_on(servebench_bench::run(
-            cfg,
-            tok,
-            prepared,
-            &mut stdout,
-            &progress,
-            interrupt.wait(),
-        ))
-        .map_err(|e| e.to_string())?;
+    let outcome = runtime.block_on(servebench_bench::run(
+        cfg,
+        tok,
+        prepared,
+        &mut stdout,
+        &progress,
+        interrupt.wait(),
+    ))?;
     let mut stderr = std::io::stderr();
     if let Some(phase) = outcome.interrupted_in {
         let _ = writeln!(
