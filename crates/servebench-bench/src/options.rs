@@ -492,8 +492,7 @@ impl BenchOptions {
 /// Python `float()`, as argparse's `type=float` applies it.
 #[cfg(feature = "clap")]
 pub fn py_float(s: &str) -> Result<f64, crate::BenchError> {
-    servebench_pyjson::parse_float(s)
-        .ok_or_else(|| crate::BenchError::Float(s.to_owned()))
+    servebench_pyjson::parse_float(s).ok_or_else(|| crate::BenchError::Float(s.to_owned()))
 }
 
 /// A count as the command line parses a `usize` (its error texts).

@@ -239,7 +239,12 @@ pub(crate) fn backend(job: &Job) -> &'static str {
 }
 
 /// `benchmark_serving`'s arguments, as `run_benchmark_serving` passes them.
-pub(crate) fn bench_args(job: &Job, base_url: &str, result_dir: &str, s: &BenchSettings) -> Vec<String> {
+pub(crate) fn bench_args(
+    job: &Job,
+    base_url: &str,
+    result_dir: &str,
+    s: &BenchSettings,
+) -> Vec<String> {
     let mut args: Vec<String> = [
         "--model",
         &job.entry.model,

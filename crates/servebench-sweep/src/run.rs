@@ -165,7 +165,11 @@ pub fn run_sweep(
 
 /// Runs only job `index` (one Slurm array task); its record is kept in its
 /// directory for a later `finish`.
-pub(crate) fn run_one(jobs: &[Job], index: usize, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
+pub(crate) fn run_one(
+    jobs: &[Job],
+    index: usize,
+    opts: &SweepOptions,
+) -> Result<EntryRecord, SweepError> {
     let job = jobs.get(index).ok_or_else(|| {
         SweepError::Setup(format!(
             "entry index {index} is out of range: the sweep has {} entries (0..{})",
