@@ -10,6 +10,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_bench::{py_float, BenchOptions};
+use servebench_cli::error_chain as chain;
 use servebench_prompts::LimitError;
 use servebench_results::MetricsCase;
 use std::io::Write;
@@ -171,22 +172,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `err`, then each cause its message does not already contain, as
-/// `: cause` (the libraries' messages include their causes).
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

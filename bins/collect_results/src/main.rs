@@ -2,6 +2,7 @@
 //! (recursively, sorted by path) parsed into one list, written to
 //! `agg_EXP_NAME.json` (indent 2), as `utils/collect_results.py` does.
 
+use servebench_cli::error_chain as chain;
 use servebench_pyjson::{to_string_indent2, Value};
 use servebench_results::{collect_file_name, collect_results, write_atomic, ResultsError};
 use std::ffi::{OsStr, OsString};
@@ -32,22 +33,6 @@ fn run(dir: &OsStr, exp_name: &OsStr) -> Result<(), ResultsError> {
         &collect_file_name(exp_name),
         &to_string_indent2(&Value::List(values)),
     )
-}
-
-/// `err`, then each cause its message does not already contain, as
-/// `: cause` (the messages of this crate's errors include their causes).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn main() -> ExitCode {

@@ -4,6 +4,7 @@
 //! every other error exits 1 with one line on stderr).
 
 use clap::{Args, Parser, Subcommand};
+use servebench_cli::error_chain as chain;
 use servebench_matrix as matrix;
 use std::io::Write;
 use std::path::PathBuf;
@@ -131,22 +132,6 @@ fn py_int(s: &str) -> Result<i64, String> {
     servebench_pyjson::parse_int(s)
         .and_then(|i| i64::try_from(i).ok())
         .ok_or_else(|| format!("invalid int value: '{s}'"))
-}
-
-/// `err`, then each cause its message does not already contain, as
-/// `: cause` (the messages of `MatrixError` include their causes).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn main() -> ExitCode {

@@ -3,6 +3,7 @@
 //! same JSON (indent 2) on stdout, as `utils/process_result.py` does.
 //! Command-line arguments are ignored, except `-h`/`--help`.
 
+use servebench_cli::error_chain as chain;
 use servebench_pyjson::{to_string_indent2, Value};
 use servebench_results::{process_result, read_json, result_filename, write_atomic, ResultsError};
 use std::ffi::OsString;
@@ -48,22 +49,6 @@ fn run() -> Result<(), ResultsError> {
             source,
         })?;
     write_atomic(&file_name("agg_"), &text)
-}
-
-/// `err`, then each cause its message does not already contain, as
-/// `: cause` (the messages of this crate's errors include their causes).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn main() -> ExitCode {

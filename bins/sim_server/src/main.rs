@@ -3,6 +3,7 @@
 //! listens on, serves until Ctrl-C or SIGTERM, then drains open responses.
 
 use clap::Parser;
+use servebench_cli::error_chain as chain;
 use servebench_sim::{Launch, ModelMode, Report};
 use std::io::Write;
 use std::process::ExitCode;
@@ -107,18 +108,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error, then each cause its message does not already state.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -2,27 +2,12 @@
 //! under RESULTS_DIR on stdout (for `$GITHUB_STEP_SUMMARY`), byte for byte
 //! as `utils/summarize.py` prints it.
 
+use servebench_cli::error_chain as chain;
 use servebench_results::summarize;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-
-/// `err`, then each cause its message does not already contain, as
-/// `: cause` (the messages of this crate's errors include their causes).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 fn main() -> ExitCode {
     // OsStrings: a directory name that is not UTF-8 is used as given.

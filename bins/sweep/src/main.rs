@@ -8,6 +8,7 @@
 mod args;
 
 use clap::Parser;
+use servebench_cli::error_chain as chain;
 use servebench_sweep::{execute, EntryStatus, Outcome};
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,20 +21,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error, then each cause its message does not already state.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn run() -> anyhow::Result<ExitCode> {
