@@ -144,8 +144,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Metrics { input }) => metrics(&input)
             .and_then(|text| {
-                std::io::stdout()
-                    .write_all(text.as_bytes())
+                servebench_cli::print(text.as_bytes())
                     .map_err(|e| Error::from(format!("writing stdout: {e}")))
             })
             .map(|()| ExitCode::SUCCESS),

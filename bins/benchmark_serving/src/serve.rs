@@ -170,11 +170,7 @@ fn dry_run(prepared: &Prepared) -> Result<(), String> {
         servebench_pyjson::write_compact(&mut out, &Value::Dict(d));
         out.push('\n');
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("writing stdout: {e}"))
+    servebench_cli::print(out.as_bytes()).map_err(|e| format!("writing stdout: {e}"))
 }
 
 fn run(

@@ -147,8 +147,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{}", matrix::matrix_json(&entries)).and_then(|()| stdout.flush()) {
+    let text = format!("{}\n", matrix::matrix_json(&entries));
+    match servebench_cli::print(text.as_bytes()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(

@@ -476,3 +476,23 @@ fn reference_configs_expand() {
         assert!(out.len() > 10_000, "{node}: {} bytes", out.len());
     }
 }
+
+#[test]
+fn a_reader_that_closed_the_pipe_ends_it_quietly() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The read end is closed before the tool starts: every write fails
+    // with EPIPE, as `generate_sweep_configs … | head -0` would.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_generate_sweep_configs"))
+        .args(["full-sweep", "--single-node", "--config-files"])
+        .arg(root.join("configs/master.yaml"))
+        .arg("--runner-config")
+        .arg(root.join("configs/runners.yaml"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -41,13 +41,11 @@ fn run() -> Result<(), ResultsError> {
     let result = read_json(&file_name(""))?;
     let text = to_string_indent2(&Value::Dict(process_result(&env, &result)?));
     // Printed first, then written, as the original does.
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")
-        .and_then(|()| stdout.flush())
-        .map_err(|source| ResultsError::Io {
-            path: "<stdout>".into(),
-            source,
-        })?;
+    // A closed pipe ends the printing quietly; the file is still written.
+    servebench_cli::print(format!("{text}\n").as_bytes()).map_err(|source| ResultsError::Io {
+        path: "<stdout>".into(),
+        source,
+    })?;
     write_atomic(&file_name("agg_"), &text)
 }
 

@@ -51,11 +51,7 @@ fn main() -> ExitCode {
         );
     }
     drop(stderr);
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(markdown.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match servebench_cli::print(markdown.as_bytes()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "summarize: error: writing stdout: {err}");

@@ -103,3 +103,21 @@ fn a_non_utf8_directory_argument_is_a_path() {
     );
     assert_eq!(out.stdout, expected_stdout("ref-non-utf8"));
 }
+
+#[test]
+fn a_reader_that_closed_the_pipe_ends_it_quietly() {
+    let dir = scratch("closed-pipe");
+    std::fs::write(dir.join("agg.json"), RECORD).unwrap();
+    // The read end is closed before the tool starts: every write fails
+    // with EPIPE, as `summarize DIR | head -0` would.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_summarize"))
+        .arg(&dir)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

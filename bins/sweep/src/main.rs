@@ -33,7 +33,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr();
     let mut stdout = std::io::stdout().lock();
     match execute(&cmd, &mut stderr)? {
-        Outcome::GithubMatrix(json) => stdout.write_all(json.as_bytes())?,
+        Outcome::GithubMatrix(json) => servebench_cli::print(json.as_bytes())?,
         Outcome::Slurm { script, entries } => {
             writeln!(stdout, "{}", script.display())?;
             writeln!(

@@ -1,9 +1,9 @@
 //! What every servebench binary shares at its edge: the one-line message an
-//! error becomes on stderr.
+//! error becomes on stderr, and writing a result to stdout when the reader
+//! may have gone away.
 //!
-//! This crate owns only that presentation. It parses no arguments and
-//! prints nothing itself; each binary keeps its own prefix
-//! (`collect_results: error: …`) and exit status.
+//! This crate owns only that. It parses no arguments; each binary keeps its
+//! own prefix (`collect_results: error: …`) and exit status.
 //!
 //! ```
 //! let inner = std::io::Error::other("disk full");
@@ -13,6 +13,19 @@
 #![warn(unreachable_pub)]
 
 use std::error::Error;
+use std::io::Write;
+
+/// Writes `bytes` to stdout and flushes. A reader that closed the pipe
+/// (`generate_sweep_configs … | head`) is not an error: the output is simply
+/// not wanted any more, so this returns `Ok` and the tool ends quietly with
+/// its usual status. Other write errors are returned.
+pub fn print(bytes: &[u8]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
 
 /// `err`, then each cause whose text the message does not already contain,
 /// as `: cause`. The libraries' messages usually include their causes
