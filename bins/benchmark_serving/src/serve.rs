@@ -212,6 +212,9 @@ fn run(
     if !outcome.any_completed && !none_launched {
         let _ = writeln!(stderr, "warning: All requests failed. This is likely due to a misconfiguration on the benchmark arguments.");
     }
+    if let Some(failures) = outcome.failure_summary() {
+        let _ = writeln!(stderr, "benchmark_serving: {failures}");
+    }
     let _ = stderr.write_all(audit_line(&outcome.audit).as_bytes());
     Ok(outcome.ending)
 }

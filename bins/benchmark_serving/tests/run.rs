@@ -448,6 +448,13 @@ fn every_fault_fails_its_request_and_the_run_goes_on() {
     assert!(errors[2].contains("stalled"), "{}", errors[2]);
     assert!(errors[3].contains("JSON"), "{}", errors[3]);
     assert!(!errors.iter().any(|e| e.is_empty()));
+    // The distinct reasons, first three, with counts.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("requests failed: Internal Server Error (1); "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("; and 1 more reason\n"), "{stderr}");
 }
 
 #[test]
@@ -473,6 +480,20 @@ fn a_refused_connection_fails_requests_and_the_audit_can_be_saved() {
         .contains("cannot connect"));
     assert_eq!(doc["client_audit"]["connections_opened"], 0);
     assert!(doc["client_audit"]["client_bound"].is_boolean());
+    // Besides the original's warning, stderr says why, with the address.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("benchmark_serving: ") && l.contains("requests failed"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let n = doc["num_prompts"].as_u64().unwrap_or(0);
+    assert!(
+        line.starts_with(&format!(
+            "benchmark_serving: {n} of {n} requests failed: cannot connect to 127.0.0.1:{port}"
+        )),
+        "{line}"
+    );
+    assert!(line.ends_with(&format!("({n})")), "{line}");
 }
 
 #[test]

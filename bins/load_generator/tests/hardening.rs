@@ -401,3 +401,26 @@ fn tokens_that_can_never_authenticate_refuse_to_start() {
         assert!(!err.contains(token.trim()) || token.trim().is_empty());
     }
 }
+
+#[test]
+fn a_run_against_a_dead_server_says_why_in_its_record() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scratch("dead");
+    let svc = service(&dir, &[], &[]);
+    let addr = svc.addr.as_str();
+    let (id, _) = start(addr, &spec(port, 3, ""));
+    let run = wait_for(addr, &id, &["done", "failed"]);
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["result"]["completed"], 0);
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with(&format!(
+            "3 of 3 requests failed: cannot connect to 127.0.0.1:{port}"
+        )),
+        "{error}"
+    );
+}

@@ -229,6 +229,15 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
         stderr.contains("[3/3] broken_") && stderr.contains("FAILED at server"),
         "{stderr}"
     );
+    // The failed entry shows the end of its server's log, not just its name.
+    let failure = &stderr[stderr.find("FAILED at server").unwrap()..];
+    let excerpt = failure
+        .split_once("server.log:\n")
+        .map_or("", |(_, rest)| rest);
+    assert!(
+        excerpt.starts_with("    ") && excerpt.contains("sim_server"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("2 of 3 entries succeeded; report: "),
         "{stderr}"

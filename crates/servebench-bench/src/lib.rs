@@ -146,6 +146,62 @@ pub struct BenchOutcome {
     pub stop_profile_skipped: bool,
     /// The saved document and its path, with `--save-result`.
     pub saved: Option<(Dict, String)>,
+    /// Why requests failed: each distinct reason (its first line) with how
+    /// many requests it hit, in order of first appearance.
+    pub failures: Vec<(String, usize)>,
+}
+
+impl BenchOutcome {
+    /// One line naming the first three failure reasons and their counts,
+    /// or `None` when no request failed: `12 of 12 requests failed: cannot
+    /// connect to 127.0.0.1:9: Connection refused (12)`.
+    pub fn failure_summary(&self) -> Option<String> {
+        let failed: usize = self.failures.iter().map(|(_, n)| n).sum();
+        if failed == 0 {
+            return None;
+        }
+        let mut text = format!("{failed} of {} requests failed: ", self.launched);
+        let shown: Vec<String> = self
+            .failures
+            .iter()
+            .take(3)
+            .map(|(reason, n)| format!("{reason} ({n})"))
+            .collect();
+        text.push_str(&shown.join("; "));
+        if self.failures.len() > 3 {
+            let more = self.failures.len() - 3;
+            let noun = if more == 1 { "reason" } else { "reasons" };
+            text.push_str(&format!("; and {more} more {noun}"));
+        }
+        Some(text)
+    }
+}
+
+/// Distinct failure reasons with their counts, in order of first
+/// appearance (a reason is the error's first line, at most 300 bytes).
+fn failure_reasons(outputs: &[RequestOutput]) -> Vec<(String, usize)> {
+    let mut order: Vec<(String, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for o in outputs.iter().filter(|o| !o.success) {
+        let line = o.error.lines().next().unwrap_or("").trim();
+        let mut end = line.len().min(300);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let reason = if line.is_empty() {
+            "no error text".to_owned()
+        } else {
+            line[..end].to_owned()
+        };
+        match index.get(&reason) {
+            Some(&i) => order[i].1 += 1,
+            None => {
+                index.insert(reason.clone(), order.len());
+                order.push((reason, 1));
+            }
+        }
+    }
+    order
 }
 
 /// The most warm-up requests a run may ask for.
@@ -487,6 +543,7 @@ pub async fn run(
         interrupted_in,
         stop_profile_skipped,
         saved,
+        failures: failure_reasons(&outcome.outputs),
     })
 }
 
@@ -764,6 +821,35 @@ pub fn audit_value(a: &Audit) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn failures_are_summarised_by_reason() {
+        let fail = |e: &str| {
+            let mut o = RequestOutput::failed(1);
+            o.error = e.into();
+            o
+        };
+        let mut ok = RequestOutput::failed(1);
+        ok.success = true;
+        let outputs = vec![
+            fail("cannot connect to 127.0.0.1:9: refused"),
+            ok,
+            fail("Internal Server Error"),
+            fail("cannot connect to 127.0.0.1:9: refused\nTraceback ..."),
+            fail(""),
+            fail("e4"),
+        ];
+        let failures = failure_reasons(&outputs);
+        assert_eq!(
+            failures,
+            vec![
+                ("cannot connect to 127.0.0.1:9: refused".to_owned(), 2),
+                ("Internal Server Error".to_owned(), 1),
+                ("no error text".to_owned(), 1),
+                ("e4".to_owned(), 1),
+            ]
+        );
+    }
+
     use super::*;
 
     fn audit() -> Audit {

@@ -425,6 +425,9 @@ impl Service {
             let _ = std::fs::remove_file(&long.spool);
         }
         let outcome = outcome.map_err(|e| e.to_string())?;
+        // Why requests failed, for the run's `error` (a run against a dead
+        // server still finishes, with zero completed requests).
+        let failures = outcome.failure_summary();
         let Some((doc, file)) = outcome.saved else {
             return Err("the run saved no result".into());
         };
@@ -452,10 +455,14 @@ impl Service {
                 )),
             ),
         };
+        let warning = match (failures, store_warning) {
+            (Some(f), Some(s)) => Some(format!("{f}; {s}")),
+            (f, s) => f.or(s),
+        };
         Ok(Finished {
             result,
             location,
-            store_warning,
+            store_warning: warning,
             interrupted: outcome.interrupted,
         })
     }

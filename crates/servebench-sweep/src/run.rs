@@ -236,10 +236,9 @@ fn record_line(record: &EntryRecord) -> String {
                 .map_or(String::new(), |t| format!(" ({t:.0} tok/s/GPU)"));
             format!("ok{tput}")
         }
-        EntryStatus::Failed { stage, message } => {
-            let first = message.lines().next().unwrap_or("");
-            format!("FAILED at {stage}: {first}")
-        }
+        // The whole message: a server failure carries the end of its log
+        // on the following (indented) lines, which is the cause to read.
+        EntryStatus::Failed { stage, message } => format!("FAILED at {stage}: {message}"),
     }
 }
 
@@ -316,6 +315,7 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
     bench.map_err(|e| ("benchmark", e))?;
 
     let result = dir.join(format!("{}.json", job.name));
+    no_request_completed(&result, &dir.join("benchmark.log")).map_err(|e| ("benchmark", e))?;
     let scale = opts.time_scale();
     if scale != 1.0 {
         to_simulated_time(&result, scale).map_err(|e| ("scale", e))?;
@@ -344,6 +344,34 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
         )
     })?;
     read_agg(dir, job).map_err(|e| ("process_result", e))
+}
+
+/// A benchmark whose requests all failed exits 0 (as the original does) with
+/// an all-zero result; the entry fails here, with the reasons the benchmark
+/// gave (e.g. that it could not connect, and to which address), instead of
+/// later in `process_result` with a division by zero.
+fn no_request_completed(result: &Path, log: &Path) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(result) else {
+        // A missing result is process_result's to report, as before.
+        return Ok(());
+    };
+    let completed = servebench_pyjson::from_str(&text)
+        .ok()
+        .and_then(|v| v.as_dict().and_then(|d| d.get("completed").cloned()));
+    if !matches!(completed, Some(servebench_pyjson::Value::Int(0))) {
+        return Ok(());
+    }
+    let reasons = std::fs::read_to_string(log)
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|line| {
+                    line.starts_with("benchmark_serving: ") && line.contains("requests failed")
+                })
+                .map(|line| line.trim_start_matches("benchmark_serving: ").to_owned())
+        })
+        .unwrap_or_else(|| format!("see {}", log.display()));
+    Err(format!("no request completed: {reasons}"))
 }
 
 /// Rewrites a result in simulated time, keeping the measured one as
