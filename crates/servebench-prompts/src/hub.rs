@@ -107,7 +107,11 @@ impl Hub {
         }
         let mut response = request
             .call()
-            .map_err(|e| hub_err(format!("GET {url}: {e}")))?;
+            .map_err(|e| {
+                hub_err(format!(
+                    "GET {url}: {e} (the Hub is unreachable; for a local tokenizer pass --tokenizer PATH, a tokenizer.json or the directory holding it)"
+                ))
+            })?;
         let status = response.status().as_u16();
         match status {
             200 => {}

@@ -37,6 +37,14 @@ impl Tokenizer {
     pub fn load(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, PromptsError> {
         let path = Path::new(name);
         let Ok(meta) = std::fs::metadata(path) else {
+            // `/nope/tok` or `./tok.json` is a path that is missing, not a
+            // model id to look up on the Hub.
+            if looks_like_path(name) {
+                return Err(PromptsError::Tokenizer {
+                    path: path.to_owned(),
+                    message: "not found".into(),
+                });
+            }
             return Self::load_from_hub(name, env);
         };
         if !meta.is_dir() {
@@ -306,6 +314,15 @@ fn hub_cache(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 
 /// `models--ORG--NAME/snapshots/<rev>/` holding a tokenizer.json: the one
 /// `refs/main` names, else the first (by name) that has one.
+/// A name no Hugging Face id could be: absolute or relative to `.`/`~`, a
+/// `.json` file, or more than `ORG/NAME` deep.
+fn looks_like_path(name: &str) -> bool {
+    name.starts_with(['/', '.', '~'])
+        || name.ends_with(".json")
+        || name.contains('\\')
+        || name.matches('/').count() > 1
+}
+
 fn cached_snapshot(model_id: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let repo = crate::hub::repo_dir(&hub_cache(env), model_id);
     let snapshots = repo.join("snapshots");
@@ -324,4 +341,30 @@ fn cached_snapshot(model_id: &str, env: &dyn Fn(&str) -> Option<String>) -> Opti
     dirs.sort();
     dirs.into_iter()
         .find(|d| d.join("tokenizer.json").is_file())
+}
+
+#[cfg(test)]
+mod missing_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_path_is_not_found_and_an_unreachable_hub_suggests_a_path() {
+        let cache = std::env::temp_dir().join(format!("tok-missing-{}", std::process::id()));
+        let env = |k: &str| match k {
+            "HF_HUB_CACHE" => Some(cache.display().to_string()),
+            // Nothing listens on port 1: the Hub cannot be reached.
+            "HF_ENDPOINT" => Some("http://127.0.0.1:1".to_owned()),
+            _ => None,
+        };
+        for path in ["/nope/tok", "./tok", "../x/tokenizer.json", "a/b/c"] {
+            let e = Tokenizer::load(path, &env).err().expect("missing");
+            assert_eq!(e.to_string(), format!("{path}: not found"));
+        }
+        let e = Tokenizer::load("org/model", &env)
+            .err()
+            .expect("unreachable");
+        let text = e.to_string();
+        assert!(text.contains("--tokenizer PATH"), "{text}");
+        let _ = std::fs::remove_dir_all(&cache);
+    }
 }
