@@ -362,9 +362,9 @@ mod missing_tests {
             };
             assert_eq!(e.to_string(), format!("{path}: not found"));
         }
-        let e = Tokenizer::load("org/model", &env)
-            .err()
-            .expect("unreachable");
+        let Err(e) = Tokenizer::load("org/model", &env) else {
+            panic!("org/model loaded")
+        };
         let text = e.to_string();
         assert!(text.contains("--tokenizer PATH"), "{text}");
         let _ = std::fs::remove_dir_all(&cache);
