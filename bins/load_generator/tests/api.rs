@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{http, json, scratch, service, simulator, spec, start, tokenizer, wait_for};
+use common::{
+    http, json, refused_startup_spec, scratch, service, simulator, spec, start, tokenizer, wait_for,
+};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -225,19 +227,10 @@ fn a_startup_spec_runs_in_order_and_a_bad_one_is_refused() {
         3
     );
 
-    std::fs::write(
-        &file,
+    let err = refused_startup_spec(
+        &dir,
         "- {model: sim, dataset_name: random, num_prompts: -1}\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_load_generator"))
-        .args(["--port", "0", "--startup-spec", file.to_str().unwrap()])
-        .arg("--results-dir")
-        .arg(dir.join("results"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(err.contains("run 1: num_prompts"), "{err}");
 }
 

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    http, json, scratch, service, simulator, simulator_on, spec, start, tokenizer, wait_for,
+    http, json, refused_startup_spec, scratch, service, simulator, simulator_on, spec, start,
+    terminate, tokenizer, wait_for,
 };
 use std::io::Write;
 use std::net::TcpStream;
@@ -88,20 +89,10 @@ fn numbers_out_of_range_are_refused_naming_the_field_and_the_service_goes_on() {
     assert_eq!(http(addr, "GET", "/health", None, None).0, 200);
 
     // The same value in a start-up spec: refused at boot, naming it.
-    let file = dir.join("runs.yaml");
-    std::fs::write(
-        &file,
+    let err = refused_startup_spec(
+        &dir,
         "- {model: sim, dataset_name: random, num_prompts: 2, request_rate: 1.0e-300}\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_load_generator"))
-        .args(["--port", "0", "--startup-spec", file.to_str().unwrap()])
-        .arg("--results-dir")
-        .arg(dir.join("results"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
     assert!(err.contains("run 1: request_rate"), "{err}");
 }
 
@@ -333,20 +324,7 @@ fn sigterm_while_prompts_are_prepared_exits_at_once() {
         &body(sim, r#", "num_prompts": 200000, "random_input_len": 1024"#),
     );
     std::thread::sleep(Duration::from_millis(500));
-    let pid = svc.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t = Instant::now();
-    let status = loop {
-        if let Some(status) = svc.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut svc, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
 }
 
@@ -366,20 +344,7 @@ fn sigterm_mid_run_saves_the_partial_result() {
         assert!(Instant::now() < deadline, "no progress");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = svc.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let t = Instant::now();
-    let status = loop {
-        if let Some(status) = svc.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = terminate(&mut svc, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let file = dir.join("results").join(format!("{id}.json"));
     let saved = json(&std::fs::read_to_string(&file).unwrap());

@@ -319,7 +319,7 @@ impl Service {
                         };
                         info.result = done.result;
                         info.location = Some(done.location);
-                        info.error = done.store_warning;
+                        info.error = done.warning;
                     }
                     Err(e) => {
                         info.state = if *info.stop.borrow() {
@@ -462,7 +462,7 @@ impl Service {
         Ok(Finished {
             result,
             location,
-            store_warning: warning,
+            warning,
             interrupted: outcome.interrupted,
         })
     }
@@ -485,7 +485,9 @@ fn panic_reason(e: tokio::task::JoinError) -> String {
 struct Finished {
     result: Option<Value>,
     location: String,
-    store_warning: Option<String>,
+    /// Why requests failed, and/or why the result is not where it was
+    /// meant to go: the run's `error`.
+    warning: Option<String>,
     interrupted: bool,
 }
 

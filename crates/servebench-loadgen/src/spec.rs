@@ -2,7 +2,7 @@
 //! entry of a start-up spec file), with benchmark_serving's options in
 //! snake_case and its defaults, validated into what a run needs.
 
-use servebench_bench::{BenchOptions, MAX_WARMUPS};
+use servebench_bench::{BenchOptions, MAX_DURATION};
 use servebench_client::Backend;
 use servebench_metrics::MetricsOptions;
 use servebench_prompts::{self as limits, Dataset, LimitError, PromptsError};
@@ -28,9 +28,6 @@ fn field_error(field: &str, reason: impl Into<String>) -> FieldError {
 /// `duration_s` and `queue`: the run model's options as given, which the
 /// body deserializes into.
 pub type LoadSpec = BenchOptions;
-
-/// The longest stress run: a week.
-pub(crate) const MAX_DURATION_S: f64 = 7.0 * 24.0 * 3600.0;
 
 /// Which servers runs may target: host patterns with `*` wildcards and an
 /// optional `:port` (`127.0.0.1`, `*.svc.cluster.local`, `vllm:8000`).
@@ -359,18 +356,15 @@ pub(crate) fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, Fie
             "must be a positive number or \"inf\"",
         ));
     }
-    limits::check_rate(request_rate).map_err(limit)?;
-    if spec.num_warmups > MAX_WARMUPS {
-        return Err(field_error(
-            "num_warmups",
-            format!("must be at most {MAX_WARMUPS}"),
-        ));
-    }
+    // The run's own ranges (warm-ups, rate, burstiness, concurrency), as
+    // benchmark_serving checks them.
+    spec.check_limits().map_err(limit)?;
     if let Some(d) = spec.duration_s {
-        if !(d.is_finite() && d > 0.0 && d <= MAX_DURATION_S) {
+        let max = MAX_DURATION.as_secs_f64();
+        if !(d.is_finite() && d > 0.0 && d <= max) {
             return Err(field_error(
                 "duration_s",
-                format!("must be between 0 and {MAX_DURATION_S} seconds"),
+                format!("must be between 0 and {max} seconds"),
             ));
         }
         if request_rate.is_infinite() {
@@ -380,7 +374,6 @@ pub(crate) fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, Fie
             ));
         }
     }
-    limits::check_burstiness(spec.burstiness).map_err(limit)?;
     if spec.max_concurrency.is_some_and(|c| c < 1) {
         return Err(field_error("max_concurrency", "must be at least 1"));
     }

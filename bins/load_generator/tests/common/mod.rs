@@ -175,3 +175,37 @@ pub fn start(addr: &str, body: &str) -> (String, String) {
         answer["state"].as_str().unwrap().to_owned(),
     )
 }
+
+/// Sends SIGTERM to the service (by its PID) and waits at most `limit` for
+/// it to exit; returns its exit status.
+pub fn terminate(svc: &mut Service, limit: Duration) -> std::process::ExitStatus {
+    let pid = svc.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t = Instant::now();
+    loop {
+        if let Some(status) = svc.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(t.elapsed() < limit, "still running after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts the service with `--startup-spec` holding `yaml` and expects it
+/// to refuse to start; returns its stderr.
+pub fn refused_startup_spec(dir: &Path, yaml: &str) -> String {
+    let file = dir.join("runs.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_load_generator"))
+        .args(["--port", "0", "--startup-spec", file.to_str().unwrap()])
+        .arg("--results-dir")
+        .arg(dir.join("results"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
