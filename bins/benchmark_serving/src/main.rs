@@ -184,4 +184,32 @@ mod tests {
         assert!(cli.args.run == BenchOptions::default());
         assert!(!cli.args.dry_run);
     }
+
+    /// Every flag `--help` shows (of the command and its subcommands) has
+    /// a description, one line in `-h` and in `--help`.
+    #[test]
+    fn every_shown_flag_has_a_one_line_description() {
+        fn check(cmd: &clap::Command, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                let name = format!("{} --{}", cmd.get_name(), arg.get_id());
+                let short = arg.get_help().map(ToString::to_string);
+                let long = arg.get_long_help().map(ToString::to_string);
+                match short.or(long) {
+                    Some(text) if !text.trim().is_empty() && !text.contains('\n') => {}
+                    other => missing.push(format!("{name}: {other:?}")),
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, missing);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        check(&cmd, &mut missing);
+        assert!(
+            missing.is_empty(),
+            "flags without a one-line description: {missing:#?}"
+        );
+    }
 }

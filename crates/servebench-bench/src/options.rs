@@ -29,16 +29,19 @@ use servebench_pyjson::{Dict, Value};
     serde(deny_unknown_fields, default)
 )]
 pub struct BenchOptions {
+    /// Server API: sets the request body and the URL path it must end with
     #[cfg_attr(feature = "clap", arg(long, display_order = 0, default_value = "vllm", value_parser = ["tgi", "vllm", "lmdeploy", "deepspeed-mii", "openai", "openai-chat", "tensorrt-llm", "scalellm", "sglang"]))]
     pub backend: String,
     /// Server base URL (overrides --host/--port)
     #[cfg_attr(feature = "clap", arg(long, display_order = 1))]
     pub base_url: Option<String>,
+    /// Server host, when --base-url is not given
     #[cfg_attr(
         feature = "clap",
         arg(long, display_order = 2, default_value = "127.0.0.1")
     )]
     pub host: String,
+    /// Server port, when --base-url is not given
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -49,6 +52,7 @@ pub struct BenchOptions {
         )
     )]
     pub port: u16,
+    /// API path appended to the base URL
     #[cfg_attr(
         feature = "clap",
         arg(long, display_order = 4, default_value = "/v1/completions")
@@ -60,6 +64,7 @@ pub struct BenchOptions {
     /// Tokenizer: a tokenizer.json, a directory, or a model id in the HF cache (default: --model)
     #[cfg_attr(feature = "clap", arg(long, display_order = 9))]
     pub tokenizer: Option<String>,
+    /// Model name sent in each request (default: --model)
     #[cfg_attr(feature = "clap", arg(long, display_order = 42))]
     pub served_model_name: Option<String>,
     /// Dataset to sample prompts from: random, sharegpt, sonnet, custom
@@ -72,6 +77,7 @@ pub struct BenchOptions {
     #[cfg_attr(feature = "clap", arg(long, display_order = 6))]
     pub dataset_path: Option<String>,
     // usize on the command line (its error texts), u64 in JSON.
+    /// Number of requests to send
     #[cfg_attr(feature = "clap", arg(long, display_order = 12, allow_negative_numbers = true, default_value_t = 1000, value_parser = parse_count))]
     pub num_prompts: u64,
     /// Requests per second (inf: all at once)
@@ -88,6 +94,7 @@ pub struct BenchOptions {
         arg(long, display_order = 7, allow_negative_numbers = true)
     )]
     pub max_concurrency: Option<i64>,
+    /// Seed of the prompt sampling, arrival gaps and LoRA choices
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -99,6 +106,7 @@ pub struct BenchOptions {
     )]
     pub seed: u32,
     // Negative means none on the command line; JSON takes a u64.
+    /// Requests (copies of the first prompt) sent before the run, not measured
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -110,6 +118,7 @@ pub struct BenchOptions {
     )]
     #[cfg_attr(feature = "serde", serde(with = "unsigned"))]
     pub num_warmups: i64,
+    /// best_of sent in each request
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -120,15 +129,19 @@ pub struct BenchOptions {
         )
     )]
     pub best_of: i64,
+    /// logprobs sent in each completions request
     #[cfg_attr(
         feature = "clap",
         arg(long, display_order = 13, allow_negative_numbers = true)
     )]
     pub logprobs: Option<i64>,
+    /// Ask the server to ignore end-of-sequence and generate the full output length
     #[cfg_attr(feature = "clap", arg(long, display_order = 25))]
     pub ignore_eos: bool,
+    /// POST /start_profile before the run and /stop_profile after it
     #[cfg_attr(feature = "clap", arg(long, display_order = 19))]
     pub profile: bool,
+    /// Sonnet dataset: input tokens per request
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -139,6 +152,7 @@ pub struct BenchOptions {
         )
     )]
     pub sonnet_input_len: i64,
+    /// Sonnet dataset: output tokens per request
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -149,6 +163,7 @@ pub struct BenchOptions {
         )
     )]
     pub sonnet_output_len: i64,
+    /// Sonnet dataset: tokens of the prefix all prompts share
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -159,11 +174,13 @@ pub struct BenchOptions {
         )
     )]
     pub sonnet_prefix_len: i64,
+    /// ShareGPT dataset: output tokens per request (default: the conversation's answer)
     #[cfg_attr(
         feature = "clap",
         arg(long, display_order = 32, allow_negative_numbers = true)
     )]
     pub sharegpt_output_len: Option<i64>,
+    /// Random dataset: input tokens per request
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -174,6 +191,7 @@ pub struct BenchOptions {
         )
     )]
     pub random_input_len: i64,
+    /// Random dataset: output tokens per request
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -184,8 +202,10 @@ pub struct BenchOptions {
         )
     )]
     pub random_output_len: i64,
+    /// Random dataset: lengths are drawn from [len * ratio, len]
     #[cfg_attr(feature = "clap", arg(long, display_order = 38, allow_negative_numbers = true, default_value = "1.0", value_parser = py_float))]
     pub random_range_ratio: f64,
+    /// Random dataset: tokens of the prefix all prompts share
     #[cfg_attr(
         feature = "clap",
         arg(
@@ -196,24 +216,31 @@ pub struct BenchOptions {
         )
     )]
     pub random_prefix_len: i64,
+    /// Random dataset: wrap each prompt in the tokenizer's chat template
     #[cfg_attr(feature = "clap", arg(long, display_order = 40))]
     pub use_chat_template: bool,
+    /// Metrics to report percentiles of (comma-separated: ttft, tpot, itl, e2el)
     #[cfg_attr(
         feature = "clap",
         arg(long, display_order = 26, default_value = "ttft,tpot,itl")
     )]
     pub percentile_metrics: String,
+    /// Percentiles to report (comma-separated, e.g. 50,90,99)
     #[cfg_attr(feature = "clap", arg(long, display_order = 27, default_value = "99"))]
     pub metric_percentiles: String,
+    /// Service-level objectives KEY:MS (ttft, tpot, e2el) for the goodput metric
     #[cfg_attr(feature = "clap", arg(long, display_order = 28, num_args = 1..))]
     pub goodput: Vec<String>,
     // `--metadata` alone is `[]`, its absence `None` (argparse's
     // `nargs="*"`); JSON takes a list, absent or not.
+    /// KEY=VALUE pairs added to the saved result
     #[cfg_attr(feature = "clap", arg(long, display_order = 22, num_args = 0..))]
     #[cfg_attr(feature = "serde", serde(with = "list"))]
     pub metadata: Option<Vec<String>>,
+    /// LoRA adapters: each request uses one, drawn at random, as its model
     #[cfg_attr(feature = "clap", arg(long, display_order = 43, num_args = 1..))]
     pub lora_modules: Vec<String>,
+    /// With --save-result, also save each request (texts, TTFT, ITLs, errors)
     #[cfg_attr(feature = "clap", arg(long, display_order = 21))]
     pub save_detailed: bool,
 
@@ -228,36 +255,46 @@ pub struct BenchOptions {
 
     // The command line's own (accepted as the original accepts them; the
     // load generator always saves, to its own place).
+    /// Accepted for compatibility; ignored
     #[cfg_attr(feature = "clap", arg(long, display_order = 11))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub use_beam_search: bool,
+    /// Accepted for compatibility; ignored (tokenizers load no code)
     #[cfg_attr(feature = "clap", arg(long, display_order = 17))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub trust_remote_code: bool,
+    /// Do not draw the progress bar (stderr)
     #[cfg_attr(feature = "clap", arg(long, display_order = 18))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub disable_tqdm: bool,
+    /// Save the result as JSON (see --result-dir, --result-filename)
     #[cfg_attr(feature = "clap", arg(long, display_order = 20))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub save_result: bool,
+    /// Directory of the saved result (default: the current directory)
     #[cfg_attr(feature = "clap", arg(long, display_order = 23))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub result_dir: Option<String>,
+    /// File name of the saved result (default: BACKEND-RATEqps[-concurrencyN]-MODEL-DATE.json)
     #[cfg_attr(feature = "clap", arg(long, display_order = 24))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub result_filename: Option<String>,
+    /// Accepted for compatibility; ignored
     #[cfg_attr(feature = "clap", arg(long, display_order = 33))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub hf_subset: Option<String>,
+    /// Accepted for compatibility; ignored
     #[cfg_attr(feature = "clap", arg(long, display_order = 34))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub hf_split: Option<String>,
+    /// Accepted for compatibility; ignored
     #[cfg_attr(
         feature = "clap",
         arg(long, display_order = 35, allow_negative_numbers = true)
     )]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub hf_output_len: Option<i64>,
+    /// Accepted for compatibility; ignored
     #[cfg_attr(feature = "clap", arg(long, display_order = 41, default_value = "auto", value_parser = ["auto", "slow", "mistral", "custom"]))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub tokenizer_mode: String,
