@@ -1,10 +1,12 @@
 use anyhow::{bail, Context, Result};
+use std::path::Path;
 use std::process::Command;
 
 pub fn run() -> Result<()> {
     let root = crate::workspace_root();
     let shared = root.join("../shared/reference");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    setup(&root, &shared, &cargo)?;
     step(
         "format",
         Command::new(&cargo).args(["fmt", "--all", "--check"]),
@@ -27,19 +29,14 @@ pub fn run() -> Result<()> {
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
-    // The README's test command.
     step("tests", Command::new(&cargo).args(["test", "--workspace"]))?;
     step(
         "build binaries",
         Command::new(&cargo).args(["build", "--workspace", "--bins"]),
     )?;
     let bin_dir = root.join("target/debug");
-    if !shared.join("check_golden.py").is_file() {
-        bail!(
-            "golden checks need ../shared/reference beside the repository ({} is missing)",
-            shared.display()
-        );
-    }
+    eprintln!("==> README examples");
+    crate::readme::check(&bin_dir).context("README examples")?;
     // Every family (gsc-, pr-, cr-, sum-, bsm-): all five tools exist.
     step(
         "golden compatibility cases",
@@ -82,6 +79,68 @@ pub fn run() -> Result<()> {
     eprintln!("==> ci: all steps passed");
     Ok(())
 }
+
+/// What a fresh machine lacks, checked or installed before the first step,
+/// so that `cargo xtask ci` is the one test command there too: the Rust
+/// linters, Python 3 and `../shared/reference` for the golden checks, and
+/// `moto_server` (PyPI `moto[server]`) for the load generator's S3 test, in
+/// a virtual environment under `target/` (ignored by git; the S3 test
+/// finds it there by itself, so a later plain `cargo test` does too).
+fn setup(root: &Path, shared: &Path, cargo: &str) -> Result<()> {
+    eprintln!("==> setup");
+    for (tool, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        let present = Command::new(cargo)
+            .args([tool, "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !present {
+            step(
+                &format!("install {component}"),
+                Command::new("rustup").args(["component", "add", component]),
+            )?;
+        }
+    }
+    let python = Command::new("python3").arg("--version").output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        bail!("python3 is required for the golden checks and the S3 test's moto server");
+    }
+    if !shared.join("check_golden.py").is_file() {
+        bail!(
+            "the golden checks need ../shared/reference beside the repository ({} is missing)",
+            shared.display()
+        );
+    }
+    if std::env::var_os("MOTO_SERVER").is_none() {
+        let venv = root.join(MOTO_VENV);
+        let moto = venv.join("bin/moto_server");
+        if !moto.is_file() {
+            eprintln!(
+                "installing moto_server (for the S3 test) into {}",
+                venv.display()
+            );
+            step(
+                "python venv",
+                Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            )?;
+            step(
+                "pip install moto[server]",
+                Command::new(venv.join("bin/pip")).args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "moto[server]",
+                ]),
+            )?;
+        }
+        // Inherited by every step below (the S3 test reads it).
+        std::env::set_var("MOTO_SERVER", &moto);
+    }
+    Ok(())
+}
+
+/// Where `setup` installs moto, relative to the workspace root; the S3
+/// test looks there too.
+const MOTO_VENV: &str = "target/ci-venv";
 
 fn step(name: &str, command: &mut Command) -> Result<()> {
     eprintln!("==> {name}");

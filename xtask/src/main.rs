@@ -13,6 +13,8 @@
 //!   next to Python's `json.loads`.
 //! * `sweep`: builds the release binaries and runs `sweep` (`bins/sweep`),
 //!   the whole benchmark on this machine.
+//! * `install`: the release binaries, copied onto `PATH`.
+//! * `readme`: the README's shell examples, run as written.
 //! * `report-shot`: a sweep report rendered by headless Chromium.
 //! * `soak`: the load generator at a constant rate for minutes; its memory.
 //! * `fuzz`: random and adversarial input for the file tools and parsers.
@@ -27,6 +29,8 @@ mod bench_prompts;
 mod bench_sim;
 mod ci;
 mod fuzz;
+mod install;
+mod readme;
 mod report_shot;
 mod soak;
 mod sweep;
@@ -56,6 +60,10 @@ enum Task {
     BenchJson(bench_json::Args),
     /// Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report
     Sweep(sweep::Args),
+    /// Build the release binaries and copy every tool onto PATH (~/.cargo/bin by default)
+    Install(install::Args),
+    /// Run the README's shell examples as written, against the simulator they start
+    Readme(readme::Args),
     /// Screenshot a sweep's report.html in headless Chromium; fail on console messages
     ReportShot(report_shot::Args),
     /// Run load_generator at a constant rate for minutes and watch its memory
@@ -73,6 +81,8 @@ fn main() -> anyhow::Result<()> {
         Task::BenchClient(args) => bench_client::run(&args),
         Task::BenchJson(args) => bench_json::run(&args),
         Task::Sweep(args) => sweep::run(&args),
+        Task::Install(args) => install::run(&args),
+        Task::Readme(args) => readme::run(&args),
         Task::ReportShot(args) => report_shot::run(&args),
         Task::Soak(args) => soak::run(&args),
         Task::Fuzz(args) => fuzz::run(&args),
@@ -85,6 +95,24 @@ pub(crate) fn workspace_root() -> std::path::PathBuf {
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default()
+}
+
+/// The release build of every binary of the workspace, as `cargo build
+/// --release` makes it (so `sweep`, `install` and the README's build share
+/// one compiled copy), with cargo's own progress shown: on a fresh clone
+/// it takes minutes. Returns `target/release`.
+pub(crate) fn build_release_workspace() -> anyhow::Result<std::path::PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "--workspace", "--bins"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| anyhow::anyhow!("running cargo build: {e}"))?;
+    if !status.success() {
+        anyhow::bail!("building the release binaries failed");
+    }
+    Ok(root.join("target/release"))
 }
 
 /// Builds release binaries of these packages; returns `target/release`.

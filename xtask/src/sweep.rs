@@ -3,7 +3,7 @@
 //! given arguments, in the workspace root. Everything else, `--help`
 //! included, is the binary's.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::ffi::OsString;
 use std::process::Command;
 
@@ -18,18 +18,14 @@ pub struct Args {
 /// Exits with the sweep's status (the number of failed entries).
 pub fn run(a: &Args) -> Result<()> {
     let root = crate::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // The README's release build: the sweep, CI and `cargo build --release`
-    // then share one compiled copy of every crate. Cargo's own progress shows.
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--workspace", "--bins"])
-        .current_dir(&root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building the release binaries failed");
-    }
-    let sweep = root.join("target/release/sweep");
+    // Said before the build starts: on a fresh clone it takes minutes,
+    // and cargo's progress alone does not say what it is for.
+    eprintln!(
+        "servebench sweep: building the release binaries first (cargo build --release --workspace --bins; \
+         about 4 minutes on 2 cores the first time, seconds after), then running target/release/sweep"
+    );
+    let built = crate::build_release_workspace()?;
+    let sweep = built.join("sweep");
     let status = Command::new(&sweep)
         .args(&a.args)
         .current_dir(&root)

@@ -1,5 +1,5 @@
 //! Results uploaded to an S3-compatible bucket: a local `moto` server
-//! (PyPI `moto[server]`; `.ci/run` installs it and sets MOTO_SERVER) on
+//! (PyPI `moto[server]`; `cargo xtask ci` installs it in target/ci-venv) on
 //! 127.0.0.1, started and stopped by the test.
 
 mod common;
@@ -41,7 +41,18 @@ fn raw(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
 }
 
 fn moto() -> Moto {
-    let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    // MOTO_SERVER, else the one `cargo xtask ci` installs, else PATH's.
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/ci-venv/bin/moto_server"
+    );
+    let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+        if std::path::Path::new(venv).is_file() {
+            venv.into()
+        } else {
+            "moto_server".into()
+        }
+    });
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,7 +64,7 @@ fn moto() -> Moto {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
-            panic!("starting {program} failed ({e}): install it with `pip install 'moto[server]'` or point MOTO_SERVER at it")
+            panic!("starting {program} failed ({e}): `cargo xtask ci` installs it in target/ci-venv; or `pip install 'moto[server]'`, or point MOTO_SERVER at it")
         });
     let moto = Moto { child, port };
     let deadline = Instant::now() + Duration::from_secs(30);
