@@ -13,40 +13,110 @@ use servebench_prompts::{PrepareOptions, Tokenizer};
 use servebench_pyjson::{Dict, Value};
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The exit status of an interrupted run (SIGINT or SIGTERM, any phase).
 const INTERRUPTED: u8 = 130;
 
-/// The progress bar: one tick per finished request.
+/// Where a bar draws, and how its line is ended.
+type Target = Box<dyn Fn() -> (indicatif::ProgressDrawTarget, LineEnd) + Send + Sync>;
+/// Writes the newline that ends a bar's line, on the bar's own stream.
+type LineEnd = Box<dyn Fn() + Send + Sync>;
+
+/// A progress bar: one tick per finished request. Its line ends with a
+/// newline once it is full or is ended (interrupted run): indicatif leaves
+/// the cursor after the bar, so whatever came next on the terminal (the
+/// report, the warnings, the self-audit) would start on the bar's line.
 struct Bar {
     bar: indicatif::ProgressBar,
     len: u64,
+    ended: AtomicBool,
+    line_end: LineEnd,
+}
+
+impl Bar {
+    /// Leaves the bar as it stands and ends its line (once; nothing when
+    /// it is not drawn, as when stderr is not a terminal).
+    fn end(&self) {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if !self.bar.is_finished() {
+            self.bar.abandon();
+        }
+        if !self.bar.is_hidden() {
+            (self.line_end)();
+        }
+    }
 }
 
 impl Observer for Bar {
     fn finished(&self, _output: &RequestOutput, _send_lag_s: f64) {
         self.bar.inc(1);
-        if self.bar.position() >= self.len {
+        if self.bar.position() >= self.len && !self.ended.load(Ordering::SeqCst) {
             self.bar.finish();
+            self.end();
         }
     }
 }
 
-fn progress_bar(n: usize, enabled: bool) -> Arc<dyn Observer> {
-    if !enabled {
-        return Arc::new(Quiet);
+/// The bars of a run (warm-ups, main run), one at a time: a new one ends
+/// the one before, [`Bars::end`] the last.
+struct Bars {
+    /// `None`: no bars (`--disable-tqdm`).
+    target: Option<Target>,
+    made: Mutex<Vec<Arc<Bar>>>,
+}
+
+impl Bars {
+    /// Bars on stderr (drawn only when it is a terminal), or none.
+    fn stderr(enabled: bool) -> Bars {
+        let target: Target = Box::new(|| {
+            let line_end: LineEnd = Box::new(|| {
+                let _ = std::io::stderr().write_all(b"\n");
+            });
+            (indicatif::ProgressDrawTarget::stderr(), line_end)
+        });
+        Bars {
+            target: enabled.then_some(target),
+            made: Mutex::new(Vec::new()),
+        }
     }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(n as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}]",
-    ) {
-        bar.set_style(style);
+
+    /// The observer of a phase of `n` requests: a new bar, or nothing.
+    fn observer(&self, n: usize) -> Arc<dyn Observer> {
+        let Some(target) = &self.target else {
+            return Arc::new(Quiet);
+        };
+        self.end();
+        let (draw, line_end) = target();
+        let bar = indicatif::ProgressBar::with_draw_target(Some(n as u64), draw);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{percent:>3}%|{wide_bar}| {pos}/{len} [{elapsed_precise}<{eta_precise}, {per_sec}]",
+        ) {
+            bar.set_style(style);
+        }
+        let bar = Arc::new(Bar {
+            bar,
+            len: n as u64,
+            ended: AtomicBool::new(false),
+            line_end,
+        });
+        if let Ok(mut made) = self.made.lock() {
+            made.push(Arc::clone(&bar));
+        }
+        bar
     }
-    Arc::new(Bar { bar, len: n as u64 })
+
+    /// Ends the bars' lines (those not full: an interrupted phase).
+    fn end(&self) {
+        if let Ok(mut made) = self.made.lock() {
+            for bar in made.drain(..) {
+                bar.end();
+            }
+        }
+    }
 }
 
 fn local_date() -> String {
@@ -181,8 +251,8 @@ fn run(
     prepared: &Prepared,
     interrupt: Interrupt,
 ) -> Result<Ending, Error> {
-    let show = !args.run.disable_tqdm;
-    let progress = move |n: usize| progress_bar(n, show);
+    let bars = Bars::stderr(!args.run.disable_tqdm);
+    let progress = |n: usize| bars.observer(n);
     let mut stdout = std::io::stdout();
     let outcome = runtime.block_on(servebench_bench::run(
         cfg,
@@ -191,7 +261,10 @@ fn run(
         &mut stdout,
         &progress,
         interrupt.wait(),
-    ))?;
+    ));
+    // Whatever stderr gets next starts on a line of its own.
+    bars.end();
+    let outcome = outcome?;
     let mut stderr = std::io::stderr();
     if let Some(phase) = outcome.interrupted_in {
         let _ = writeln!(
@@ -217,4 +290,130 @@ fn run(
     }
     let _ = stderr.write_all(audit_line(&outcome.audit).as_bytes());
     Ok(outcome.ending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A terminal that records what is drawn on it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl Screen {
+        fn push(&self, s: &str) {
+            self.0.lock().unwrap().push_str(s);
+        }
+
+        fn text(&self) -> String {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            60
+        }
+        fn move_cursor_up(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _n: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.push(s);
+            self.push("\n");
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.push(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.push("\r");
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn bars_on(screen: &Screen) -> Bars {
+        let screen = screen.clone();
+        let target: Target = Box::new(move || {
+            let on_screen = screen.clone();
+            let line_end: LineEnd = Box::new(move || on_screen.push("\n"));
+            (
+                indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone())),
+                line_end,
+            )
+        });
+        Bars {
+            target: Some(target),
+            made: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn finish(observer: &Arc<dyn Observer>, times: usize) {
+        for _ in 0..times {
+            observer.finished(&RequestOutput::failed(0), 0.0);
+        }
+    }
+
+    #[test]
+    fn a_full_bar_ends_its_line_once() {
+        let screen = Screen::default();
+        let bars = bars_on(&screen);
+        finish(&bars.observer(3), 3);
+        let text = screen.text();
+        assert!(text.contains("3/3"), "{text:?}");
+        assert!(text.ends_with("]\n"), "{text:?}");
+        bars.end();
+        assert_eq!(screen.text(), text);
+    }
+
+    #[test]
+    fn an_interrupted_bar_ends_its_line_when_the_next_begins_or_the_run_ends() {
+        let screen = Screen::default();
+        let bars = bars_on(&screen);
+        finish(&bars.observer(3), 1);
+        let warmups = screen.text();
+        assert!(!warmups.ends_with('\n'), "{warmups:?}");
+        let main_run = bars.observer(4);
+        let text = screen.text();
+        assert!(text.starts_with(&warmups), "{text:?}");
+        assert!(text.ends_with("]\n"), "{text:?}");
+        finish(&main_run, 2);
+        bars.end();
+        let text = screen.text();
+        assert!(text.contains("2/4"), "{text:?}");
+        assert!(text.ends_with("]\n"), "{text:?}");
+        assert!(!text.ends_with("\n\n"), "{text:?}");
+    }
+
+    #[test]
+    fn no_bars_no_newlines() {
+        let bars = Bars::stderr(false);
+        finish(&bars.observer(2), 2);
+        assert!(bars.made.lock().unwrap().is_empty());
+        let hidden = Screen::default();
+        let line_end: LineEnd = {
+            let hidden = hidden.clone();
+            Box::new(move || hidden.push("\n"))
+        };
+        let bar = Bar {
+            bar: indicatif::ProgressBar::hidden(),
+            len: 1,
+            ended: AtomicBool::new(false),
+            line_end,
+        };
+        bar.finished(&RequestOutput::failed(0), 0.0);
+        assert_eq!(hidden.text(), "");
+    }
 }

@@ -549,6 +549,56 @@ fn connections_are_reused_unless_asked_otherwise() {
     }
 }
 
+/// On a terminal (stderr on a pseudo-terminal from util-linux `script`;
+/// skipped without it) each bar's line ends with a newline: the self-audit
+/// starts on a line of its own, and stdout gets nothing of the bars.
+#[test]
+fn the_progress_bars_end_their_lines_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        // The unit tests of `serve` check the same with a recording terminal.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: no `script` to run benchmark_serving on a terminal"
+        );
+        return;
+    }
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a", "b"], 1)));
+    let dir = scratch("tty");
+    let quote = |p: &Path| format!("'{}'", p.display());
+    let command = format!(
+        "{} --model m --dataset-name custom --dataset-path {} --tokenizer {} \
+         --num-prompts 4 --num-warmups 2 --max-concurrency 2 \
+         --base-url http://127.0.0.1:{} > stdout.txt",
+        quote(Path::new(env!("CARGO_BIN_EXE_benchmark_serving"))),
+        quote(&repo().join("fixtures/datasets/custom_small.jsonl")),
+        quote(&repo().join("../shared/reference/tokenizers/deepseek-r1")),
+        server.port
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&dir)
+        .output()
+        .expect("run script");
+    assert!(out.status.success(), "{}", text(&out));
+    let terminal = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    // Both bars were drawn, and each ended its line.
+    for full in ["2/2 [", "4/4 ["] {
+        let line = terminal
+            .lines()
+            .rfind(|l| l.contains(full))
+            .unwrap_or_else(|| panic!("no {full:?} in {terminal:?}"));
+        assert!(line.trim_end().ends_with("/s]"), "{line:?}");
+    }
+    let audit = terminal
+        .lines()
+        .find(|l| l.contains("Client self-audit"))
+        .unwrap_or_else(|| panic!("{terminal:?}"));
+    assert!(audit.starts_with("Client self-audit: "), "{audit:?}");
+    let stdout = std::fs::read_to_string(dir.join("stdout.txt")).expect("stdout.txt");
+    assert!(stdout.contains("\nWarmup completed.\n"), "{stdout}");
+    assert!(!stdout.contains("%|"), "{stdout}");
+}
+
 #[test]
 fn bad_urls_and_options_fail_before_sending() {
     let dir = scratch("bad");
