@@ -38,9 +38,9 @@ struct Cli {
     /// YAML list of runs (the /start-load JSON bodies) to execute at start, in order
     #[arg(long)]
     startup_spec: Option<PathBuf>,
-    /// The only directory runs may read datasets and tokenizers from (dataset_path and tokenizer are resolved inside it; without it, runs can name no file)
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    /// A directory runs may read datasets and tokenizers from; repeat it for several (e.g. a datasets and a tokenizers volume). A relative dataset_path or tokenizer is looked up in each in order (the first that has it), an absolute one must lie inside one of them, both after following links; without any, runs can name no file
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Vec<PathBuf>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -51,8 +51,23 @@ fn local_date() -> String {
     chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()
 }
 
+/// The service's log: one line per event of a run's life (queued, started,
+/// finished, stopped, failed) and of the service's (listening, shutdown),
+/// on stderr; `RUST_LOG` filters it (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second subscriber cannot be set; the first one stays.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let launch = Launch {
         host: cli.host,
         port: cli.port,
@@ -60,7 +75,7 @@ fn main() -> ExitCode {
         results_url: cli.results_url,
         allow_target: cli.allow_target,
         startup_spec: cli.startup_spec,
-        data_dir: cli.data_dir,
+        data_dirs: cli.data_dir,
     };
     let host = Host {
         token: std::env::var_os("LOADGEN_TOKEN"),

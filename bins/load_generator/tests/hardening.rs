@@ -155,6 +155,54 @@ fn files_come_only_from_the_data_directory() {
 }
 
 #[test]
+fn several_data_directories_are_looked_up_in_order() {
+    let sim = simulator();
+    let dir = scratch("datadirs");
+    let datasets = dir.join("datasets");
+    std::fs::create_dir_all(&datasets).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/datasets");
+    copy(
+        &fixtures.join("custom_small.jsonl"),
+        &datasets.join("prompts.jsonl"),
+    );
+    std::fs::write(dir.join("secret.jsonl"), "{\"prompt\": \"hunter2\"}\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret.jsonl"), datasets.join("link.jsonl")).unwrap();
+    // A datasets volume first, the tokenizers volume second.
+    let (first, second) = (datasets.display().to_string(), common::tokenizers_dir());
+    let svc = service(&dir, &["--data-dir", &first, "--data-dir", &second], &[]);
+    let addr = svc.addr.as_str();
+    let custom = |path: &str, tok: &str| {
+        format!(
+            r#"{{"host": "127.0.0.1", "port": {sim}, "model": "sim", "tokenizer": "{tok}", "dataset_name": "custom", "dataset_path": "{path}", "num_prompts": 3, "ignore_eos": true}}"#
+        )
+    };
+    // The dataset is in the first, the tokenizer (by name) in the second.
+    let (id, _) = start(addr, &custom("prompts.jsonl", "deepseek-r1"));
+    let run = wait_for(addr, &id, &["done", "failed"]);
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["result"]["completed"], 3);
+    // An absolute path inside the second is taken too.
+    let absolute = format!("{second}/deepseek-r1");
+    let (id, _) = start(addr, &custom("prompts.jsonl", &absolute));
+    assert_eq!(wait_for(addr, &id, &["done", "failed"])["state"], "done");
+    // Escaping both is refused, whichever way.
+    let secret = dir.join("secret.jsonl").display().to_string();
+    for path in [
+        "../secret.jsonl",
+        "link.jsonl",
+        secret.as_str(),
+        "/etc/passwd",
+    ] {
+        refused(addr, &custom(path, "deepseek-r1"), "dataset_path");
+    }
+    for tok in ["../../etc", "/etc", "../deepseek-r1/../../etc"] {
+        refused(addr, &custom("prompts.jsonl", tok), "tokenizer");
+    }
+    let (_, runs) = http(addr, "GET", "/runs", None, None);
+    assert!(!runs.contains("hunter2"));
+}
+
+#[test]
 fn the_allow_list_holds_for_every_spelling_of_a_host() {
     let dir = scratch("allow");
     let svc = service(

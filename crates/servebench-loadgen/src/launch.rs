@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::info;
 
 /// Everything `load_generator` is told on its command line, as plain values
 /// (the flags of the same names).
@@ -26,7 +27,9 @@ pub struct Launch {
     /// Target patterns (empty: [`TargetPolicy::default`]).
     pub allow_target: Vec<String>,
     pub startup_spec: Option<PathBuf>,
-    pub data_dir: Option<PathBuf>,
+    /// `--data-dir`, repeatable: where datasets and tokenizers are looked
+    /// up, in this order.
+    pub data_dirs: Vec<PathBuf>,
 }
 
 /// What the process gives the service: it reads neither the environment
@@ -71,7 +74,11 @@ impl Launch {
         };
         let policy = Policy {
             targets,
-            data_dir: data_dir(self.data_dir.as_deref())?,
+            data_dirs: self
+                .data_dirs
+                .iter()
+                .map(|d| data_dir(d))
+                .collect::<Result<_, _>>()?,
         };
         let staging_dir = self.results_dir.join(".staging");
         check_writable(&staging_dir)?;
@@ -84,6 +91,18 @@ impl Launch {
             None => Store::Dir(self.results_dir.clone()),
             Some(url) => store::s3_from_env(url, &self.results_dir, &host.vars)?,
         };
+        // Where results go: a directory or `s3://bucket/prefix` (no
+        // credentials are part of either).
+        let results = match &self.results_url {
+            None => self.results_dir.display().to_string(),
+            Some(url) => url.clone(),
+        };
+        let data_dirs = policy
+            .data_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let service = Service::new(ServiceConfig {
             store,
             staging_dir,
@@ -104,7 +123,13 @@ impl Launch {
                     source,
                 }
             })?;
-            listening(listener.local_addr().map_err(LoadgenError::LocalAddr)?);
+            let addr = listener.local_addr().map_err(LoadgenError::LocalAddr)?;
+            listening(addr);
+            info!(
+                results = %results,
+                data_dirs = %if data_dirs.is_empty() { "-" } else { &data_dirs },
+                "listening on http://{addr}"
+            );
             tokio::spawn(Arc::clone(&service).executor());
             for s in startup {
                 let _ = service.start(s);
@@ -117,7 +142,9 @@ impl Launch {
             api::serve(listener, Arc::clone(&service), cfg, shutdown)
                 .await
                 .map_err(LoadgenError::Serve)?;
+            info!("shutting down: no new connections; the active run is stopped and the queue dropped");
             service.drain(DRAIN_TIMEOUT).await;
+            info!("exiting");
             Ok(())
         });
         // A stopped run's prompt preparation may still be inside one long
@@ -129,11 +156,11 @@ impl Launch {
 }
 
 /// Resolves on Ctrl-C or SIGTERM (Ctrl-C only where the SIGTERM handler
-/// cannot be installed).
+/// cannot be installed), logging which.
 pub async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+    let signal = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT (Ctrl-C)",
         () = async {
             match term.as_mut() {
                 Some(t) => {
@@ -141,8 +168,9 @@ pub async fn shutdown_signal() {
                 }
                 None => std::future::pending().await,
             }
-        } => {}
-    }
+        } => "SIGTERM",
+    };
+    info!("received {signal}, shutting down");
 }
 
 /// The start-up spec's runs (a YAML list of `/start-load` bodies),
@@ -188,20 +216,17 @@ fn token(value: Option<OsString>) -> Result<Option<String>, LoadgenError> {
     Ok(Some(value))
 }
 
-/// The data directory, canonical (links resolved), so that a file's
+/// A data directory, canonical (links resolved), so that a file's
 /// resolved path can be checked to lie inside it.
-fn data_dir(dir: Option<&Path>) -> Result<Option<PathBuf>, LoadgenError> {
-    dir.map(|d| {
-        let canonical = d.canonicalize().map_err(|source| LoadgenError::DataDir {
-            dir: d.to_owned(),
-            source,
-        })?;
-        if !canonical.is_dir() {
-            return Err(LoadgenError::DataDirNotDirectory(d.to_owned()));
-        }
-        Ok(canonical)
-    })
-    .transpose()
+fn data_dir(d: &Path) -> Result<PathBuf, LoadgenError> {
+    let canonical = d.canonicalize().map_err(|source| LoadgenError::DataDir {
+        dir: d.to_owned(),
+        source,
+    })?;
+    if !canonical.is_dir() {
+        return Err(LoadgenError::DataDirNotDirectory(d.to_owned()));
+    }
+    Ok(canonical)
 }
 
 /// Checks at start that results can be written where they go (a run must

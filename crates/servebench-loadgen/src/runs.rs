@@ -13,8 +13,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
+use tracing::{info, warn};
 
 /// What the service needs from its host program.
 #[derive(Debug, Clone)]
@@ -56,6 +57,24 @@ impl RunState {
     }
 }
 
+/// Who asked a run to stop, for the service's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopper {
+    /// `POST /runs/{id}/stop` ([`Service::stop`]).
+    Api,
+    /// SIGTERM or Ctrl-C ([`Service::stop_all`]).
+    Shutdown,
+}
+
+impl Stopper {
+    fn name(self) -> &'static str {
+        match self {
+            Stopper::Api => "api",
+            Stopper::Shutdown => "shutdown",
+        }
+    }
+}
+
 #[derive(Debug)]
 struct RunInfo {
     state: RunState,
@@ -68,6 +87,8 @@ struct RunInfo {
     result: Option<Value>,
     location: Option<String>,
     error: Option<String>,
+    /// Set by the first stop request.
+    stopped_by: Option<Stopper>,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +179,18 @@ impl Service {
         let id = format!("{}-{n:04}-{salt:04x}", (self.cfg.date)());
         let metrics = Arc::new(RunMetrics::new(&id, &spec.model, &spec.spec.backend));
         let (stop, _) = watch::channel(false);
+        // What an operator needs to recognise the run (no secret is part of
+        // a spec; the URL was checked to carry no credentials).
+        info!(
+            run_id = %id,
+            model = %spec.model,
+            target = %format!("{}{}", spec.base_url, spec.spec.endpoint),
+            dataset = %spec.spec.dataset_name,
+            dataset_path = %spec.spec.dataset_path.as_deref().unwrap_or("-"),
+            num_prompts = spec.spec.num_prompts,
+            runs_ahead = runs.queue.len() + usize::from(runs.active.is_some()),
+            "run queued"
+        );
         runs.map.insert(
             id.clone(),
             RunInfo {
@@ -170,6 +203,7 @@ impl Service {
                 result: None,
                 location: None,
                 error: None,
+                stopped_by: None,
             },
         );
         runs.order.push(id.clone());
@@ -181,8 +215,12 @@ impl Service {
     }
 
     /// Asks a queued or running run to stop (a running one saves its
-    /// partial result).
+    /// partial result): the API's stop.
     pub fn stop(&self, id: &str) -> Result<RunState, StopError> {
+        self.stop_by(id, Stopper::Api)
+    }
+
+    fn stop_by(&self, id: &str, by: Stopper) -> Result<RunState, StopError> {
         let mut runs = self.lock();
         let Some(info) = runs.map.get_mut(id) else {
             return Err(StopError::NotFound);
@@ -191,10 +229,16 @@ impl Service {
             RunState::Queued => {
                 info.state = RunState::Stopped;
                 info.error = Some("stopped before it started".into());
+                info.stopped_by = Some(by);
                 runs.queue.retain(|(q, _)| q != id);
+                info!(run_id = %id, by = %by.name(), "queued run dropped before it started");
                 Ok(RunState::Stopped)
             }
             RunState::Running => {
+                if info.stopped_by.is_none() {
+                    info.stopped_by = Some(by);
+                    info!(run_id = %id, by = %by.name(), "stopping run");
+                }
                 let _ = info.stop.send(true);
                 Ok(RunState::Running)
             }
@@ -210,7 +254,7 @@ impl Service {
             runs.order.clone()
         };
         for id in ids {
-            let _ = self.stop(&id);
+            let _ = self.stop_by(&id, Stopper::Shutdown);
         }
     }
 
@@ -229,10 +273,18 @@ impl Service {
         let mut waited = Duration::ZERO;
         while waited < timeout {
             if self.idle() {
-                break;
+                return;
             }
             tokio::time::sleep(step).await;
             waited += step;
+        }
+        if !self.idle() {
+            let active = self.lock().active.clone().unwrap_or_default();
+            warn!(
+                run_id = %active,
+                waited_s = timeout.as_secs(),
+                "the stopped run has not saved its partial result in time; exiting without it"
+            );
         }
     }
 
@@ -296,6 +348,8 @@ impl Service {
                 self.wake.notified().await;
                 continue;
             };
+            info!(run_id = %id, "run started");
+            let started = Instant::now();
             self.registry.add(Arc::clone(&metrics));
             // The run is a task of its own: a panic in it ends that run as
             // failed, never the executor (which would wedge the service).
@@ -330,6 +384,7 @@ impl Service {
                         info.error = Some(e);
                     }
                 }
+                log_end(&id, info, started.elapsed());
             }
         }
     }
@@ -446,14 +501,20 @@ impl Service {
         let (location, store_warning) = match stored {
             Ok(stored) => {
                 let _ = std::fs::remove_file(&file);
+                if let Some(w) = &stored.warning {
+                    warn!(run_id = %id, "result store failed: {w}");
+                }
                 (stored.location, stored.warning)
             }
-            Err(e) => (
-                file.clone(),
-                Some(format!(
-                    "storing the result failed ({e}); it is kept at {file}"
-                )),
-            ),
+            Err(e) => {
+                warn!(run_id = %id, kept_at = %file, "result store failed: {e}");
+                (
+                    file.clone(),
+                    Some(format!(
+                        "storing the result failed ({e}); it is kept at {file}"
+                    )),
+                )
+            }
         };
         let warning = match (failures, store_warning) {
             (Some(f), Some(s)) => Some(format!("{f}; {s}")),
@@ -465,6 +526,31 @@ impl Service {
             warning,
             interrupted: outcome.interrupted,
         })
+    }
+}
+
+/// The run's last log line: finished, stopped (by whom) or failed, with its
+/// request counts, how long it took, and where its result is.
+fn log_end(id: &str, info: &RunInfo, took: Duration) {
+    let (completed, failed) = (info.metrics.completed(), info.metrics.failed());
+    let duration = format!("{:.1}s", took.as_secs_f64());
+    let result = info.location.as_deref().unwrap_or("-");
+    let note = info.error.as_deref().unwrap_or("-");
+    match info.state {
+        RunState::Done => info!(
+            run_id = %id, completed, failed, duration = %duration, result = %result, note = %note,
+            "run finished"
+        ),
+        RunState::Stopped => info!(
+            run_id = %id,
+            by = %info.stopped_by.map_or("unknown", Stopper::name),
+            completed, failed, duration = %duration, result = %result, note = %note,
+            "run stopped"
+        ),
+        _ => warn!(
+            run_id = %id, completed, failed, duration = %duration, reason = %note,
+            "run failed"
+        ),
     }
 }
 
@@ -582,7 +668,7 @@ mod tests {
             r#"{{"port": {sim}, "model": "sim", "tokenizer": "deepseek-r1", "dataset_name": "random", "random_input_len": 8, "random_output_len": 4, "num_prompts": 3, "queue": true}}"#
         );
         let policy = Policy {
-            data_dir: Some(tokenizers),
+            data_dirs: vec![tokenizers],
             ..Policy::default()
         };
         spec::validate(spec::parse(body.as_bytes()).unwrap(), &policy).unwrap()

@@ -7,7 +7,7 @@ use servebench_client::Backend;
 use servebench_metrics::MetricsOptions;
 use servebench_prompts::{self as limits, Dataset, LimitError, PromptsError};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A rejected specification: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,15 +87,16 @@ impl TargetPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
     pub targets: TargetPolicy,
-    /// `--data-dir`: the only directory datasets and tokenizers may be read
-    /// from (canonical: links resolved). Without it, no file can be named.
-    pub data_dir: Option<PathBuf>,
+    /// `--data-dir`, repeatable: the only directories datasets and
+    /// tokenizers may be read from (canonical: links resolved), in the order
+    /// a relative name is looked up in. Without one, no file can be named.
+    pub data_dirs: Vec<PathBuf>,
 }
 
 /// Where a run's tokenizer comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenizerSource {
-    /// A file or directory inside the data directory (canonical path).
+    /// A file or directory inside a data directory (canonical path).
     Path(PathBuf),
     /// A Hugging Face model id, loaded from the cache or the Hub only.
     Hub(String),
@@ -109,7 +110,7 @@ pub struct ValidSpec {
     pub model: String,
     pub backend: Backend,
     pub metrics: MetricsOptions,
-    /// The dataset, parsed, its path (if any) resolved inside the data
+    /// The dataset, parsed, its path (if any) resolved inside a data
     /// directory.
     pub dataset: Dataset,
     pub tokenizer: TokenizerSource,
@@ -261,32 +262,59 @@ fn target(spec: &LoadSpec) -> Result<(Host, u16, String), FieldError> {
     }
 }
 
-/// A file named by a spec, inside the data directory after following
-/// links, and a regular file (or, for tokenizers, a directory).
+/// A file named by a spec, inside a data directory after following links,
+/// and a regular file (or, for tokenizers, a directory). A relative name is
+/// taken from the first directory that has it (in `data_dirs`' order); an
+/// absolute one must lie in one of them.
 fn data_file(
     field: &str,
     name: &str,
-    data_dir: Option<&Path>,
+    data_dirs: &[PathBuf],
     dir_ok: bool,
 ) -> Result<PathBuf, FieldError> {
-    let Some(dir) = data_dir else {
+    if data_dirs.is_empty() {
         return Err(field_error(
             field,
             "the service reads no files: start it with --data-dir DIR to allow datasets from DIR",
         ));
+    }
+    // "the data directory", or "the data directories (A, B)".
+    let dirs = match data_dirs {
+        [_] => "the data directory".to_owned(),
+        _ => format!(
+            "the data directories ({})",
+            data_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    // Relative names are inside the data directory; absolute ones must be.
-    let resolved = dir.join(name).canonicalize().map_err(|e| {
-        field_error(
-            field,
-            format!("{name:?} is not readable in the data directory: {e}"),
-        )
-    })?;
-    if !resolved.starts_with(dir) {
+    // Relative names are looked up in each directory in turn (an absolute
+    // one joins to itself); the first that resolves is the one.
+    let mut first_error = None;
+    let mut resolved = None;
+    for dir in data_dirs {
+        match dir.join(name).canonicalize() {
+            Ok(path) => {
+                resolved = Some(path);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let Some(resolved) = resolved else {
+        let e = first_error.map_or_else(String::new, |e| e.to_string());
         return Err(field_error(
             field,
-            format!("{name:?} is outside the data directory"),
+            format!("{name:?} is not readable in {dirs}: {e}"),
         ));
+    };
+    // Links followed: what is read must lie inside one of them.
+    if !data_dirs.iter().any(|dir| resolved.starts_with(dir)) {
+        return Err(field_error(field, format!("{name:?} is outside {dirs}")));
     }
     let meta =
         std::fs::metadata(&resolved).map_err(|e| field_error(field, format!("{name:?}: {e}")))?;
@@ -299,15 +327,15 @@ fn data_file(
     Ok(resolved)
 }
 
-/// Where the tokenizer comes from: a file or directory in the data
+/// Where the tokenizer comes from: a file or directory in a data
 /// directory, else a Hugging Face model id (never any other path).
 fn tokenizer_source(
     field: &str,
     name: &str,
     policy: &Policy,
 ) -> Result<TokenizerSource, FieldError> {
-    if let Some(dir) = &policy.data_dir {
-        if let Ok(path) = data_file(field, name, Some(dir), true) {
+    if !policy.data_dirs.is_empty() {
+        if let Ok(path) = data_file(field, name, &policy.data_dirs, true) {
             return Ok(TokenizerSource::Path(path));
         }
     }
@@ -323,7 +351,7 @@ fn tokenizer_source(
         return Err(field_error(
             field,
             format!(
-                "{name:?} is neither a Hugging Face model id (ORG/NAME) nor a tokenizer in the data directory"
+                "{name:?} is neither a Hugging Face model id (ORG/NAME) nor a tokenizer in a data directory"
             ),
         ));
     }
@@ -428,7 +456,7 @@ pub(crate) fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, Fie
         .map_err(|_| field_error("num_prompts", "too large for this machine"))?;
     let dataset_path = match &spec.dataset_path {
         Some(p) => Some(
-            data_file("dataset_path", p, policy.data_dir.as_deref(), false)?
+            data_file("dataset_path", p, &policy.data_dirs, false)?
                 .display()
                 .to_string(),
         ),
@@ -688,6 +716,69 @@ mod tests {
             ok(r#"{"model": "deepseek-ai/DeepSeek-R1", "dataset_name": "random"}"#).tokenizer,
             TokenizerSource::Hub("deepseek-ai/DeepSeek-R1".into())
         );
+    }
+
+    #[test]
+    fn names_are_looked_up_in_each_data_directory_in_order() {
+        let base = std::env::temp_dir().join(format!("loadgen-roots-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (first, second) = (base.join("datasets"), base.join("tokenizers"));
+        std::fs::create_dir_all(first.join("tok")).unwrap();
+        std::fs::create_dir_all(second.join("tok")).unwrap();
+        std::fs::write(first.join("a.txt"), "1").unwrap();
+        std::fs::write(second.join("a.txt"), "2").unwrap();
+        std::fs::write(second.join("b.txt"), "2").unwrap();
+        std::fs::write(base.join("secret.txt"), "s").unwrap();
+        std::os::unix::fs::symlink(base.join("secret.txt"), second.join("link.txt")).unwrap();
+        let roots = vec![
+            first.canonicalize().unwrap(),
+            second.canonicalize().unwrap(),
+        ];
+        let found = |name: &str| data_file("f", name, &roots, false);
+        // The first directory that has it wins; the second is looked in next.
+        assert_eq!(found("a.txt").unwrap(), roots[0].join("a.txt"));
+        assert_eq!(found("b.txt").unwrap(), roots[1].join("b.txt"));
+        // An absolute name inside either is taken as it is.
+        let abs = roots[1].join("b.txt");
+        assert_eq!(found(abs.to_str().unwrap()).unwrap(), abs);
+        // Escaping both, by `..`, an absolute path or a link, is refused.
+        for name in [
+            "../secret.txt",
+            "link.txt",
+            base.join("secret.txt").to_str().unwrap(),
+            "/etc/passwd",
+        ] {
+            let e = found(name).unwrap_err();
+            assert!(
+                e.reason.contains("is outside the data directories ("),
+                "{e}"
+            );
+        }
+        let e = found("missing.txt").unwrap_err();
+        assert!(
+            e.reason.contains("is not readable in the data directories"),
+            "{e}"
+        );
+        // A tokenizer directory in the second directory is a path; one
+        // escaping both falls back to a Hub id only if it reads as one.
+        let policy = Policy {
+            data_dirs: vec![roots[0].clone()],
+            ..Policy::default()
+        };
+        assert!(matches!(
+            tokenizer_source("tokenizer", "tok", &policy),
+            Ok(TokenizerSource::Path(p)) if p == roots[0].join("tok")
+        ));
+        let policy = Policy {
+            data_dirs: roots.clone(),
+            ..Policy::default()
+        };
+        assert!(matches!(
+            tokenizer_source("tokenizer", "b.txt", &policy),
+            Ok(TokenizerSource::Path(p)) if p == roots[1].join("b.txt")
+        ));
+        assert!(tokenizer_source("tokenizer", "../secret.txt", &policy).is_err());
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -82,6 +82,56 @@ pub fn tokenizers_dir() -> String {
 }
 
 pub fn service(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
+    spawn_service(dir, extra, envs, Stdio::inherit())
+}
+
+/// The service's stderr (its log), as read so far.
+#[derive(Clone, Default)]
+pub struct Log(Arc<std::sync::Mutex<String>>);
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 30 s) for a line containing every one of `parts`;
+    /// returns it.
+    pub fn wait_for_line(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.text();
+            if let Some(line) = text.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {parts:?} in:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// [`service`] with its stderr captured (and echoed to the test's).
+pub fn service_logged(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> (Service, Log) {
+    let mut svc = spawn_service(dir, extra, envs, Stdio::piped());
+    let log = Log::default();
+    let stderr = svc.child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // Shown with the test's output when it fails.
+            let _ = writeln!(std::io::stderr(), "{line}");
+            let mut text = sink.0.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    (svc, log)
+}
+
+fn spawn_service(dir: &Path, extra: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Service {
     let data_dir = tokenizers_dir();
     let default_data_dir: &[&str] = if extra.contains(&"--data-dir") {
         &[]
@@ -97,9 +147,10 @@ pub fn service(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Service {
         // Tests never reach the Hub.
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HUB_CACHE", dir.join("hf-cache"))
+        .env_remove("RUST_LOG")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut line = String::new();
