@@ -549,6 +549,48 @@ fn connections_are_reused_unless_asked_otherwise() {
     }
 }
 
+#[test]
+fn the_audit_counts_the_warm_ups_connections() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a"], 0)));
+    // (flag, connections opened, of which during the 2 warm-ups)
+    for (flag, total, warm) in [
+        // The warm-ups' connection serves the main run too.
+        (None, 1, 1),
+        (Some("--new-connection-per-request"), 6, 2),
+    ] {
+        let dir = scratch(&format!("warm-connections-{total}"));
+        let mut extra = vec!["--max-concurrency", "1", "--num-warmups", "2"];
+        extra.push("--save-audit");
+        extra.extend(flag);
+        let out = bench(&dir, server.port, &extra);
+        assert!(out.status.success(), "{}", text(&out));
+        let audit = &saved(&dir)["client_audit"];
+        assert_eq!(audit["connections_opened"], total, "{audit}");
+        assert_eq!(audit["warmup_connections_opened"], warm, "{audit}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "; {total} connections opened ({warm} during warm-ups); "
+            )),
+            "{stderr}"
+        );
+    }
+    // Without warm-ups the line is as before, and the key 0.
+    let dir = scratch("warm-connections-none");
+    let out = bench(
+        &dir,
+        server.port,
+        &["--max-concurrency", "1", "--save-audit"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(saved(&dir)["client_audit"]["warmup_connections_opened"], 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("; 1 connections opened; client_bound: "),
+        "{stderr}"
+    );
+}
+
 /// On a terminal (stderr on a pseudo-terminal from util-linux `script`;
 /// skipped without it) each bar's line ends with a newline: the self-audit
 /// starts on a line of its own, and stdout gets nothing of the bars.

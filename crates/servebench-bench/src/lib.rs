@@ -375,12 +375,15 @@ pub async fn run(
 
     say(out, "Starting initial single prompt test run...");
     let warmups = usize::try_from(o.num_warmups).unwrap_or(0);
+    // The connections the warm-ups opened: the audit counts them too.
+    let mut warmup_connections = None;
     if warmups > 0 {
         say(out, &format!("Warming up with {warmups} requests..."));
         let reqs = vec![test_request.clone(); warmups];
         let warm = client
             .run(reqs, &vec![None; warmups], progress(warmups), stop.wait())
             .await?;
+        warmup_connections = Some(warm.audit.connections_opened);
         if warm.interrupted {
             early = Some((Phase::Warmups, warm.audit));
         } else {
@@ -403,7 +406,7 @@ pub async fn run(
             early = Some((Phase::ProfilerStart, started.audit));
         }
     }
-    let (outcome, mut interrupted_in) = match early {
+    let (mut outcome, mut interrupted_in) = match early {
         Some((phase, audit)) => {
             let empty = RunOutcome {
                 outputs: Vec::new(),
@@ -428,6 +431,14 @@ pub async fn run(
             (outcome, phase)
         }
     };
+    if let Some(warm) = warmup_connections {
+        // Interrupted in the warm-ups, their audit is the run's already.
+        if interrupted_in != Some(Phase::Warmups) {
+            outcome.audit.connections_opened =
+                outcome.audit.connections_opened.saturating_add(warm);
+        }
+        outcome.audit.warmup_connections_opened = Some(warm);
+    }
     let mut stop_profile_skipped = false;
     if profiling {
         if interrupted_in.is_some() {
@@ -782,12 +793,17 @@ async fn profile(
     Ok(outcome)
 }
 
-/// The self-audit as one line (printed on stderr after the report).
+/// The self-audit as one line (printed on stderr after the report); the
+/// connections count the warm-ups' too (`N connections opened (M during
+/// warm-ups)`).
 pub fn audit_line(a: &Audit) -> String {
     let opt =
         |v: Option<f64>, unit: &str| v.map_or("unknown".to_owned(), |v| format!("{v:.2} {unit}"));
+    let warmups = a
+        .warmup_connections_opened
+        .map_or(String::new(), |w| format!(" ({w} during warm-ups)"));
     format!(
-        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}; peak RSS {} (at start {}); {} connections opened; client_bound: {} ({})\n",
+        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}; peak RSS {} (at start {}); {} connections opened{warmups}; client_bound: {} ({})\n",
         a.send_lag_p50_ms,
         a.send_lag_p99_ms,
         a.send_lag_max_ms,
@@ -813,6 +829,10 @@ pub fn audit_value(a: &Audit) -> Value {
     d.insert(
         "connections_opened",
         Value::Int(a.connections_opened.into()),
+    );
+    d.insert(
+        "warmup_connections_opened",
+        Value::Int(a.warmup_connections_opened.unwrap_or(0).into()),
     );
     d.insert("client_bound", Value::Bool(a.client_bound));
     d.insert("verdict", a.verdict.clone().into());
@@ -861,6 +881,7 @@ mod tests {
             peak_rss_mib: None,
             start_rss_mib: Some(100.0),
             connections_opened: 3,
+            warmup_connections_opened: None,
             client_bound: false,
             verdict: "fine".into(),
         }
@@ -1024,7 +1045,23 @@ mod tests {
         assert!(line.starts_with("Client self-audit: send lag p50 0.010 ms, p99 0.500 ms, max 1.250 ms; CPU 0.50 s; peak RSS unknown (at start 100.00 MiB); 3 connections opened; client_bound: false (fine)"), "{line}");
         assert_eq!(
             servebench_pyjson::to_string(&audit_value(&audit())),
-            r#"{"send_lag_p50_ms": 0.01, "send_lag_p99_ms": 0.5, "send_lag_max_ms": 1.25, "cpu_seconds": 0.5, "peak_rss_mib": null, "start_rss_mib": 100.0, "connections_opened": 3, "client_bound": false, "verdict": "fine"}"#
+            r#"{"send_lag_p50_ms": 0.01, "send_lag_p99_ms": 0.5, "send_lag_max_ms": 1.25, "cpu_seconds": 0.5, "peak_rss_mib": null, "start_rss_mib": 100.0, "connections_opened": 3, "warmup_connections_opened": 0, "client_bound": false, "verdict": "fine"}"#
+        );
+        let warmed = Audit {
+            warmup_connections_opened: Some(2),
+            ..audit()
+        };
+        let line = audit_line(&warmed);
+        assert!(
+            line.contains("; 3 connections opened (2 during warm-ups); client_bound"),
+            "{line}"
+        );
+        let value = audit_value(&warmed);
+        assert_eq!(
+            value
+                .as_dict()
+                .and_then(|d| d.get("warmup_connections_opened")),
+            Some(&Value::Int(2))
         );
     }
 }

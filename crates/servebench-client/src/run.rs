@@ -93,7 +93,13 @@ pub struct Audit {
     /// Resident set when the run started (prompts and tokenizer loaded),
     /// in MiB: the peak minus this is what the run itself cost.
     pub start_rss_mib: Option<f64>,
+    /// TCP connections opened: by this run, or, in a benchmark's audit, by
+    /// its warm-ups and main run together.
     pub connections_opened: u64,
+    /// Of `connections_opened`, those the warm-ups opened (`None`: no
+    /// warm-ups; a single run's own audit has none). With keep-alive the
+    /// main run reuses them, so it may open none itself.
+    pub warmup_connections_opened: Option<u64>,
     pub client_bound: bool,
     /// Why `client_bound` is what it is.
     pub verdict: String,
@@ -606,6 +612,7 @@ fn audit(
         peak_rss_mib,
         start_rss_mib: None,
         connections_opened,
+        warmup_connections_opened: None,
         client_bound,
         verdict,
     }
