@@ -4,8 +4,10 @@
 mod common;
 
 use common::{
-    http, json, refused_startup_spec, scratch, service, simulator, spec, start, tokenizer, wait_for,
+    http, json, refused_startup_spec, scratch, service, simulator, spec, start, tokenizer,
+    tokenizers_dir, wait_for,
 };
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -257,4 +259,31 @@ fn a_stress_run_cycles_its_prompts_for_the_duration() {
         .flatten()
         .collect();
     assert!(staging.is_empty(), "{staging:?}");
+}
+
+#[test]
+fn the_shipped_sonnet_runs_with_the_default_lengths() {
+    // datasets/sonnet.txt with sonnet_input_len 550, prefix 200, output
+    // 150 (the defaults), the tokenizer from a second data directory.
+    let sim = simulator();
+    let dir = scratch("sonnet");
+    let datasets = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets")
+        .display()
+        .to_string();
+    let tokenizers = tokenizers_dir();
+    let svc = service(
+        &dir,
+        &["--data-dir", &datasets, "--data-dir", &tokenizers],
+        &[],
+    );
+    let body = format!(
+        r#"{{"port": {sim}, "model": "sim", "tokenizer": "deepseek-r1", "dataset_name": "sonnet", "dataset_path": "sonnet.txt", "num_prompts": 4}}"#
+    );
+    let (id, _) = start(&svc.addr, &body);
+    let run = wait_for(&svc.addr, &id, &["done", "failed"]);
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["result"]["completed"], 4, "{run}");
+    let input = run["result"]["total_input_tokens"].as_u64().unwrap();
+    assert!((4 * 500..=4 * 600).contains(&input), "{input}");
 }
