@@ -37,25 +37,41 @@ pub fn run() -> Result<()> {
     let bin_dir = root.join("target/debug");
     eprintln!("==> README examples");
     crate::readme::check(&bin_dir).context("README examples")?;
-    // Every family (gsc-, pr-, cr-, sum-, bsm-): all five tools exist.
+    // Edition 2026-02, pinned as a workflow pins it: every family (gsc-,
+    // pr-, cr-, sum-, bsm-) and the prompt cases.
     step(
-        "golden compatibility cases",
+        "golden cases, edition 2026-02",
         Command::new("python3")
             .arg(shared.join("check_golden.py"))
             .arg(shared.join("golden"))
             .arg("--bin-dir")
-            .arg(&bin_dir),
+            .arg(&bin_dir)
+            .args(["--env", "INFERENCEX_CONTRACT=2026-02"]),
     )?;
     step(
-        "golden prompt cases",
+        "golden prompt cases, edition 2026-02",
         Command::new("python3")
             .arg(shared.join("check_prompts.py"))
             .arg(shared.join("golden-prompts"))
             .arg("--bin-dir")
             .arg(&bin_dir)
             .arg("--tokenizers")
-            .arg(shared.join("tokenizers")),
+            .arg(shared.join("tokenizers"))
+            .args(["--env", "INFERENCEX_CONTRACT=2026-02"]),
     )?;
+    // Edition 2026-08 (the default, so unpinned): the families whose tools
+    // speak it so far.
+    for family in EDITION_2026_08_FAMILIES {
+        step(
+            &format!("golden cases, edition 2026-08, {family}*"),
+            Command::new("python3")
+                .arg(shared.join("check_golden.py"))
+                .arg(shared.join("2026-08/golden"))
+                .arg("--bin-dir")
+                .arg(&bin_dir)
+                .args(["-k", family]),
+        )?;
+    }
     // A short, seeded pass of hostile input over the file tools (the debug
     // binaries built above), the load generator's spec parser, the SSE
     // decoder and the JSON parser: panics, hangs and memory blow-ups fail CI.
@@ -137,6 +153,11 @@ fn setup(root: &Path, shared: &Path, cargo: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// The case families of `../shared/reference/2026-08/golden` whose tools
+/// follow edition 2026-08 (issue 16 adds `bsm-`, `pr-`, `pw-`, `cr-`, `cer-`
+/// and the 2026-08 prompt cases).
+const EDITION_2026_08_FAMILIES: &[&str] = &[];
 
 /// Where `setup` installs moto, relative to the workspace root; the S3
 /// test looks there too.
