@@ -2,9 +2,15 @@
 //! line of JSON. Same subcommands, flags, defaults and exit statuses as
 //! `utils/matrix_logic/generate_sweep_configs.py` (usage errors exit 2,
 //! every other error exits 1 with one line on stderr).
+//!
+//! `INFERENCEX_CONTRACT` (read once, at start) picks the edition: `2026-08`
+//! (the default; `e2026_08`) or `2026-02` (this file's command line).
+
+mod e2026_08;
 
 use clap::{Args, Parser, Subcommand};
 use servebench_cli::error_chain as chain;
+use servebench_contract::Edition;
 use servebench_matrix as matrix;
 use std::io::Write;
 use std::path::PathBuf;
@@ -135,8 +141,28 @@ fn py_int(s: &str) -> Result<i64, String> {
 }
 
 fn main() -> ExitCode {
-    let request = Cli::parse().command.into_request();
-    let entries = match matrix::generate(&request) {
+    let edition = match Edition::from_env() {
+        Ok(edition) => edition,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "generate_sweep_configs: error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if edition == Edition::E2026_02 {
+        matrix::generate(&Cli::parse().command.into_request())
+    } else {
+        let request = e2026_08::parse_request();
+        if let Some(message) = request.usage_error() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "usage: generate_sweep_configs [-h] {{full-sweep,test-config}} ...\n\
+                 generate_sweep_configs: error: {message}"
+            );
+            return ExitCode::from(2);
+        }
+        matrix::e2026_08::generate(&request)
+    };
+    let entries = match result {
         Ok(entries) => entries,
         Err(err) => {
             let _ = writeln!(

@@ -1,5 +1,6 @@
 //! Drives the real `generate_sweep_configs` binary: output layout, exit
-//! statuses, and one-line errors for bad flags, files and YAML.
+//! statuses, and one-line errors for bad flags, files and YAML (edition
+//! 2026-02; edition 2026-08 is `tests/edition_2026_08.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -9,7 +10,9 @@ fn repo() -> PathBuf {
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
+    // These cases are edition 2026-02 (configs/master.yaml is that schema).
     Command::new(env!("CARGO_BIN_EXE_generate_sweep_configs"))
+        .env("INFERENCEX_CONTRACT", "2026-02")
         .args(args)
         .current_dir(dir)
         .output()
@@ -485,6 +488,7 @@ fn a_reader_that_closed_the_pipe_ends_it_quietly() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_generate_sweep_configs"))
+        .env("INFERENCEX_CONTRACT", "2026-02")
         .args(["full-sweep", "--single-node", "--config-files"])
         .arg(root.join("configs/master.yaml"))
         .arg("--runner-config")

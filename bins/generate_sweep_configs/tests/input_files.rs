@@ -25,6 +25,7 @@ fn scratch(name: &str) -> PathBuf {
 /// test failed) after 20 s.
 fn run_guarded(master: &Path, runners: &Path) -> Output {
     let mut child = Command::new("sh")
+        .env("INFERENCEX_CONTRACT", "2026-02")
         .arg("-c")
         .arg("ulimit -v 2000000 && exec \"$@\"")
         .arg("sh")

@@ -242,6 +242,32 @@ pub fn load_master_configs(paths: &[PathBuf]) -> Result<MasterConfigs, MatrixErr
 pub(crate) fn merge_master_documents(
     docs: Vec<(PathBuf, Value)>,
 ) -> Result<MasterConfigs, MatrixError> {
+    let merged = merge_documents(docs)?;
+    for (key, path, value) in &merged {
+        let issues = check_master_entry(value);
+        if !issues.is_empty() {
+            return Err(MatrixError::InvalidEntry {
+                path: path.clone(),
+                key: key.clone(),
+                issues,
+            });
+        }
+    }
+    let entries = merged
+        .iter()
+        .map(|(key, path, value)| {
+            ConfigEntry::from_validated(key, path, value.as_dict().unwrap_or(&Dict::new()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(MasterConfigs { entries })
+}
+
+/// The merge both editions share, before validation: each document must be
+/// a mapping without `*` in its keys and without keys an earlier document
+/// defined. Returns `(key, file, value)` in merged order.
+pub(crate) fn merge_documents(
+    docs: Vec<(PathBuf, Value)>,
+) -> Result<Vec<(String, PathBuf, Value)>, MatrixError> {
     // (key, file, value) in merged order.
     let mut merged: Vec<(String, PathBuf, Value)> = Vec::new();
     // The keys in `merged`, so the duplicate check is one lookup per key
@@ -277,23 +303,7 @@ pub(crate) fn merge_master_documents(
             merged.push((key.to_owned(), path.clone(), value.clone()));
         }
     }
-    for (key, path, value) in &merged {
-        let issues = check_master_entry(value);
-        if !issues.is_empty() {
-            return Err(MatrixError::InvalidEntry {
-                path: path.clone(),
-                key: key.clone(),
-                issues,
-            });
-        }
-    }
-    let entries = merged
-        .iter()
-        .map(|(key, path, value)| {
-            ConfigEntry::from_validated(key, path, value.as_dict().unwrap_or(&Dict::new()))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(MasterConfigs { entries })
+    Ok(merged)
 }
 
 /// `load_runner_file`: each value must be a list, of strings, non-empty
@@ -306,7 +316,10 @@ pub fn load_runner_config(path: &Path) -> Result<RunnerConfig, MatrixError> {
 /// [`servebench_yaml::load_file`]; `missing` words a file that does not
 /// exist, because the original words that differently for master configs
 /// and runner configs.
-fn load_yaml(path: &Path, missing: impl FnOnce() -> MatrixError) -> Result<Value, MatrixError> {
+pub(crate) fn load_yaml(
+    path: &Path,
+    missing: impl FnOnce() -> MatrixError,
+) -> Result<Value, MatrixError> {
     servebench_yaml::load_file(path).map_err(|err| match err {
         servebench_yaml::YamlError::NotFound(_) => missing(),
         err => MatrixError::Yaml(err),

@@ -75,6 +75,19 @@ pub enum MatrixError {
         available: Vec<String>,
     },
 
+    /// A test-config glob (edition 2026-08) that matched no key. The
+    /// original puts the available keys on a second line.
+    #[error("Pattern '{pattern}' matched no config keys.\nAvailable keys: {}", available.join(", "))]
+    PatternNoMatch {
+        pattern: String,
+        available: Vec<String>,
+    },
+
+    /// A usage error the original reports through argparse (exit status 2)
+    /// before reading any file (edition 2026-08).
+    #[error("{0}")]
+    Usage(String),
+
     /// An input that passed validation but that the generator cannot expand,
     /// where the Python original crashes with a traceback (or never stops).
     #[error("{}: config '{key}': {message}", path.display())]

@@ -124,14 +124,38 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn origin(&self) -> Origin<'_> {
+        Origin {
+            path: &self.entry.source,
+            key: &self.entry.key,
+        }
+    }
     fn err(&self, message: impl Into<String>) -> MatrixError {
+        self.origin().err(message)
+    }
+    fn py(&self, field: &str) -> impl Fn(PyjsonError) -> MatrixError + '_ {
+        let field = field.to_owned();
+        move |e: PyjsonError| self.err(format!("{field}: {e}"))
+    }
+}
+
+/// The config entry (file and key) a generation error names; the part of
+/// the expansion engine both editions share is written against it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub(crate) path: &'a std::path::Path,
+    pub(crate) key: &'a str,
+}
+
+impl Origin<'_> {
+    pub(crate) fn err(&self, message: impl Into<String>) -> MatrixError {
         MatrixError::Generation {
-            path: self.entry.source.clone(),
-            key: self.entry.key.clone(),
+            path: self.path.to_owned(),
+            key: self.key.to_owned(),
             message: message.into(),
         }
     }
-    fn py(&self, field: &str) -> impl Fn(PyjsonError) -> MatrixError + '_ {
+    pub(crate) fn py(&self, field: &str) -> impl Fn(PyjsonError) -> MatrixError + '_ {
         let field = field.to_owned();
         move |e: PyjsonError| self.err(format!("{field}: {e}"))
     }
@@ -220,10 +244,11 @@ pub fn full_sweep(
                             Some(list) if list.is_truthy() => list_items(&cx, list)?,
                             _ => {
                                 let (start, end) = range_bounds(&cx, &mn.conc)?;
-                                expand_range(&cx, start, end, &step)?
+                                expand_range(&cx.origin(), start, end, &step)?
                             }
                         };
-                        let Some(conc) = clamp_conc_list(&cx, conc, opts.min_conc, opts.max_conc)?
+                        let Some(conc) =
+                            clamp_conc_list(&cx.origin(), conc, opts.min_conc, opts.max_conc)?
                         else {
                             continue;
                         };
@@ -259,7 +284,7 @@ pub fn full_sweep(
                         else {
                             continue;
                         };
-                        for conc in expand_range(&cx, &start, &end, &step)? {
+                        for conc in expand_range(&cx.origin(), &start, &end, &step)? {
                             for node in &nodes {
                                 let e = single_node_entry_a(
                                     &cx,
@@ -288,8 +313,8 @@ pub fn full_sweep(
 fn apply_sn_limits(
     cx: &Ctx,
     tp: Value,
-    mut start: Value,
-    mut end: Value,
+    start: Value,
+    end: Value,
     mut ep: Option<Value>,
     opts: &FullSweepOptions,
 ) -> Result<Option<(Value, Value, Option<Value>)>, MatrixError> {
@@ -309,7 +334,22 @@ fn apply_sn_limits(
             }
         }
     }
-    if let Some(min_conc) = opts.min_conc {
+    Ok(
+        limit_conc_range(&cx.origin(), start, end, opts.min_conc, opts.max_conc)?
+            .map(|(start, end)| (start, end, ep)),
+    )
+}
+
+/// The single-node range rules of `--min-conc` / `--max-conc` (both
+/// editions): `None` = skip the entry, else the new `(start, end)`.
+pub(crate) fn limit_conc_range(
+    cx: &Origin,
+    mut start: Value,
+    mut end: Value,
+    min_conc: Option<i64>,
+    max_conc: Option<i64>,
+) -> Result<Option<(Value, Value)>, MatrixError> {
+    if let Some(min_conc) = min_conc {
         let limit = Value::Int(min_conc.into());
         if min_conc <= 0 || pyops::lt(&end, &limit).map_err(cx.py("conc-end"))? {
             return Ok(None);
@@ -319,7 +359,7 @@ fn apply_sn_limits(
             start = limit;
         }
     }
-    if let Some(max_conc) = opts.max_conc {
+    if let Some(max_conc) = max_conc {
         let limit = Value::Int(max_conc.into());
         if max_conc <= 0 {
             return Ok(None);
@@ -331,12 +371,13 @@ fn apply_sn_limits(
             end = limit;
         }
     }
-    Ok(Some((start, end, ep)))
+    Ok(Some((start, end)))
 }
 
-/// The multi-node `--min-conc` / `--max-conc` rules. `None` = skip.
-fn clamp_conc_list(
-    cx: &Ctx,
+/// The multi-node `--min-conc` / `--max-conc` rules (both editions).
+/// `None` = skip.
+pub(crate) fn clamp_conc_list(
+    cx: &Origin,
     mut conc: Vec<Value>,
     min_conc: Option<i64>,
     max_conc: Option<i64>,
@@ -365,8 +406,8 @@ fn clamp_conc_list(
     Ok(Some(conc))
 }
 
-fn retain(
-    cx: &Ctx,
+pub(crate) fn retain(
+    cx: &Origin,
     values: Vec<Value>,
     keep: impl Fn(&Value) -> Result<bool, PyjsonError>,
 ) -> Result<Vec<Value>, MatrixError> {
@@ -406,8 +447,8 @@ fn range_bounds<'a>(cx: &Ctx, conc: &'a ConcSpec) -> Result<(&'a Value, &'a Valu
 ///
 /// The original never stops when `start < end` and either the step is below
 /// 2 or the start is not positive; that is an error here.
-fn expand_range(
-    cx: &Ctx,
+pub(crate) fn expand_range(
+    cx: &Origin,
     start: &Value,
     end: &Value,
     step: &Value,
@@ -742,7 +783,7 @@ pub fn test_config(
                     Some(list) => list_items(&cx, list)?,
                     None => {
                         let (start, end) = range_bounds(&cx, conc)?;
-                        expand_range(&cx, start, end, &step)?
+                        expand_range(&cx.origin(), start, end, &step)?
                     }
                 };
                 if !wanted.is_empty() {
@@ -975,7 +1016,7 @@ big-fp4-gb200-dynamo:
         let cx = Ctx {
             entry: &configs.entries[0],
         };
-        let got = expand_range(&cx, &start, &end, &Value::Int(step))
+        let got = expand_range(&cx.origin(), &start, &end, &Value::Int(step))
             .map(|v| servebench_pyjson::to_string(&Value::List(v)))
             .unwrap_or_else(|e| format!("error: {e}"));
         assert!(

@@ -8,6 +8,12 @@
 //! their filters, and eval marking ([`apply_evals`]). Everything is a pure
 //! function returning values or a [`MatrixError`]; nothing prints.
 //!
+//! Edition 2026-08 (InferenceX `843c6254f`: `scenarios`, agentic coding,
+//! the labels/hardware runner file, the new eval policy) lives in
+//! [`e2026_08`], with its own schema and entry points; it shares this
+//! crate's loader, lax pydantic checks and concurrency arithmetic. The
+//! items at the crate root are edition 2026-02 (the sweep uses them).
+//!
 //! It does not own the command line (the `generate_sweep_configs` binary),
 //! JSON spelling (`servebench-pyjson`), or running the sweep.
 //!
@@ -32,6 +38,7 @@
 #![warn(unreachable_pub)]
 
 mod config;
+pub mod e2026_08;
 mod error;
 mod generate;
 mod validate;

@@ -16,7 +16,7 @@ use servebench_pyjson::show;
 use servebench_pyjson::{Dict, Value};
 
 #[derive(Clone, Copy)]
-enum Ty {
+pub(crate) enum Ty {
     Str,
     Int,
     Bool,
@@ -26,9 +26,22 @@ enum Ty {
     SpecDecoding,
     List(&'static Ty),
     Model(&'static Model),
+    // Edition 2026-08 additions (never used by the 2026-02 models).
+    /// `str` with `min_length=1`.
+    NonEmptyStr,
+    /// `int` with `Field(gt=0, strict=True)`: a real int (not a bool) > 0.
+    StrictPosInt,
+    /// Lax `int` with `gt=0`.
+    PosInt,
+    /// Lax `float` with `gt=0, le=1`.
+    Fraction,
+    /// `Literal[...]` of strings.
+    OneOf(&'static [&'static str]),
+    /// `Dict[str, T]`.
+    Map(&'static Ty),
 }
 
-struct Field {
+pub(crate) struct Field {
     alias: &'static str,
     ty: Ty,
     /// `Optional[...]`: null is accepted.
@@ -37,14 +50,14 @@ struct Field {
     required: bool,
 }
 
-struct Model {
-    name: &'static str,
-    fields: &'static [Field],
+pub(crate) struct Model {
+    pub(crate) name: &'static str,
+    pub(crate) fields: &'static [Field],
     /// Runs `_validate_conc_fields` after the fields validated.
-    conc_rule: bool,
+    pub(crate) conc_rule: bool,
 }
 
-const fn req(alias: &'static str, ty: Ty) -> Field {
+pub(crate) const fn req(alias: &'static str, ty: Ty) -> Field {
     Field {
         alias,
         ty,
@@ -52,7 +65,7 @@ const fn req(alias: &'static str, ty: Ty) -> Field {
         required: true,
     }
 }
-const fn opt(alias: &'static str, ty: Ty) -> Field {
+pub(crate) const fn opt(alias: &'static str, ty: Ty) -> Field {
     Field {
         alias,
         ty,
@@ -60,7 +73,7 @@ const fn opt(alias: &'static str, ty: Ty) -> Field {
         required: false,
     }
 }
-const fn default(alias: &'static str, ty: Ty) -> Field {
+pub(crate) const fn default(alias: &'static str, ty: Ty) -> Field {
     Field {
         alias,
         ty,
@@ -253,7 +266,7 @@ fn join(loc: &str, part: &str) -> String {
     }
 }
 
-fn check_model(dict: &Dict, model: &Model, loc: &str, issues: &mut Vec<String>) {
+pub(crate) fn check_model(dict: &Dict, model: &Model, loc: &str, issues: &mut Vec<String>) {
     let before = issues.len();
     for field in model.fields {
         let python_name = field.alias.replace('-', "_");
@@ -336,6 +349,50 @@ fn check(value: &Value, ty: Ty, loc: &str, issues: &mut Vec<String>) {
                 model.name
             )),
         },
+        Ty::NonEmptyStr => match value {
+            Value::Str(s) if !s.is_empty() => Ok(()),
+            Value::Str(_) => Err("String should have at least 1 character".to_owned()),
+            _ => Err("Input should be a valid string".to_owned()),
+        },
+        Ty::StrictPosInt => match value {
+            Value::Int(i) if *i > 0 => Ok(()),
+            Value::Int(_) => Err("Input should be greater than 0".to_owned()),
+            _ => Err("Input should be a valid integer".to_owned()),
+        },
+        Ty::PosInt => coerce_int(value).and_then(|i| {
+            if i > 0 {
+                Ok(())
+            } else {
+                Err("Input should be greater than 0".to_owned())
+            }
+        }),
+        Ty::Fraction => coerce_float(value).and_then(|f| {
+            if f > 0.0 && f <= 1.0 {
+                Ok(())
+            } else {
+                Err("Input should be greater than 0 and less than or equal to 1".to_owned())
+            }
+        }),
+        Ty::OneOf(choices) => match value.as_str() {
+            Some(s) if choices.contains(&s) => Ok(()),
+            _ => Err(format!(
+                "Input should be {}",
+                choices
+                    .iter()
+                    .map(|c| format!("'{c}'"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )),
+        },
+        Ty::Map(item) => match value {
+            Value::Dict(d) => {
+                for (k, v) in d.iter() {
+                    check(v, *item, &join(loc, k), issues);
+                }
+                Ok(())
+            }
+            _ => Err("Input should be a valid dictionary".to_owned()),
+        },
     };
     if let Err(message) = result {
         issues.push(format!(
@@ -361,6 +418,24 @@ pub(crate) fn coerce_int(value: &Value) -> Result<i128, String> {
             "Input should be a valid integer, unable to parse string as an integer".to_owned()
         }),
         _ => Err("Input should be a valid integer".to_owned()),
+    }
+}
+
+/// pydantic's lax `float`: numbers and bools, and numeric strings.
+pub(crate) fn coerce_float(value: &Value) -> Result<f64, String> {
+    let f = match value {
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Str(s) => servebench_pyjson::parse_float(s).ok_or_else(|| {
+            "Input should be a valid number, unable to parse string as a number".to_owned()
+        })?,
+        _ => return Err("Input should be a valid number".to_owned()),
+    };
+    if f.is_finite() {
+        Ok(f)
+    } else {
+        Err("Input should be a finite number".to_owned())
     }
 }
 
@@ -409,8 +484,15 @@ pub(crate) fn coerce_bool(value: &Value) -> Result<bool, String> {
     }
 }
 
-/// `_validate_conc_fields` on the validated (coerced) values.
+/// `_validate_conc_fields` on the validated (coerced) values (edition
+/// 2026-02: a range may start at 0 or below).
 fn conc_rule(dict: &Dict) -> Result<(), String> {
+    conc_rule_with(dict, false)
+}
+
+/// `_validate_conc_fields`; `positive_range` adds edition 2026-08's check
+/// that both range ends are greater than 0.
+pub(crate) fn conc_rule_with(dict: &Dict, positive_range: bool) -> Result<(), String> {
     let field = |alias: &str| {
         dict.get(alias)
             .or_else(|| dict.get(&alias.replace('-', "_")))
@@ -437,6 +519,9 @@ fn conc_rule(dict: &Dict) -> Result<(), String> {
         );
     }
     if let (Some(start), Some(end)) = (start, end) {
+        if positive_range && (start <= 0 || end <= 0) {
+            return Err("Input 'conc-start' and 'conc-end' must be greater than 0.".to_owned());
+        }
         if start > end {
             return Err(format!(
                 "'conc-start' ({start}) must be <= 'conc-end' ({end})."
