@@ -49,7 +49,13 @@ pub fn run(args: &Args) -> Result<()> {
         ("full-sweep multi-node", "--multi-node"),
     ] {
         let cli = sweep_args(&configs, node);
-        let (out, times) = time_process(Command::new(&ours).args(&cli), args.runs)?;
+        // The 2026-02 reference configs and flags (`--run-evals`).
+        let (out, times) = time_process(
+            Command::new(&ours)
+                .args(&cli)
+                .env("INFERENCEX_CONTRACT", "2026-02"),
+            args.runs,
+        )?;
         rows.push(Row {
             tool: "servebench",
             mode,

@@ -1148,6 +1148,9 @@ fn base_env() -> Vec<(OsString, OsString)> {
     }
     env.push(("LANG".into(), "C.UTF-8".into()));
     env.push(("LC_ALL".into(), "C.UTF-8".into()));
+    // The seeds are the 2026-02 golden inputs: mutated, they reach deep
+    // into that edition's code only when the tools follow it.
+    env.push(("INFERENCEX_CONTRACT".into(), "2026-02".into()));
     env
 }
 
