@@ -13,8 +13,10 @@
 //! rounds sleeps up to whole milliseconds, which a `--speedup` of 20 turns
 //! into 20 simulated milliseconds; a thread's sleep is precise to tens of
 //! microseconds. An idle engine's clock restarts at the arrival of the
-//! request that wakes it, so the server's own work before admission (such
-//! as counting prompt tokens) is not stretched by the speed-up either.
+//! request that wakes it, so the server's own work before admission
+//! overlaps the first step instead of adding to it. That only hides work
+//! shorter than the step (in wall time, step ÷ speed-up), so a real
+//! tokenizer's count is kept off that path altogether (module `count`).
 
 use crate::model::Deployment;
 use std::collections::VecDeque;

@@ -49,6 +49,7 @@
 
 #![warn(unreachable_pub)]
 
+mod count;
 mod engine;
 mod error;
 mod fault;

@@ -65,8 +65,12 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn started(&self, prompt_tokens: usize) {
+    pub(crate) fn started(&self) {
         self.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A prompt was counted (exactly; perhaps after its request started).
+    pub(crate) fn prompt_counted(&self, prompt_tokens: usize) {
         self.prompt_tokens
             .fetch_add(prompt_tokens as u64, Ordering::Relaxed);
     }

@@ -1,5 +1,6 @@
 //! The HTTP server: routing, request bodies, streamed responses.
 
+use crate::count::{self, Calibration};
 use crate::engine::{Admission, Gauges};
 use crate::fault::Fault;
 use crate::metrics::Stats;
@@ -49,6 +50,8 @@ struct State {
     engine: Option<(mpsc::UnboundedSender<Admission>, Arc<Gauges>)>,
     /// The server's start, the zero of ground-truth times.
     epoch: Instant,
+    /// Tokens per byte of the prompts counted so far (slow text sources).
+    calibration: Arc<Calibration>,
 }
 
 /// How a response's tokens are paced.
@@ -106,6 +109,7 @@ pub async fn serve(
         generations: AtomicU64::new(0),
         engine,
         epoch: Instant::now(),
+        calibration: Arc::default(),
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -253,8 +257,13 @@ fn unix_now() -> u64 {
 }
 
 /// Streams (or returns at once) `max_tokens` tokens, the first after the
-/// TTFT and the others one ITL apart, on absolute deadlines.
-fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>) -> Response<Body> {
+/// TTFT and the others one ITL apart, on absolute deadlines. A slow text
+/// source counts the prompt meanwhile (see [`count`]).
+fn generate(
+    state: Arc<State>,
+    mut request: GenerationRequest,
+    fault: Option<Fault>,
+) -> Response<Body> {
     let arrived = Instant::now();
     let mut truth: Option<(TokenLog, Instant, mpsc::UnboundedSender<TokenLog>)> = None;
     let n = state.next_id.fetch_add(1, Ordering::Relaxed);
@@ -272,8 +281,17 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
         truth = Some((log, state.epoch, sink.clone()));
     }
     let writer = ChunkWriter::new(request.chat, &id, unix_now(), &state.opts.model);
-    let prompt_tokens = state.opts.text.prompt_tokens(&request.prompt);
-    let usage = move |done: usize| Usage {
+    let counted = {
+        let state = Arc::clone(&state);
+        move |n| state.stats.prompt_counted(n)
+    };
+    let (prompt_tokens, mut prompt) = count::count(
+        &state.opts.text,
+        &state.calibration,
+        std::mem::take(&mut request.prompt),
+        counted,
+    );
+    let usage = |prompt_tokens: usize, done: usize| Usage {
         prompt_tokens,
         completion_tokens: done,
     };
@@ -291,7 +309,7 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
         }
         None => Pace::Deadlines { arrived, ttft, itl },
     };
-    state.stats.started(prompt_tokens);
+    state.stats.started();
     if !request.stream {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(async move {
@@ -313,7 +331,8 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
                 .map(|k| state.opts.text.token(n, k))
                 .collect();
             state.stats.finished(request.max_tokens, ttft, itl);
-            let body = writer.full(&text, "length", usage(request.max_tokens));
+            let prompt_tokens = prompt.exact().await;
+            let body = writer.full(&text, "length", usage(prompt_tokens, request.max_tokens));
             let piece: Piece = match fault {
                 Some(Fault::Reset { .. }) => {
                     state.stats.fault("reset");
@@ -376,12 +395,23 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
                 break;
             }
             let mut events = String::new();
+            // Usage in every chunk waits for the count; usually it only
+            // comes at the end, long after the count is done.
+            let prompt_tokens = if request.continuous_usage_stats {
+                prompt.exact().await
+            } else {
+                0
+            };
             if k == 0 && request.chat {
-                let so_far = request.continuous_usage_stats.then(|| usage(0));
+                let so_far = request
+                    .continuous_usage_stats
+                    .then(|| usage(prompt_tokens, 0));
                 events.push_str(&writer.token("", None, true, so_far));
             }
             let last = k + 1 == request.max_tokens;
-            let so_far = request.continuous_usage_stats.then(|| usage(k + 1));
+            let so_far = request
+                .continuous_usage_stats
+                .then(|| usage(prompt_tokens, k + 1));
             events.push_str(&writer.token(
                 state.opts.text.token(n, k),
                 last.then_some("length"),
@@ -390,7 +420,8 @@ fn generate(state: Arc<State>, request: GenerationRequest, fault: Option<Fault>)
             ));
             if last {
                 if request.include_usage {
-                    events.push_str(&writer.usage(usage(request.max_tokens)));
+                    let prompt_tokens = prompt.exact().await;
+                    events.push_str(&writer.usage(usage(prompt_tokens, request.max_tokens)));
                 }
                 events.push_str(DONE);
             }

@@ -10,6 +10,14 @@ pub trait TextSource: Send + Sync + std::fmt::Debug {
     fn prompt_tokens(&self, text: &str) -> usize;
     /// The `k`-th generated token of the response seeded by `seed`.
     fn token(&self, seed: u64, k: usize) -> &str;
+    /// Whether [`prompt_tokens`](Self::prompt_tokens) takes real time (a
+    /// real tokenizer: milliseconds per 1k-token prompt). The server then
+    /// counts on a blocking thread, off the simulated clock, and schedules
+    /// the request on an estimate meanwhile; `usage` still reports the
+    /// exact count.
+    fn counts_slowly(&self) -> bool {
+        false
+    }
 }
 
 /// The built-in word list.
@@ -91,6 +99,10 @@ impl TextSource for TokenizerText {
         self.tokenizer
             .encode(text)
             .map_or_else(|_| estimate_tokens(text), |ids| ids.len())
+    }
+
+    fn counts_slowly(&self) -> bool {
+        true
     }
 
     fn token(&self, seed: u64, k: usize) -> &str {

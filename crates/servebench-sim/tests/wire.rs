@@ -580,3 +580,116 @@ async fn ground_truth_records_when_each_token_was_written() {
     }
     assert!(log.json().starts_with("{\"id\": \"cmpl-"));
 }
+
+/// A tokenizer that takes 300 ms per prompt (a real one takes milliseconds;
+/// the speed-up makes those as long as this) and counts 4321 tokens.
+#[derive(Debug)]
+struct SlowTokenizer;
+
+impl servebench_sim::TextSource for SlowTokenizer {
+    fn prompt_tokens(&self, _text: &str) -> usize {
+        std::thread::sleep(Duration::from_millis(300));
+        4321
+    }
+
+    fn token(&self, seed: u64, k: usize) -> &str {
+        servebench_sim::BuiltIn.token(seed, k)
+    }
+
+    fn counts_slowly(&self) -> bool {
+        true
+    }
+}
+
+/// Model mode at a 20x speed-up: the simulated TTFT is the modelled prefill
+/// (0.6 ms of wall time for 400 tokens), not the tokenizer's 300 ms, and
+/// `usage` and `/metrics` still report the tokenizer's exact count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tokenizer_is_off_the_simulated_clock() {
+    use servebench_sim::{Deployment, Gpu, Model, Precision};
+    let deployment = Deployment {
+        gpu: Gpu {
+            tflops_bf16: 989.0,
+            tflops_fp8: 1979.0,
+            tflops_fp4: 1979.0,
+            memory_tbs: 3.35,
+            memory_gb: 80.0,
+            compute_efficiency: 0.55,
+            memory_efficiency: 0.8,
+        },
+        model: Model {
+            params_b: 8.0,
+            active_params_b: 8.0,
+            kv_bytes_per_token: 131_072.0,
+        },
+        precision: Precision::Bf16,
+        tp: 1,
+        max_num_batched_tokens: 8192,
+        max_num_seqs: 256,
+        gpu_memory_utilization: 0.9,
+    };
+    let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let opts = SimOptions {
+        model: "sim".into(),
+        ttft: Duration::ZERO,
+        itl: Duration::ZERO,
+        fault: None,
+        fault_every: 1,
+        deployment: Some((deployment, 20.0)),
+        ground_truth: None,
+        text: std::sync::Arc::new(SlowTokenizer),
+    };
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = serve(listener, opts, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    // 400 words of at most 4 letters: 400 tokens by the word estimate.
+    let prompt = vec!["word"; 400].join(" ");
+    let body = format!(
+        r#"{{"prompt": "{prompt}", "max_tokens": 8, "stream": true, "stream_options": {{"include_usage": true}}}}"#
+    );
+    let (status, text, arrivals) = request(&addr, "POST", "/v1/completions", &body).await;
+    assert_eq!(status, 200, "{text}");
+    let first = arrivals
+        .iter()
+        .find(|(_, c)| c.contains("\"text\":"))
+        .map(|(t, _)| *t)
+        .expect("a token");
+    // Counting in the request's path made this 300 ms or more.
+    assert!(
+        first < Duration::from_millis(100),
+        "first token after {first:?}: the tokenizer's time is on the clock"
+    );
+    assert!(
+        text.contains(
+            "\"usage\":{\"prompt_tokens\":4321,\"total_tokens\":4329,\"completion_tokens\":8}"
+        ),
+        "{text}"
+    );
+    let (_, metrics, _) = request(&addr, "GET", "/metrics", "").await;
+    assert!(
+        metrics.contains("vllm:prompt_tokens_total{model_name=\"sim\"} 4321"),
+        "{metrics}"
+    );
+
+    // The next prompt is scheduled at the tokens per byte learnt from the
+    // first: 4321 tokens for these 1999 bytes, a prefill 10.8x longer than
+    // the 400-token one (2.9 ms vs 0.27 ms of wall time at 20x, compute
+    // bound: 2·8e9·tokens / (989e12·0.55) / 20).
+    let (_, _, arrivals) = request(&addr, "POST", "/v1/completions", &body).await;
+    let second = arrivals
+        .iter()
+        .find(|(_, c)| c.contains("\"text\":"))
+        .map(|(t, _)| *t)
+        .expect("a token");
+    assert!(
+        second > Duration::from_micros(2500) && second < Duration::from_millis(100),
+        "first token after {second:?}"
+    );
+}
