@@ -9,7 +9,10 @@ use std::time::Duration;
 #[command(
     name = "sweep",
     version,
-    about = "Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report"
+    about = "Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report",
+    // `cargo xtask sweep` builds the release binaries, then runs this one
+    // with the same arguments.
+    override_usage = "cargo xtask sweep [OPTIONS]\n       sweep [OPTIONS]   (target/release/sweep, built by cargo build --release)"
 )]
 pub(crate) struct Args {
     /// Master config YAML files, merged in this order
@@ -112,9 +115,11 @@ pub(crate) struct Args {
 }
 
 impl Args {
-    /// The library's command; relative paths start at `root`. `raw_args`
-    /// are the arguments as given (a Slurm script repeats them).
-    pub(crate) fn into_command(self, root: PathBuf, raw_args: Vec<String>) -> Command {
+    /// The library's command; relative paths start at `root`. `argv` is
+    /// the command line as run, program first (the report shows it; a
+    /// Slurm script repeats the arguments).
+    pub(crate) fn into_command(self, root: PathBuf, argv: Vec<String>) -> Command {
+        let raw_args: Vec<String> = argv.iter().skip(1).cloned().collect();
         let action = match (self.emit.as_deref(), self.entry_index, self.report_only) {
             (Some("github-matrix"), _, _) => Action::GithubMatrix,
             (Some(_), _, _) => Action::Slurm {
@@ -156,6 +161,7 @@ impl Args {
             results_dir: self.results_dir,
             run_id: self.run_id,
             bin_dir: self.bin_dir,
+            command_line: argv,
             action,
         }
     }

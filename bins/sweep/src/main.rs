@@ -25,11 +25,10 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let args = args::Args::parse();
-    let raw: Vec<String> = std::env::args_os()
-        .skip(1)
+    let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cmd = args.into_command(std::env::current_dir()?, raw);
+    let cmd = args.into_command(std::env::current_dir()?, argv);
     let mut stderr = std::io::stderr();
     let mut stdout = std::io::stdout().lock();
     match execute(&cmd, &mut stderr)? {

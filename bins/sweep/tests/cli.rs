@@ -37,7 +37,12 @@ fn help_names_the_binary_and_every_flag() {
     let out = sweep(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    assert!(help.contains("Usage: sweep [OPTIONS]"), "{help}");
+    // Both ways to run it.
+    assert!(
+        help.contains("Usage: cargo xtask sweep [OPTIONS]"),
+        "{help}"
+    );
+    assert!(help.contains("\n       sweep [OPTIONS]"), "{help}");
     for flag in [
         "--config-files",
         "--runner-config",
@@ -85,7 +90,7 @@ fn help_names_the_binary_and_every_flag() {
 fn usage_errors_exit_2() {
     let out = sweep(&["--emit", "slurm", "--entry-index", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("Usage: sweep"));
+    assert!(text(&out.stderr).contains("Usage: cargo xtask sweep"));
 }
 
 #[test]
@@ -257,6 +262,15 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
     );
     for file in ["sweep.json", "report.html", "agg_tiny_128_64.json"] {
         assert!(run.join(file).is_file(), "missing {file}");
+    }
+    // The report and sweep.json say how the numbers were made: the command
+    // line as run, among the rest.
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(report.contains("How these numbers were made"));
+    assert!(report.contains("sweep --config-files "), "{report}");
+    let doc = std::fs::read_to_string(run.join("sweep.json")).unwrap();
+    for key in ["\"provenance\"", "\"git_revision\"", "\"command_line\""] {
+        assert!(doc.contains(key), "{doc}");
     }
 
     // As Slurm tasks: one entry, then the report; the others were not run.

@@ -5,6 +5,7 @@
 
 use crate::emit::{self, SlurmJob};
 use crate::plan::{self, BenchSettings};
+use crate::provenance::Provenance;
 use crate::report::EntryRecord;
 use crate::run::{self, Binaries, SweepOptions, SweepOutcome};
 use crate::server::{Launch, ServerSpec};
@@ -146,6 +147,9 @@ pub struct Command {
     pub run_id: Option<String>,
     /// The binaries to run; `None`: [`Binaries::beside_current_exe`].
     pub bin_dir: Option<PathBuf>,
+    /// The command as run (program and arguments), for the report; empty:
+    /// not recorded.
+    pub command_line: Vec<String>,
     pub action: Action,
 }
 
@@ -249,6 +253,7 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
         },
         health_timeout: cmd.health_timeout,
         entry_timeout: cmd.entry_timeout,
+        provenance: Provenance::collect(root, cmd.command_line.clone()),
     };
     let outcome = match &cmd.action {
         &Action::RunEntry(index) => Outcome::Entry(run::run_one(&jobs, index, &opts)?),

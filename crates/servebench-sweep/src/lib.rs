@@ -52,6 +52,7 @@
 //!     results_dir: "results".into(),
 //!     run_id: None,
 //!     bin_dir: Some("target/release".into()),
+//!     command_line: vec!["sweep".into(), "--emit".into(), "github-matrix".into()],
 //!     action: Action::GithubMatrix,
 //! };
 //! if let Outcome::GithubMatrix(json) = execute(&cmd, &mut std::io::sink())? {
@@ -65,6 +66,7 @@
 mod command;
 mod emit;
 mod plan;
+mod provenance;
 mod report;
 mod run;
 mod scale;
@@ -75,6 +77,7 @@ use std::path::PathBuf;
 pub use command::{default_run_id, execute, Action, Command, Outcome, Selection};
 pub use emit::selection_args;
 pub use plan::{jobs, BenchSettings, Entry, Job};
+pub use provenance::Provenance;
 pub use report::{EntryRecord, EntryStatus};
 pub use run::{run_sweep, Binaries, SweepOptions, SweepOutcome};
 pub use server::{Launch, ServerSpec};

@@ -1,16 +1,23 @@
 //! The self-contained HTML report of a sweep.
 //!
 //! [`render`] turns the sweep's entries into one HTML5 page in the style of
-//! the InferenceX dashboards: per experiment (`exp-name`) a throughput vs
+//! the InferenceX dashboards: how the numbers were made (server or
+//! simulator and its speed-up, prompts per point, date, version, git
+//! revision, command line), per experiment (`exp-name`) a throughput vs
 //! interactivity chart with Pareto frontiers and two latency vs concurrency
 //! charts, then a table of every entry (failed ones included), the
-//! `summarize` markdown and the raw data as a JSON block.
+//! `summarize` markdown and the raw data as a JSON block. Metrics are shown
+//! in `summarize`'s units (TTFT and TPOT in ms, E2EL in s, throughput in
+//! tok/s per GPU), so the page and `summary.md` agree.
 //!
 //! The page must open anywhere, offline, years later: no scripts, no
 //! stylesheets, fonts or images from elsewhere. Charts are inline SVG drawn
 //! here, styling is one inline `<style>`, and the data block is
 //! `application/json`, which browsers never execute.
 
+use crate::plan::BenchSettings;
+use crate::provenance::Provenance;
+use crate::server::{Launch, ServerSpec};
 use serde_json::{Map, Value};
 
 /// How one sweep entry ended.
@@ -46,6 +53,12 @@ pub(crate) struct ReportInput<'a> {
     pub entries: &'a [EntryRecord],
     /// `summarize`'s markdown.
     pub summary_markdown: &'a str,
+    /// When, with which servebench and command.
+    pub provenance: &'a Provenance,
+    /// The server the entries were measured on.
+    pub server: &'a ServerSpec,
+    /// Prompts and warm-ups per point.
+    pub bench: &'a BenchSettings,
 }
 
 /// Renders the whole report page. Never panics, whatever the records hold:
@@ -55,6 +68,7 @@ pub(crate) fn render(input: &ReportInput<'_>) -> String {
     let colors = ConfigColors::new(input.entries);
     let mut out = String::with_capacity(32 * 1024 + input.entries.len() * 2048);
     page_head(&mut out, input);
+    method_section(&mut out, input);
     for (exp_name, members) in group_by_exp(input.entries) {
         exp_section(&mut out, exp_name, &members, &colors);
     }
@@ -475,8 +489,8 @@ const CHARTS: [ChartSpec; 3] = [
         x_title: "Concurrency",
         x_log2: true,
         y_key: "median_e2el",
-        y_factor: 1000.0,
-        y_title: "Median E2E latency (ms)",
+        y_factor: 1.0,
+        y_title: "Median E2E latency (s)",
         pareto: false,
     },
 ];
@@ -723,28 +737,29 @@ fn exp_section(out: &mut String, exp_name: &str, members: &[&EntryRecord], color
 // Table, data block, page
 // ---------------------------------------------------------------------------
 
+/// The table's metric columns: `summarize`'s headers, units and agg keys
+/// (medians), with the decimals the table shows.
+const METRIC_COLUMNS: [(&str, &str, f64, usize); 6] = [
+    ("TPUT per GPU (tok/s)", "tput_per_gpu", 1.0, 1),
+    ("Output TPUT per GPU (tok/s)", "output_tput_per_gpu", 1.0, 1),
+    ("Interactivity (tok/s/user)", "median_intvty", 1.0, 1),
+    ("TTFT (ms)", "median_ttft", 1000.0, 2),
+    ("TPOT (ms)", "median_tpot", 1000.0, 2),
+    ("E2EL (s)", "median_e2el", 1.0, 3),
+];
+
+/// Every entry in one table that fits a 1400 px window: the configuration
+/// in one column (the charts' series label), the long result name and the
+/// notes wrapped.
 fn entries_table(out: &mut String, entries: &[EntryRecord]) {
-    const HEAD: [&str; 17] = [
-        "status",
-        "name",
-        "exp name",
-        "hw",
-        "framework",
-        "precision",
-        "tp",
-        "ep",
-        "dp-attn",
-        "conc",
-        "throughput/GPU (tok/s)",
-        "output tput/GPU (tok/s)",
-        "interactivity (tok/s/user, median)",
-        "median TTFT (ms)",
-        "median TPOT (ms)",
-        "median E2EL (ms)",
-        "notes",
-    ];
-    out.push_str("<section><h2>All entries</h2>\n<div class=\"scroll\"><table>\n<thead><tr>");
-    for h in HEAD {
+    let mut head = vec!["status", "name", "configuration", "conc"];
+    head.extend(METRIC_COLUMNS.iter().map(|c| c.0));
+    head.push("notes");
+    out.push_str(
+        "<section><h2>All entries</h2>\n<p class=\"meta\">Medians, in the units of summary.md.</p>\n\
+         <div class=\"scroll\"><table>\n<thead><tr>",
+    );
+    for h in head {
         out.push_str(&format!("<th>{}</th>", esc(h)));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
@@ -783,26 +798,19 @@ fn table_row(rec: &EntryRecord) -> String {
             ),
         ),
     };
-    let cells = [
+    let mut cells = vec![
         rec.name.clone(),
-        rec.exp_name.clone(),
-        show(field(rec, "hw", "runner")),
-        show(field(rec, "framework", "framework")),
-        show(field(rec, "precision", "precision")),
-        show(field(rec, "tp", "tp")),
-        show(field(rec, "ep", "ep")),
-        show(field(rec, "dp_attention", "dp-attn")),
+        config_label(rec),
         show(field(rec, "conc", "conc")),
-        fixed(metric("tput_per_gpu", 1.0), 1),
-        fixed(metric("output_tput_per_gpu", 1.0), 1),
-        fixed(metric("median_intvty", 1.0), 1),
-        fixed(metric("median_ttft", 1000.0), 2),
-        fixed(metric("median_tpot", 1000.0), 2),
-        fixed(metric("median_e2el", 1000.0), 2),
     ];
+    cells.extend(
+        METRIC_COLUMNS
+            .iter()
+            .map(|&(_, key, factor, decimals)| fixed(metric(key, factor), decimals)),
+    );
     let mut row = format!("<tr class=\"{class}\"><td>{status}</td>");
     for (i, c) in cells.iter().enumerate() {
-        let class = if i >= 9 { " class=\"num\"" } else { "" };
+        let class = if i >= 2 { " class=\"num\"" } else { "" };
         row.push_str(&format!("<td{class}>{}</td>", esc(c)));
     }
     row.push_str(&format!("<td class=\"notes\">{notes}</td></tr>\n"));
@@ -879,15 +887,125 @@ circle{stroke:#fff;stroke-width:1}\
 .scroll{overflow-x:auto;background:#fff;border:1px solid #dfe3e8;border-radius:8px}\
 table{border-collapse:collapse;width:100%;font-size:.85rem}\
 th,td{padding:6px 8px;border-bottom:1px solid #eceff2;text-align:left;white-space:nowrap;vertical-align:top}\
-th{background:#f0f2f5;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums}\
-td.notes{white-space:pre-wrap;min-width:240px;color:#5b6573}\
-td:nth-child(2){white-space:normal;word-break:break-all;min-width:200px;max-width:300px}\
+th{background:#f0f2f5;position:sticky;top:0;white-space:normal;vertical-align:bottom;min-width:56px}\
+th:nth-child(n+4){text-align:right}th:last-child{text-align:left}\
+td.num{text-align:right;font-variant-numeric:tabular-nums}\
+td.notes{white-space:pre-wrap;overflow-wrap:anywhere;min-width:160px;max-width:320px;color:#5b6573}\
+td:nth-child(2){white-space:normal;word-break:break-all;min-width:180px;max-width:260px;font-size:.78rem}\
+td:nth-child(3){white-space:normal}\
+dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0;background:#fff;\
+border:1px solid #dfe3e8;border-radius:8px;padding:12px 16px;font-size:.9rem}\
+dl.prov dt{font-weight:600;color:#5b6573}dl.prov dd{margin:0;overflow-wrap:anywhere}\
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em}\
 tr.failed{background:#fdecec}tr.failed td.notes{color:#8e1c1c}\
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.75rem;font-weight:600}\
 .badge.ok{background:#e3f3e5;color:#2e7d32}.badge.fail{background:#c62828;color:#fff}\
 .stage{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}\
 pre.summary{background:#fff;border:1px solid #dfe3e8;border-radius:8px;padding:12px;overflow-x:auto;font-size:.8rem}\
 footer{margin-top:32px;color:#8a939e;font-size:.8rem;text-align:center}";
+
+/// Wall time of one request's round trip between `benchmark_serving` and
+/// the simulator on the same machine, in ms: the part of a TTFT the
+/// simulator cannot hide, so `speedup` times this lies under every simulated
+/// TTFT. Measured on a busy 2-core machine (fast mode, 0 ms TTFT, 1k-token
+/// prompts: median 0.18 ms).
+pub(crate) const ROUND_TRIP_MS: f64 = 0.18;
+
+/// "How these numbers were made": the server (or simulator, its speed-up
+/// and the TTFT floor it implies), prompts per point, date, version,
+/// revision, command line.
+fn method_section(out: &mut String, input: &ReportInput<'_>) {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    match input.server {
+        ServerSpec::Start(Launch::Sim {
+            sim_config,
+            speedup,
+            ..
+        }) => {
+            rows.push((
+                "Server",
+                format!(
+                    "<b>Simulator</b>, not a GPU: <code>sim_server</code> in model mode, one per entry \
+                     (GPU from the runner type, model from the model id, the entry's precision and tp; \
+                     parameters from <code>{}</code>).",
+                    esc(&sim_config.display().to_string())
+                ),
+            ));
+            // Display drops a whole number's `.0`: ×20, ×2.5.
+            let s = speedup.to_string();
+            rows.push((
+                "Speed-up",
+                format!(
+                    "\u{d7}{s}: the simulated clock ran {s} times faster than the wall clock; \
+                     measured times were multiplied by {s} and rates divided by {s} \
+                     (<code>runs/&lt;name&gt;/&lt;name&gt;.measured.json</code> keeps the measurement)."
+                ),
+            ));
+            rows.push((
+                "TTFT floor",
+                format!(
+                    "about {:.1} ms: each request's round trip between client and simulator \
+                     (about {ROUND_TRIP_MS} ms of wall time) is multiplied by the speed-up too. \
+                     The simulator counts prompt tokens off the clock, so its tokenizer adds nothing.",
+                    speedup * ROUND_TRIP_MS
+                ),
+            ));
+        }
+        ServerSpec::Start(Launch::Shell(cmd)) => rows.push((
+            "Server",
+            format!(
+                "<b>Real server</b>, started for each entry with <code>--server-cmd {}</code>; \
+                 times as measured.",
+                esc(cmd)
+            ),
+        )),
+        ServerSpec::External(url) => rows.push((
+            "Server",
+            format!(
+                "<b>Real server</b> already running at <code>--base-url {}</code>; times as measured.",
+                esc(url)
+            ),
+        )),
+    }
+    let b = input.bench;
+    rows.push((
+        "Prompts per point",
+        format!(
+            "{} \u{d7} concurrency, after {} \u{d7} concurrency warm-up requests \
+             (the InferenceX workflow: 10 and 2); random prompts, input and output lengths \
+             from each entry, range ratio {}.",
+            b.prompts_per_conc,
+            b.warmups_per_conc,
+            servebench_pyjson::float_repr(b.random_range_ratio)
+        ),
+    ));
+    if let Some(t) = &b.tokenizer {
+        rows.push(("Tokenizer", format!("<code>{}</code>", esc(t))));
+    }
+    let p = input.provenance;
+    rows.push(("Date", esc(&p.date)));
+    rows.push((
+        "servebench",
+        format!(
+            "version {}, git revision <code>{}</code>",
+            esc(&p.version),
+            esc(&p.git_revision)
+        ),
+    ));
+    let command = if p.command_line.is_empty() {
+        "not recorded".to_owned()
+    } else {
+        format!("<code>{}</code>", esc(&p.command()))
+    };
+    rows.push(("Command", command));
+    out.push_str(
+        "<section class=\"method\"><h2>How these numbers were made</h2>\n<dl class=\"prov\">\n",
+    );
+    for (k, v) in rows {
+        out.push_str(&format!("<dt>{k}</dt><dd>{v}</dd>\n"));
+    }
+    out.push_str("</dl></section>\n");
+}
 
 fn page_head(out: &mut String, input: &ReportInput<'_>) {
     let total = input.entries.len();
@@ -944,13 +1062,61 @@ mod tests {
         }
     }
 
-    fn page(entries: &[EntryRecord]) -> String {
+    fn provenance() -> Provenance {
+        Provenance {
+            date: "2026-11-29 22:28:30 +00:00".into(),
+            version: "0.1.0".into(),
+            git_revision: "71ece0f (modified)".into(),
+            command_line: vec![
+                "target/release/sweep".into(),
+                "--model-prefix".into(),
+                "dense8b".into(),
+                "--run-id".into(),
+                "a b".into(),
+            ],
+        }
+    }
+
+    fn sim(speedup: f64) -> ServerSpec {
+        ServerSpec::Start(Launch::Sim {
+            binary: "target/release/sim_server".into(),
+            sim_config: "configs/sim.yaml".into(),
+            speedup,
+            tokenizer: None,
+        })
+    }
+
+    fn bench() -> BenchSettings {
+        BenchSettings {
+            prompts_per_conc: 4,
+            warmups_per_conc: 1,
+            random_range_ratio: 0.8,
+            tokenizer: Some("../shared/reference/tokenizers/deepseek-r1".into()),
+        }
+    }
+
+    fn page_on(entries: &[EntryRecord], server: &ServerSpec) -> String {
         render(&ReportInput {
             title: "Sweep",
             run_id: "run-1",
             entries,
             summary_markdown: "| a | b |\n|---|---|",
+            provenance: &provenance(),
+            server,
+            bench: &bench(),
         })
+    }
+
+    fn page(entries: &[EntryRecord]) -> String {
+        page_on(entries, &sim(20.0))
+    }
+
+    /// The text of the "How these numbers were made" section.
+    fn method_of(html: &str) -> &str {
+        let start = html
+            .find("<section class=\"method\">")
+            .expect("method section");
+        &html[start..start + html[start..].find("</section>").expect("its end")]
     }
 
     fn data_of(html: &str) -> Value {
@@ -1040,11 +1206,19 @@ mod tests {
         if let Some(Value::Object(agg)) = &mut entries[1].agg {
             agg.insert("hw".into(), json!(evil));
         }
+        let mut prov = provenance();
+        prov.command_line.push(evil.into());
+        prov.git_revision = evil.into();
+        let mut settings = bench();
+        settings.tokenizer = Some(evil.into());
         let html = render(&ReportInput {
             title: evil,
             run_id: evil,
             entries: &entries,
             summary_markdown: evil,
+            provenance: &prov,
+            server: &ServerSpec::Start(Launch::Shell(evil.into())),
+            bench: &settings,
         });
         assert!(!html.contains(evil));
         assert!(!html.contains("<script>"));
@@ -1089,9 +1263,104 @@ mod tests {
         assert!(table.contains("<tr class=\"failed\">"));
         assert!(table.contains("bind: address in use"));
         // Failed entries take their description from the matrix entry.
-        assert!(table.contains("<td>sim-h200</td>"));
+        assert!(table.contains("<td>sim-h200 sim fp8 tp2</td>"));
         assert!(table.contains("23838.5") || table.contains("20000.0"));
     }
+
+    #[test]
+    fn the_page_says_how_its_numbers_were_made() {
+        let html = page(&sample());
+        let method = method_of(&html);
+        for text in [
+            "<b>Simulator</b>",
+            "<code>configs/sim.yaml</code>",
+            // The speed-up and the floor it puts under TTFT.
+            "\u{d7}20: the simulated clock ran 20 times faster",
+            "multiplied by 20 and rates divided by 20",
+            "TTFT floor</dt><dd>about 3.6 ms",
+            // Prompts and warm-ups per point.
+            "4 \u{d7} concurrency, after 1 \u{d7} concurrency warm-up requests",
+            "range ratio 0.8",
+            "<code>../shared/reference/tokenizers/deepseek-r1</code>",
+            "<dt>Date</dt><dd>2026-11-29 22:28:30 +00:00</dd>",
+            "version 0.1.0, git revision <code>71ece0f (modified)</code>",
+            // The command line, quoted for the shell.
+            "<code>target/release/sweep --model-prefix dense8b --run-id &#39;a b&#39;</code>",
+        ] {
+            assert!(method.contains(text), "{text}\n{method}");
+        }
+
+        let real = page_on(
+            &sample(),
+            &ServerSpec::Start(Launch::Shell("vllm serve {model}".into())),
+        );
+        let method = method_of(&real);
+        assert!(method.contains("<b>Real server</b>, started for each entry with <code>--server-cmd vllm serve {model}</code>"), "{method}");
+        assert!(!method.contains("Speed-up") && !method.contains("TTFT floor"));
+        let external = page_on(&sample(), &ServerSpec::External("http://gpu:8000".into()));
+        assert!(method_of(&external)
+            .contains("already running at <code>--base-url http://gpu:8000</code>"));
+
+        let mut unrecorded = provenance();
+        unrecorded.command_line.clear();
+        let html = render(&ReportInput {
+            title: "t",
+            run_id: "r",
+            entries: &[],
+            summary_markdown: "",
+            provenance: &unrecorded,
+            server: &sim(1.0),
+            bench: &bench(),
+        });
+        assert!(method_of(&html).contains("<dt>Command</dt><dd>not recorded</dd>"));
+        assert!(method_of(&html).contains("about 0.2 ms"));
+    }
+
+    /// The table and the charts use summary.md's units and headers: TTFT
+    /// and TPOT in ms, E2EL in seconds.
+    #[test]
+    fn units_are_the_summary_s() {
+        let html = page(&sample());
+        let table = &html[html.find("<table>").unwrap()..html.find("</table>").unwrap()];
+        for header in [
+            "TTFT (ms)",
+            "TPOT (ms)",
+            "Interactivity (tok/s/user)",
+            "E2EL (s)",
+            "TPUT per GPU (tok/s)",
+            "Output TPUT per GPU (tok/s)",
+        ] {
+            assert!(table.contains(&format!("<th>{header}</th>")), "{header}");
+            // Each header is one of summarize's (the table adds tok/s).
+            assert!(
+                SUMMARY_HEADERS.iter().any(|h| header.starts_with(h)),
+                "{header}"
+            );
+        }
+        assert!(!html.contains("(ms)</th><th>notes") && !html.contains("E2EL (ms)"));
+        // median_ttft 0.0034 s, median_tpot 0.00032 s, median_e2el 0.3 s.
+        let row = &table[table.find("<td>r1</td>").unwrap()..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(
+            row.contains("<td class=\"num\">3.40</td><td class=\"num\">0.32</td><td class=\"num\">0.300</td>"),
+            "{row}"
+        );
+        assert!(html.contains("Median E2E latency (s)"));
+        assert!(!html.contains("E2E latency (ms)"));
+        let e2e_chart = html.split("<svg").nth(3).unwrap();
+        assert!(e2e_chart.contains("0.3"), "E2E chart ticks in seconds");
+    }
+
+    /// The header texts of `summarize`'s single-node table (SPEC §5).
+    const SUMMARY_HEADERS: [&str; 7] = [
+        "TTFT (ms)",
+        "TPOT (ms)",
+        "Interactivity (tok/s/user)",
+        "E2EL (s)",
+        "TPUT per GPU",
+        "Output TPUT per GPU",
+        "Input TPUT per GPU",
+    ];
 
     #[test]
     fn page_is_self_contained() {

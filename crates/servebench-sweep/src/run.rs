@@ -18,6 +18,7 @@
 //! ```
 
 use crate::plan::{self, BenchSettings, Job};
+use crate::provenance::Provenance;
 use crate::report::{self, EntryRecord, EntryStatus, ReportInput};
 use crate::server::{self, Launch, Server, ServerSpec};
 use crate::SweepError;
@@ -77,6 +78,9 @@ pub struct SweepOptions {
     pub health_timeout: Duration,
     /// Longest a benchmark may run before the entry fails.
     pub entry_timeout: Duration,
+    /// When, with which servebench and command (the report and
+    /// `sweep.json` show it).
+    pub provenance: Provenance,
 }
 
 impl SweepOptions {
@@ -490,7 +494,17 @@ pub(crate) fn finish(
 
     let sweep_json = out.join("sweep.json");
     let list: Vec<Value> = records.iter().map(report::entry_json).collect();
-    let doc = json!({"run_id": opts.run_id, "entries": list});
+    let p = &opts.provenance;
+    let doc = json!({
+        "run_id": opts.run_id,
+        "provenance": {
+            "date": p.date,
+            "version": p.version,
+            "git_revision": p.git_revision,
+            "command_line": p.command_line,
+        },
+        "entries": list,
+    });
     write_output(&sweep_json, format!("{doc:#}\n").as_bytes())?;
 
     let report_path = out.join("report.html");
@@ -500,6 +514,9 @@ pub(crate) fn finish(
         run_id: &opts.run_id,
         entries: &records,
         summary_markdown: &summary,
+        provenance: &opts.provenance,
+        server: &opts.server,
+        bench: &opts.bench,
     });
     write_output(&report_path, html.as_bytes())?;
     let _ = writeln!(

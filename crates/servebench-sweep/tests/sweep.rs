@@ -2,7 +2,8 @@
 //! two entries that run and one whose server cannot start.
 
 use servebench_sweep::{
-    jobs, run_sweep, BenchSettings, Binaries, EntryStatus, Job, Launch, ServerSpec, SweepOptions,
+    jobs, run_sweep, BenchSettings, Binaries, EntryStatus, Job, Launch, Provenance, ServerSpec,
+    SweepOptions,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,6 +118,10 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
         },
         health_timeout: Duration::from_secs(30),
         entry_timeout: Duration::from_secs(120),
+        provenance: Provenance::collect(
+            &repo(),
+            vec!["sweep".into(), "--speedup".into(), "10".into()],
+        ),
     };
     let mut progress = Vec::new();
     let outcome = run_sweep(&jobs, &opts, &mut progress).unwrap();
@@ -196,6 +201,15 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
     assert!(data[0]["agg"]["tput_per_gpu"].as_f64().unwrap() > 0.0);
     assert_eq!(data[2]["status"], "failed");
     assert!(html.contains("<svg"));
+    // How the numbers were made: the simulator at 10x, and the command.
+    assert!(html.contains("\u{d7}10: the simulated clock ran 10 times faster"));
+    assert!(html.contains("<code>sweep --speedup 10</code>"));
+    let sweep_json = read("sweep.json".into());
+    assert_eq!(sweep_json["provenance"]["command_line"][2], "10");
+    assert_eq!(
+        sweep_json["provenance"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
@@ -227,6 +241,7 @@ fn entries_whose_benchmark_fails_are_reported_and_the_sweep_completes() {
         },
         health_timeout: Duration::from_secs(5),
         entry_timeout: Duration::from_secs(60),
+        provenance: Provenance::collect(&repo(), Vec::new()),
     };
     let mut progress = Vec::new();
     let outcome = run_sweep(&jobs, &opts, &mut progress).unwrap();
