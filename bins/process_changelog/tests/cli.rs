@@ -8,6 +8,15 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// Tests write executables (a copy of the binary, the stand-in generator)
+/// and then run them; a test thread's fork that inherits a file still open
+/// for writing makes another's exec fail with ETXTBSY. One test at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A fresh directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -168,6 +177,7 @@ fn bench_or_eval() -> String {
 
 #[test]
 fn added_entries_become_fingerprinted_rows_and_evals() {
+    let _serial = serial();
     let repo = repo("added");
     let (_dir, exe) = install("added", Some(&bench_or_eval()));
     let out = run(&exe, &repo, &REFS, &[]);
@@ -203,6 +213,7 @@ fn added_entries_become_fingerprinted_rows_and_evals() {
 
 #[test]
 fn flags_trim_and_select_evals() {
+    let _serial = serial();
     let repo = repo("flags");
     let (_dir, exe) = install("flags", Some(&bench_or_eval()));
     let out = run(
@@ -236,6 +247,7 @@ fn flags_trim_and_select_evals() {
 
 #[test]
 fn the_changelog_is_append_only() {
+    let _serial = serial();
     let repo = repo("deleted");
     commit(
         &repo,
@@ -270,6 +282,7 @@ fn the_changelog_is_append_only() {
 
 #[test]
 fn nothing_added_or_unknown_refs_are_errors() {
+    let _serial = serial();
     let repo = repo("nothing");
     let (_dir, exe) = install("nothing", Some("echo '[]'"));
     for (base, head) in [("head", "head"), ("base", "no-such-ref")] {
@@ -308,6 +321,7 @@ fn nothing_added_or_unknown_refs_are_errors() {
 
 #[test]
 fn bad_entries_and_keys_are_errors() {
+    let _serial = serial();
     for (name, added, want) in [
         ("unknown-key", "- config-keys: [tiny-fp8-h100-vllm]\n  description: [x]\n  pr-link: y\n  run-evals: true\n", "run-evals: Extra inputs are not permitted"),
         ("no-match", "- config-keys: [nope-*]\n  description: [x]\n  pr-link: y\n", "No config keys matched the wildcard pattern 'nope-*' in master configs."),
@@ -328,6 +342,7 @@ fn bad_entries_and_keys_are_errors() {
 
 #[test]
 fn a_failing_generator_fails_the_run_and_its_stderr_is_shown() {
+    let _serial = serial();
     let repo = repo("gen-fails");
     let (_dir, exe) = install(
         "gen-fails",
@@ -344,6 +359,7 @@ fn a_failing_generator_fails_the_run_and_its_stderr_is_shown() {
 
 #[test]
 fn the_generator_is_found_beside_the_binary_then_on_path() {
+    let _serial = serial();
     let repo = repo("path");
     let (bin_without, exe) = install("path", None);
     let (with_gen, _) = install("path-gen", Some("echo '[]'"));
@@ -366,6 +382,7 @@ fn the_generator_is_found_beside_the_binary_then_on_path() {
 
 #[test]
 fn append_only_emits_only_new_points() {
+    let _serial = serial();
     let repo = scratch("append");
     let entry = "- config-keys: [tiny-fp8-h100-vllm]\n  description: [more points]\n  pr-link: y\n  append-only: true\n";
     commit(
@@ -446,6 +463,7 @@ fn append_only_emits_only_new_points() {
 
 #[test]
 fn usage_errors_exit_2() {
+    let _serial = serial();
     let repo = scratch("usage");
     let exe = env!("CARGO_BIN_EXE_process_changelog");
     for args in [
@@ -470,6 +488,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn edition_2026_02_has_no_process_changelog() {
+    let _serial = serial();
     let repo = scratch("edition");
     let exe = Path::new(env!("CARGO_BIN_EXE_process_changelog"));
     let out = run(exe, &repo, &REFS, &[("INFERENCEX_CONTRACT", "2026-02")]);
