@@ -157,7 +157,7 @@ fn setup(root: &Path, shared: &Path, cargo: &str) -> Result<()> {
 /// The case families of `../shared/reference/2026-08/golden` whose tools
 /// follow edition 2026-08 (issue 16 adds `bsm-`, `pr-`, `pw-`, `cr-`, `cer-`
 /// and the 2026-08 prompt cases).
-const EDITION_2026_08_FAMILIES: &[&str] = &[];
+const EDITION_2026_08_FAMILIES: &[&str] = &["gsc-", "pc-"];
 
 /// Where `setup` installs moto, relative to the workspace root; the S3
 /// test looks there too.
