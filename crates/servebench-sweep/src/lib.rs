@@ -41,7 +41,7 @@
 //!     selection,
 //!     base_url: None,
 //!     server_cmd: None,
-//!     speedup: 20.0,
+//!     speedup: 5.0,
 //!     sim_config: "configs/sim.yaml".into(),
 //!     tokenizer: "../shared/reference/tokenizers/deepseek-r1".into(),
 //!     prompts_per_conc: 4,
