@@ -10,7 +10,7 @@ fn repo() -> PathBuf {
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    // These cases are edition 2026-02 (configs/master.yaml is that schema).
+    // These cases are edition 2026-02 (configs/2026-02/master.yaml is that schema).
     Command::new(env!("CARGO_BIN_EXE_generate_sweep_configs"))
         .env("INFERENCEX_CONTRACT", "2026-02")
         .args(args)
@@ -25,9 +25,9 @@ fn run(args: &[&str]) -> Output {
 
 const OURS: [&str; 4] = [
     "--config-files",
-    "configs/master.yaml",
+    "configs/2026-02/master.yaml",
     "--runner-config",
-    "configs/runners.yaml",
+    "configs/2026-02/runners.yaml",
 ];
 
 fn with_ours<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -118,8 +118,8 @@ fn our_configs_expand_in_every_mode() {
             runner,
         ])));
     }
-    let keys =
-        std::fs::read_to_string(repo().join("configs/master.yaml")).expect("read master.yaml");
+    let keys = std::fs::read_to_string(repo().join("configs/2026-02/master.yaml"))
+        .expect("read master.yaml");
     let keys: Vec<&str> = keys
         .lines()
         .filter(|l| !l.starts_with([' ', '#', '-']) && l.ends_with(':'))
@@ -256,7 +256,7 @@ fn usage_errors_exit_2() {
         vec!["full-sweep", "--single-node"],
         vec![
             "--config-files",
-            "configs/master.yaml",
+            "configs/2026-02/master.yaml",
             "full-sweep",
             "--single-node",
         ],
@@ -277,7 +277,7 @@ fn runtime_errors_are_one_line() {
             "--config-files",
             "nope.yaml",
             "--runner-config",
-            "configs/runners.yaml",
+            "configs/2026-02/runners.yaml",
         ]),
         "Input file 'nope.yaml' does not exist.",
     );
@@ -286,7 +286,7 @@ fn runtime_errors_are_one_line() {
             "full-sweep",
             "--single-node",
             "--config-files",
-            "configs/master.yaml",
+            "configs/2026-02/master.yaml",
         ]),
         "Runner config file '.github/configs/runners.yaml' does not exist.",
     );
@@ -295,12 +295,12 @@ fn runtime_errors_are_one_line() {
             "full-sweep",
             "--single-node",
             "--config-files",
-            "configs/master.yaml",
-            "configs/master.yaml",
+            "configs/2026-02/master.yaml",
+            "configs/2026-02/master.yaml",
             "--runner-config",
-            "configs/runners.yaml",
+            "configs/2026-02/runners.yaml",
         ]),
-        "Duplicate configuration keys found in 'configs/master.yaml': dense70b-fp8-sim-h200-sim,",
+        "Duplicate configuration keys found in 'configs/2026-02/master.yaml': dense70b-fp8-sim-h200-sim,",
     );
     assert_error(
         &run(&with_ours(&[
@@ -338,10 +338,10 @@ fn runtime_errors_are_one_line() {
 #[test]
 fn bad_config_files_name_file_key_and_field() {
     let dir = scratch("bad-configs");
-    let master =
-        std::fs::read_to_string(repo().join("configs/master.yaml")).expect("read master.yaml");
+    let master = std::fs::read_to_string(repo().join("configs/2026-02/master.yaml"))
+        .expect("read master.yaml");
     std::fs::copy(
-        repo().join("configs/runners.yaml"),
+        repo().join("configs/2026-02/runners.yaml"),
         dir.join("runners.yaml"),
     )
     .expect("copy runners");
@@ -411,11 +411,12 @@ fn bad_config_files_name_file_key_and_field() {
 fn truncated_and_garbage_yaml_never_panics() {
     let dir = scratch("truncated");
     std::fs::copy(
-        repo().join("configs/runners.yaml"),
+        repo().join("configs/2026-02/runners.yaml"),
         dir.join("runners.yaml"),
     )
     .expect("copy runners");
-    let master = std::fs::read(repo().join("configs/master.yaml")).expect("read master.yaml");
+    let master =
+        std::fs::read(repo().join("configs/2026-02/master.yaml")).expect("read master.yaml");
     let mut cuts: Vec<usize> = (1..40).map(|i| master.len() * i / 40).collect();
     cuts.push(master.len() - 1);
     let mut garbage = master.clone();
@@ -490,9 +491,9 @@ fn a_reader_that_closed_the_pipe_ends_it_quietly() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_generate_sweep_configs"))
         .env("INFERENCEX_CONTRACT", "2026-02")
         .args(["full-sweep", "--single-node", "--config-files"])
-        .arg(root.join("configs/master.yaml"))
+        .arg(root.join("configs/2026-02/master.yaml"))
         .arg("--runner-config")
-        .arg(root.join("configs/runners.yaml"))
+        .arg(root.join("configs/2026-02/runners.yaml"))
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
         .output()

@@ -160,23 +160,35 @@ fn usage_errors_come_before_any_file_is_read() {
 
 #[test]
 fn the_edition_switch_selects_schema_and_flags() {
-    let ours = repo().join("configs/master.yaml");
-    let runners = repo().join("configs/runners.yaml");
-    let args = [
-        "full-sweep",
-        "--single-node",
-        "--max-conc",
-        "1",
-        "--config-files",
-        ours.to_str().expect("utf-8 path"),
-        "--runner-config",
-        runners.to_str().expect("utf-8 path"),
-    ];
-    // Our own master config is 2026-02 schema: fine there, refused in 2026-08.
-    assert!(run(Some("2026-02"), &args).status.success());
-    let out = run(None, &args);
+    let files = |dir: &str| {
+        let ours = repo().join(dir).join("master.yaml");
+        let runners = repo().join(dir).join("runners.yaml");
+        let path = |p: PathBuf| p.to_str().expect("utf-8 path").to_owned();
+        [
+            "full-sweep".to_owned(),
+            "--single-node".to_owned(),
+            "--max-conc".to_owned(),
+            "1".to_owned(),
+            "--config-files".to_owned(),
+            path(ours),
+            "--runner-config".to_owned(),
+            path(runners),
+        ]
+    };
+    let (old, new) = (files("configs/2026-02"), files("configs"));
+    let (old, new): (Vec<&str>, Vec<&str>) = (
+        old.iter().map(String::as_str).collect(),
+        new.iter().map(String::as_str).collect(),
+    );
+    // Our own configs: configs/2026-02/ is the 2026-02 schema, fine there
+    // and refused in 2026-08; configs/ is 2026-08, the other way round.
+    assert!(run(Some("2026-02"), &old).status.success());
+    let out = run(None, &old);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed validation"));
+    assert!(run(None, &new).status.success());
+    assert_eq!(run(Some("2026-02"), &new).status.code(), Some(1));
+    let args = old;
     let out = run(Some("2026-13"), &args);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

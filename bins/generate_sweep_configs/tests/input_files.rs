@@ -65,8 +65,8 @@ fn assert_refused(out: &Output, line: &str) {
 #[test]
 fn special_and_oversize_config_files_are_refused() {
     let dir = scratch("special");
-    let master = repo().join("configs/master.yaml");
-    let runners = repo().join("configs/runners.yaml");
+    let master = repo().join("configs/2026-02/master.yaml");
+    let runners = repo().join("configs/2026-02/runners.yaml");
 
     let fifo = dir.join("master.yaml");
     let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
@@ -111,8 +111,8 @@ fn config_paths_need_not_be_utf8() {
     std::fs::create_dir_all(&dir).unwrap();
     let master = dir.join(OsStr::from_bytes(b"m\xff.yaml"));
     let runners = dir.join("runners.yaml");
-    std::fs::copy(repo().join("configs/master.yaml"), &master).unwrap();
-    std::fs::copy(repo().join("configs/runners.yaml"), &runners).unwrap();
+    std::fs::copy(repo().join("configs/2026-02/master.yaml"), &master).unwrap();
+    std::fs::copy(repo().join("configs/2026-02/runners.yaml"), &runners).unwrap();
     let out = run_guarded(&master, &runners);
     assert!(
         out.status.success(),

@@ -1,6 +1,7 @@
 //! `sweep`'s flags (the same as `cargo xtask sweep` has always had) and
 //! their translation into the library's [`Command`].
 
+use servebench_contract::Edition;
 use servebench_sweep::{Action, Command, Selection};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,12 +16,14 @@ use std::time::Duration;
     override_usage = "cargo xtask sweep [OPTIONS]\n       sweep [OPTIONS]   (target/release/sweep, built by cargo build --release)"
 )]
 pub(crate) struct Args {
-    /// Master config YAML files, merged in this order
-    #[arg(long, num_args = 1.., default_value = "configs/master.yaml")]
+    /// Master config YAML files, merged in this order, in the schema of the contract edition
+    /// (INFERENCEX_CONTRACT) [default: configs/master.yaml; 2026-02: configs/2026-02/master.yaml]
+    #[arg(long, num_args = 1..)]
     config_files: Vec<PathBuf>,
-    /// Runner config YAML (runner type -> node names)
-    #[arg(long, default_value = "configs/runners.yaml")]
-    runner_config: PathBuf,
+    /// Runner config YAML (2026-08: labels and hardware; 2026-02: runner type -> node names)
+    /// [default: configs/runners.yaml; 2026-02: configs/2026-02/runners.yaml]
+    #[arg(long)]
+    runner_config: Option<PathBuf>,
     /// Expand exactly these config keys (generate_sweep_configs test-config) instead of a filtered full sweep
     #[arg(long, num_args = 1..)]
     config_keys: Vec<String>,
@@ -39,7 +42,7 @@ pub(crate) struct Args {
     /// Runner type(s) to include
     #[arg(long, num_args = 1..)]
     runner_type: Vec<String>,
-    /// Sequence lengths to include (1k1k, 1k8k, 8k1k)
+    /// Sequence lengths to include (1k1k, 8k1k; 1k8k only under INFERENCEX_CONTRACT=2026-02)
     #[arg(long, num_args = 1.., default_value = "1k1k", value_parser = ["1k1k", "1k8k", "8k1k"])]
     seq_lens: Vec<String>,
     /// Multiply concurrency by this factor between range steps
@@ -116,10 +119,16 @@ pub(crate) struct Args {
 }
 
 impl Args {
-    /// The library's command; relative paths start at `root`. `argv` is
-    /// the command line as run, program first (the report shows it; a
-    /// Slurm script repeats the arguments).
-    pub(crate) fn into_command(self, root: PathBuf, argv: Vec<String>) -> Command {
+    /// The library's command in contract `edition` (which also picks the
+    /// default configs); relative paths start at `root`. `argv` is the
+    /// command line as run, program first (the report shows it; a Slurm
+    /// script repeats the arguments).
+    pub(crate) fn into_command(
+        self,
+        edition: Edition,
+        root: PathBuf,
+        argv: Vec<String>,
+    ) -> Command {
         let raw_args: Vec<String> = argv.iter().skip(1).cloned().collect();
         let action = match (self.emit.as_deref(), self.entry_index, self.report_only) {
             (Some("github-matrix"), _, _) => Action::GithubMatrix,
@@ -133,8 +142,15 @@ impl Args {
         Command {
             root,
             selection: Selection {
-                config_files: self.config_files,
-                runner_config: self.runner_config,
+                edition,
+                config_files: if self.config_files.is_empty() {
+                    Selection::default_config_files(edition)
+                } else {
+                    self.config_files
+                },
+                runner_config: self
+                    .runner_config
+                    .unwrap_or_else(|| Selection::default_runner_config(edition)),
                 config_keys: self.config_keys,
                 conc: self.conc,
                 model_prefix: self.model_prefix,

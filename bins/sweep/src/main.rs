@@ -3,7 +3,9 @@
 //! entry starts a server, runs `benchmark_serving` and `process_result`;
 //! then `collect_results`, `summarize` and the report. `--emit` prints the
 //! GitHub matrix or writes a Slurm job-array script instead. The work is
-//! `servebench_sweep::execute`; this file parses flags and prints.
+//! `servebench_sweep::execute`; this file parses flags, reads
+//! `INFERENCEX_CONTRACT` (the edition: 2026-08 by default, configs/;
+//! 2026-02: configs/2026-02/) and prints.
 
 mod args;
 
@@ -25,10 +27,13 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let args = args::Args::parse();
+    // The contract edition, read once: it picks the config schema, the
+    // default configs and the generator (the library takes it as data).
+    let edition = servebench_contract::Edition::from_env()?;
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cmd = args.into_command(std::env::current_dir()?, argv);
+    let cmd = args.into_command(edition, std::env::current_dir()?, argv);
     let mut stderr = std::io::stderr();
     let mut stdout = std::io::stdout().lock();
     match execute(&cmd, &mut stderr)? {

@@ -1,7 +1,8 @@
 //! The sweep as one command, what the `sweep` binary (and through it
 //! `cargo xtask sweep`) runs: its options as plain data ([`Command`]), the
-//! matrix they select ([`select`], through `servebench-matrix`), and what
-//! the command did ([`Outcome`]), for the binary to print.
+//! matrix they select ([`select`], through `servebench-matrix`, in the
+//! contract edition the command names), and what the command did
+//! ([`Outcome`]), for the binary to print.
 
 use crate::emit::{self, SlurmJob};
 use crate::plan::{self, BenchSettings};
@@ -10,19 +11,32 @@ use crate::report::EntryRecord;
 use crate::run::{self, Binaries, SweepOptions, SweepOutcome};
 use crate::server::{Launch, ServerSpec};
 use crate::SweepError;
+use servebench_contract::Edition;
 use servebench_matrix as matrix;
+use servebench_matrix::e2026_08;
 use servebench_matrix::{MatrixEntry, RunnerConfig};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Why the sweep leaves out agentic-coding rows (edition 2026-08): it
+/// prints how many it skipped, and this.
+pub const AGENTIC_SKIP_REASON: &str = "agentic rows need the agentic client (issue 17)";
+
 /// Which matrix entries to run: `generate_sweep_configs`' selection, for
 /// single-node entries. Paths are relative to [`Command::root`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
-    /// Master config YAML files, merged in this order.
+    /// The contract edition: the schema of the config files and the
+    /// generator that expands them (2026-08: `servebench_matrix::e2026_08`;
+    /// 2026-02: `servebench_matrix`'s own). The binary reads it from
+    /// `INFERENCEX_CONTRACT`; this library never looks at the environment.
+    pub edition: Edition,
+    /// Master config YAML files, merged in this order
+    /// ([`Selection::default_config_files`]).
     pub config_files: Vec<PathBuf>,
-    /// Runner config YAML (runner type -> node names).
+    /// Runner config YAML (2026-08: labels and hardware; 2026-02: runner
+    /// type -> node names; [`Selection::default_runner_config`]).
     pub runner_config: PathBuf,
     /// Expand exactly these config keys (test-config) instead of a filtered
     /// full sweep.
@@ -33,7 +47,8 @@ pub struct Selection {
     pub precision: Vec<String>,
     pub framework: Vec<String>,
     pub runner_type: Vec<String>,
-    /// Sequence length names (`1k1k`, `1k8k`, `8k1k`); others are ignored.
+    /// Sequence length names: `1k1k`, `8k1k`, and under 2026-02 `1k8k`
+    /// (under 2026-08 `1k8k` is an error: that edition has no such name).
     pub seq_lens: Vec<String>,
     pub step_size: i64,
     pub min_conc: Option<i64>,
@@ -43,11 +58,74 @@ pub struct Selection {
     pub runner_node_filter: Option<String>,
 }
 
+/// A `generate_sweep_configs` request in the selection's edition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatrixRequest {
+    /// Edition 2026-02 (`servebench_matrix::Request`).
+    E2026_02(matrix::Request),
+    /// Edition 2026-08 (`servebench_matrix::e2026_08::Request`).
+    E2026_08(e2026_08::Request),
+}
+
 impl Selection {
-    /// The `generate_sweep_configs` request for this selection (a
-    /// single-node full sweep, or test-config), with paths under `root`.
-    pub fn request(&self, root: &Path) -> Result<matrix::Request, SweepError> {
-        let subcommand = if self.config_keys.is_empty() {
+    /// The master configs a sweep reads by default in `edition`:
+    /// `configs/master.yaml` (2026-08), `configs/2026-02/master.yaml`
+    /// (2026-02).
+    pub fn default_config_files(edition: Edition) -> Vec<PathBuf> {
+        vec![config_dir(edition).join("master.yaml")]
+    }
+
+    /// The runner file a sweep reads by default in `edition`:
+    /// `configs/runners.yaml` (2026-08), `configs/2026-02/runners.yaml`
+    /// (2026-02).
+    pub fn default_runner_config(edition: Edition) -> PathBuf {
+        config_dir(edition).join("runners.yaml")
+    }
+
+    /// The `generate_sweep_configs` request for this selection, with paths
+    /// under `root`: a single-node full sweep, or test-config (both node
+    /// types, as the original). Evals are off: the sweep runs throughput
+    /// rows only (2026-08: `--no-evals`; 2026-02: no `--run-evals`).
+    pub fn request(&self, root: &Path) -> Result<MatrixRequest, SweepError> {
+        if self.step_size <= 1 {
+            return Err(SweepError::Setup(format!(
+                "--step-size must be at least 2 (got {})",
+                self.step_size
+            )));
+        }
+        let config_files: Vec<PathBuf> = self.config_files.iter().map(|p| root.join(p)).collect();
+        let runner_config = root.join(&self.runner_config);
+        match self.edition {
+            Edition::E2026_02 => Ok(MatrixRequest::E2026_02(matrix::Request {
+                config_files,
+                runner_config,
+                subcommand: self.subcommand_2026_02(),
+                evals: matrix::EvalMode::Off,
+            })),
+            Edition::E2026_08 => {
+                let request = e2026_08::Request {
+                    config_files,
+                    runner_config,
+                    subcommand: self.subcommand_2026_08()?,
+                    evals: e2026_08::EvalOptions {
+                        no_evals: true,
+                        ..e2026_08::EvalOptions::default()
+                    },
+                };
+                if let Some(message) = request.usage_error() {
+                    return Err(SweepError::Setup(message.to_owned()));
+                }
+                Ok(MatrixRequest::E2026_08(request))
+            }
+            other => Err(SweepError::Setup(format!(
+                "the sweep does not know contract edition {other}"
+            ))),
+        }
+    }
+
+    fn subcommand_2026_02(&self) -> matrix::Subcommand {
+        if self.config_keys.is_empty() {
             let mut o = matrix::FullSweepOptions::new(matrix::NodeType::SingleNode);
             o.model_prefix = self.model_prefix.clone();
             o.precision = self.precision.clone();
@@ -70,33 +148,109 @@ impl Selection {
                 config_keys: self.config_keys.clone(),
                 conc: self.conc.clone(),
             })
-        };
-        if self.step_size <= 1 {
-            return Err(SweepError::Setup(format!(
-                "--step-size must be at least 2 (got {})",
-                self.step_size
-            )));
         }
-        Ok(matrix::Request {
-            config_files: self.config_files.iter().map(|p| root.join(p)).collect(),
-            runner_config: root.join(&self.runner_config),
-            subcommand,
-            evals: matrix::EvalMode::Off,
-        })
+    }
+
+    /// `full-sweep --single-node` (2026-08 full-sweep without a node flag
+    /// means both node types; the sweep runs single-node entries only), or
+    /// `test-config` with `--runner-node-filter` when given and no
+    /// `--seq-lens` (the full expansion, as under 2026-02).
+    fn subcommand_2026_08(&self) -> Result<e2026_08::Subcommand, SweepError> {
+        if !self.config_keys.is_empty() {
+            let mut o = e2026_08::TestConfigOptions::new(self.config_keys.clone());
+            o.conc = self.conc.clone();
+            o.runner_node_filter = self.runner_node_filter.clone();
+            return Ok(e2026_08::Subcommand::TestConfig(o));
+        }
+        let seq_lens = self
+            .seq_lens
+            .iter()
+            .map(|s| {
+                e2026_08::SeqLen::from_name(s).ok_or_else(|| {
+                    SweepError::Setup(format!(
+                        "--seq-lens {s} does not exist in contract edition 2026-08 (choose from 1k1k, 8k1k; INFERENCEX_CONTRACT=2026-02 has 1k8k)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(e2026_08::Subcommand::FullSweep(
+            e2026_08::FullSweepOptions {
+                model_prefix: self.model_prefix.clone(),
+                precision: self.precision.clone(),
+                framework: self.framework.clone(),
+                runner_type: self.runner_type.clone(),
+                seq_lens,
+                step_size: self.step_size,
+                min_conc: self.min_conc,
+                max_conc: Some(self.max_conc),
+                max_tp: self.max_tp,
+                max_ep: self.max_ep,
+                single_node: true,
+                multi_node: false,
+                runner_node_filter: self.runner_node_filter.clone(),
+                scenario_types: Vec::new(),
+            },
+        ))
     }
 }
 
-/// The selected matrix entries and the runner config (which names the node
-/// each entry runs on), as `generate_sweep_configs` loads and expands them.
-pub(crate) fn select(
-    selection: &Selection,
-    root: &Path,
-) -> Result<(Vec<MatrixEntry>, RunnerConfig), SweepError> {
-    let request = selection.request(root)?;
-    let configs = matrix::load_master_configs(&request.config_files)?;
-    let runners = matrix::load_runner_config(&request.runner_config)?;
-    let entries = matrix::generate_from(&configs, &runners, &request.subcommand, request.evals)?;
-    Ok((entries, runners))
+/// Where an edition's own configs live.
+fn config_dir(edition: Edition) -> PathBuf {
+    match edition {
+        Edition::E2026_02 => PathBuf::from("configs/2026-02"),
+        _ => PathBuf::from("configs"),
+    }
+}
+
+/// The matrix a selection names, and what the sweep does with it.
+#[derive(Debug, Clone)]
+pub(crate) struct Selected {
+    /// Every row, exactly as `generate_sweep_configs` prints them.
+    pub rows: Vec<MatrixEntry>,
+    /// The rows the sweep runs, in matrix order: all but agentic-coding.
+    pub runnable: Vec<MatrixEntry>,
+    /// How many agentic-coding rows were left out ([`AGENTIC_SKIP_REASON`]).
+    pub skipped_agentic: usize,
+    /// The runner labels (type -> nodes), naming the node each entry runs on.
+    pub runners: RunnerConfig,
+}
+
+/// Whether a row is an agentic-coding row (2026-08 `scenario-type`).
+fn is_agentic(row: &MatrixEntry) -> bool {
+    matches!(row.get("scenario-type"), Some(servebench_pyjson::Value::Str(s)) if s == "agentic-coding")
+}
+
+/// The selected matrix entries and the runner labels, as
+/// `generate_sweep_configs` loads and expands them in the selection's
+/// edition.
+pub(crate) fn select(selection: &Selection, root: &Path) -> Result<Selected, SweepError> {
+    let (rows, runners) = match selection.request(root)? {
+        MatrixRequest::E2026_02(request) => {
+            let configs = matrix::load_master_configs(&request.config_files)?;
+            let runners = matrix::load_runner_config(&request.runner_config)?;
+            let rows =
+                matrix::generate_from(&configs, &runners, &request.subcommand, request.evals)?;
+            (rows, runners)
+        }
+        MatrixRequest::E2026_08(request) => {
+            let configs = e2026_08::load_master_configs(&request.config_files)?;
+            let file = e2026_08::load_runner_file(&request.runner_config)?;
+            let rows =
+                e2026_08::generate_from(&configs, &file, &request.subcommand, request.evals)?;
+            let runners = RunnerConfig {
+                path: file.path.clone(),
+                runners: file.labels.clone(),
+            };
+            (rows, runners)
+        }
+    };
+    let runnable: Vec<MatrixEntry> = rows.iter().filter(|r| !is_agentic(r)).cloned().collect();
+    Ok(Selected {
+        skipped_agentic: rows.len() - runnable.len(),
+        rows,
+        runnable,
+        runners,
+    })
 }
 
 /// What the command does with the selection.
@@ -176,41 +330,64 @@ pub fn default_run_id() -> String {
 /// [`Outcome`].
 pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, SweepError> {
     let root = &cmd.root;
-    let (entries, runners) = select(&cmd.selection, root)?;
+    let selected = select(&cmd.selection, root)?;
     let run_id = cmd.run_id.clone().unwrap_or_else(default_run_id);
     let out_dir = root.join(&cmd.results_dir).join(&run_id);
 
-    match &cmd.action {
-        Action::GithubMatrix => return Ok(Outcome::GithubMatrix(emit::github_matrix(&entries))),
-        Action::Slurm { sweep_args } => {
-            std::fs::create_dir_all(&out_dir).map_err(|source| SweepError::Io {
-                path: out_dir.clone(),
-                source,
-            })?;
-            let script = emit::slurm_script(&SlurmJob {
-                run_id: run_id.clone(),
-                entries: entries.len(),
-                repo_dir: root.display().to_string(),
-                out_dir: out_dir.display().to_string(),
-                sweep_args: sweep_args.clone(),
-            });
-            let path = out_dir.join("sweep.sbatch");
-            run::write_output(&path, script.as_bytes())?;
-            return Ok(Outcome::Slurm {
-                script: path,
-                entries: entries.len(),
-            });
+    // The GitHub matrix is generate_sweep_configs' output, agentic rows
+    // included (a workflow sends them to its agentic job).
+    if let Action::GithubMatrix = &cmd.action {
+        return Ok(Outcome::GithubMatrix(emit::github_matrix(&selected.rows)));
+    }
+    // A whole run says it after its header line, the other actions first.
+    let skipped = selected.skipped_agentic;
+    let note_skipped = |progress: &mut dyn Write| {
+        if skipped > 0 {
+            let _ = writeln!(
+                progress,
+                "skipping {skipped} agentic-coding row{}: {AGENTIC_SKIP_REASON}",
+                if skipped == 1 { "" } else { "s" }
+            );
         }
-        Action::Run | Action::RunEntry(_) | Action::ReportOnly => {}
+    };
+    if cmd.action != Action::Run {
+        note_skipped(progress);
+    }
+    let entries = &selected.runnable;
+    if let Action::Slurm { sweep_args } = &cmd.action {
+        std::fs::create_dir_all(&out_dir).map_err(|source| SweepError::Io {
+            path: out_dir.clone(),
+            source,
+        })?;
+        let script = emit::slurm_script(&SlurmJob {
+            run_id: run_id.clone(),
+            edition: cmd.selection.edition,
+            entries: entries.len(),
+            repo_dir: root.display().to_string(),
+            out_dir: out_dir.display().to_string(),
+            sweep_args: sweep_args.clone(),
+        });
+        let path = out_dir.join("sweep.sbatch");
+        run::write_output(&path, script.as_bytes())?;
+        return Ok(Outcome::Slurm {
+            script: path,
+            entries: entries.len(),
+        });
     }
 
     if entries.is_empty() {
-        return Err(SweepError::Setup(
+        let why = if selected.skipped_agentic > 0 {
+            format!(
+                "the selection matches only agentic-coding rows ({}), which the sweep skips: {AGENTIC_SKIP_REASON}",
+                selected.skipped_agentic
+            )
+        } else {
             "the selection matches no matrix entries (check --config-files, the filters and --max-conc)"
-                .into(),
-        ));
+                .to_owned()
+        };
+        return Err(SweepError::Setup(why));
     }
-    let jobs = plan::jobs(&entries, &runners)?;
+    let jobs = plan::jobs(entries, &selected.runners)?;
     let tokenizer = root.join(&cmd.tokenizer);
     if !tokenizer.exists() {
         return Err(SweepError::Setup(format!(
@@ -269,6 +446,7 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
                 jobs.len(),
                 out_dir.display()
             );
+            note_skipped(progress);
             Outcome::Sweep(run::run_sweep(&jobs, &opts, progress)?)
         }
     };

@@ -7,6 +7,7 @@
 //!   same binaries, the same per-entry steps); a last step
 //!   (`--report-only`) collects, summarizes and writes the report.
 
+use servebench_contract::Edition;
 use servebench_matrix::MatrixEntry;
 
 /// `generate_sweep_configs`' stdout for this matrix.
@@ -18,6 +19,9 @@ pub(crate) fn github_matrix(matrix: &[MatrixEntry]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SlurmJob {
     pub run_id: String,
+    /// The contract edition the matrix was expanded in: every task is run
+    /// under the same `INFERENCEX_CONTRACT`, so it expands the same matrix.
+    pub edition: Edition,
     /// Number of matrix entries (array tasks `0..entries`).
     pub entries: usize,
     /// The repository the tasks run in (shared between nodes).
@@ -82,7 +86,7 @@ pub(crate) fn slurm_script(job: &SlurmJob) -> String {
 # leaves its files under {out}/runs/. When all tasks have ended, collect,
 # summarize and write the report (e.g. as a dependent job):
 #
-#   sbatch --dependency=afterany:<JOBID> --wrap "cd {repo} && cargo xtask sweep {args} --report-only"
+#   sbatch --dependency=afterany:<JOBID> --wrap "cd {repo} && INFERENCEX_CONTRACT={edition} cargo xtask sweep {args} --report-only"
 #
 # Add the #SBATCH lines your cluster needs (partition, GPUs, time). With
 # --server-cmd, each task starts the real server on its own node.
@@ -90,10 +94,12 @@ pub(crate) fn slurm_script(job: &SlurmJob) -> String {
 #SBATCH --array=0-{last}
 #SBATCH --output={out}/slurm-%A_%a.log
 set -euo pipefail
+export INFERENCEX_CONTRACT={edition}
 cd {repo}
 ${{SERVEBENCH_XTASK:-cargo xtask}} sweep {args} --entry-index "$SLURM_ARRAY_TASK_ID"
 "#,
         run_id = job.run_id,
+        edition = job.edition,
         n = job.entries,
         out = job.out_dir,
     )
@@ -130,6 +136,7 @@ mod tests {
     fn slurm_script_runs_one_entry_per_task() {
         let s = slurm_script(&SlurmJob {
             run_id: "r1".into(),
+            edition: Edition::E2026_02,
             entries: 3,
             repo_dir: "/src/servebench".into(),
             out_dir: "/src/servebench/results/r1".into(),
@@ -146,5 +153,8 @@ mod tests {
             "sweep --max-conc 4 --server-cmd 'vllm serve {model} --port {port}' --run-id r1 --entry-index \"$SLURM_ARRAY_TASK_ID\"\n"
         ));
         assert!(s.contains("--report-only"));
+        // Every task expands the matrix in the same edition.
+        assert!(s.contains("\nexport INFERENCEX_CONTRACT=2026-02\ncd /src/servebench\n"));
+        assert!(s.contains("INFERENCEX_CONTRACT=2026-02 cargo xtask sweep"));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! This crate owns the sweep: the command as plain data and its outcome
 //! ([`Command`], [`execute`], [`Outcome`]: select the matrix through
-//! `servebench-matrix`, run, emit),
+//! `servebench-matrix` in the contract edition the command names, run,
+//! emit; agentic-coding rows are skipped, [`AGENTIC_SKIP_REASON`]),
 //! turning matrix entries into typed jobs (with the workflow's flags,
 //! environment and file names), starting and stopping a server per entry
 //! (the embedded simulator, a command, or an external URL), running the real
@@ -16,12 +17,17 @@
 //! calls the binaries and reads what they write.
 //!
 //! ```no_run
+//! use servebench_contract::Edition;
 //! use servebench_sweep::{execute, Action, Command, Outcome, Selection};
 //! use std::time::Duration;
 //!
+//! // The binary reads the edition once (`Edition::from_env`); 2026-08
+//! // reads configs/master.yaml and configs/runners.yaml.
+//! let edition = Edition::E2026_08;
 //! let selection = Selection {
-//!     config_files: vec!["configs/master.yaml".into()],
-//!     runner_config: "configs/runners.yaml".into(),
+//!     edition,
+//!     config_files: Selection::default_config_files(edition),
+//!     runner_config: Selection::default_runner_config(edition),
 //!     config_keys: vec![],
 //!     conc: vec![],
 //!     model_prefix: vec![],
@@ -74,7 +80,10 @@ mod server;
 
 use std::path::PathBuf;
 
-pub use command::{default_run_id, execute, Action, Command, Outcome, Selection};
+pub use command::{
+    default_run_id, execute, Action, Command, MatrixRequest, Outcome, Selection,
+    AGENTIC_SKIP_REASON,
+};
 pub use emit::selection_args;
 pub use plan::{jobs, BenchSettings, Entry, Job};
 pub use provenance::Provenance;

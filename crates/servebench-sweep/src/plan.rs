@@ -91,7 +91,8 @@ fn job(index: usize, row: &MatrixEntry, runners: &RunnerConfig) -> Result<Job, S
 }
 
 impl Entry {
-    /// Reads a single-node row. Strings may also be numbers or booleans
+    /// Reads a single-node row (either edition's; a 2026-08 row's `pp`,
+    /// `dcp-size` and `pcp-size` must be 1). Strings may also be numbers or booleans
     /// (spelled as `generate_sweep_configs` prints them), integers may be
     /// strings Python's `int()` accepts, flags may be `"true"`/`"false"` in
     /// any case or absent (false). Multi-node rows (`prefill`, a `conc`
@@ -104,6 +105,30 @@ impl Entry {
                 "prefill",
                 "multi-node (disaggregated) entries cannot run on one machine; use --single-node filters",
             ));
+        }
+        if row
+            .get("scenario-type")
+            .is_some_and(|t| t == "agentic-coding")
+        {
+            return Err(row.bad(
+                "scenario-type",
+                &format!("an agentic-coding row: {}", crate::AGENTIC_SKIP_REASON),
+            ));
+        }
+        // Edition 2026-08 rows: pipeline and context parallelism, which
+        // neither the simulator nor process_result (2026-02) model.
+        for field in ["pp", "dcp-size", "pcp-size"] {
+            if row.get(field).is_some() {
+                let value = row.int(field)?;
+                if value != 1 {
+                    return Err(row.bad(
+                        field,
+                        &format!(
+                            "{value}: the sweep runs entries with pp, dcp-size and pcp-size 1 only"
+                        ),
+                    ));
+                }
+            }
         }
         let entry = Entry {
             runner: row.text("runner")?,
@@ -376,6 +401,38 @@ mod tests {
         let env = env(&j, &s);
         assert!(env.contains(&("EP_SIZE", "1".to_owned())));
         assert!(env.contains(&("DP_ATTENTION", "false".to_owned())));
+    }
+
+    #[test]
+    fn edition_2026_08_rows_map_to_the_same_jobs() {
+        let mut e = entry("sim-h100");
+        for key in ["pp", "dcp-size", "pcp-size"] {
+            e.insert(key, servebench_pyjson::Value::Int(1));
+        }
+        e.insert("max-model-len", servebench_pyjson::Value::Int(2304));
+        let j = job(0, &e, &runners()).unwrap();
+        assert_eq!(
+            j.name,
+            "dense8b_1k1k_bf16_sim_tp2-ep1-dpafalse_disagg-false_spec-none_conc4_sim-h100_0"
+        );
+        assert_eq!(j.entry.max_model_len, 2304);
+        assert_eq!(j.row["pp"], 1);
+
+        let mut e2 = e.clone();
+        e2.insert("pp", servebench_pyjson::Value::Int(2));
+        let err = job(5, &e2, &runners()).unwrap_err().to_string();
+        assert!(err.contains("entry 5: pp: 2"), "{err}");
+        let mut e2 = e.clone();
+        e2.insert("dcp-size", servebench_pyjson::Value::Int(2));
+        let err = job(0, &e2, &runners()).unwrap_err().to_string();
+        assert!(err.contains("dcp-size"), "{err}");
+
+        e.insert(
+            "scenario-type",
+            servebench_pyjson::Value::Str("agentic-coding".into()),
+        );
+        let err = job(0, &e, &runners()).unwrap_err().to_string();
+        assert!(err.contains("agentic client (issue 17)"), "{err}");
     }
 
     #[test]

@@ -84,7 +84,8 @@ fn tiny_jobs(name: &str, prefix: &str) -> (PathBuf, Vec<Job>) {
     std::fs::write(&master, MASTER).unwrap();
     let configs = servebench_matrix::load_master_configs(&[master]).unwrap();
     let runners =
-        servebench_matrix::load_runner_config(&repo().join("configs/runners.yaml")).unwrap();
+        servebench_matrix::load_runner_config(&repo().join("configs/2026-02/runners.yaml"))
+            .unwrap();
     let mut o = servebench_matrix::FullSweepOptions::new(servebench_matrix::NodeType::SingleNode);
     if !prefix.is_empty() {
         o.model_prefix = vec![prefix.into()];
