@@ -710,7 +710,9 @@ fn load_seeds(root: &Path, golden: &Path, target: Target) -> Result<Vec<Seed>> {
             ]
             .map(str::to_owned)
             .to_vec(),
-            env: Vec::new(),
+            // Our own configs are in the 2026-08 schema (the golden seeds
+            // run pinned to 2026-02, see base_env).
+            env: vec![("INFERENCEX_CONTRACT".into(), "2026-08".into())],
             files: vec![
                 ("master.yaml".into(), read("master.yaml")),
                 ("runners.yaml".into(), read("runners.yaml")),

@@ -272,7 +272,7 @@ fn slurm_script_repeats_the_selection_and_the_edition() {
         // Agentic rows (configs/master.yaml has some) are not array tasks.
         assert_eq!(
             stderr.contains(
-                "skipping 1 agentic-coding row: agentic rows need the agentic client (issue 17)"
+                "skipping 1 agentic-coding row: servebench has no agentic-coding client yet"
             ),
             edition == "2026-08",
             "{stderr}"
@@ -416,7 +416,7 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
     assert!(
         stderr.starts_with(&format!(
             "servebench sweep t1: 3 entries -> {}\n\
-             skipping 2 agentic-coding rows: agentic rows need the agentic client (issue 17)\n",
+             skipping 2 agentic-coding rows: servebench has no agentic-coding client yet\n",
             run.display()
         )),
         "{stderr}"

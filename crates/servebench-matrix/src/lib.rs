@@ -26,8 +26,8 @@
 //! use servebench_matrix::{FullSweepOptions, NodeType};
 //! use std::path::{Path, PathBuf};
 //!
-//! let configs = load_master_configs(&[PathBuf::from("configs/master.yaml")])?;
-//! let runners = load_runner_config(Path::new("configs/runners.yaml"))?;
+//! let configs = load_master_configs(&[PathBuf::from("configs/2026-02/master.yaml")])?;
+//! let runners = load_runner_config(Path::new("configs/2026-02/runners.yaml"))?;
 //! let mut opts = FullSweepOptions::new(NodeType::SingleNode);
 //! opts.max_conc = Some(16);
 //! let matrix = full_sweep(&configs, &runners, &opts)?;

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// Why the sweep leaves out agentic-coding rows (edition 2026-08): it
 /// prints how many it skipped, and this.
-pub const AGENTIC_SKIP_REASON: &str = "agentic rows need the agentic client (issue 17)";
+pub const AGENTIC_SKIP_REASON: &str = "servebench has no agentic-coding client yet";
 
 /// Which matrix entries to run: `generate_sweep_configs`' selection, for
 /// single-node entries. Paths are relative to [`Command::root`].

@@ -432,7 +432,7 @@ mod tests {
             servebench_pyjson::Value::Str("agentic-coding".into()),
         );
         let err = job(0, &e, &runners()).unwrap_err().to_string();
-        assert!(err.contains("agentic client (issue 17)"), "{err}");
+        assert!(err.contains("no agentic-coding client yet"), "{err}");
     }
 
     #[test]
