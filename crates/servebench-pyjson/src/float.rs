@@ -23,7 +23,20 @@ pub(crate) fn push_float_repr(out: &mut String, x: f64) {
         out.push_str(if x > 0.0 { "inf" } else { "-inf" });
         return;
     }
-    let sci = format!("{x:e}");
+    // `{:e}` gives the fewest digits that read back as `x`, but where two
+    // such strings lie equally close to `x` it rounds the tie up; Python's
+    // repr takes the correctly rounded one, ties to even
+    // (10.8432159423828125 is `…812` there, `…813` from `{:e}`). The
+    // closest string of that many digits reads back as `x` whenever any
+    // does, and `{:.Ne}` is exactly that, rounded half to even.
+    let shortest = format!("{x:e}");
+    let significant = shortest
+        .split_once('e')
+        .map_or(shortest.as_str(), |(m, _)| m)
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
+    let sci = format!("{x:.prec$e}", prec = significant.saturating_sub(1));
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     // `{:e}` always writes a decimal exponent; a parse failure is impossible.
     let exp: i32 = exp.parse().unwrap_or(0);
@@ -104,6 +117,15 @@ mod tests {
             (12345678.9, "12345678.9"),
             (4552.0, "4552.0"),
             (-1e-07, "-1e-07"),
+            // Ties: the exact value lies halfway between two shortest
+            // candidates; Python takes the even one.
+            (10.843215942382812, "10.843215942382812"),
+            (-2201633486470.3438, "-2201633486470.3438"),
+            (2072245179032.6562, "2072245179032.6562"),
+            (69929349578.32812, "69929349578.32812"),
+            (3000598399140.8438, "3000598399140.8438"),
+            (-3655994951551.9062, "-3655994951551.9062"),
+            (199035806622.42188, "199035806622.42188"),
             (f64::NAN, "nan"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
