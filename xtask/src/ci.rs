@@ -6,6 +6,7 @@ pub fn run() -> Result<()> {
     let root = crate::workspace_root();
     let shared = root.join("../shared/reference");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let started = std::time::Instant::now();
     setup(&root, &shared, &cargo)?;
     step(
         "format",
@@ -35,8 +36,9 @@ pub fn run() -> Result<()> {
         Command::new(&cargo).args(["build", "--workspace", "--bins"]),
     )?;
     let bin_dir = root.join("target/debug");
-    eprintln!("==> README examples");
-    crate::readme::check(&bin_dir).context("README examples")?;
+    timed("README examples", || {
+        crate::readme::check(&bin_dir).context("README examples")
+    })?;
     // Edition 2026-02, pinned as a workflow pins it: every family (gsc-,
     // pr-, cr-, sum-, bsm-) and the prompt cases.
     step(
@@ -92,7 +94,10 @@ pub fn run() -> Result<()> {
         "client timing known-answer test (release)",
         Command::new(&cargo).args(["test", "--release", "--workspace", "--test", "known_answer"]),
     )?;
-    eprintln!("==> ci: all steps passed");
+    eprintln!(
+        "==> ci: all steps passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -163,14 +168,29 @@ const EDITION_2026_08_FAMILIES: &[&str] = &["gsc-", "pc-"];
 /// test looks there too.
 const MOTO_VENV: &str = "target/ci-venv";
 
+/// Runs one step, saying when it starts and how long it took (so that a
+/// slow CI run shows where its time went).
 fn step(name: &str, command: &mut Command) -> Result<()> {
+    timed(name, || {
+        let status = command
+            .current_dir(crate::workspace_root())
+            .status()
+            .with_context(|| format!("{name}: could not start {command:?}"))?;
+        if !status.success() {
+            bail!("{name} failed ({status})");
+        }
+        Ok(())
+    })
+}
+
+fn timed(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
     eprintln!("==> {name}");
-    let status = command
-        .current_dir(crate::workspace_root())
-        .status()
-        .with_context(|| format!("{name}: could not start {command:?}"))?;
-    if !status.success() {
-        bail!("{name} failed ({status})");
-    }
-    Ok(())
+    let start = std::time::Instant::now();
+    let result = f();
+    eprintln!(
+        "==> {name}: {} in {:.0} s",
+        if result.is_ok() { "done" } else { "failed" },
+        start.elapsed().as_secs_f64()
+    );
+    result
 }
