@@ -555,6 +555,90 @@ hardware:
         );
     }
 
+    /// A full sweep (no evals) of the fixture with one text replacement.
+    fn sweep_edited(from: &str, to: &str) -> Result<Vec<MatrixEntry>, MatrixError> {
+        sweep_edited_with(from, to, FullSweepOptions::default())
+    }
+
+    fn sweep_edited_with(
+        from: &str,
+        to: &str,
+        opts: FullSweepOptions,
+    ) -> Result<Vec<MatrixEntry>, MatrixError> {
+        assert!(CONFIGS.contains(from), "fixture lacks {from:?}");
+        let doc = parse_yaml(&CONFIGS.replacen(from, to, 1)).unwrap();
+        let configs = MasterConfigs::from_documents(vec![(PathBuf::from("t.yaml"), doc)])?;
+        let (_, runners) = fixtures();
+        generate_from(&configs, &runners, &Subcommand::FullSweep(opts), NO_EVALS)
+    }
+
+    #[test]
+    fn agentic_topology_is_read_before_the_conc_filter() {
+        // diff-matrix: a single-node agentic entry (valid on its own) in a
+        // multi-node config: the original reads `prefill` first and fails
+        // with KeyError, even when --max-conc leaves the entry no rows.
+        let workers = "        prefill: { num-worker: 1, tp: 2, ep: 1, dp-attn: false }\n        \
+                       decode: { num-worker: 1, tp: 4, ep: 4, dp-attn: true }\n";
+        let capped = FullSweepOptions {
+            max_conc: Some(4),
+            ..FullSweepOptions::default()
+        };
+        let err = sweep_edited_with(workers, "        tp: 2\n", capped).unwrap_err();
+        assert!(err.to_string().contains("'prefill' is missing"), "{err}");
+    }
+
+    #[test]
+    fn generated_rows_are_validated() {
+        // diff-matrix: inputs that validate but make rows the original's
+        // output models reject (exit 1 there).
+        // An entry-level null kv-p2p-transfer hides the top-level one, and
+        // the row of a disagg config then lacks it.
+        let err = sweep_edited(
+            "      - conc-list: [16, 64]",
+            "      - conc-list: [16, 64]\n        kv-p2p-transfer: null",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("disagg=true requires kv-p2p-transfer"),
+            "{err}"
+        );
+        // A negative tp makes a negative DRAM budget (`ge=0`).
+        let err = sweep_edited(
+            "prefill: { num-worker: 1, tp: 2,",
+            "prefill: { num-worker: 1, tp: -2,",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("greater than or equal to 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dram_budget_with_a_float_tp() {
+        // diff-matrix: `tp: 8.0` passes validation and is copied as written.
+        // A prefill replica of 8.0 GPUs spans two 4-GPU nodes, so the
+        // original counts the int gpus-per-node and succeeds:
+        // 1e6 MiB * 0.5 * 4/4 = 524 GB.
+        let from = "prefill: { num-worker: 1, tp: 2,";
+        let rows = sweep_edited(from, "prefill: { num-worker: 1, tp: 8.0,").unwrap();
+        assert_eq!(column(&rows[8..], "total-cpu-dram-gb"), ["524", "524"]);
+        assert_eq!(
+            column(&rows[8..9], "prefill"),
+            [
+                r#"{"num-worker": 1, "tp": 8.0, "ep": 1, "dp-attn": false, "pp": 1, "dcp-size": 1, "pcp-size": 1}"#
+            ]
+        );
+        // Within a node the float itself is the count: Decimal * float is a
+        // TypeError in the original.
+        let err = sweep_edited(from, "prefill: { num-worker: 1, tp: 2.0,").unwrap_err();
+        assert!(err.to_string().contains("is a float"), "{err}");
+        // A float replica that does not tile the nodes fails as an int would.
+        let err = sweep_edited(from, "prefill: { num-worker: 1, tp: 6.0,").unwrap_err();
+        assert!(err.to_string().contains("not a multiple"), "{err}");
+    }
+
     #[test]
     fn runner_file_rules() {
         let bad = |text: &str, want: &str| {

@@ -480,6 +480,224 @@ pub(crate) fn check_master_entry(entry: &Value) -> Vec<String> {
     issues
 }
 
+// ---------------------------------------------------------------------------
+// Output rows: `validate_matrix_entry` / `validate_agentic_matrix_entry`,
+// which the original runs on every row it generates. Validated inputs mostly
+// make valid rows, but not always: a null `kv-offloading` (multi-node
+// agentic), an entry-level null `kv-p2p-transfer` beside `disagg: true`, a
+// negative DRAM budget, a null `tp` reaching a single-node agentic row.
+
+static SN_ROW: Model = Model {
+    name: "SingleNodeMatrixEntry",
+    fields: &[
+        req("image", Ty::Str),
+        req("model", Ty::Str),
+        req("model-prefix", Ty::Str),
+        req("precision", Ty::Str),
+        req("framework", Ty::Str),
+        req("spec-decoding", Ty::SpecDecoding),
+        req("runner", Ty::Str),
+        req("isl", Ty::Int),
+        req("osl", Ty::Int),
+        req("tp", Ty::Int),
+        req("pp", Ty::StrictPosInt),
+        req("dcp-size", Ty::StrictPosInt),
+        req("pcp-size", Ty::StrictPosInt),
+        req("ep", Ty::Int),
+        req("dp-attn", Ty::Bool),
+        // `conc: Union[int, List[int]]`, checked apart.
+        req("max-model-len", Ty::Int),
+        req("exp-name", Ty::Str),
+        req("disagg", Ty::LitBool(false)),
+        req("run-eval", Ty::Bool),
+        default("eval-only", Ty::Bool),
+        opt("router", Ty::Model(&COMPONENT)),
+        opt("recipe-fingerprint", Ty::Str),
+    ],
+    conc_rule: false,
+};
+
+static MN_ROW: Model = Model {
+    name: "MultiNodeMatrixEntry",
+    fields: &[
+        req("image", Ty::Str),
+        req("model", Ty::Str),
+        req("model-prefix", Ty::Str),
+        req("precision", Ty::Str),
+        req("framework", Ty::Str),
+        req("spec-decoding", Ty::SpecDecoding),
+        req("runner", Ty::Str),
+        req("isl", Ty::Int),
+        req("osl", Ty::Int),
+        req("prefill", Ty::Model(&WORKER)),
+        req("decode", Ty::Model(&WORKER)),
+        req("conc", Ty::List(&INT)),
+        req("max-model-len", Ty::Int),
+        req("exp-name", Ty::Str),
+        req("disagg", Ty::Bool),
+        req("run-eval", Ty::Bool),
+        default("eval-only", Ty::Bool),
+        opt("eval-conc", Ty::Int),
+        default("eval-all-concs", Ty::Bool),
+        opt("router", Ty::Model(&COMPONENT)),
+        opt("kv-p2p-transfer", Ty::NonEmptyStr),
+        opt("recipe-fingerprint", Ty::Str),
+    ],
+    conc_rule: false,
+};
+
+static SN_AGENTIC_ROW: Model = Model {
+    name: "SingleNodeAgenticMatrixEntry",
+    fields: &[
+        req("image", Ty::Str),
+        req("model", Ty::Str),
+        req("model-prefix", Ty::Str),
+        req("precision", Ty::Str),
+        req("framework", Ty::Str),
+        req("runner", Ty::Str),
+        req("tp", Ty::Int),
+        req("pp", Ty::StrictPosInt),
+        req("dcp-size", Ty::StrictPosInt),
+        req("pcp-size", Ty::StrictPosInt),
+        req("ep", Ty::Int),
+        req("dp-attn", Ty::Bool),
+        default("spec-decoding", Ty::SpecDecoding),
+        req("conc", Ty::Int),
+        req("kv-offloading", Ty::OneOf(&["none", "dram"])),
+        opt("kv-offload-backend", Ty::Model(&BACKEND)),
+        opt("router", Ty::Model(&COMPONENT)),
+        req("total-cpu-dram-gb", Ty::Int),
+        req("duration", Ty::Int),
+        req("exp-name", Ty::Str),
+        req("scenario-type", Ty::Str),
+        opt("run-eval", Ty::Bool),
+        opt("eval-only", Ty::Bool),
+        opt("recipe-fingerprint", Ty::Str),
+    ],
+    conc_rule: false,
+};
+
+static MN_AGENTIC_ROW: Model = Model {
+    name: "MultiNodeAgenticMatrixEntry",
+    fields: &[
+        req("image", Ty::Str),
+        req("model", Ty::Str),
+        req("model-prefix", Ty::Str),
+        req("precision", Ty::Str),
+        req("framework", Ty::Str),
+        req("spec-decoding", Ty::SpecDecoding),
+        req("runner", Ty::Str),
+        req("prefill", Ty::Model(&WORKER)),
+        req("decode", Ty::Model(&WORKER)),
+        req("conc", Ty::List(&INT)),
+        req("kv-offloading", Ty::OneOf(&["none", "dram"])),
+        opt("kv-offload-backend", Ty::Model(&BACKEND)),
+        opt("router", Ty::Model(&COMPONENT)),
+        opt("kv-p2p-transfer", Ty::NonEmptyStr),
+        req("total-cpu-dram-gb", Ty::Int),
+        req("duration", Ty::Int),
+        req("exp-name", Ty::Str),
+        req("disagg", Ty::Bool),
+        req("scenario-type", Ty::Str),
+        opt("run-eval", Ty::Bool),
+        opt("eval-only", Ty::Bool),
+        opt("eval-conc", Ty::Int),
+        opt("recipe-fingerprint", Ty::Str),
+    ],
+    conc_rule: false,
+};
+
+/// `_validate_kv_offload_fields` of a row (`kv-offloading` is required there).
+fn row_offload_rule(d: &Dict) -> Result<(), String> {
+    let backend = field(d, "kv-offload-backend");
+    if let Some(b) = backend.and_then(Value::as_dict) {
+        component_version(b).map_err(|e| format!("kv-offload-backend.{e}"))?;
+    }
+    match (field(d, "kv-offloading").and_then(Value::as_str), backend) {
+        (Some("none"), Some(_)) => Err(
+            "Value error, kv-offload-backend can only be set when kv-offloading is not 'none'"
+                .to_owned(),
+        ),
+        (Some(kv), None) if kv != "none" => Err(format!(
+            "Value error, kv-offload-backend is required when kv-offloading is '{kv}'"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `validate_disagg_transfer` of the multi-node rows.
+fn row_disagg_rule(d: &Dict) -> Result<(), String> {
+    let disagg = field(d, "disagg")
+        .map(crate::validate::coerce_bool)
+        .and_then(Result::ok)
+        .unwrap_or(false);
+    if disagg && field(d, "kv-p2p-transfer").is_none() {
+        return Err("Value error, disagg=true requires kv-p2p-transfer".to_owned());
+    }
+    Ok(())
+}
+
+/// `total-cpu-dram-gb` has `ge=0`.
+fn row_budget_rule(d: &Dict) -> Result<(), String> {
+    match field(d, "total-cpu-dram-gb").map(coerce_int) {
+        Some(Ok(gb)) if gb < 0 => Err(format!(
+            "total-cpu-dram-gb: Input should be greater than or equal to 0, got {gb}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Validates one generated row against the workflow's input schema, chosen
+/// as the original does: agentic rows (with `scenario-type`) by whether they
+/// have `prefill`, fixed rows by the config's `multinode`. Returns the
+/// issues; empty = valid.
+pub(crate) fn check_row(row: &Dict, multinode: bool) -> Vec<String> {
+    let agentic = row.contains_key("scenario-type");
+    let multinode = if agentic {
+        row.contains_key("prefill")
+    } else {
+        multinode
+    };
+    let model = match (agentic, multinode) {
+        (false, false) => &SN_ROW,
+        (false, true) => &MN_ROW,
+        (true, false) => &SN_AGENTIC_ROW,
+        (true, true) => &MN_AGENTIC_ROW,
+    };
+    let mut issues = Vec::new();
+    if agentic || multinode {
+        check_model(row, model, "", &mut issues);
+    } else {
+        let mut without_conc = row.clone();
+        let conc = without_conc.remove("conc");
+        check_model(&without_conc, model, "", &mut issues);
+        let conc_ok = match conc {
+            None => false,
+            Some(Value::List(items)) => items.iter().all(|c| coerce_int(c).is_ok()),
+            Some(v) => coerce_int(&v).is_ok(),
+        };
+        if !conc_ok {
+            issues.push("conc: Input should be a valid integer or list of integers".to_owned());
+        }
+    }
+    if !issues.is_empty() {
+        return issues;
+    }
+    let mut rules = vec![router_rule(row)];
+    if multinode {
+        rules.push(worker_rules(row));
+        rules.push(hardware_pair(row));
+        rules.push(row_disagg_rule(row));
+    } else {
+        rules.push(tp_divisible(row));
+    }
+    if agentic {
+        rules.push(row_offload_rule(row));
+        rules.push(row_budget_rule(row));
+    }
+    rules.into_iter().filter_map(Result::err).collect()
+}
+
 /// One validated 2026-08 master-config entry, kept as the YAML mapping it
 /// was written as: the generator copies its values unchanged.
 #[derive(Debug, Clone, PartialEq)]

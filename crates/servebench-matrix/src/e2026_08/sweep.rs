@@ -72,6 +72,21 @@ fn get_some(d: &Dict, key: &str) -> Option<Value> {
     d.get(key).filter(|v| !matches!(v, Value::Null)).cloned()
 }
 
+/// The original validates every row it generates against the workflow's
+/// input schema (`validate_matrix_entry` with the config's `multinode`,
+/// `validate_agentic_matrix_entry`); a failure ends the run.
+fn validated(cx: &Cx, row: Dict, multinode: bool) -> Result<Dict, MatrixError> {
+    let issues = super::schema::check_row(&row, multinode);
+    if issues.is_empty() {
+        return Ok(row);
+    }
+    Err(cx.err(format!(
+        "The following parsed matrix entry failed validation:\n{}\n{}",
+        servebench_pyjson::to_string(&Value::Dict(row)),
+        issues.join("\n")
+    )))
+}
+
 /// `seq_len_to_str` of 2026-08: `1k1k`, `8k1k`, else `{isl}_{osl}`.
 pub(crate) fn seq_len_name(isl: &Value, osl: &Value) -> String {
     SeqLen::ALL
@@ -449,7 +464,7 @@ fn fixed_mn_row(
     d.insert("disagg", head.disagg.clone());
     d.insert("run-eval", Value::Bool(false));
     add_components(&mut d, bmk, &cx.cfg.raw);
-    Ok(d)
+    validated(cx, d, true)
 }
 
 fn fixed_sn_row(
@@ -485,7 +500,7 @@ fn fixed_sn_row(
     d.insert("disagg", head.disagg.clone());
     d.insert("run-eval", Value::Bool(false));
     add_components(&mut d, bmk, &cx.cfg.raw);
-    Ok(d)
+    validated(cx, d, false)
 }
 
 /// The agentic-coding rows of one config (both generators; `filter` is the
@@ -511,6 +526,17 @@ fn agentic_rows(
             let bmk = bmk.as_dict().cloned().unwrap_or_default();
             let spec = get_or(&bmk, "spec-decoding", "none".into());
             let backend = get_some(&bmk, "kv-offload-backend");
+            // The topology is read first (KeyError in the original: a
+            // single-node entry in a multi-node config has no `prefill`, a
+            // multi-node one in a single-node config no `tp`), even when the
+            // concurrency filter leaves the entry no rows.
+            let (workers, tp) = if head.multinode {
+                let prefill = worker_with_defaults(cx.need_dict(&bmk, "prefill")?);
+                let decode = worker_with_defaults(cx.need_dict(&bmk, "decode")?);
+                (Some((prefill, decode)), Value::Null)
+            } else {
+                (None, cx.need(&bmk, "tp")?.clone())
+            };
             let kv = if head.multinode {
                 get_or(&bmk, "kv-offloading", "none".into())
             } else {
@@ -521,9 +547,7 @@ fn agentic_rows(
             if values.is_empty() {
                 continue;
             }
-            if head.multinode {
-                let prefill = worker_with_defaults(cx.need_dict(&bmk, "prefill")?);
-                let decode = worker_with_defaults(cx.need_dict(&bmk, "decode")?);
+            if let Some((prefill, decode)) = workers {
                 let suffix = if kv.as_str() == Some("none") {
                     String::new()
                 } else {
@@ -553,11 +577,10 @@ fn agentic_rows(
                             d.insert("kv-offload-backend", b.clone());
                         }
                         add_components(&mut d, &bmk, &cx.cfg.raw);
-                        matrix.push(d);
+                        matrix.push(validated(cx, d, head.multinode)?);
                     }
                 }
             } else {
-                let tp = cx.need(&bmk, "tp")?.clone();
                 let suffix = kv_suffix(cx, &kv, backend.as_ref())?;
                 let spec_suffix = if spec.as_str() == Some("none") {
                     String::new()
@@ -593,7 +616,7 @@ fn agentic_rows(
                             d.insert("kv-offload-backend", b.clone());
                         }
                         add_components(&mut d, &bmk, &cx.cfg.raw);
-                        matrix.push(d);
+                        matrix.push(validated(cx, d, head.multinode)?);
                     }
                 }
             }
@@ -698,27 +721,28 @@ fn dram_offload_gb(
         Some(worker) => {
             let w = worker.as_dict().cloned().unwrap_or_default();
             let replica = topology_gpus(cx, &w)?;
-            if replica > per_node {
-                if per_node == 0 || replica % per_node != 0 {
+            if replica.gt(per_node) {
+                if per_node == 0 || !replica.divisible_by(per_node) {
                     return Err(cx.err(format!(
                         "worker tp*pp*pcp-size={replica} spans multiple nodes but is not a \
                          multiple of gpus-per-node={per_node}"
                     )));
                 }
+                // A whole node: an int even when the replica size is a float.
                 per_node
             } else {
-                if replica == 0 || per_node % replica != 0 {
+                if replica.is_zero() || !replica.divides(per_node) {
                     return Err(cx.err(format!(
                         "worker tp*pp*pcp-size={replica} does not divide \
                          gpus-per-node={per_node} evenly"
                     )));
                 }
-                replica
+                replica.int_for_decimal(cx)?
             }
         }
         None => {
             let count = topology_gpus(cx, bmk)?;
-            if count > per_node {
+            if count.gt(per_node) {
                 return Err(cx.err(format!(
                     "tp={} with pp={} and pcp-size={} requires {count} GPUs and exceeds \
                      gpus-per-node={per_node} for runner '{runner}'",
@@ -727,7 +751,7 @@ fn dram_offload_gb(
                     pyops::to_str(&get_or(bmk, "pcp-size", Value::Int(1)))
                 )));
             }
-            count
+            count.int_for_decimal(cx)?
         }
     };
     let overflow = || cx.err("the DRAM offload budget overflows");
@@ -747,13 +771,85 @@ fn dram_offload_gb(
     Ok(numerator / denominator)
 }
 
+/// A GPU count as Python computes `tp * pp * pcp-size`: an int, or a float
+/// when `tp` is one (pydantic's lax int accepts `tp: 8.0` and the generator
+/// copies it as written; `pp`/`pcp-size` are strict ints).
+#[derive(Clone, Copy, Debug)]
+enum Gpus {
+    Int(i128),
+    Float(f64),
+}
+
+impl Gpus {
+    fn as_f64(self) -> f64 {
+        match self {
+            Gpus::Int(i) => i as f64,
+            Gpus::Float(f) => f,
+        }
+    }
+
+    fn gt(self, n: i128) -> bool {
+        match self {
+            Gpus::Int(i) => i > n,
+            Gpus::Float(f) => f > n as f64,
+        }
+    }
+
+    fn is_zero(self) -> bool {
+        self.as_f64() == 0.0
+    }
+
+    /// `self % n == 0`.
+    fn divisible_by(self, n: i128) -> bool {
+        match self {
+            Gpus::Int(i) => i % n == 0,
+            Gpus::Float(f) => f % n as f64 == 0.0,
+        }
+    }
+
+    /// `n % self == 0` (`self` non-zero).
+    fn divides(self, n: i128) -> bool {
+        match self {
+            Gpus::Int(i) => n % i == 0,
+            Gpus::Float(f) => n as f64 % f == 0.0,
+        }
+    }
+
+    /// The count as a factor of the budget's `Decimal` product, which an
+    /// int can be and a float cannot.
+    fn int_for_decimal(self, cx: &Cx) -> Result<i128, MatrixError> {
+        match self {
+            Gpus::Int(i) => Ok(i),
+            Gpus::Float(f) => Err(cx.err(format!(
+                "the GPU count {} is a float: the DRAM offload budget needs an integer (the \
+                 Python original fails with TypeError)",
+                servebench_pyjson::float_repr(f)
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Gpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gpus::Int(i) => write!(f, "{i}"),
+            Gpus::Float(x) => f.write_str(&servebench_pyjson::float_repr(*x)),
+        }
+    }
+}
+
 /// `tp * pp * pcp-size` of an entry or worker (`pp`/`pcp-size` default 1).
-fn topology_gpus(cx: &Cx, d: &Dict) -> Result<i128, MatrixError> {
-    let tp = int_for_budget(cx, cx.need(d, "tp")?, "tp")?;
+fn topology_gpus(cx: &Cx, d: &Dict) -> Result<Gpus, MatrixError> {
+    let tp = cx.need(d, "tp")?;
     let pp = int_for_budget(cx, &get_or(d, "pp", Value::Int(1)), "pp")?;
     let pcp = int_for_budget(cx, &get_or(d, "pcp-size", Value::Int(1)), "pcp-size")?;
+    if let Value::Float(f) = tp {
+        return Ok(Gpus::Float(f * pp as f64 * pcp as f64));
+    }
+    let tp = int_for_budget(cx, tp, "tp")?;
     tp.checked_mul(pp)
         .and_then(|x| x.checked_mul(pcp))
+        .map(Gpus::Int)
         .ok_or_else(|| cx.err("tp*pp*pcp-size overflows"))
 }
 
