@@ -4,6 +4,8 @@
 //!   suite, then the golden compatibility checks against the built binaries.
 //! * `bench-matrix`: times `generate_sweep_configs` on a full sweep of the
 //!   reference configs, next to the Python original when one is given.
+//! * `diff-matrix`: differential testing of `generate_sweep_configs`
+//!   (edition 2026-08) against the Python original on random inputs.
 //! * `bench-prompts`: times random-prompt preparation with the real
 //!   tokenizer (`benchmark_serving --dry-run`).
 //! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
@@ -28,6 +30,7 @@ mod bench_matrix;
 mod bench_prompts;
 mod bench_sim;
 mod ci;
+mod diff_matrix;
 mod fuzz;
 mod install;
 mod readme;
@@ -50,6 +53,8 @@ enum Task {
     Ci,
     /// Benchmark generate_sweep_configs against the Python original
     BenchMatrix(bench_matrix::Args),
+    /// Differential testing of generate_sweep_configs (2026-08) against the Python original on random configs and flags
+    DiffMatrix(diff_matrix::Args),
     /// Time random-prompt preparation with the real tokenizer (benchmark_serving --dry-run)
     BenchPrompts(bench_prompts::Args),
     /// Measure sim_server's own streaming ceiling in fast mode (one server thread)
@@ -76,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Ci => ci::run(),
         Task::BenchMatrix(args) => bench_matrix::run(&args),
+        Task::DiffMatrix(args) => diff_matrix::run(&args),
         Task::BenchPrompts(args) => bench_prompts::run(&args),
         Task::BenchSim(args) => bench_sim::run(&args),
         Task::BenchClient(args) => bench_client::run(&args),
