@@ -9,6 +9,10 @@ pub enum ResultsError {
     MissingEnv(Vec<String>),
     #[error("environment variable {name}={value:?} is not an integer")]
     EnvNotInt { name: String, value: String },
+    /// An environment variable the edition's checks refuse (the original's
+    /// `ValueError` text).
+    #[error("{0}")]
+    BadEnv(String),
     #[error("Disaggregated mode requires multinode setup.")]
     DisaggWithoutMultinode,
     #[error("{}: {source}", path.display())]

@@ -4,8 +4,10 @@
 //! dictionary, report text and saved file of `benchmark_serving`
 //! ([`result_dict`], [`report`], [`saved_document`], [`MetricsCase`]);
 //! `process_result` ([`process_result`]: one result plus the workflow's
-//! environment → an agg record); `collect_results` ([`collect_results`]:
-//! every JSON under a directory → one list, in a deterministic order); and
+//! environment → an agg record, per contract edition; [`power_step`]: the
+//! 2026-08 GPU power step through `servebench-power`); `collect_results`
+//! ([`collect_results`]: every JSON under a directory → one list, in a
+//! deterministic order); and
 //! `summarize` ([`summarize()`]: agg records → the GitHub-markdown table, via
 //! a faithful port of tabulate's `github` format). Output is byte-compatible
 //! with the Python originals through `servebench-pyjson`.
@@ -18,6 +20,7 @@
 mod collect;
 mod error;
 mod io;
+mod power;
 mod process;
 mod pyrepr;
 mod serving;
@@ -27,7 +30,8 @@ mod tabulate;
 pub use collect::{collect_file_name, collect_results, Walk};
 pub use error::ResultsError;
 pub use io::{read_json, write_atomic};
-pub use process::{process_result, result_filename, Env};
+pub use power::{power_step, require_power, telemetry_csv, PowerOutcome, PowerPaths};
+pub use process::{process_result, result_filename, Env, GpuCount, Processed};
 pub use serving::{
     exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
     saved_document, saved_file_name, CaseOutcome, MetricsCase, SaveOptions,

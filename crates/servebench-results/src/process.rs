@@ -2,6 +2,7 @@
 //! environment variables → the "agg" record the dashboards read.
 
 use crate::ResultsError;
+use servebench_contract::Edition;
 use servebench_pyjson::{float_of, int_of, parse_int};
 use servebench_pyjson::{Dict, Value};
 
@@ -134,9 +135,78 @@ fn insert_per_gpu(
     Ok(())
 }
 
+/// The GPUs a run used, as the power step needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuCount {
+    /// Single node: `G = tp × pp × pcp` (2026-02: `tp`).
+    Single(i128),
+    /// Multinode: `PREFILL_GPUS` and `DECODE_GPUS`.
+    Multinode { prefill: i128, decode: i128 },
+}
+
+/// What [`process_result`] builds: the agg record and the GPU count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    /// The agg record, key for key as the original.
+    pub record: Dict,
+    /// The GPUs behind the record.
+    pub gpus: GpuCount,
+}
+
+/// An optional integer variable, Python `int(os.environ.get(name, '1'))`.
+fn env_int_or_one(env: &dyn Env, name: &str) -> Result<i128, ResultsError> {
+    match env.get(name) {
+        Some(v) => env_int(name, &v),
+        None => Ok(1),
+    }
+}
+
+/// `get_optional_component_metadata('ROUTER_METADATA')` (edition 2026-08).
+fn router_metadata(env: &dyn Env) -> Result<Option<Value>, ResultsError> {
+    const VAR: &str = "ROUTER_METADATA";
+    let raw = match env.get(VAR) {
+        None => return Ok(None),
+        Some(v) if v.is_empty() || v == "null" => return Ok(None),
+        Some(v) => v,
+    };
+    let parsed = servebench_pyjson::from_str(&raw)
+        .map_err(|_| ResultsError::BadEnv(format!("{VAR} must contain valid JSON")))?;
+    let exact_keys = match &parsed {
+        Value::Dict(d) => {
+            let mut keys: Vec<&str> = d.keys().collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys == ["name", "version"]
+        }
+        _ => false,
+    };
+    if !exact_keys {
+        return Err(ResultsError::BadEnv(format!(
+            "{VAR} must contain exactly 'name' and 'version'"
+        )));
+    }
+    if let Value::Dict(d) = &parsed {
+        if !d
+            .iter()
+            .all(|(_, v)| matches!(v, Value::Str(s) if !s.is_empty()))
+        {
+            return Err(ResultsError::BadEnv(format!(
+                "{VAR} name and version must be non-empty strings"
+            )));
+        }
+    }
+    Ok(Some(parsed))
+}
+
 /// Builds the agg record from the parsed result file and the environment,
-/// key for key as `process_result.py` does (see SPEC §3).
-pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsError> {
+/// key for key as `process_result.py` of `edition` does (SPEC §3; 2026-08:
+/// SPEC-bench §3.2–3.4). Every check happens before anything is written.
+pub fn process_result(
+    edition: Edition,
+    env: &dyn Env,
+    result: &Value,
+) -> Result<Processed, ResultsError> {
+    let new = edition >= Edition::E2026_08;
     let base = required(env, &BASE_ENV)?;
     let [hw, framework, precision, spec_decoding, _, isl, osl, disagg, model_prefix, image] =
         <[String; 10]>::try_from(base).map_err(|_| ResultsError::Invalid("environment".into()))?;
@@ -163,13 +233,27 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
     record.insert("precision", precision.into());
     record.insert("spec_decoding", spec_decoding.into());
     record.insert("disagg", Value::Bool(disagg));
+    if new {
+        let fingerprint = env.get("RECIPE_FINGERPRINT").unwrap_or_default();
+        record.insert("recipe_fingerprint", fingerprint.into());
+    }
     record.insert("isl", Value::Int(env_int("ISL", &isl)?));
     record.insert("osl", Value::Int(env_int("OSL", &osl)?));
+    if new {
+        if let Some(router) = router_metadata(env)? {
+            record.insert("router", router);
+        }
+        if let Some(kv) = env.get("KV_P2P_TRANSFER").filter(|v| !v.is_empty()) {
+            record.insert("kv_p2p_transfer", kv.into());
+        }
+    }
 
     let multinode = env
         .get("IS_MULTINODE")
         .is_some_and(|v| v.to_lowercase() == "true");
-    if multinode {
+    let gpus = if multinode && new {
+        multinode_2026_08(env, result, &mut record)?
+    } else if multinode {
         let vars = required(env, &MULTINODE_ENV)?;
         let int = |i: usize| env_int(MULTINODE_ENV[i], &vars[i]);
         let (prefill_gpus, decode_gpus) = (int(0)?, int(1)?);
@@ -191,6 +275,10 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
             result,
             [prefill_gpus + decode_gpus, decode_gpus, prefill_gpus],
         )?;
+        GpuCount::Multinode {
+            prefill: prefill_gpus,
+            decode: decode_gpus,
+        }
     } else {
         if disagg {
             return Err(ResultsError::DisaggWithoutMultinode);
@@ -200,11 +288,29 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
         let ep = env_int("EP_SIZE", &vars[1])?;
         record.insert("is_multinode", Value::Bool(false));
         record.insert("tp", Value::Int(tp));
+        let gpus = if new {
+            let pp = env_int_or_one(env, "PP_SIZE")?;
+            let dcp = env_int_or_one(env, "DCP_SIZE")?;
+            let pcp = env_int_or_one(env, "PCP_SIZE")?;
+            if pp <= 0 || dcp <= 0 || pcp <= 0 {
+                return Err(ResultsError::BadEnv(
+                    "PP_SIZE, DCP_SIZE, and PCP_SIZE must be positive integers.".into(),
+                ));
+            }
+            record.insert("pp", Value::Int(pp));
+            record.insert("dcp_size", Value::Int(dcp));
+            record.insert("pcp_size", Value::Int(pcp));
+            tp.checked_mul(pp)
+                .and_then(|g| g.checked_mul(pcp))
+                .ok_or_else(|| ResultsError::Invalid("TP × PP_SIZE × PCP_SIZE overflows".into()))?
+        } else {
+            tp
+        };
         record.insert("ep", Value::Int(ep));
         record.insert("dp_attention", vars[2].clone().into());
-        insert_per_gpu(&mut record, result, [tp, tp, tp])?;
-    }
-
+        insert_per_gpu(&mut record, result, [gpus, gpus, gpus])?;
+        GpuCount::Single(gpus)
+    };
     // Every key ending in `ms` gets a seconds twin without `_ms`; every key
     // containing `tpot` an interactivity twin (1000 / value), in file order.
     for (key, value) in result.iter() {
@@ -229,7 +335,96 @@ pub fn process_result(env: &dyn Env, result: &Value) -> Result<Dict, ResultsErro
             );
         }
     }
-    Ok(record)
+    Ok(Processed { record, gpus })
+}
+
+/// The multinode part of edition 2026-08 (SPEC-bench §3.4).
+fn multinode_2026_08(
+    env: &dyn Env,
+    result: &Dict,
+    record: &mut Dict,
+) -> Result<GpuCount, ResultsError> {
+    let vars = required(env, &MULTINODE_ENV)?;
+    let prefill_hw = env.get("PREFILL_HARDWARE").unwrap_or_default();
+    let decode_hw = env.get("DECODE_HARDWARE").unwrap_or_default();
+    if prefill_hw.is_empty() != decode_hw.is_empty() {
+        return Err(ResultsError::BadEnv(
+            "PREFILL_HARDWARE and DECODE_HARDWARE must be specified together.".into(),
+        ));
+    }
+    let int = |i: usize| env_int(MULTINODE_ENV[i], &vars[i]);
+    let opt = |name: &str| env_int_or_one(env, name);
+    // Python's order of int() calls.
+    let (prefill_gpus, decode_gpus) = (int(0)?, int(1)?);
+    let (prefill_workers, prefill_tp) = (int(2)?, int(3)?);
+    let prefill_sizes = [
+        opt("PREFILL_PP_SIZE")?,
+        opt("PREFILL_DCP_SIZE")?,
+        opt("PREFILL_PCP_SIZE")?,
+    ];
+    let prefill_ep = int(4)?;
+    let (decode_workers, decode_tp) = (int(6)?, int(7)?);
+    let decode_sizes = [
+        opt("DECODE_PP_SIZE")?,
+        opt("DECODE_DCP_SIZE")?,
+        opt("DECODE_PCP_SIZE")?,
+    ];
+    let decode_ep = int(8)?;
+    if prefill_sizes.iter().chain(&decode_sizes).any(|&v| v <= 0) {
+        return Err(ResultsError::BadEnv(
+            "Multinode PP, DCP, and PCP sizes must be positive integers.".into(),
+        ));
+    }
+    let total = prefill_gpus + decode_gpus;
+    if total <= 0 {
+        return Err(ResultsError::BadEnv(
+            "Multinode results require at least one GPU.".into(),
+        ));
+    }
+    if prefill_gpus <= 0 {
+        return Err(ResultsError::BadEnv(
+            "Multinode results require at least one prefill GPU.".into(),
+        ));
+    }
+    let has_decode = decode_gpus > 0;
+    let (decode_tp, decode_ep, decode_sizes) = if has_decode {
+        (decode_tp, decode_ep, decode_sizes)
+    } else {
+        (0, 0, [1, 1, 1])
+    };
+    record.insert("is_multinode", Value::Bool(true));
+    record.insert("prefill_tp", Value::Int(prefill_tp));
+    for (key, v) in ["prefill_pp", "prefill_dcp_size", "prefill_pcp_size"]
+        .into_iter()
+        .zip(prefill_sizes)
+    {
+        record.insert(key, Value::Int(v));
+    }
+    record.insert("prefill_ep", Value::Int(prefill_ep));
+    record.insert("prefill_dp_attention", vars[5].clone().into());
+    record.insert("prefill_num_workers", Value::Int(prefill_workers));
+    record.insert("decode_tp", Value::Int(decode_tp));
+    for (key, v) in ["decode_pp", "decode_dcp_size", "decode_pcp_size"]
+        .into_iter()
+        .zip(decode_sizes)
+    {
+        record.insert(key, Value::Int(v));
+    }
+    record.insert("decode_ep", Value::Int(decode_ep));
+    record.insert("decode_dp_attention", vars[9].clone().into());
+    record.insert("decode_num_workers", Value::Int(decode_workers));
+    record.insert("num_prefill_gpu", Value::Int(prefill_gpus));
+    record.insert("num_decode_gpu", Value::Int(decode_gpus));
+    let output_gpus = if has_decode { decode_gpus } else { total };
+    insert_per_gpu(record, result, [total, output_gpus, prefill_gpus])?;
+    if !prefill_hw.is_empty() {
+        record.insert("prefill_hw", prefill_hw.into());
+        record.insert("decode_hw", decode_hw.into());
+    }
+    Ok(GpuCount::Multinode {
+        prefill: prefill_gpus,
+        decode: decode_gpus,
+    })
 }
 
 #[cfg(test)]
@@ -262,11 +457,185 @@ mod tests {
         ("DP_ATTENTION", "false"),
     ];
 
-    fn run(vars: &[(&str, &str)], result: &str) -> Result<String, String> {
+    fn run_in(edition: Edition, vars: &[(&str, &str)], result: &str) -> Result<String, String> {
         let result = from_str(result).map_err(|e| e.to_string())?;
-        process_result(&env(vars), &result)
-            .map(|d| to_string(&Value::Dict(d)))
+        process_result(edition, &env(vars), &result)
+            .map(|p| to_string(&Value::Dict(p.record)))
             .map_err(|e| e.to_string())
+    }
+
+    fn run(vars: &[(&str, &str)], result: &str) -> Result<String, String> {
+        run_in(Edition::E2026_02, vars, result)
+    }
+
+    fn run08(vars: &[(&str, &str)], result: &str) -> Result<String, String> {
+        run_in(Edition::E2026_08, vars, result)
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(extra).copied().collect()
+    }
+
+    const GOOD: &str = r#"{"model_id": "m", "max_concurrency": 4, "total_token_throughput": 1200, "output_throughput": 400}"#;
+
+    #[test]
+    fn edition_2026_08_single_node_adds_fingerprint_parallelism_and_optional_keys() {
+        let out = run08(&BASE, GOOD).unwrap();
+        assert!(out.contains(r#""disagg": false, "recipe_fingerprint": "", "isl": 1024, "osl": 1024, "is_multinode": false, "tp": 8, "pp": 1, "dcp_size": 1, "pcp_size": 1, "ep": -1, "dp_attention": "false", "tput_per_gpu": 150.0"#), "{out}");
+        assert!(!out.contains("router") && !out.contains("kv_p2p"), "{out}");
+        let vars = with(&[
+            ("RECIPE_FINGERPRINT", "0123456789abcdef0123"),
+            ("ROUTER_METADATA", r#"{"version": "1.2", "name": "dynamo"}"#),
+            ("KV_P2P_TRANSFER", "nixl"),
+            ("PP_SIZE", "2"),
+            ("DCP_SIZE", "4"),
+            ("PCP_SIZE", "3"),
+        ]);
+        let out = run08(&vars, GOOD).unwrap();
+        // G = tp × pp × pcp = 48; dcp is not a factor.
+        assert!(out.contains(r#""recipe_fingerprint": "0123456789abcdef0123", "isl": 1024, "osl": 1024, "router": {"version": "1.2", "name": "dynamo"}, "kv_p2p_transfer": "nixl", "is_multinode": false, "tp": 8, "pp": 2, "dcp_size": 4, "pcp_size": 3, "ep": -1, "dp_attention": "false", "tput_per_gpu": 25.0, "output_tput_per_gpu": 8.333333333333334, "input_tput_per_gpu": 16.666666666666668}"#), "{out}");
+        // Empty values and the text null mean "absent".
+        let out = run08(
+            &with(&[("ROUTER_METADATA", "null"), ("KV_P2P_TRANSFER", "")]),
+            GOOD,
+        )
+        .unwrap();
+        assert!(!out.contains("router") && !out.contains("kv_p2p"), "{out}");
+        // 2026-02 ignores all of them.
+        let out = run(&vars, GOOD).unwrap();
+        assert!(
+            !out.contains("recipe")
+                && !out.contains("\"pp\"")
+                && out.contains(r#""tput_per_gpu": 150.0"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn edition_2026_08_refusals() {
+        for (extra, message) in [
+            (
+                ("ROUTER_METADATA", "{"),
+                "ROUTER_METADATA must contain valid JSON",
+            ),
+            (
+                ("ROUTER_METADATA", "[1]"),
+                "ROUTER_METADATA must contain exactly 'name' and 'version'",
+            ),
+            (
+                (
+                    "ROUTER_METADATA",
+                    r#"{"name": "a", "version": "1", "x": 1}"#,
+                ),
+                "ROUTER_METADATA must contain exactly 'name' and 'version'",
+            ),
+            (
+                ("ROUTER_METADATA", r#"{"name": "a", "version": ""}"#),
+                "ROUTER_METADATA name and version must be non-empty strings",
+            ),
+            (
+                ("ROUTER_METADATA", r#"{"name": "a", "version": 1}"#),
+                "ROUTER_METADATA name and version must be non-empty strings",
+            ),
+            (
+                ("PP_SIZE", "0"),
+                "PP_SIZE, DCP_SIZE, and PCP_SIZE must be positive integers.",
+            ),
+            (
+                ("DCP_SIZE", "-1"),
+                "PP_SIZE, DCP_SIZE, and PCP_SIZE must be positive integers.",
+            ),
+        ] {
+            assert_eq!(
+                run08(&with(&[extra]), GOOD).unwrap_err(),
+                message,
+                "{extra:?}"
+            );
+        }
+        assert!(run08(&with(&[("PCP_SIZE", "x")]), GOOD)
+            .unwrap_err()
+            .contains("PCP_SIZE=\"x\" is not an integer"));
+        // The result is read before ROUTER_METADATA is looked at.
+        assert!(run08(
+            &with(&[("ROUTER_METADATA", "{")]),
+            r#"{"max_concurrency": 1}"#
+        )
+        .unwrap_err()
+        .contains("no 'model_id'"));
+    }
+
+    const MULTI: [(&str, &str); 12] = [
+        ("IS_MULTINODE", "true"),
+        ("DISAGG", "true"),
+        ("PREFILL_GPUS", "4"),
+        ("DECODE_GPUS", "8"),
+        ("PREFILL_NUM_WORKERS", "1"),
+        ("PREFILL_TP", "4"),
+        ("PREFILL_EP", "4"),
+        ("PREFILL_DP_ATTN", "true"),
+        ("DECODE_NUM_WORKERS", "1"),
+        ("DECODE_TP", "8"),
+        ("DECODE_EP", "8"),
+        ("DECODE_DP_ATTN", "false"),
+    ];
+
+    fn multi(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        BASE.iter().chain(&MULTI).chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn edition_2026_08_multinode() {
+        let out = run08(
+            &multi(&[
+                ("PREFILL_PP_SIZE", "2"),
+                ("DECODE_PCP_SIZE", "2"),
+                ("PREFILL_HARDWARE", "gb200"),
+                ("DECODE_HARDWARE", "gb300"),
+            ]),
+            GOOD,
+        )
+        .unwrap();
+        assert!(out.contains(r#""is_multinode": true, "prefill_tp": 4, "prefill_pp": 2, "prefill_dcp_size": 1, "prefill_pcp_size": 1, "prefill_ep": 4, "prefill_dp_attention": "true", "prefill_num_workers": 1, "decode_tp": 8, "decode_pp": 1, "decode_dcp_size": 1, "decode_pcp_size": 2, "decode_ep": 8, "decode_dp_attention": "false", "decode_num_workers": 1, "num_prefill_gpu": 4, "num_decode_gpu": 8, "tput_per_gpu": 100.0, "output_tput_per_gpu": 50.0, "input_tput_per_gpu": 200.0, "prefill_hw": "gb200", "decode_hw": "gb300"}"#), "{out}");
+        // Prefill only: decode values replaced, output over all GPUs.
+        let out = run08(
+            &multi(&[("DECODE_GPUS", "0"), ("DECODE_PP_SIZE", "3")]),
+            GOOD,
+        )
+        .unwrap();
+        assert!(out.contains(r#""decode_tp": 0, "decode_pp": 1, "decode_dcp_size": 1, "decode_pcp_size": 1, "decode_ep": 0, "decode_dp_attention": "false", "decode_num_workers": 1, "num_prefill_gpu": 4, "num_decode_gpu": 0, "tput_per_gpu": 300.0, "output_tput_per_gpu": 100.0, "input_tput_per_gpu": 200.0}"#), "{out}");
+        for (extra, message) in [
+            (
+                vec![("PREFILL_HARDWARE", "gb200")],
+                "PREFILL_HARDWARE and DECODE_HARDWARE must be specified together.",
+            ),
+            (
+                vec![("DECODE_DCP_SIZE", "0"), ("PREFILL_GPUS", "0")],
+                "Multinode PP, DCP, and PCP sizes must be positive integers.",
+            ),
+            (
+                vec![("DECODE_GPUS", "0"), ("PREFILL_GPUS", "0")],
+                "Multinode results require at least one GPU.",
+            ),
+            (
+                vec![("PREFILL_GPUS", "0")],
+                "Multinode results require at least one prefill GPU.",
+            ),
+        ] {
+            assert_eq!(
+                run08(&multi(&extra), GOOD).unwrap_err(),
+                message,
+                "{extra:?}"
+            );
+        }
+        // 2026-02: no new keys, DECODE_GPUS=0 divides by zero.
+        let out = run(&multi(&[("PREFILL_HARDWARE", "gb200")]), GOOD).unwrap();
+        assert!(
+            !out.contains("prefill_pp") && !out.contains("prefill_hw"),
+            "{out}"
+        );
+        assert!(run(&multi(&[("DECODE_GPUS", "0")]), GOOD)
+            .unwrap_err()
+            .contains("division by zero"));
     }
 
     #[test]
@@ -319,9 +688,6 @@ mod tests {
             "Missing required environment variables: TP"
         );
         // Later pairs override earlier ones.
-        let with = |extra: &[(&'static str, &'static str)]| {
-            BASE.iter().chain(extra).copied().collect::<Vec<_>>()
-        };
         assert_eq!(
             run(&with(&[("DISAGG", "TRUE")]), good).unwrap_err(),
             "Disaggregated mode requires multinode setup."
