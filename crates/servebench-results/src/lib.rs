@@ -19,6 +19,7 @@
 
 mod collect;
 mod error;
+mod eval;
 mod io;
 mod power;
 mod process;
@@ -29,6 +30,9 @@ mod tabulate;
 
 pub use collect::{collect_file_name, collect_results, Walk};
 pub use error::ResultsError;
+pub use eval::{
+    collect_eval_results, eval_file_name, eval_rows, eval_tables, EvalCollection, EvalSort,
+};
 pub use io::{read_json, write_atomic};
 pub use power::{power_step, require_power, telemetry_csv, PowerOutcome, PowerPaths};
 pub use process::{process_result, result_filename, Env, GpuCount, Processed};

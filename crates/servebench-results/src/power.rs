@@ -81,7 +81,7 @@ pub fn telemetry_csv(env: &dyn Env) -> PathBuf {
 
 /// Python `str(Path(p))`: repeated `/` collapse, `.` components and a
 /// trailing `/` vanish; exactly two leading slashes stay (POSIX).
-fn path_str(p: &Path) -> String {
+pub(crate) fn path_str(p: &Path) -> String {
     let text = p.to_string_lossy();
     let lead = if text.starts_with("//") && !text.starts_with("///") {
         "//"
