@@ -9,11 +9,17 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Said in `--help`: the tool works the same under both editions.
+const EDITION_NOTE: &str = "not part of InferenceX edition 2026-08 (upstream removed utils/summarize.py); kept as a servebench tool";
+
 fn main() -> ExitCode {
     // OsStrings: a directory name that is not UTF-8 is used as given.
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        let _ = writeln!(std::io::stdout(), "Usage: summarize <results_dir>");
+        let _ = writeln!(
+            std::io::stdout(),
+            "Usage: summarize <results_dir>\n\n{EDITION_NOTE}"
+        );
         return ExitCode::SUCCESS;
     }
     let Some(dir) = args.first() else {
@@ -57,5 +63,16 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "summarize: error: writing stdout: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn help_says_the_tool_is_outside_edition_2026_08() {
+        assert_eq!(
+            super::EDITION_NOTE,
+            "not part of InferenceX edition 2026-08 (upstream removed utils/summarize.py); kept as a servebench tool"
+        );
     }
 }
