@@ -11,6 +11,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use servebench_bench::{py_float, BenchOptions};
 use servebench_cli::error_chain as chain;
+use servebench_contract::Edition;
 use servebench_prompts::LimitError;
 use servebench_results::MetricsCase;
 use std::io::Write;
@@ -112,9 +113,9 @@ fn check_limits(run: &BenchOptions) -> Result<(), LimitError> {
 }
 
 /// Checks the limits, then prepares and sends (or prints) the requests.
-fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, Error> {
+fn serve(args: &ServeArgs, model: &str, edition: Edition) -> Result<ExitCode, Error> {
     let run = &args.run;
-    if let Err(e) = check_limits(run) {
+    if let Err(e) = run.check_edition(edition).and_then(|()| check_limits(run)) {
         Cli::command()
             .error(
                 clap::error::ErrorKind::ValueValidation,
@@ -124,30 +125,45 @@ fn serve(args: &ServeArgs, model: &str) -> Result<ExitCode, Error> {
     }
     let dataset = run.dataset(run.dataset_path.as_deref());
     let opts = run.prepare_options(dataset?);
-    serve::main(args, model, opts)
+    serve::main(args, model, opts, edition)
 }
 
-fn metrics(input: &Path) -> Result<String, Error> {
+/// The `metrics` test command: the output document, and the failure
+/// gate's message (2026-08; the command then exits 1 after printing).
+fn metrics(input: &Path, edition: Edition) -> Result<(String, Option<String>), Error> {
     let value = servebench_results::read_json(input)?;
-    let outcome = MetricsCase::from_value(&value).and_then(|c| c.run())?;
+    let outcome = MetricsCase::from_value(&value, edition).and_then(|c| c.run())?;
     if outcome.all_failed {
         let _ = writeln!(std::io::stderr(), "warning: All requests failed. This is likely due to a misconfiguration on the benchmark arguments.");
     }
-    Ok(format!(
-        "{}\n",
-        servebench_pyjson::to_string(&outcome.document)
+    Ok((
+        format!("{}\n", servebench_pyjson::to_string(&outcome.document)),
+        outcome.failure_gate,
     ))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The contract edition, read once: everything below takes it as a value.
+    let edition = match Edition::from_env() {
+        Ok(edition) => edition,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "benchmark_serving: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
-        Some(Command::Metrics { input }) => metrics(&input)
-            .and_then(|text| {
-                servebench_cli::print(text.as_bytes())
-                    .map_err(|e| Error::from(format!("writing stdout: {e}")))
+        Some(Command::Metrics { input }) => metrics(&input, edition).and_then(|(text, gate)| {
+            servebench_cli::print(text.as_bytes())
+                .map_err(|e| Error::from(format!("writing stdout: {e}")))?;
+            Ok(match gate {
+                Some(message) => {
+                    let _ = writeln!(std::io::stderr(), "{message}");
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::SUCCESS,
             })
-            .map(|()| ExitCode::SUCCESS),
+        }),
         None => {
             let Some(model) = cli.args.run.model.as_deref() else {
                 Cli::command()
@@ -157,7 +173,7 @@ fn main() -> ExitCode {
                     )
                     .exit();
             };
-            serve(&cli.args, model)
+            serve(&cli.args, model, edition)
         }
     };
     match result {

@@ -6,9 +6,9 @@
 
 use crate::interrupt::Interrupt;
 use crate::{Error, Prepared, ServeArgs};
-use servebench_bench::{audit_line, BenchConfig, BenchError, Ending, SaveConfig};
+use servebench_bench::{audit_line, BenchConfig, BenchError, Edition, Ending, SaveConfig};
 use servebench_client::{Backend, Observer, Quiet};
-use servebench_metrics::{MetricsOptions, RequestOutput};
+use servebench_metrics::RequestOutput;
 use servebench_prompts::{PrepareOptions, Tokenizer};
 use servebench_pyjson::{Dict, Value};
 use std::io::Write;
@@ -126,7 +126,7 @@ fn local_date() -> String {
 /// The run's configuration: the options parsed (after the prompts are
 /// prepared, where `servebench_bench::run` used to parse them: the errors
 /// come where and in the order they did), the environment read.
-pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
+pub fn config(args: &ServeArgs, model: &str, edition: Edition) -> Result<BenchConfig, String> {
     let o = &args.run;
     // Always one of the names clap allows.
     let backend = Backend::parse(&o.backend)
@@ -135,8 +135,7 @@ pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
         .base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}:{}", o.host, o.port));
-    let metrics = MetricsOptions::parse(&o.percentile_metrics, &o.metric_percentiles, &o.goodput)
-        .map_err(|e| {
+    let metrics = o.metrics_options(edition).map_err(|e| {
         // The run checks its limits and its URL first.
         let earlier = o
             .check_limits()
@@ -149,6 +148,7 @@ pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
     let pytorch =
         std::env::var_os("SAVE_TO_PYTORCH_BENCHMARK_FORMAT").is_some_and(|v| !v.is_empty());
     Ok(BenchConfig {
+        edition,
         options: o.clone(),
         backend,
         metrics,
@@ -162,7 +162,7 @@ pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
         ca_file: std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from),
         save: o.save_result.then(|| SaveConfig {
             date: local_date,
-            pytorch_args: pytorch.then(|| o.python_vars()),
+            pytorch_args: pytorch.then(|| o.python_vars(edition)),
         }),
         save_audit: args.save_audit,
         fail_if_client_bound: args.fail_if_client_bound,
@@ -174,7 +174,12 @@ pub fn config(args: &ServeArgs, model: &str) -> Result<BenchConfig, String> {
 /// then prints them (`--dry-run`) or runs the benchmark; the exit status. A signal while
 /// the prompts are prepared ends at once: nothing was sent, nothing is
 /// saved.
-pub fn main(args: &ServeArgs, model: &str, opts: PrepareOptions) -> Result<ExitCode, Error> {
+pub fn main(
+    args: &ServeArgs,
+    model: &str,
+    opts: PrepareOptions,
+    edition: Edition,
+) -> Result<ExitCode, Error> {
     let tokenizer = args.run.tokenizer.as_deref().unwrap_or(model).to_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -207,11 +212,11 @@ pub fn main(args: &ServeArgs, model: &str, opts: PrepareOptions) -> Result<ExitC
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(prepared.statistics.as_bytes());
     drop(out);
-    let cfg = config(args, model)?;
+    let cfg = config(args, model, edition)?;
     let ending = run(&runtime, args, &cfg, &tok, &prepared, interrupt)?;
     Ok(match ending {
         Ending::Ok => ExitCode::SUCCESS,
-        Ending::MissingSummaryKeys => ExitCode::FAILURE,
+        Ending::MissingSummaryKeys | Ending::FailureGate => ExitCode::FAILURE,
         Ending::Interrupted => ExitCode::from(INTERRUPTED),
         Ending::ClientBound => ExitCode::from(3),
     })
@@ -289,6 +294,10 @@ fn run(
         let _ = writeln!(stderr, "benchmark_serving: {failures}");
     }
     let _ = stderr.write_all(audit_line(&outcome.audit).as_bytes());
+    // The original's last words (SystemExit): after everything else.
+    if let Some(message) = &outcome.failure_gate {
+        let _ = writeln!(stderr, "{message}");
+    }
     Ok(outcome.ending)
 }
 

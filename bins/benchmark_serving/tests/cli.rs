@@ -12,12 +12,72 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn run_case(dir: &Path, case: &str) -> Output {
+    run_case_in(dir, case, "2026-02")
+}
+
+fn run_case_in(dir: &Path, case: &str, edition: &str) -> Output {
     std::fs::write(dir.join("case.json"), case).unwrap();
     Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
         .args(["metrics", "--input", "case.json"])
+        .env("INFERENCEX_CONTRACT", edition)
         .current_dir(dir)
         .output()
         .expect("run benchmark_serving")
+}
+
+/// Edition 2026-08 (also with the variable unset): the window keys after
+/// `duration`, the lengths kept in the saved text, and the failure gate:
+/// the document is printed, then the message on stderr and exit 1.
+#[test]
+fn edition_2026_08_window_keys_and_failure_gate() {
+    let dir = scratch("gate");
+    let case = CASE.replace(
+        "\"duration_s\": 2.0,",
+        "\"duration_s\": 2.0, \"start_time_unix\": 1787000000.5,",
+    );
+    for edition in ["2026-08", ""] {
+        let out = run_case_in(&dir, &case, edition);
+        assert_eq!(out.status.code(), Some(1), "{edition:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr,
+            "FAIL: request failure rate 50.0% exceeds 5% threshold (1/2 completed)\n"
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(r#""duration": 2.0, "benchmark_start_time_unix": 1787000000.5, "benchmark_end_time_unix": 1787000002.5, "completed": 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"\"input_lens\": [10, 12], \"output_lens\": [4, 0], \"mean_ttft_ms\""#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\"failure_gate\": \"FAIL: request failure rate 50.0% exceeds 5% threshold (1/2 completed)\"}\n"),
+            "{text}"
+        );
+    }
+    // Saved with num_prompts 1: 1 - 1/1 = 0, no gate.
+    let one = case.replace(
+        "\"max_concurrency\": 8",
+        "\"max_concurrency\": 8, \"num_prompts\": 1",
+    );
+    let out = run_case_in(&dir, &one, "2026-08");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.ends_with("\"failure_gate\": null}\n"), "{text}");
+    // 2026-02 has no gate and no key.
+    let out = run_case_in(&dir, &case, "2026-02");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("failure_gate") && !text.contains("time_unix"),
+        "{text}"
+    );
 }
 
 const CASE: &str = r#"{"requests": [{"prompt_len": 10, "output_len": 4}, {"prompt_len": 12, "output_len": 4}],

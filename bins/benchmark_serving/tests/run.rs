@@ -358,7 +358,26 @@ fn other_backends_parse_their_streams() {
     assert_eq!(doc["total_output_tokens"], 8);
     let body: serde_json::Value =
         serde_json::from_str(&chat.received.lock().unwrap()[0].body).unwrap();
+    // Edition 2026-08 (the default): the content is the prompt itself.
+    assert!(body["messages"][0]["content"].is_string(), "{body}");
+    // 2026-02: a list of one text part; no window keys, no gate.
+    let dir = scratch("chat-2026-02");
+    let out = bench_env(
+        &dir,
+        chat.port,
+        &[
+            "--backend",
+            "openai-chat",
+            "--endpoint",
+            "/v1/chat/completions",
+        ],
+        &[("INFERENCEX_CONTRACT", "2026-02")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let received = chat.received.lock().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&received[received.len() - 1].body).unwrap();
     assert_eq!(body["messages"][0]["content"][0]["type"], "text");
+    assert!(saved(&dir).get("benchmark_start_time_unix").is_none());
 
     let tgi = serve(|_, _| {
         Reply::Stream(vec![
@@ -432,9 +451,16 @@ fn every_fault_fails_its_request_and_the_run_goes_on() {
         server.port,
         &["--max-concurrency", "1", "--read-timeout", "0.5"],
     );
-    // Every request failed: the original still writes the result and exits 0.
-    assert!(out.status.success(), "{}", text(&out));
+    // Every request failed: the original still writes the result, then
+    // (edition 2026-08) the failure gate ends the run with exit 1.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("All requests failed"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .ends_with("FAIL: request failure rate 100.0% exceeds 5% threshold (0/4 completed)\n"),
+        "{}",
+        text(&out)
+    );
     let doc = saved(&dir);
     assert_eq!(doc["completed"], 0);
     let errors: Vec<&str> = doc["errors"]
@@ -466,11 +492,13 @@ fn a_refused_connection_fails_requests_and_the_audit_can_be_saved() {
         .unwrap()
         .port();
     let dir = scratch("refused");
-    let out = bench(
+    let out = bench_env(
         &dir,
         port,
         &["--save-audit", "--new-connection-per-request"],
+        &[("INFERENCEX_CONTRACT", "2026-02")],
     );
+    // 2026-02: no failure gate, exit 0.
     assert!(out.status.success(), "{}", text(&out));
     let doc = saved(&dir);
     assert_eq!(doc["completed"], 0);
@@ -902,4 +930,76 @@ fn a_signal_while_the_prompts_are_prepared_ends_at_once() {
     assert!(out.stdout.is_empty(), "{}", text(&out));
     assert!(server.received.lock().unwrap().is_empty());
     assert!(!dir.join("out.json").exists());
+}
+
+/// Edition 2026-08: `/start_profile` carries `num_steps`, `merge_profiles`
+/// and `profile_by_stage` after the other fields; `/stop_profile` does
+/// not; the saved result has the wall-clock window after `duration` and
+/// keeps `input_lens`/`output_lens` without `--save-detailed`.
+#[test]
+fn edition_2026_08_profile_body_window_and_lengths() {
+    let server = serve(|_, _| Reply::Stream(completion_stream(&["a", "b"], 0)));
+    let dir = scratch("profile-2026-08");
+    let tokenizer = repo().join("../shared/reference/tokenizers/deepseek-r1");
+    let dataset = repo().join("fixtures/datasets/custom_small.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+        .args(["--model", "org/sim-model", "--dataset-name", "custom"])
+        .arg("--dataset-path")
+        .arg(dataset)
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .args(["--num-prompts", "4", "--disable-tqdm", "--save-result"])
+        .args(["--result-filename", "out.json", "--profile"])
+        .args(["--base-url", &format!("http://127.0.0.1:{}", server.port)])
+        .env("INFERENCEX_CONTRACT", "2026-08")
+        .current_dir(&dir)
+        .output()
+        .expect("run benchmark_serving");
+    assert!(out.status.success(), "{}", text(&out));
+    let received = server.received.lock().unwrap().clone();
+    let start = received
+        .iter()
+        .find(|r| r.path.ends_with("/start_profile"))
+        .expect("a /start_profile request");
+    assert!(
+        start
+            .body
+            .ends_with(r#""num_steps": 1, "merge_profiles": true, "profile_by_stage": true}"#),
+        "{}",
+        start.body
+    );
+    let stop = received
+        .iter()
+        .find(|r| r.path.ends_with("/stop_profile"))
+        .expect("a /stop_profile request");
+    assert!(!stop.body.contains("num_steps"), "{}", stop.body);
+    let doc = std::fs::read_to_string(dir.join("out.json")).unwrap();
+    let at = |key: &str| doc.find(key).unwrap_or(usize::MAX);
+    assert!(
+        at("\"duration\"") < at("\"benchmark_start_time_unix\""),
+        "{doc}"
+    );
+    assert!(
+        at("\"benchmark_start_time_unix\"") < at("\"benchmark_end_time_unix\""),
+        "{doc}"
+    );
+    assert!(
+        at("\"benchmark_end_time_unix\"") < at("\"completed\""),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("\"input_lens\"") && doc.contains("\"output_lens\""),
+        "{doc}"
+    );
+    assert!(
+        !doc.contains("\"ttfts\"") && !doc.contains("\"errors\""),
+        "{doc}"
+    );
+    let saved: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let (s, e) = (
+        saved["benchmark_start_time_unix"].as_f64().unwrap(),
+        saved["benchmark_end_time_unix"].as_f64().unwrap(),
+    );
+    assert!(s > 1.7e9 && e >= s, "{s} {e}");
+    assert!(saved.get("p90_e2el_ms").is_some() && saved.get("p99.9_itl_ms").is_some());
 }

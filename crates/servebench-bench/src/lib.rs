@@ -16,12 +16,13 @@ use servebench_client::{
     self as client, Audit, Backend, ClientError, Observer, PreparedRequest, RequestSpec,
     RunOptions, RunOutcome,
 };
+pub use servebench_contract::Edition;
 use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, RequestOutput};
 use servebench_prompts::{LimitError, Prepared, Tokenizer, MAX_PROMPTS};
 use servebench_pyjson::{float_repr, Dict, Value};
 use servebench_results::{
     exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
-    saved_document, saved_file_name, SaveOptions,
+    saved_document, saved_file_name, ResultShape, SaveOptions,
 };
 use std::future::Future;
 use std::io::Write;
@@ -42,6 +43,9 @@ pub use options::BenchOptions;
 /// what the front end adds.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// The contract edition the run follows (request bodies, result keys,
+    /// the failure gate).
+    pub edition: Edition,
     /// The options as given; the plain values are read from here.
     pub options: BenchOptions,
     /// `options.backend`, parsed.
@@ -104,6 +108,9 @@ pub enum Ending {
     Ok,
     /// The saved result lacks a summary key (the original exits 1).
     MissingSummaryKeys,
+    /// Edition 2026-08: more than 5 % of `num_prompts` failed (exit 1 with
+    /// [`BenchOutcome::failure_gate`] on stderr).
+    FailureGate,
     ClientBound,
     Interrupted,
 }
@@ -149,6 +156,9 @@ pub struct BenchOutcome {
     /// Why requests failed: each distinct reason (its first line) with how
     /// many requests it hit, in order of first appearance.
     pub failures: Vec<(String, usize)>,
+    /// Edition 2026-08: the failure gate's `FAIL: ...` message, when it
+    /// fired.
+    pub failure_gate: Option<String>,
 }
 
 impl BenchOutcome {
@@ -326,6 +336,7 @@ pub async fn run(
             best_of: o.best_of,
             logprobs: o.logprobs,
             ignore_eos: o.ignore_eos,
+            content_as_parts: cfg.edition == Edition::E2026_02,
         }
     };
     let mut requests = Vec::with_capacity(prepared.requests.len());
@@ -348,6 +359,23 @@ pub async fn run(
     let test_request = PreparedRequest {
         body: test_body.into(),
         prompt_len: first.prompt_len as i64,
+    };
+    // 2026-08 asks the profiler for one step, merged, by stage.
+    let start_profile_request = match cfg.edition {
+        Edition::E2026_02 => test_request.clone(),
+        _ => PreparedRequest {
+            body: client::request_body_with(
+                kind,
+                &RequestSpec {
+                    model: served,
+                    ..spec(0)
+                },
+                &client::start_profile_extra_body(),
+            )
+            .map_err(invalid)?
+            .into(),
+            prompt_len: first.prompt_len as i64,
+        },
     };
     let max_concurrency = o
         .max_concurrency
@@ -396,7 +424,7 @@ pub async fn run(
             &opts,
             base_url,
             "/start_profile",
-            &test_request,
+            &start_profile_request,
             out,
             ("Starting profiler...", "Profiler started"),
             stop.wait(),
@@ -406,6 +434,7 @@ pub async fn run(
             early = Some((Phase::ProfilerStart, started.audit));
         }
     }
+    let start_time_unix = unix_now();
     let (mut outcome, mut interrupted_in) = match early {
         Some((phase, audit)) => {
             let empty = RunOutcome {
@@ -459,6 +488,7 @@ pub async fn run(
             }
         }
     }
+    let end_time_unix = unix_now();
 
     let inputs: Vec<RequestInput> = (0..outcome.outputs.len())
         .map(|k| &prepared.requests[k % prepared.requests.len()])
@@ -488,6 +518,8 @@ pub async fn run(
         Ending::Ok
     };
     let mut saved = None;
+    // The PyTorch export ended the original's run before the gate.
+    let mut missing_summary_keys = false;
     if let Some(save_cfg) = &cfg.save {
         let result = result_dict(
             &metrics,
@@ -495,7 +527,11 @@ pub async fn run(
             &outcome.outputs,
             outcome.duration,
             metric_opts,
-            o.save_detailed,
+            ResultShape::saved(
+                cfg.edition,
+                (start_time_unix, end_time_unix),
+                o.save_detailed,
+            ),
         );
         let save = SaveOptions {
             backend: o.backend.clone(),
@@ -511,6 +547,7 @@ pub async fn run(
             result_filename: o.result_filename.clone(),
             result_dir: o.result_dir.clone(),
             date: (save_cfg.date)(),
+            edition: cfg.edition,
         };
         let mut doc = saved_document(&result, &save).map_err(invalid)?;
         if interrupted {
@@ -530,6 +567,7 @@ pub async fn run(
             if ending == Ending::Ok {
                 ending = Ending::MissingSummaryKeys;
             }
+            missing_summary_keys = true;
         } else if let Some(args) = &save_cfg.pytorch_args {
             if let Some(records) = pytorch_records(&doc, args, &cfg.model) {
                 let pt_file = pytorch_file_name(&file);
@@ -545,6 +583,17 @@ pub async fn run(
         }
         saved = Some((doc, file));
     }
+    // 2026-08: after everything else, the failure gate (an interrupted run
+    // keeps its own ending).
+    let mut failure_gate = None;
+    if cfg.edition != Edition::E2026_02 && !missing_summary_keys && !interrupted {
+        let num_prompts = i64::try_from(o.num_prompts).unwrap_or(i64::MAX);
+        failure_gate =
+            servebench_results::failure_gate(metrics.completed, num_prompts).map_err(invalid)?;
+        if failure_gate.is_some() && ending == Ending::Ok {
+            ending = Ending::FailureGate;
+        }
+    }
     Ok(BenchOutcome {
         ending,
         any_completed: metrics.completed > 0,
@@ -555,7 +604,15 @@ pub async fn run(
         stop_profile_skipped,
         saved,
         failures: failure_reasons(&outcome.outputs),
+        failure_gate,
     })
+}
+
+/// The wall clock, seconds since the epoch (Python's `time.time()`).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The URL requests go to (`base_url` and the endpoint), checked against
@@ -910,6 +967,7 @@ mod tests {
             ..BenchOptions::default()
         };
         let cfg = BenchConfig {
+            edition: Edition::E2026_02,
             options: options.clone(),
             backend: Backend::parse("vllm").unwrap(),
             metrics: MetricsOptions::parse("ttft", "99", &[]).unwrap(),

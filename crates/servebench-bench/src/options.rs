@@ -7,6 +7,8 @@
 //! options, dataset) once, into a [`BenchConfig`](crate::BenchConfig).
 
 use crate::{MAX_CONCURRENCY, MAX_WARMUPS};
+use servebench_contract::Edition;
+use servebench_metrics::{MetricsError, MetricsOptions};
 use servebench_prompts::{
     check_burstiness, check_max_len, check_prompts, check_rate, check_total, require_path, Dataset,
     LimitError, PrepareOptions, PromptsError, RandomOptions, SonnetOptions,
@@ -219,15 +221,27 @@ pub struct BenchOptions {
     /// Random dataset: wrap each prompt in the tokenizer's chat template
     #[cfg_attr(feature = "clap", arg(long, display_order = 40))]
     pub use_chat_template: bool,
-    /// Metrics to report percentiles of (comma-separated: ttft, tpot, itl, e2el)
+    /// Random dataset: prompts are built in this many chunks, each padded from its own seed (0 or less: min(CPUs, 8); 1: one serial pass); 2026-08 only
     #[cfg_attr(
         feature = "clap",
-        arg(long, display_order = 26, default_value = "ttft,tpot,itl")
+        arg(
+            long,
+            display_order = 40,
+            allow_negative_numbers = true,
+            default_value_t = 0
+        )
     )]
-    pub percentile_metrics: String,
-    /// Percentiles to report (comma-separated, e.g. 50,90,99)
-    #[cfg_attr(feature = "clap", arg(long, display_order = 27, default_value = "99"))]
-    pub metric_percentiles: String,
+    pub random_num_workers: i64,
+    /// Random dataset: wrap each prompt in the DeepSeek-V4 chat encoding instead of the tokenizer's template (needs --use-chat-template); 2026-08 only
+    #[cfg_attr(feature = "clap", arg(long, display_order = 40))]
+    pub dsv4: bool,
+    // `None`: the edition's default (`BenchOptions::metric_selection`).
+    /// Metrics to report percentiles of (comma-separated: ttft, tpot, itl, e2el; default ttft,tpot,itl,e2el, under 2026-02 ttft,tpot,itl)
+    #[cfg_attr(feature = "clap", arg(long, display_order = 26))]
+    pub percentile_metrics: Option<String>,
+    /// Percentiles to report (comma-separated; default 90,99,99.9, under 2026-02 99)
+    #[cfg_attr(feature = "clap", arg(long, display_order = 27))]
+    pub metric_percentiles: Option<String>,
     /// Service-level objectives KEY:MS (ttft, tpot, e2el) for the goodput metric
     #[cfg_attr(feature = "clap", arg(long, display_order = 28, num_args = 1..))]
     pub goodput: Vec<String>,
@@ -294,8 +308,8 @@ pub struct BenchOptions {
     )]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub hf_output_len: Option<i64>,
-    /// Accepted for compatibility; ignored
-    #[cfg_attr(feature = "clap", arg(long, display_order = 41, default_value = "auto", value_parser = ["auto", "slow", "mistral", "custom"]))]
+    /// Accepted for compatibility; ignored (deepseek_v4, 2026-08 only: the same tokenizer.json loading)
+    #[cfg_attr(feature = "clap", arg(long, display_order = 41, default_value = "auto", value_parser = ["auto", "slow", "mistral", "custom", "deepseek_v4"]))]
     #[cfg_attr(feature = "serde", serde(skip))]
     pub tokenizer_mode: String,
 }
@@ -333,8 +347,10 @@ impl Default for BenchOptions {
             random_range_ratio: 1.0,
             random_prefix_len: 0,
             use_chat_template: false,
-            percentile_metrics: "ttft,tpot,itl".into(),
-            metric_percentiles: "99".into(),
+            random_num_workers: 0,
+            dsv4: false,
+            percentile_metrics: None,
+            metric_percentiles: None,
             goodput: Vec::new(),
             metadata: None,
             lora_modules: Vec::new(),
@@ -463,9 +479,55 @@ impl BenchOptions {
         check_burstiness(self.burstiness)
     }
 
-    /// The options as the original's `vars(args)`: its own options only, in
-    /// its order, with Python's types (the PyTorch-format records' `args`).
-    pub fn python_vars(&self) -> Dict {
+    /// `--percentile-metrics` and `--metric-percentiles`, the edition's
+    /// defaults where not given: the one place those defaults are applied.
+    pub fn metric_selection(&self, edition: Edition) -> (&str, &str) {
+        let (metrics, percentiles) = MetricsOptions::default_selection(edition);
+        (
+            self.percentile_metrics.as_deref().unwrap_or(metrics),
+            self.metric_percentiles.as_deref().unwrap_or(percentiles),
+        )
+    }
+
+    /// The metric options, parsed with the edition's defaults.
+    pub fn metrics_options(&self, edition: Edition) -> Result<MetricsOptions, MetricsError> {
+        let (metrics, percentiles) = self.metric_selection(edition);
+        MetricsOptions::parse(metrics, percentiles, &self.goodput)
+    }
+
+    /// Options `edition` does not have, given (2026-02 has no
+    /// `--random-num-workers`, `--dsv4` or `--tokenizer-mode deepseek_v4`):
+    /// the first one's flag and why.
+    pub fn check_edition(&self, edition: Edition) -> Result<(), LimitError> {
+        if edition != Edition::E2026_02 {
+            return Ok(());
+        }
+        let not_in = |option| {
+            Err(LimitError::new(
+                option,
+                "is not an option of contract edition 2026-02 (INFERENCEX_CONTRACT=2026-02); unset INFERENCEX_CONTRACT or set it to 2026-08",
+            ))
+        };
+        if self.random_num_workers != 0 {
+            return not_in("random_num_workers");
+        }
+        if self.dsv4 {
+            return not_in("dsv4");
+        }
+        if self.tokenizer_mode == "deepseek_v4" {
+            return Err(LimitError::new(
+                "tokenizer_mode",
+                "deepseek_v4 is not a choice of contract edition 2026-02 (INFERENCEX_CONTRACT=2026-02); unset INFERENCEX_CONTRACT or set it to 2026-08",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The options as the original's `vars(args)` in `edition`: its own
+    /// options only, in its order, with Python's types and its defaults
+    /// (the PyTorch-format records' `args`).
+    pub fn python_vars(&self, edition: Edition) -> Dict {
+        let (percentile_metrics, metric_percentiles) = self.metric_selection(edition);
         let s = |v: &str| Value::Str(v.to_owned());
         let os = |v: &Option<String>| v.as_deref().map_or(Value::Null, s);
         let oi = |v: Option<i64>| v.map_or(Value::Null, |v| Value::Int(v.into()));
@@ -503,8 +565,8 @@ impl BenchOptions {
         d.insert("result_dir", os(&self.result_dir));
         d.insert("result_filename", os(&self.result_filename));
         d.insert("ignore_eos", b(self.ignore_eos));
-        d.insert("percentile_metrics", s(&self.percentile_metrics));
-        d.insert("metric_percentiles", s(&self.metric_percentiles));
+        d.insert("percentile_metrics", s(percentile_metrics));
+        d.insert("metric_percentiles", s(metric_percentiles));
         d.insert("goodput", ol(&self.goodput));
         d.insert("sonnet_input_len", i(self.sonnet_input_len));
         d.insert("sonnet_output_len", i(self.sonnet_output_len));
@@ -515,6 +577,10 @@ impl BenchOptions {
         d.insert("random_range_ratio", Value::Float(self.random_range_ratio));
         d.insert("random_prefix_len", i(self.random_prefix_len));
         d.insert("use_chat_template", b(self.use_chat_template));
+        if edition != Edition::E2026_02 {
+            d.insert("random_num_workers", i(self.random_num_workers));
+            d.insert("dsv4", b(self.dsv4));
+        }
         d.insert("hf_subset", os(&self.hf_subset));
         d.insert("hf_split", os(&self.hf_split));
         d.insert("hf_output_len", oi(self.hf_output_len));
@@ -615,7 +681,8 @@ mod tests {
             model: Some("m".into()),
             ..BenchOptions::default()
         };
-        let vars = servebench_pyjson::to_string(&Value::Dict(options.python_vars()));
+        let vars =
+            servebench_pyjson::to_string(&Value::Dict(options.python_vars(Edition::E2026_02)));
         assert_eq!(
             vars,
             "{\"backend\": \"vllm\", \"base_url\": null, \"host\": \"127.0.0.1\", \"port\": 8000, \
@@ -637,7 +704,7 @@ mod tests {
             goodput: vec!["ttft:5".into()],
             ..options
         };
-        let vars = given.python_vars();
+        let vars = given.python_vars(Edition::E2026_02);
         assert_eq!(vars.get("metadata"), Some(&Value::List(Vec::new())));
         assert_eq!(
             vars.get("goodput"),

@@ -118,6 +118,21 @@ pub struct RequestSpec<'a> {
     pub best_of: i64,
     pub logprobs: Option<i64>,
     pub ignore_eos: bool,
+    /// `openai-chat`: the message content as a list of one text part
+    /// (edition 2026-02) instead of the plain prompt string (2026-08).
+    pub content_as_parts: bool,
+}
+
+/// The extra body fields edition 2026-08 sends with `/start_profile`
+/// (OpenAI completions and chat only; the other backends ignore them).
+pub fn start_profile_extra_body() -> Dict {
+    [
+        ("num_steps", Value::Int(1)),
+        ("merge_profiles", Value::Bool(true)),
+        ("profile_by_stage", Value::Bool(true)),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// The original's URL checks (`profile` endpoints pass for completions).
@@ -158,6 +173,13 @@ fn int(i: i64) -> Value {
 
 /// The request body, exactly as the original's `json.dumps(payload)`.
 pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, ClientError> {
+    request_body_with(kind, r, &Dict::new())
+}
+
+/// [`request_body`] with `extra` fields merged into the OpenAI payloads
+/// after all others (Python's `payload.update(extra_body)`: an existing key
+/// keeps its place and takes the new value); other backends ignore them.
+pub fn request_body_with(kind: Kind, r: &RequestSpec, extra: &Dict) -> Result<String, ClientError> {
     let mut d = Dict::new();
     match kind {
         Kind::Completions => {
@@ -168,22 +190,26 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, ClientError> 
             d.insert("max_tokens", int(r.output_len));
             d.insert("logprobs", r.logprobs.map_or(Value::Null, int));
             openai_stream_tail(&mut d, r.ignore_eos);
+            merge(&mut d, extra);
         }
         Kind::Chat => {
-            let part: Dict = [("type", Value::from("text")), ("text", r.prompt.into())]
+            let content = if r.content_as_parts {
+                let part: Dict = [("type", Value::from("text")), ("text", r.prompt.into())]
+                    .into_iter()
+                    .collect();
+                Value::List(vec![part.into()])
+            } else {
+                r.prompt.into()
+            };
+            let message: Dict = [("role", Value::from("user")), ("content", content)]
                 .into_iter()
                 .collect();
-            let message: Dict = [
-                ("role", Value::from("user")),
-                ("content", Value::List(vec![part.into()])),
-            ]
-            .into_iter()
-            .collect();
             d.insert("model", r.model.into());
             d.insert("messages", Value::List(vec![message.into()]));
             d.insert("temperature", Value::Float(0.0));
             d.insert("max_completion_tokens", int(r.output_len));
             openai_stream_tail(&mut d, r.ignore_eos);
+            merge(&mut d, extra);
         }
         Kind::Tgi => {
             let params: Dict = [
@@ -228,6 +254,12 @@ pub fn request_body(kind: Kind, r: &RequestSpec) -> Result<String, ClientError> 
         }
     }
     Ok(servebench_pyjson::to_string(&Value::Dict(d)))
+}
+
+fn merge(d: &mut Dict, extra: &Dict) {
+    for (k, v) in extra.iter() {
+        d.insert(k, v.clone());
+    }
 }
 
 /// The fields both OpenAI bodies end with.
@@ -449,7 +481,34 @@ mod tests {
             best_of: 1,
             logprobs: None,
             ignore_eos,
+            content_as_parts: true,
         }
+    }
+
+    #[test]
+    fn edition_2026_08_chat_content_is_the_prompt_and_profile_fields_come_last() {
+        let plain = RequestSpec {
+            content_as_parts: false,
+            ..spec(true)
+        };
+        let extra = start_profile_extra_body();
+        assert_eq!(
+            request_body_with(Kind::Chat, &plain, &extra).unwrap(),
+            r#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0, "max_completion_tokens": 8, "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": true, "num_steps": 1, "merge_profiles": true, "profile_by_stage": true}"#
+        );
+        assert_eq!(
+            request_body_with(Kind::Completions, &plain, &extra).unwrap(),
+            r#"{"model": "m", "prompt": "hi", "temperature": 0.0, "best_of": 1, "max_tokens": 8, "logprobs": null, "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": true, "num_steps": 1, "merge_profiles": true, "profile_by_stage": true}"#
+        );
+        assert_eq!(
+            request_body_with(Kind::Tgi, &plain, &extra).unwrap(),
+            request_body(Kind::Tgi, &plain).unwrap(),
+            "other backends ignore the extra body"
+        );
+        assert_eq!(
+            request_body(Kind::Chat, &plain).unwrap(),
+            r#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0, "max_completion_tokens": 8, "stream": true, "stream_options": {"include_usage": true}, "ignore_eos": true}"#
+        );
     }
 
     #[test]

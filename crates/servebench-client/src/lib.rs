@@ -28,8 +28,8 @@ mod run;
 mod sse;
 
 pub use backend::{
-    authorization, check_url, request_body, Backend, Kind, RequestSpec, CUT_OPENAI, CUT_TGI,
-    MAX_EVENTS, MAX_TEXT_BYTES,
+    authorization, check_url, request_body, request_body_with, start_profile_extra_body, Backend,
+    Kind, RequestSpec, CUT_OPENAI, CUT_TGI, MAX_EVENTS, MAX_TEXT_BYTES,
 };
 pub use error::ClientError;
 pub use run::{

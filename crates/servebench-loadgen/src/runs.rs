@@ -434,6 +434,7 @@ impl Service {
             ..s.clone()
         };
         let cfg = BenchConfig {
+            edition: crate::spec::EDITION,
             options,
             backend: spec.backend,
             metrics: spec.metrics.clone(),

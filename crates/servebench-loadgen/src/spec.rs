@@ -2,7 +2,7 @@
 //! entry of a start-up spec file), with benchmark_serving's options in
 //! snake_case and its defaults, validated into what a run needs.
 
-use servebench_bench::{BenchOptions, MAX_DURATION};
+use servebench_bench::{BenchOptions, Edition, MAX_DURATION};
 use servebench_client::Backend;
 use servebench_metrics::MetricsOptions;
 use servebench_prompts::{self as limits, Dataset, LimitError, PromptsError};
@@ -23,6 +23,12 @@ fn field_error(field: &str, reason: impl Into<String>) -> FieldError {
         reason: reason.into(),
     }
 }
+
+/// The contract edition load-generator runs follow: the newest (the
+/// service has no `INFERENCEX_CONTRACT`; its runs are not workflow runs).
+/// It picks the metric defaults (`ttft,tpot,itl,e2el`, `90,99,99.9`), the
+/// request bodies, the saved keys and the failure gate.
+pub(crate) const EDITION: Edition = Edition::NEWEST;
 
 /// benchmark_serving's options (snake_case, same defaults), plus
 /// `duration_s` and `queue`: the run model's options as given, which the
@@ -359,7 +365,7 @@ fn tokenizer_source(
 }
 
 /// Checks a parsed spec: values in range, the target allowed.
-pub(crate) fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError> {
+pub(crate) fn validate(mut spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, FieldError> {
     let model = spec
         .model
         .clone()
@@ -441,17 +447,18 @@ pub(crate) fn validate(spec: LoadSpec, policy: &Policy) -> Result<ValidSpec, Fie
             ));
         }
     }
-    let metrics = MetricsOptions::parse(
-        &spec.percentile_metrics,
-        &spec.metric_percentiles,
-        &spec.goodput,
-    )
-    .map_err(|e| {
+    let metrics = spec.metrics_options(EDITION).map_err(|e| {
         field_error(
             "percentile_metrics/metric_percentiles/goodput",
             e.to_string(),
         )
     })?;
+    // The run (and its echo) carries the values it used.
+    let (percentile_metrics, metric_percentiles) = spec.metric_selection(EDITION);
+    let (percentile_metrics, metric_percentiles) =
+        (percentile_metrics.to_owned(), metric_percentiles.to_owned());
+    spec.percentile_metrics = Some(percentile_metrics);
+    spec.metric_percentiles = Some(metric_percentiles);
     usize::try_from(spec.num_prompts)
         .map_err(|_| field_error("num_prompts", "too large for this machine"))?;
     let dataset_path = match &spec.dataset_path {
@@ -638,7 +645,7 @@ mod tests {
         let echo = serde_json::to_string(&LoadSpec::default()).unwrap();
         assert_eq!(
             echo,
-            r#"{"backend":"vllm","base_url":null,"host":"127.0.0.1","port":8000,"endpoint":"/v1/completions","model":null,"tokenizer":null,"served_model_name":null,"dataset_name":"sharegpt","dataset_path":null,"num_prompts":1000,"request_rate":"inf","burstiness":1.0,"max_concurrency":null,"seed":0,"num_warmups":0,"best_of":1,"logprobs":null,"ignore_eos":false,"profile":false,"sonnet_input_len":550,"sonnet_output_len":150,"sonnet_prefix_len":200,"sharegpt_output_len":null,"random_input_len":1024,"random_output_len":128,"random_range_ratio":1.0,"random_prefix_len":0,"use_chat_template":false,"percentile_metrics":"ttft,tpot,itl","metric_percentiles":"99","goodput":[],"metadata":[],"lora_modules":[],"save_detailed":false,"duration_s":null,"queue":false}"#
+            r#"{"backend":"vllm","base_url":null,"host":"127.0.0.1","port":8000,"endpoint":"/v1/completions","model":null,"tokenizer":null,"served_model_name":null,"dataset_name":"sharegpt","dataset_path":null,"num_prompts":1000,"request_rate":"inf","burstiness":1.0,"max_concurrency":null,"seed":0,"num_warmups":0,"best_of":1,"logprobs":null,"ignore_eos":false,"profile":false,"sonnet_input_len":550,"sonnet_output_len":150,"sonnet_prefix_len":200,"sharegpt_output_len":null,"random_input_len":1024,"random_output_len":128,"random_range_ratio":1.0,"random_prefix_len":0,"use_chat_template":false,"random_num_workers":0,"dsv4":false,"percentile_metrics":null,"metric_percentiles":null,"goodput":[],"metadata":[],"lora_modules":[],"save_detailed":false,"duration_s":null,"queue":false}"#
         );
         let v = ok(
             r#"{"model": "m", "dataset_name": "random", "request_rate": 5, "num_warmups": 2, "metadata": ["a=b"], "goodput": ["ttft:5"]}"#,
@@ -647,6 +654,12 @@ mod tests {
         assert_eq!(v.spec.num_warmups, 2);
         assert_eq!(v.spec.metadata, Some(vec!["a=b".to_owned()]));
         assert_eq!(v.metrics.goodput.len(), 1);
+        // The edition's metric defaults, filled in: a run echoes what it used.
+        assert_eq!(
+            v.spec.percentile_metrics.as_deref(),
+            Some("ttft,tpot,itl,e2el")
+        );
+        assert_eq!(v.spec.metric_percentiles.as_deref(), Some("90,99,99.9"));
         assert_eq!(v.backend, Backend::parse("vllm").unwrap());
         let e = err(r#"{"model": "m", "num_warmups": -1}"#);
         assert_eq!(

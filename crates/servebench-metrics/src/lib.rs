@@ -37,6 +37,7 @@ mod stats;
 
 pub use stats::{mean, or_zero, percentile};
 
+use servebench_contract::Edition;
 use servebench_pyjson::parse_float;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -164,6 +165,16 @@ pub struct MetricsOptions {
 }
 
 impl MetricsOptions {
+    /// The edition's defaults of `--percentile-metrics` and
+    /// `--metric-percentiles` (2026-02: `ttft,tpot,itl` and `99`; 2026-08:
+    /// `ttft,tpot,itl,e2el` and `90,99,99.9`).
+    pub fn default_selection(edition: Edition) -> (&'static str, &'static str) {
+        match edition {
+            Edition::E2026_02 => ("ttft,tpot,itl", "99"),
+            _ => ("ttft,tpot,itl,e2el", "90,99,99.9"),
+        }
+    }
+
     /// Parses the three options as the original does: `--percentile-metrics`
     /// split on `,` with exact names only (others silently ignored);
     /// `--metric-percentiles` split on `,`, each Python `float()` in [0, 100];

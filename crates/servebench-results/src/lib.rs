@@ -37,7 +37,8 @@ pub use io::{read_json, write_atomic};
 pub use power::{power_step, require_power, telemetry_csv, PowerOutcome, PowerPaths};
 pub use process::{process_result, result_filename, Env, GpuCount, Processed};
 pub use serving::{
-    exits_nonzero_after_save, pytorch_file_name, pytorch_records, report, result_dict,
-    saved_document, saved_file_name, CaseOutcome, MetricsCase, SaveOptions,
+    exits_nonzero_after_save, failure_gate, pytorch_file_name, pytorch_records, report,
+    result_dict, saved_document, saved_file_name, CaseOutcome, MetricsCase, ResultShape,
+    SaveOptions, MAX_FAILURE_RATE,
 };
 pub use summarize::{summarize, Summary};

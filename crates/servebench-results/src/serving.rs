@@ -3,6 +3,7 @@
 //! name, and the `benchmark_serving metrics` test command's case format.
 
 use crate::ResultsError;
+use servebench_contract::Edition;
 use servebench_metrics::{
     percentile_label, BenchmarkMetrics, Metric, MetricsOptions, RequestOutput,
 };
@@ -26,7 +27,8 @@ pub(crate) const SUMMARY_KEYS: [&str; 12] = [
     "p99_itl_ms",
 ];
 
-/// The per-request lists that only `--save-detailed` keeps.
+/// The per-request lists that only `--save-detailed` keeps (edition
+/// 2026-02; from 2026-08 on the first two, the lengths, always stay).
 pub(crate) const DETAIL_KEYS: [&str; 6] = [
     "input_lens",
     "output_lens",
@@ -35,6 +37,72 @@ pub(crate) const DETAIL_KEYS: [&str; 6] = [
     "generated_texts",
     "errors",
 ];
+
+/// The per-request lists a saved result keeps without `--save-detailed`.
+fn dropped_detail_keys(edition: Edition) -> &'static [&'static str] {
+    match edition {
+        Edition::E2026_02 => &DETAIL_KEYS,
+        _ => &DETAIL_KEYS[2..],
+    }
+}
+
+/// The share of failed requests above which a 2026-08 run fails.
+pub const MAX_FAILURE_RATE: f64 = 0.05;
+
+/// The failure gate of edition 2026-08 (SPEC-bench §2.6): the `FAIL: ...`
+/// message when `1 - completed / num_prompts` (in doubles, as the original
+/// computes it) exceeds 5 %, else `None`. One failure in 20 already trips
+/// it (`1 - 19/20` is `0.050000000000000044`). `num_prompts` 0 is the
+/// original's `ZeroDivisionError`, an error here.
+pub fn failure_gate(completed: i64, num_prompts: i64) -> Result<Option<String>, ResultsError> {
+    if num_prompts == 0 {
+        return Err(ResultsError::Invalid(
+            "the failure gate divides by --num-prompts, which is 0 (division by zero)".into(),
+        ));
+    }
+    let rate = 1.0 - completed as f64 / num_prompts as f64;
+    Ok((rate > MAX_FAILURE_RATE).then(|| {
+        format!(
+            "FAIL: request failure rate {:.1}% exceeds 5% threshold ({completed}/{num_prompts} completed)",
+            rate * 100.0
+        )
+    }))
+}
+
+/// What the result dictionary holds besides the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResultShape {
+    /// `benchmark_start_time_unix` and `benchmark_end_time_unix` (wall
+    /// clock, seconds), right after `duration` (edition 2026-08).
+    pub window: Option<(f64, f64)>,
+    /// Build `input_lens` and `output_lens`.
+    pub lens: bool,
+    /// Build `ttfts`, `itls`, `generated_texts` and `errors`.
+    pub details: bool,
+}
+
+impl ResultShape {
+    /// The shape a run saves: 2026-08 keeps the lengths and has the window
+    /// (`window` is ignored under 2026-02); the other lists only with
+    /// `save_detailed`.
+    pub fn saved(edition: Edition, window: (f64, f64), save_detailed: bool) -> Self {
+        let newer = edition != Edition::E2026_02;
+        ResultShape {
+            window: newer.then_some(window),
+            lens: save_detailed || newer,
+            details: save_detailed,
+        }
+    }
+
+    /// Everything (the `metrics` test command's result).
+    pub fn full(edition: Edition, window: (f64, f64)) -> Self {
+        ResultShape {
+            details: true,
+            lens: true,
+            ..ResultShape::saved(edition, window, true)
+        }
+    }
+}
 
 fn line_f(out: &mut String, label: &str, value: f64) {
     out.push_str(&format!("{label:<40} {:<10}\n", fixed(value, 2)));
@@ -100,19 +168,24 @@ fn floats(xs: impl IntoIterator<Item = f64>) -> Value {
 /// The result dictionary `benchmark()` returns: totals, throughputs,
 /// per-request detail lists, then mean/median/std/percentiles of each
 /// selected metric. `request_goodput:` (with its colon) is null unless
-/// goodput SLOs were given. Without `detailed` the per-request lists
-/// (which the saved document drops unless `--save-detailed`) are not built:
-/// for a long run they are most of the memory the result takes.
+/// goodput SLOs were given. `shape` says which per-request lists are built
+/// (those the saved document drops are not: for a long run they are most
+/// of the memory the result takes) and whether the wall-clock window
+/// follows `duration`.
 pub fn result_dict(
     metrics: &BenchmarkMetrics,
     output_lens: &[i64],
     outputs: &[RequestOutput],
     duration_s: f64,
     opts: &MetricsOptions,
-    detailed: bool,
+    shape: ResultShape,
 ) -> Dict {
     let mut d = Dict::new();
     d.insert("duration", Value::Float(duration_s));
+    if let Some((start, end)) = shape.window {
+        d.insert("benchmark_start_time_unix", Value::Float(start));
+        d.insert("benchmark_end_time_unix", Value::Float(end));
+    }
     d.insert("completed", Value::Int(metrics.completed.into()));
     d.insert("total_input_tokens", Value::Int(metrics.total_input.into()));
     d.insert(
@@ -134,9 +207,7 @@ pub fn result_dict(
         "total_token_throughput",
         Value::Float(metrics.total_token_throughput),
     );
-    if detailed {
-        detail_lists(&mut d, output_lens, outputs);
-    }
+    detail_lists(&mut d, output_lens, outputs, shape);
     for metric in Metric::ALL.into_iter().filter(|m| opts.is_selected(*m)) {
         let stats = metrics.stats(metric);
         let key = metric.key();
@@ -153,8 +224,18 @@ pub fn result_dict(
     d
 }
 
-/// `input_lens`, `output_lens`, `ttfts`, `itls`, `generated_texts`, `errors`.
-fn detail_lists(d: &mut Dict, output_lens: &[i64], outputs: &[RequestOutput]) {
+/// `input_lens`, `output_lens` (with `shape.lens`), `ttfts`, `itls`,
+/// `generated_texts`, `errors` (with `shape.details`).
+fn detail_lists(d: &mut Dict, output_lens: &[i64], outputs: &[RequestOutput], shape: ResultShape) {
+    if shape.lens {
+        lens_lists(d, output_lens, outputs);
+    }
+    if shape.details {
+        other_lists(d, outputs);
+    }
+}
+
+fn lens_lists(d: &mut Dict, output_lens: &[i64], outputs: &[RequestOutput]) {
     d.insert(
         "input_lens",
         Value::List(
@@ -173,6 +254,9 @@ fn detail_lists(d: &mut Dict, output_lens: &[i64], outputs: &[RequestOutput]) {
                 .collect(),
         ),
     );
+}
+
+fn other_lists(d: &mut Dict, outputs: &[RequestOutput]) {
     d.insert("ttfts", floats(outputs.iter().map(|o| o.ttft)));
     d.insert(
         "itls",
@@ -250,6 +334,8 @@ pub struct SaveOptions {
     pub result_dir: Option<String>,
     /// Local time after the run, `YYYYmmdd-HHMMSS`.
     pub date: String,
+    /// Which lists go without `save_detailed` (2026-08 keeps the lengths).
+    pub edition: Edition,
 }
 
 /// The saved document: run settings, `--metadata` items, traffic settings,
@@ -291,7 +377,7 @@ pub fn saved_document(result: &Dict, save: &SaveOptions) -> Result<Dict, Results
         d.insert(k, v.clone());
     }
     if !save.save_detailed {
-        for k in DETAIL_KEYS {
+        for k in dropped_detail_keys(save.edition) {
             d.remove(k);
         }
     }
@@ -432,6 +518,84 @@ mod tests {
     use super::*;
     use servebench_metrics::{calculate_metrics, RequestInput};
 
+    #[test]
+    fn failure_gate_follows_python_doubles() {
+        let gate = |c, n| failure_gate(c, n).unwrap();
+        assert_eq!(
+            gate(19, 20).as_deref(),
+            Some("FAIL: request failure rate 5.0% exceeds 5% threshold (19/20 completed)")
+        );
+        assert_eq!(
+            gate(95, 100).as_deref(),
+            Some("FAIL: request failure rate 5.0% exceeds 5% threshold (95/100 completed)")
+        );
+        assert_eq!(gate(20, 21), None, "4.76 % passes");
+        assert_eq!(gate(3, 2), None, "more completed than asked: negative rate");
+        assert_eq!(gate(20, 20), None);
+        assert_eq!(
+            gate(0, 4).as_deref(),
+            Some("FAIL: request failure rate 100.0% exceeds 5% threshold (0/4 completed)")
+        );
+        assert!(failure_gate(0, 0).is_err());
+    }
+
+    #[test]
+    fn edition_2026_08_result_has_the_window_and_keeps_the_lengths() {
+        let (m, lens, opts) = run("ttft,tpot,itl", "99", &[]);
+        let shape = ResultShape::saved(Edition::E2026_08, (10.5, 14.5), false);
+        let result = result_dict(&m, &lens, &outputs(), 4.0, &opts, shape);
+        let keys: Vec<&str> = result.keys().take(4).collect();
+        assert_eq!(
+            keys,
+            [
+                "duration",
+                "benchmark_start_time_unix",
+                "benchmark_end_time_unix",
+                "completed"
+            ]
+        );
+        assert!(result.contains_key("input_lens") && result.contains_key("output_lens"));
+        assert!(!result.contains_key("ttfts") && !result.contains_key("errors"));
+        let old = result_dict(
+            &m,
+            &lens,
+            &outputs(),
+            4.0,
+            &opts,
+            ResultShape::saved(Edition::E2026_02, (10.5, 14.5), false),
+        );
+        assert!(!old.contains_key("benchmark_start_time_unix") && !old.contains_key("input_lens"));
+        let full = result_dict(
+            &m,
+            &lens,
+            &outputs(),
+            4.0,
+            &opts,
+            ResultShape::full(Edition::E2026_08, (0.0, 4.0)),
+        );
+        let save = |edition| SaveOptions {
+            backend: "vllm".into(),
+            model_id: "m".into(),
+            tokenizer_id: "m".into(),
+            best_of: 1,
+            num_prompts: 3,
+            metadata: Vec::new(),
+            request_rate: f64::INFINITY,
+            burstiness: 1.0,
+            max_concurrency: None,
+            save_detailed: false,
+            result_filename: None,
+            result_dir: None,
+            date: "d".into(),
+            edition,
+        };
+        let doc = saved_document(&full, &save(Edition::E2026_08)).unwrap();
+        assert!(doc.contains_key("input_lens") && doc.contains_key("output_lens"));
+        assert!(!doc.contains_key("itls") && !doc.contains_key("generated_texts"));
+        let doc = saved_document(&full, &save(Edition::E2026_02)).unwrap();
+        assert!(!doc.contains_key("input_lens") && !doc.contains_key("itls"));
+    }
+
     fn outputs() -> Vec<RequestOutput> {
         let ok = |ttft: f64, latency: f64| RequestOutput {
             success: true,
@@ -495,7 +659,8 @@ P99.9 E2EL (ms):                         899.60
     #[test]
     fn result_dict_and_saved_document() {
         let (m, lens, opts) = run("ttft,tpot,itl", "99", &[]);
-        let result = result_dict(&m, &lens, &outputs(), 4.0, &opts, true);
+        let shape = ResultShape::full(Edition::E2026_02, (0.0, 0.0));
+        let result = result_dict(&m, &lens, &outputs(), 4.0, &opts, shape);
         let keys: Vec<&str> = result.keys().collect();
         assert_eq!(
             keys,
@@ -547,6 +712,7 @@ P99.9 E2EL (ms):                         899.60
             result_filename: None,
             result_dir: None,
             date: "20260101-000001".into(),
+            edition: Edition::E2026_02,
         };
         let doc = saved_document(&result, &save).unwrap();
         let keys: Vec<&str> = doc.keys().take(14).collect();
@@ -597,8 +763,11 @@ P99.9 E2EL (ms):                         899.60
         let (m, lens, opts) = run("ttft", "50", &[]);
         save.metadata.clear();
         save.save_detailed = true;
-        let doc =
-            saved_document(&result_dict(&m, &lens, &outputs(), 4.0, &opts, true), &save).unwrap();
+        let doc = saved_document(
+            &result_dict(&m, &lens, &outputs(), 4.0, &opts, shape),
+            &save,
+        )
+        .unwrap();
         assert!(
             doc.contains_key("itls") && exits_nonzero_after_save(&doc),
             "no p99 and no tpot: the original exits 1"

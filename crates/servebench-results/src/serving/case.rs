@@ -3,10 +3,11 @@
 //! the same metric, report and save code as a real run.
 
 use super::{
-    exits_nonzero_after_save, metrics_value, report, result_dict, saved_document, saved_file_name,
-    SaveOptions,
+    exits_nonzero_after_save, failure_gate, metrics_value, report, result_dict, saved_document,
+    saved_file_name, ResultShape, SaveOptions,
 };
 use crate::ResultsError;
+use servebench_contract::Edition;
 use servebench_metrics::{calculate_metrics, MetricsOptions, RequestInput, RequestOutput};
 use servebench_pyjson::parse_float;
 use servebench_pyjson::{Dict, Value};
@@ -19,6 +20,11 @@ pub struct MetricsCase {
     pub duration_s: f64,
     pub options: MetricsOptions,
     pub save: Option<SaveOptions>,
+    /// The contract edition the case follows.
+    pub edition: Edition,
+    /// 2026-08: the wall-clock window (`start_time_unix`, default
+    /// 1787313600.0; `end_time_unix`, default start + duration).
+    pub window: (f64, f64),
 }
 
 /// The command's output document and whether every request failed (the
@@ -27,6 +33,8 @@ pub struct MetricsCase {
 pub struct CaseOutcome {
     pub document: Value,
     pub all_failed: bool,
+    /// 2026-08: the failure gate's message (the command then exits 1).
+    pub failure_gate: Option<String>,
 }
 
 fn bad(at: &str, message: &str) -> ResultsError {
@@ -68,9 +76,10 @@ fn list<'a>(d: &'a Dict, key: &str) -> Result<&'a [Value], ResultsError> {
 }
 
 impl MetricsCase {
-    /// Reads a case; missing output fields take the original's defaults
-    /// (`output_tokens` 0, `prompt_len` the request's).
-    pub fn from_value(value: &Value) -> Result<Self, ResultsError> {
+    /// Reads a case of `edition`; missing output fields take the
+    /// original's defaults (`output_tokens` 0, `prompt_len` the request's),
+    /// missing metric options the edition's.
+    pub fn from_value(value: &Value, edition: Edition) -> Result<Self, ResultsError> {
         let d = value
             .as_dict()
             .ok_or_else(|| bad("case", "expected a JSON object"))?;
@@ -163,14 +172,21 @@ impl MetricsCase {
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(bad("goodput", "expected null or a list of strings")),
         };
+        let (metrics_default, percentiles_default) = MetricsOptions::default_selection(edition);
         let options = MetricsOptions::parse(
-            &opt_text("percentile_metrics", "ttft,tpot,itl")?,
-            &opt_text("metric_percentiles", "99")?,
+            &opt_text("percentile_metrics", metrics_default)?,
+            &opt_text("metric_percentiles", percentiles_default)?,
             &goodput,
         )?;
+        let opt_number = |k: &str| match d.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => number(v, k).map(Some),
+        };
+        let start = opt_number("start_time_unix")?.unwrap_or(DEFAULT_START_TIME_UNIX);
+        let end = opt_number("end_time_unix")?.unwrap_or(start + duration_s);
         let save = match d.get("save") {
             None | Some(Value::Null) => None,
-            Some(Value::Dict(s)) => Some(save_options(s, requests.len())?),
+            Some(Value::Dict(s)) => Some(save_options(s, requests.len(), edition)?),
             Some(_) => return Err(bad("save", "expected an object")),
         };
         Ok(MetricsCase {
@@ -179,6 +195,8 @@ impl MetricsCase {
             duration_s,
             options,
             save,
+            edition,
+            window: (start, end),
         })
     }
 
@@ -200,18 +218,18 @@ impl MetricsCase {
             &self.outputs,
             self.duration_s,
             &self.options,
-            true,
+            ResultShape::full(self.edition, self.window),
         );
+        // The PyTorch export's exit comes before the gate.
+        let mut exits_after_save = false;
         let saved = match &self.save {
             None => Value::Null,
             Some(save) => {
                 let doc = saved_document(&result, save)?;
                 let mut s = Dict::new();
                 s.insert("file_name", saved_file_name(save).into());
-                s.insert(
-                    "exit_nonzero_after_save",
-                    Value::Bool(exits_nonzero_after_save(&doc)),
-                );
+                exits_after_save = exits_nonzero_after_save(&doc);
+                s.insert("exit_nonzero_after_save", Value::Bool(exits_after_save));
                 s.insert(
                     "text",
                     servebench_pyjson::to_string(&Value::Dict(doc)).into(),
@@ -231,14 +249,36 @@ impl MetricsCase {
             report(&metrics, self.duration_s, &self.options).into(),
         );
         out.insert("saved", saved);
+        let mut gate = None;
+        if self.edition != Edition::E2026_02 {
+            if !exits_after_save {
+                let num_prompts = match &self.save {
+                    Some(save) => save.num_prompts,
+                    None => i64::try_from(self.requests.len()).unwrap_or(i64::MAX),
+                };
+                gate = failure_gate(metrics.completed, num_prompts)?;
+            }
+            out.insert(
+                "failure_gate",
+                gate.clone().map_or(Value::Null, Value::from),
+            );
+        }
         Ok(CaseOutcome {
             document: Value::Dict(out),
             all_failed: metrics.completed == 0,
+            failure_gate: gate,
         })
     }
 }
 
-fn save_options(s: &Dict, n_requests: usize) -> Result<SaveOptions, ResultsError> {
+/// The default `start_time_unix` of a 2026-08 case (2026-08-21 12:00 UTC).
+pub(crate) const DEFAULT_START_TIME_UNIX: f64 = 1_787_313_600.0;
+
+fn save_options(
+    s: &Dict,
+    n_requests: usize,
+    edition: Edition,
+) -> Result<SaveOptions, ResultsError> {
     let get = |k: &str| s.get(k).filter(|v| !matches!(v, Value::Null));
     let string = |k: &str, default: &str| {
         get(k).map_or(Ok(default.to_owned()), |v| text(v, &format!("save.{k}")))
@@ -280,5 +320,6 @@ fn save_options(s: &Dict, n_requests: usize) -> Result<SaveOptions, ResultsError
             .transpose()?,
         date: string("date", "20260219-000000")?,
         model_id: model,
+        edition,
     })
 }
