@@ -58,6 +58,14 @@ struct Cli {
     /// Write one JSON line per response to FILE: its arrival and when each token was written
     #[arg(long, value_name = "FILE")]
     ground_truth: Option<std::path::PathBuf>,
+    /// Model mode: write the simulated GPUs' power draw to FILE as nvidia-smi's CSV
+    /// (timestamp, index, power.draw [W], ...), one sample per GPU every 100 ms of simulated time
+    #[arg(long, value_name = "FILE", requires = "gpu")]
+    gpu_metrics_csv: Option<std::path::PathBuf>,
+    /// Timestamps in --gpu-metrics-csv are simulated time: ORIGIN + (wall - ORIGIN) x --speedup,
+    /// ORIGIN in unix seconds (default: the server's start)
+    #[arg(long, value_name = "ORIGIN", requires = "gpu_metrics_csv")]
+    clock_origin: Option<f64>,
     /// Runtime worker threads (default: one per core)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -87,6 +95,8 @@ fn main() -> ExitCode {
         tokenizer: cli.tokenizer,
         ground_truth: cli.ground_truth,
         threads: cli.threads,
+        gpu_metrics_csv: cli.gpu_metrics_csv,
+        clock_origin: cli.clock_origin,
     };
     let report = Report {
         listening: |addr| {

@@ -148,3 +148,75 @@ fn model_mode_and_bad_flags() {
         );
     }
 }
+
+/// `--gpu-metrics-csv`: nvidia-smi's CSV for every simulated GPU (tp 2),
+/// idle at first, busier while a request runs, in simulated time around
+/// `--clock-origin`, flushed at shutdown; fast mode cannot ask for it.
+#[test]
+fn gpu_metrics_csv_logs_power_in_simulated_time() {
+    let dir = std::env::temp_dir().join(format!("sim-server-power-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let csv = dir.join("gpu_metrics.csv");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/sim.yaml");
+    let origin = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let (child, addr) = start(&[
+        "--gpu",
+        "h100",
+        "--sim-model",
+        "dense-8b",
+        "--tp",
+        "2",
+        "--speedup",
+        "10",
+        "--sim-config",
+        config.to_str().expect("utf-8"),
+        "--gpu-metrics-csv",
+        csv.to_str().expect("utf-8"),
+        "--clock-origin",
+        &origin.to_string(),
+        "--model",
+        "m",
+    ]);
+    let reply = post(
+        &addr,
+        "/v1/completions",
+        r#"{"model": "m", "prompt": "hello world", "max_tokens": 64}"#,
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    std::thread::sleep(Duration::from_millis(100));
+    stop(child);
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("timestamp, index, power.draw [W], utilization.gpu [%], power.limit [W]")
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(", ").map(str::to_owned).collect())
+        .collect();
+    assert!(rows.len() >= 10, "{text}");
+    assert!(rows.iter().all(|r| r.len() == 5 && r[4] == "700.00 W"));
+    let ids: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert!(ids.chunks(2).all(|c| c == ["0", "1"]), "{ids:?}");
+    let watts: Vec<f64> = rows
+        .iter()
+        .map(|r| r[2].trim_end_matches(" W").parse().expect("watts"))
+        .collect();
+    assert_eq!(watts[0], 80.0, "idle first");
+    assert!(watts.iter().any(|w| *w > 300.0), "{watts:?}");
+    assert!(watts.iter().all(|w| (80.0..=700.0).contains(w)));
+    // The stamps advance (simulated time, 10x the wall clock).
+    let stamp = |r: &Vec<String>| r[0].clone();
+    assert_ne!(stamp(&rows[0]), stamp(&rows[rows.len() - 1]));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sim_server"))
+        .args(["--gpu-metrics-csv", "x.csv"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gpu"));
+}

@@ -47,13 +47,63 @@ impl Seq {
     }
 }
 
-/// Live numbers for `/metrics`.
+/// Live numbers for `/metrics` and the power sampler.
 #[derive(Debug, Default)]
 pub(crate) struct Gauges {
     pub running: std::sync::atomic::AtomicU64,
     pub waiting: std::sync::atomic::AtomicU64,
     /// KV-cache use in millionths.
     pub kv_usage_ppm: std::sync::atomic::AtomicU64,
+    /// The GPUs' activity over (wall) time, for module `power`.
+    pub activity: std::sync::Mutex<Activity>,
+}
+
+/// A piecewise-constant activity level (0 idle, else the running step's
+/// [`Deployment::step_activity`]) and its integral over wall time. The
+/// engine sets it once per step; the sampler reads it once per sample.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    since: Instant,
+    level: f64,
+    /// ∫ level dt (seconds) up to `since`.
+    integral: f64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            since: Instant::now(),
+            level: 0.0,
+            integral: 0.0,
+        }
+    }
+}
+
+impl Activity {
+    /// From `now` on the level is `level`.
+    pub(crate) fn set(&mut self, now: Instant, level: f64) {
+        self.integral = self.integral_at(now);
+        self.since = self.since.max(now);
+        self.level = level;
+    }
+
+    /// ∫ level dt from the start up to `now` (no later change assumed).
+    pub(crate) fn integral_at(&self, now: Instant) -> f64 {
+        self.integral + self.level * now.saturating_duration_since(self.since).as_secs_f64()
+    }
+
+    /// The current level.
+    pub(crate) fn level(&self) -> f64 {
+        self.level
+    }
+}
+
+impl Gauges {
+    fn set_activity(&self, level: f64) {
+        if let Ok(mut a) = self.activity.lock() {
+            a.set(Instant::now(), level);
+        }
+    }
 }
 
 /// Starts the engine; requests go in through the returned sender.
@@ -92,6 +142,7 @@ fn run(
     let mut clock = Instant::now();
     loop {
         if running.is_empty() && waiting.is_empty() {
+            gauges.set_activity(0.0);
             match rx.blocking_recv() {
                 Some(a) => {
                     clock = a.arrived.min(Instant::now());
@@ -117,6 +168,7 @@ fn run(
         publish(&gauges, &running, &waiting, kv_used, capacity);
         if running.is_empty() {
             // Nothing admissible: wait for a change.
+            gauges.set_activity(0.0);
             std::thread::sleep(Duration::from_micros(200));
             clock = Instant::now();
             continue;
@@ -142,6 +194,7 @@ fn run(
         }
         let tokens = d.max_num_batched_tokens - budget;
         let seconds = d.step_seconds(tokens, context) / speedup;
+        gauges.set_activity(d.step_activity(tokens, context));
         clock += Duration::from_secs_f64(seconds);
         sleep_until(clock);
         for (s, chunk) in running.iter_mut().zip(&chunks) {
@@ -196,5 +249,29 @@ fn seq(a: Admission) -> Seq {
         generated: 0,
         max: a.max_tokens,
         tokens: a.tokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_integrates_a_step_function() {
+        let t0 = Instant::now();
+        let mut a = Activity {
+            since: t0,
+            level: 0.0,
+            integral: 0.0,
+        };
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        a.set(at(100), 1.0);
+        a.set(at(300), 0.5);
+        assert!((a.integral_at(at(500)) - (0.2 + 0.1)).abs() < 1e-9);
+        a.set(at(500), 0.0);
+        assert!((a.integral_at(at(900)) - 0.3).abs() < 1e-9);
+        assert_eq!(a.level(), 0.0);
+        // A time before the last change adds nothing.
+        assert!((a.integral_at(at(400)) - 0.3).abs() < 1e-9);
     }
 }

@@ -41,6 +41,21 @@ pub enum SimError {
         source: std::io::Error,
     },
 
+    /// The `--gpu-metrics-csv` file cannot be created or written.
+    #[error("{}: {source}", path.display())]
+    GpuMetrics {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// `--clock-origin` is not a finite number.
+    #[error("--clock-origin must be a finite number of unix seconds, got {0}")]
+    ClockOrigin(f64),
+
+    /// The power sampler thread panicked.
+    #[error("the GPU metrics sampler stopped unexpectedly")]
+    SamplerPanicked,
+
     /// The `--tokenizer` cannot be loaded.
     #[cfg(feature = "tokenizer")]
     #[error(transparent)]

@@ -2,7 +2,7 @@
 //! file, the text source and deployment, the listener, and serving until
 //! shutdown, with the binary's checks in the binary's order.
 
-use crate::{serve, vocab, Fault, ModelMode, SimError, SimOptions};
+use crate::{vocab, Fault, ModelMode, SimError, SimOptions};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,12 @@ pub struct Launch {
     pub ground_truth: Option<PathBuf>,
     /// Runtime worker threads (`None`: one per core).
     pub threads: Option<u16>,
+    /// Model mode: write the simulated GPUs' power here (see
+    /// [`GpuMetrics`](crate::GpuMetrics)).
+    pub gpu_metrics_csv: Option<PathBuf>,
+    /// The origin of the metrics' simulated clock, unix seconds (`None`:
+    /// the server's start).
+    pub clock_origin: Option<f64>,
 }
 
 /// How [`Launch::run`] reports to the binary that owns the terminal.
@@ -66,6 +72,9 @@ impl Launch {
             .map(|path| crate::ground_truth_file(path, report.ground_truth_failed))
             .transpose()?;
         let (sink, writer) = truth.unzip();
+        let gpu_metrics = (self.gpu_metrics_csv.as_deref())
+            .map(|path| crate::GpuMetrics::create(path, self.clock_origin))
+            .transpose()?;
         let result = runtime.block_on(async {
             let opts = SimOptions {
                 model: self.model,
@@ -83,7 +92,7 @@ impl Launch {
             let listener = (crate::bind((ip, port).into()).await)
                 .map_err(|source| SimError::Listen { host, port, source })?;
             (report.listening)(listener.local_addr()?);
-            Ok(serve(listener, opts, shutdown).await?)
+            crate::serve_with_gpu_metrics(listener, opts, gpu_metrics, shutdown).await
         });
         // Dropping the runtime drops the last senders; then the writer flushes.
         drop(runtime);

@@ -25,6 +25,10 @@
 //! resets, slow first bytes) are injected on demand ([`Fault`]) and counted
 //! in `/metrics`.
 //!
+//! In model mode it can also log the simulated GPUs' power draw as
+//! nvidia-smi would ([`GpuMetrics`], [`serve_with_gpu_metrics`]; the power
+//! model is documented in module `power`).
+//!
 //! It does not own the benchmark client or any metric math.
 //!
 //! ```no_run
@@ -56,6 +60,7 @@ mod fault;
 mod launch;
 mod metrics;
 mod model;
+mod power;
 mod protocol;
 mod server;
 mod sse;
@@ -64,8 +69,9 @@ mod vocab;
 pub use error::SimError;
 pub use fault::Fault;
 pub use launch::{Launch, Report};
-pub use model::{Deployment, Gpu, Model, ModelMode, Precision};
-pub use server::serve;
+pub use model::{Deployment, Gpu, Model, ModelMode, Precision, MEMORY_BOUND_ACTIVITY};
+pub use power::{GpuMetrics, HEADER as GPU_METRICS_HEADER, SAMPLE_PERIOD_S};
+pub use server::{serve, serve_with_gpu_metrics};
 pub use vocab::{text_source, BuiltIn, TextSource};
 
 /// Binds a listener with a deep accept backlog (4096, capped by the

@@ -32,6 +32,10 @@ pub struct Gpu {
     pub memory_gb: f64,
     pub compute_efficiency: f64,
     pub memory_efficiency: f64,
+    /// Board power with nothing running, watts (module `power`).
+    pub idle_w: f64,
+    /// Board power limit (TDP), watts: the draw at full activity.
+    pub peak_w: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +110,21 @@ impl Deployment {
         compute.max(memory)
     }
 
+    /// How hard a step of `tokens` tokens over `context_tokens` of context
+    /// drives the GPUs, in [`MEMORY_BOUND_ACTIVITY`, 1]: a step only
+    /// streaming memory counts [`MEMORY_BOUND_ACTIVITY`], a step whose
+    /// compute time fills it counts 1, in between linearly in the share
+    /// `compute / t` of the step's time the tensor cores are busy.
+    pub fn step_activity(&self, tokens: usize, context_tokens: usize) -> f64 {
+        let t = self.step_seconds(tokens, context_tokens);
+        if t.is_nan() || t <= 0.0 {
+            return MEMORY_BOUND_ACTIVITY;
+        }
+        let compute = 2.0 * self.model.active_params_b * 1e9 * tokens as f64 / self.flops();
+        let share = (compute / t).clamp(0.0, 1.0);
+        MEMORY_BOUND_ACTIVITY + (1.0 - MEMORY_BOUND_ACTIVITY) * share
+    }
+
     /// Tokens the KV cache holds.
     pub fn kv_capacity_tokens(&self) -> usize {
         let usable = f64::from(self.tp) * self.gpu.memory_gb * 1e9 * self.gpu_memory_utilization
@@ -113,6 +132,11 @@ impl Deployment {
         (usable / self.model.kv_bytes_per_token).max(0.0) as usize
     }
 }
+
+/// The activity of a step that only streams weights and KV cache (no
+/// compute to speak of): HBM traffic at full bandwidth draws a bit over
+/// half of a GPU's dynamic power; tensor-core work the rest.
+pub const MEMORY_BOUND_ACTIVITY: f64 = 0.6;
 
 /// Reads the GPU and model named `gpu` and `model` from a `sim.yaml` document.
 pub(crate) fn deployment(
@@ -159,7 +183,7 @@ pub(crate) fn deployment(
     if tp == 0 {
         return Err("tensor parallelism must be at least 1".into());
     }
-    Ok(Deployment {
+    let d = Deployment {
         gpu: Gpu {
             tflops_bf16: num(tf, "bf16", &at)?,
             tflops_fp8: num(tf, "fp8", &at)?,
@@ -168,6 +192,8 @@ pub(crate) fn deployment(
             memory_gb: num(g, "memory_gb", &at)?,
             compute_efficiency: num(g, "compute_efficiency", &at)?,
             memory_efficiency: num(g, "memory_efficiency", &at)?,
+            idle_w: num(g, "idle_w", &at)?,
+            peak_w: num(g, "peak_w", &at)?,
         },
         model: Model {
             params_b: num(m, "params_b", &mat)?,
@@ -179,7 +205,14 @@ pub(crate) fn deployment(
         max_num_batched_tokens: num(engine, "max_num_batched_tokens", "engine")? as usize,
         max_num_seqs: num(engine, "max_num_seqs", "engine")? as usize,
         gpu_memory_utilization: num(engine, "gpu_memory_utilization", "engine")?,
-    })
+    };
+    if d.gpu.peak_w < d.gpu.idle_w {
+        return Err(format!(
+            "{at}: peak_w ({}) is below idle_w ({})",
+            d.gpu.peak_w, d.gpu.idle_w
+        ));
+    }
+    Ok(d)
 }
 
 /// Model mode as `sim_server` asks for it: the `--sim-config` file, the
@@ -244,6 +277,8 @@ mod tests {
                 memory_gb: 80.0,
                 compute_efficiency: 0.55,
                 memory_efficiency: 0.8,
+                idle_w: 80.0,
+                peak_w: 700.0,
             },
             model: Model {
                 params_b: 8.0,
@@ -271,6 +306,31 @@ mod tests {
         assert!((prefill - want).abs() < 1e-12);
         // Tensor parallelism divides both.
         assert!((h100_8b(2).step_seconds(1, 1024) - decode / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn step_activity_runs_from_memory_bound_to_compute_bound() {
+        let d = h100_8b(1);
+        // One decode token: almost all memory time.
+        let decode = d.step_activity(1, 1024);
+        assert!((decode - MEMORY_BOUND_ACTIVITY).abs() < 0.01, "{decode}");
+        // A full prefill chunk is compute bound: activity 1.
+        assert!((d.step_activity(8192, 0) - 1.0).abs() < 1e-12);
+        // In between it grows with the compute share.
+        let mid = d.step_activity(256, 256 * 1024);
+        assert!(mid > decode && mid < 1.0, "{mid}");
+    }
+
+    #[test]
+    fn peak_below_idle_is_refused() {
+        let text = "gpus:\n  g: { tflops: { bf16: 1, fp8: 1, fp4: 1 }, memory_tbs: 1, memory_gb: 80, compute_efficiency: 1, memory_efficiency: 1, idle_w: 500, peak_w: 400 }\nmodels:\n  m: { params_b: 1, active_params_b: 1, kv_bytes_per_token: 1 }\nengine: { max_num_batched_tokens: 1, max_num_seqs: 1, gpu_memory_utilization: 0.9 }\n";
+        let doc = servebench_yaml::parse(text).unwrap();
+        let err = deployment(&doc, "g", "m", Precision::Bf16, 1).unwrap_err();
+        assert_eq!(err, "gpus.g: peak_w (400) is below idle_w (500)");
+        let ok = text.replace("idle_w: 500", "idle_w: 40");
+        let doc = servebench_yaml::parse(&ok).unwrap();
+        let d = deployment(&doc, "g", "m", Precision::Bf16, 1).unwrap();
+        assert_eq!((d.gpu.idle_w, d.gpu.peak_w), (40.0, 400.0));
     }
 
     #[test]

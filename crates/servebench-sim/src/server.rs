@@ -95,6 +95,25 @@ pub async fn serve(
     opts: SimOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_with_gpu_metrics(listener, opts, None, shutdown)
+        .await
+        .map_err(|e| match e {
+            crate::SimError::Io(io) => io,
+            other => std::io::Error::other(other),
+        })
+}
+
+/// [`serve`], and in model mode the simulated GPUs' power draw written to
+/// `gpu_metrics` (module `power`) from now until the drain ends, when a
+/// last sample is written. Without a deployment (fast mode) `gpu_metrics`
+/// is left empty. Errors: serving's I/O errors, else the first failed write
+/// of the metrics file.
+pub async fn serve_with_gpu_metrics(
+    listener: TcpListener,
+    opts: SimOptions,
+    gpu_metrics: Option<crate::GpuMetrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), crate::SimError> {
     let engine = opts.deployment.clone().map(|(deployment, speedup)| {
         let gauges = Arc::new(Gauges::default());
         (
@@ -102,6 +121,12 @@ pub async fn serve(
             gauges,
         )
     });
+    let sampler = match (gpu_metrics, &opts.deployment, &engine) {
+        (Some(out), Some((deployment, speedup)), Some((_, gauges))) => Some(
+            crate::power::Sampler::start(out, deployment.clone(), *speedup, Arc::clone(gauges))?,
+        ),
+        _ => None,
+    };
     let state = Arc::new(State {
         opts,
         stats: Stats::default(),
@@ -137,7 +162,12 @@ pub async fn serve(
         }
     }
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
-    Ok(())
+    match sampler {
+        Some(s) => tokio::task::spawn_blocking(move || s.stop())
+            .await
+            .unwrap_or(Err(crate::SimError::SamplerPanicked)),
+        None => Ok(()),
+    }
 }
 
 fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {

@@ -379,6 +379,8 @@ async fn model_mode_follows_the_documented_formula() {
         memory_gb: 80.0,
         compute_efficiency: 0.55,
         memory_efficiency: 0.8,
+        idle_w: 80.0,
+        peak_w: 700.0,
     };
     let model = Model {
         params_b: 8.0,
@@ -460,6 +462,8 @@ async fn requests_wait_for_kv_cache() {
         memory_gb: 18.0,
         compute_efficiency: 0.55,
         memory_efficiency: 0.8,
+        idle_w: 80.0,
+        peak_w: 700.0,
     };
     let model = Model {
         params_b: 8.0,
@@ -616,6 +620,8 @@ async fn a_slow_tokenizer_is_off_the_simulated_clock() {
             memory_gb: 80.0,
             compute_efficiency: 0.55,
             memory_efficiency: 0.8,
+            idle_w: 80.0,
+            peak_w: 700.0,
         },
         model: Model {
             params_b: 8.0,
