@@ -39,6 +39,8 @@ pub(crate) enum Ty {
     OneOf(&'static [&'static str]),
     /// `Dict[str, T]`.
     Map(&'static Ty),
+    /// `Union[int, List[int]]` (a generated single-node row's `conc`).
+    IntOrIntList,
 }
 
 pub(crate) struct Field {
@@ -266,22 +268,38 @@ fn join(loc: &str, part: &str) -> String {
     }
 }
 
+/// `key` is `alias` spelled with underscores (pydantic's field name, which
+/// `populate_by_name` accepts too); compared without allocating, as this
+/// runs for every key of every entry and generated row.
+fn is_python_name(key: &str, alias: &str) -> bool {
+    alias.contains('-')
+        && key.len() == alias.len()
+        && key
+            .bytes()
+            .zip(alias.bytes())
+            .all(|(k, a)| k == if a == b'-' { b'_' } else { a })
+}
+
 pub(crate) fn check_model(dict: &Dict, model: &Model, loc: &str, issues: &mut Vec<String>) {
     let before = issues.len();
     for field in model.fields {
-        let python_name = field.alias.replace('-', "_");
-        let value = dict.get(field.alias).or_else(|| dict.get(&python_name));
-        let here = join(loc, field.alias);
+        let value = dict.get(field.alias).or_else(|| {
+            dict.iter()
+                .find(|(k, _)| is_python_name(k, field.alias))
+                .map(|(_, v)| v)
+        });
         match value {
-            None if field.required => issues.push(format!("{here}: Field required")),
+            None if field.required => {
+                issues.push(format!("{}: Field required", join(loc, field.alias)));
+            }
             None => {}
             Some(Value::Null) if field.nullable => {}
-            Some(v) => check(v, field.ty, &here, issues),
+            Some(v) => check(v, field.ty, &join(loc, field.alias), issues),
         }
     }
     for key in dict.keys() {
         let known = model.fields.iter().any(|f| {
-            key == f.alias || (key == f.alias.replace('-', "_") && !dict.contains_key(f.alias))
+            key == f.alias || (is_python_name(key, f.alias) && !dict.contains_key(f.alias))
         });
         if !known {
             issues.push(format!(
@@ -383,6 +401,15 @@ fn check(value: &Value, ty: Ty, loc: &str, issues: &mut Vec<String>) {
                     .collect::<Vec<_>>()
                     .join(" or ")
             )),
+        },
+        Ty::IntOrIntList => match value {
+            Value::List(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    check(v, Ty::Int, &join(loc, &i.to_string()), issues);
+                }
+                Ok(())
+            }
+            _ => coerce_int(value).map(drop),
         },
         Ty::Map(item) => match value {
             Value::Dict(d) => {
@@ -538,6 +565,19 @@ pub(crate) fn conc_rule_with(dict: &Dict, positive_range: bool) -> Result<(), St
 mod tests {
     use super::*;
     use servebench_yaml::parse as parse_yaml;
+
+    #[test]
+    fn python_names_match_without_allocating() {
+        assert!(is_python_name("model_prefix", "model-prefix"));
+        assert!(is_python_name("dp_attn", "dp-attn"));
+        assert!(!is_python_name("model-prefix", "model-prefix"));
+        assert!(
+            !is_python_name("tp", "tp"),
+            "no dash: only the alias itself"
+        );
+        assert!(!is_python_name("model_prefi", "model-prefix"));
+        assert!(!is_python_name("model_prefiy", "model-prefix"));
+    }
 
     const SN: &str = "
 image: img:1

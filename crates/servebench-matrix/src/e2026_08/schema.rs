@@ -505,7 +505,7 @@ static SN_ROW: Model = Model {
         req("pcp-size", Ty::StrictPosInt),
         req("ep", Ty::Int),
         req("dp-attn", Ty::Bool),
-        // `conc: Union[int, List[int]]`, checked apart.
+        req("conc", Ty::IntOrIntList),
         req("max-model-len", Ty::Int),
         req("exp-name", Ty::Str),
         req("disagg", Ty::LitBool(false)),
@@ -665,21 +665,7 @@ pub(crate) fn check_row(row: &Dict, multinode: bool) -> Vec<String> {
         (true, true) => &MN_AGENTIC_ROW,
     };
     let mut issues = Vec::new();
-    if agentic || multinode {
-        check_model(row, model, "", &mut issues);
-    } else {
-        let mut without_conc = row.clone();
-        let conc = without_conc.remove("conc");
-        check_model(&without_conc, model, "", &mut issues);
-        let conc_ok = match conc {
-            None => false,
-            Some(Value::List(items)) => items.iter().all(|c| coerce_int(c).is_ok()),
-            Some(v) => coerce_int(&v).is_ok(),
-        };
-        if !conc_ok {
-            issues.push("conc: Input should be a valid integer or list of integers".to_owned());
-        }
-    }
+    check_model(row, model, "", &mut issues);
     if !issues.is_empty() {
         return issues;
     }
