@@ -123,13 +123,39 @@ fn serve(args: &ServeArgs, model: &str, edition: Edition) -> Result<ExitCode, Er
             )
             .exit();
     }
-    let dataset = run.dataset(run.dataset_path.as_deref());
+    let dataset = run.dataset(run.dataset_path.as_deref(), edition, cpu_count());
     let opts = run.prepare_options(dataset?);
     serve::main(args, model, opts, edition)
 }
 
 /// The `metrics` test command: the output document, and the failure
 /// gate's message (2026-08; the command then exits 1 after printing).
+/// Python's `os.cpu_count()`: the CPUs online in the system (not this
+/// process's affinity), from `/sys/devices/system/cpu/online`; where that
+/// cannot be read, the parallelism available to the process.
+fn cpu_count() -> usize {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|text| count_cpu_list(text.trim()));
+    online.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The number of CPUs in a kernel CPU list (`0-3,8,10-11` → 7).
+fn count_cpu_list(list: &str) -> Option<usize> {
+    let mut total = 0usize;
+    for part in list.split(',') {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?),
+            None => {
+                let a = part.parse::<usize>().ok()?;
+                (a, a)
+            }
+        };
+        total = total.checked_add(b.checked_sub(a)?.checked_add(1)?)?;
+    }
+    (total > 0).then_some(total)
+}
+
 fn metrics(input: &Path, edition: Edition) -> Result<(String, Option<String>), Error> {
     let value = servebench_results::read_json(input)?;
     let outcome = MetricsCase::from_value(&value, edition).and_then(|c| c.run())?;
@@ -192,6 +218,15 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(count_cpu_list("0-3,8,10-11"), Some(7));
+        assert_eq!(count_cpu_list("0"), Some(1));
+        assert_eq!(count_cpu_list(""), None);
+        assert_eq!(count_cpu_list("3-1"), None);
+        assert!(cpu_count() >= 1);
+    }
 
     #[test]
     fn the_flags_defaults_are_the_options_defaults() {

@@ -302,3 +302,29 @@ fn a_burstiness_of_zero_fails_as_in_the_original() {
         );
     }
 }
+
+/// The 2026-08 options do not exist in edition 2026-02: a usage error
+/// (exit 2) naming the option.
+#[test]
+fn edition_2026_08_options_are_refused_under_2026_02() {
+    let dir = scratch("edition-options");
+    for (args, needle) in [
+        (&["--random-num-workers", "2"][..], "--random-num-workers"),
+        (&["--dsv4"][..], "--dsv4"),
+        (&["--tokenizer-mode", "deepseek_v4"][..], "--tokenizer-mode"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_benchmark_serving"))
+            .args(["--model", "m", "--dataset-name", "random", "--dry-run"])
+            .args(args)
+            .env("INFERENCEX_CONTRACT", "2026-02")
+            .current_dir(&dir)
+            .output()
+            .expect("run benchmark_serving");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains("2026-02"),
+            "{stderr}"
+        );
+    }
+}

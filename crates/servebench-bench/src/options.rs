@@ -10,8 +10,9 @@ use crate::{MAX_CONCURRENCY, MAX_WARMUPS};
 use servebench_contract::Edition;
 use servebench_metrics::{MetricsError, MetricsOptions};
 use servebench_prompts::{
-    check_burstiness, check_max_len, check_prompts, check_rate, check_total, require_path, Dataset,
-    LimitError, PrepareOptions, PromptsError, RandomOptions, SonnetOptions,
+    check_burstiness, check_max_len, check_prompts, check_rate, check_total, require_path,
+    resolve_workers, Dataset, LimitError, Padding, PrepareOptions, PromptsError, RandomOptions,
+    SonnetOptions,
 };
 use servebench_pyjson::{Dict, Value};
 
@@ -374,8 +375,15 @@ impl Default for BenchOptions {
 impl BenchOptions {
     /// The dataset these options select, its file at `path` (the command
     /// line: `dataset_path` as given; the service: resolved in its data
-    /// directory); a file dataset needs one.
-    pub fn dataset(&self, path: Option<&str>) -> Result<Dataset, PromptsError> {
+    /// directory); a file dataset needs one. The edition picks where the
+    /// random dataset's padding comes from; `cpu_count` (the machine's, as
+    /// Python's `os.cpu_count()`) sizes `--random-num-workers 0`.
+    pub fn dataset(
+        &self,
+        path: Option<&str>,
+        edition: Edition,
+        cpu_count: usize,
+    ) -> Result<Dataset, PromptsError> {
         self.check_dataset_limits()?;
         let path = || require_path(&self.dataset_name, path);
         let num_prompts = usize::try_from(self.num_prompts).unwrap_or(usize::MAX);
@@ -387,6 +395,13 @@ impl BenchOptions {
                 num_prompts,
                 range_ratio: self.random_range_ratio,
                 use_chat_template: self.use_chat_template,
+                dsv4: self.dsv4,
+                padding: match edition {
+                    Edition::E2026_02 => Padding::Global,
+                    _ => Padding::Local {
+                        workers: resolve_workers(self.random_num_workers, cpu_count),
+                    },
+                },
             }),
             "sharegpt" => Dataset::ShareGpt {
                 path: path()?,
@@ -721,7 +736,7 @@ mod tests {
             seed: 3,
             ..BenchOptions::default()
         };
-        let dataset = options.dataset(None).unwrap();
+        let dataset = options.dataset(None, Edition::E2026_02, 1).unwrap();
         let Dataset::Random(random) = &dataset else {
             panic!("{dataset:?}")
         };
@@ -730,12 +745,14 @@ mod tests {
             dataset_name: "sonnet".into(),
             ..options.clone()
         };
-        let e = sonnet.dataset(None).unwrap_err();
+        let e = sonnet.dataset(None, Edition::E2026_02, 1).unwrap_err();
         assert_eq!(
             e.to_string(),
             "--dataset-path is required for --dataset-name sonnet"
         );
-        let Ok(Dataset::Sonnet { options: s, .. }) = sonnet.dataset(Some("x")) else {
+        let Ok(Dataset::Sonnet { options: s, .. }) =
+            sonnet.dataset(Some("x"), Edition::E2026_02, 1)
+        else {
             panic!("a sonnet dataset")
         };
         assert!(s.chat_backend);

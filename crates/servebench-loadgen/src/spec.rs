@@ -469,18 +469,22 @@ pub(crate) fn validate(mut spec: LoadSpec, policy: &Policy) -> Result<ValidSpec,
         ),
         None => None,
     };
-    let dataset = spec.dataset(dataset_path.as_deref()).map_err(|e| {
-        if let PromptsError::Limit(l) = e {
-            return limit(l);
-        }
-        let file_dataset = ["sharegpt", "sonnet", "custom"].contains(&spec.dataset_name.as_str());
-        let field = if spec.dataset_path.is_none() && file_dataset {
-            "dataset_path"
-        } else {
-            "dataset_name"
-        };
-        field_error(field, e.to_string())
-    })?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dataset = spec
+        .dataset(dataset_path.as_deref(), EDITION, cpus)
+        .map_err(|e| {
+            if let PromptsError::Limit(l) = e {
+                return limit(l);
+            }
+            let file_dataset =
+                ["sharegpt", "sonnet", "custom"].contains(&spec.dataset_name.as_str());
+            let field = if spec.dataset_path.is_none() && file_dataset {
+                "dataset_path"
+            } else {
+                "dataset_name"
+            };
+            field_error(field, e.to_string())
+        })?;
     let (tokenizer_field, tokenizer_name) = match &spec.tokenizer {
         Some(t) => ("tokenizer", t.as_str()),
         None => ("model", model.as_str()),

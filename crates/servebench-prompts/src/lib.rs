@@ -42,7 +42,10 @@ pub use limits::{
     BURSTINESS, MAX_LEN, MAX_PROMPTS, MAX_REQUEST_RATE, MAX_TOTAL_TOKENS, MIN_REQUEST_RATE,
 };
 pub use pyrandom::PyRandom;
-pub use random::{sample as sample_random, sample_direct as sample_random_direct, RandomOptions};
+pub use random::{
+    chunk_count, dsv4_prompt, resolve_workers, sample as sample_random,
+    sample_direct as sample_random_direct, Padding, RandomOptions, DSV4_NEEDS_CHAT,
+};
 pub use rng::RandomState;
 pub use tokenizer::Tokenizer;
 
@@ -204,8 +207,25 @@ pub fn prepare_cancellable(
     // The original seeds both numpy's and Python's generators with --seed.
     let mut rng = rng::RandomState::new(opts.seed);
     let mut py = pyrandom::PyRandom::new(opts.seed.into());
+    let mut generation_lines = String::new();
     let requests = match &opts.dataset {
-        Dataset::Random(r) => random::sample_cancellable(tok, &mut rng, r, cancel)?,
+        Dataset::Random(r) => {
+            let began = std::time::Instant::now();
+            let requests = random::sample_cancellable(tok, &mut rng, r, cancel)?;
+            // The original's parallel path announces itself (before the
+            // statistics block).
+            if let Padding::Local { workers } = r.padding {
+                if workers > 1 {
+                    generation_lines = format!(
+                        "Generating {} prompts using {} worker processes...\nPrompt generation completed in {:.1}s\n",
+                        r.num_prompts,
+                        chunk_count(r.num_prompts, workers),
+                        began.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            requests
+        }
         Dataset::ShareGpt {
             path,
             num_prompts,
@@ -219,7 +239,7 @@ pub fn prepare_cancellable(
     if cancel.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(PromptsError::Cancelled);
     }
-    let statistics = length_statistics(&requests)?;
+    let statistics = generation_lines + &length_statistics(&requests)?;
     let gaps = arrival_gaps(&mut rng, requests.len(), opts.request_rate, opts.burstiness)?;
     // Drawn from Python's `random` after the dataset sampled from it.
     let lora = if opts.lora_modules.is_empty() {

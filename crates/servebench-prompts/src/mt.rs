@@ -22,6 +22,11 @@ impl Mt19937 {
         Mt19937 { mt, pos: N }
     }
 
+    /// The state array as it stands (numpy's `get_state()[1]`).
+    pub(crate) fn key(&self) -> &[u32; N] {
+        &self.mt
+    }
+
     /// `init_by_array(key)`, as CPython's `random.seed(int)` uses it.
     pub(crate) fn from_key(key: &[u32]) -> Self {
         let mut s = Self::from_seed(19_650_218);

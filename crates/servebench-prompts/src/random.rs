@@ -16,6 +16,107 @@ pub struct RandomOptions {
     pub num_prompts: usize,
     pub range_ratio: f64,
     pub use_chat_template: bool,
+    /// `--dsv4`: the DeepSeek-V4 chat encoding instead of the tokenizer's
+    /// template (needs `use_chat_template`).
+    pub dsv4: bool,
+    /// Where the padding tokens come from (the edition's rule).
+    pub padding: Padding,
+}
+
+/// Where the adjust loop's padding tokens are drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Edition 2026-02: the global stream, prompt after prompt.
+    Global,
+    /// Edition 2026-08: a local generator seeded (`init_by_array`) with the
+    /// first four words of the global state after the offsets were drawn.
+    /// With `workers` 1 it pads every prompt (the serial path); with more,
+    /// prompts are split into `ceil(n / workers)`-sized chunks, each padded
+    /// from `RandomState(seed)`, the seeds drawn from the local generator
+    /// (`randint(0, 2**31)`) chunk after chunk.
+    Local { workers: usize },
+}
+
+/// `--random-num-workers` resolved as the original does: 0 or less means
+/// `min(cpu_count, 8)` (at least 1).
+pub fn resolve_workers(requested: i64, cpu_count: usize) -> usize {
+    if requested <= 0 {
+        cpu_count.clamp(1, 8)
+    } else {
+        usize::try_from(requested).unwrap_or(usize::MAX)
+    }
+}
+
+/// The number of chunks (the original's "worker processes") `n` prompts
+/// are split into with `workers` workers: chunks of `ceil(n / workers)`,
+/// empty ones dropped.
+pub fn chunk_count(n: usize, workers: usize) -> usize {
+    let size = chunk_size(n, workers);
+    n.div_ceil(size)
+}
+
+fn chunk_size(n: usize, workers: usize) -> usize {
+    n.div_ceil(workers.max(1)).max(1)
+}
+
+/// The message of `--dsv4` without `--use-chat-template`.
+pub const DSV4_NEEDS_CHAT: &str = "--dsv4 requires --use-chat-template to be set.";
+
+/// The DeepSeek-V4 encoding of one user message in thinking mode
+/// (SPEC-bench §2.8).
+pub fn dsv4_prompt(content: &str) -> String {
+    format!("<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}><\u{ff5c}User\u{ff5c}>{content}<\u{ff5c}Assistant\u{ff5c}><think>")
+}
+
+/// The chat prompt of `content`: the DeepSeek-V4 encoding or the
+/// tokenizer's template.
+fn chat_prompt(tok: &Tokenizer, content: &str, dsv4: bool) -> Result<String, PromptsError> {
+    if dsv4 {
+        Ok(dsv4_prompt(content))
+    } else {
+        tok.chat_prompt(content)
+    }
+}
+
+/// The generators padding draws from, per prompt.
+enum PadSource<'a> {
+    Global(&'a mut RandomState),
+    Chunks { rngs: Vec<RandomState>, size: usize },
+}
+
+impl PadSource<'_> {
+    fn new<'a>(rng: &'a mut RandomState, opts: &RandomOptions) -> PadSource<'a> {
+        match opts.padding {
+            Padding::Global => PadSource::Global(rng),
+            Padding::Local { workers } => {
+                let mut local = RandomState::from_key(&rng.first_state_words());
+                let n = opts.num_prompts;
+                if workers <= 1 {
+                    return PadSource::Chunks {
+                        rngs: vec![local],
+                        size: usize::MAX,
+                    };
+                }
+                let size = chunk_size(n, workers);
+                let rngs = (0..chunk_count(n, workers))
+                    .map(|_| RandomState::new(local.randint(0, 1 << 31) as u32))
+                    .collect();
+                PadSource::Chunks { rngs, size }
+            }
+        }
+    }
+
+    /// The generator prompt `i` pads from.
+    fn rng(&mut self, i: usize) -> &mut RandomState {
+        match self {
+            PadSource::Global(rng) => rng,
+            PadSource::Chunks { rngs, size } => {
+                let last = rngs.len().saturating_sub(1);
+                let k = (i / *size).min(last);
+                &mut rngs[k]
+            }
+        }
+    }
 }
 
 /// The original retries the decode → encode round trip at most this often.
@@ -68,7 +169,7 @@ pub(crate) fn sample_cancellable(
         }
     }
     let plan = plan(tok, rng, opts)?;
-    build_direct(tok, rng, opts, plan, cancel)
+    build_direct(tok, &mut PadSource::new(rng, opts), opts, plan, cancel)
 }
 
 fn check(cancel: &AtomicBool) -> Result<(), PromptsError> {
@@ -109,9 +210,12 @@ fn plan(
         .into_iter()
         .map(|t| t as u32)
         .collect();
+    if opts.dsv4 && !opts.use_chat_template {
+        return Err(PromptsError::Options(DSV4_NEEDS_CHAT.into()));
+    }
     let mut input_len = opts.input_len;
     if opts.use_chat_template {
-        let dummy = tok.chat_prompt("a")?;
+        let dummy = chat_prompt(tok, "a", opts.dsv4)?;
         input_len -= tok.encode(&dummy)?.len() as i64 - 1;
     }
     let n = opts.num_prompts;
@@ -142,12 +246,18 @@ pub fn sample_direct(
     opts: &RandomOptions,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
     let plan = plan(tok, rng, opts)?;
-    build_direct(tok, rng, opts, plan, &AtomicBool::new(false))
+    build_direct(
+        tok,
+        &mut PadSource::new(rng, opts),
+        opts,
+        plan,
+        &AtomicBool::new(false),
+    )
 }
 
 fn build_direct(
     tok: &Tokenizer,
-    rng: &mut RandomState,
+    pad: &mut PadSource,
     opts: &RandomOptions,
     plan: Plan,
     cancel: &AtomicBool,
@@ -175,7 +285,7 @@ fn build_direct(
             let mut ids = tok.encode(&prompt)?;
             match ids.len().cmp(&target) {
                 std::cmp::Ordering::Less => {
-                    let extra = rng.randint_n(0, vocab, target - ids.len());
+                    let extra = pad.rng(i).randint_n(0, vocab, target - ids.len());
                     ids.extend(extra.into_iter().map(|t| t as u32));
                 }
                 std::cmp::Ordering::Greater => ids.truncate(target),
@@ -187,7 +297,7 @@ fn build_direct(
             prompt = tok.decode(&ids)?;
         }
         if opts.use_chat_template {
-            prompt = tok.chat_prompt(&prompt)?;
+            prompt = chat_prompt(tok, &prompt, opts.dsv4)?;
         }
         // The original re-encodes the final prompt; when the loop ended on an
         // exact match that encoding is the one just made.
@@ -383,6 +493,7 @@ fn sample_incremental(
     cancel: &AtomicBool,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
     let plan = plan(tok, rng, opts)?;
+    let mut pad = PadSource::new(rng, opts);
     let lens: Vec<usize> = plan
         .input_lens
         .iter()
@@ -397,7 +508,7 @@ fn sample_incremental(
     };
     let Some(reference) = reference else {
         // Prompts longer than the vocabulary: no single reference slice.
-        return build_direct(tok, rng, opts, plan, cancel);
+        return build_direct(tok, &mut pad, opts, plan, cancel);
     };
     let Plan {
         input_lens: _,
@@ -457,7 +568,7 @@ fn sample_incremental(
                 let j = requests.len();
                 let (mut prompt, mut step) = result?;
                 while let Step::NeedsPadding(mut ids) = step {
-                    let extra = rng.randint_n(0, vocab, prompt.target - ids.len());
+                    let extra = pad.rng(j).randint_n(0, vocab, prompt.target - ids.len());
                     ids.extend(extra.into_iter().map(|t| t as u32));
                     prompt.redecode(&cx, &ids)?;
                     step = prompt.advance(&cx)?;
@@ -468,7 +579,7 @@ fn sample_incremental(
                     prompt,
                     converged,
                     output_lens[j],
-                    opts.use_chat_template,
+                    opts.use_chat_template.then_some(opts.dsv4),
                 )?);
             }
         }
@@ -484,11 +595,12 @@ fn finish(
     prompt: Prompt,
     converged: bool,
     output_len: i64,
-    chat: bool,
+    // `Some(dsv4)`: wrapped in the chat template.
+    chat: Option<bool>,
 ) -> Result<SampledRequest, PromptsError> {
     let target = prompt.target;
-    if chat {
-        let text = cx.tok.chat_prompt(&prompt.text)?;
+    if let Some(dsv4) = chat {
+        let text = chat_prompt(cx.tok, &prompt.text, dsv4)?;
         let prompt_len = cx.tok.encode(&text)?.len();
         return Ok(SampledRequest {
             prompt: text,
@@ -509,4 +621,73 @@ fn finish(
         output_len,
         target_len: target,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_and_chunks_follow_the_original() {
+        assert_eq!(resolve_workers(0, 16), 8);
+        assert_eq!(resolve_workers(-3, 2), 2);
+        assert_eq!(resolve_workers(0, 0), 1);
+        assert_eq!(resolve_workers(3, 64), 3);
+        // 10 prompts on 3 workers: 4 + 4 + 2; on 8: chunks of 2, 5 of them.
+        assert_eq!(chunk_count(10, 3), 3);
+        assert_eq!(chunk_count(10, 8), 5);
+        assert_eq!(chunk_count(16, 8), 8);
+        assert_eq!(chunk_count(3, 100), 3);
+        assert_eq!(chunk_count(0, 4), 0);
+    }
+
+    #[test]
+    fn local_padding_seeds_from_the_state_without_advancing_it() {
+        let opts = |padding| RandomOptions {
+            input_len: 8,
+            output_len: 4,
+            prefix_len: 0,
+            num_prompts: 10,
+            range_ratio: 1.0,
+            use_chat_template: false,
+            dsv4: false,
+            padding,
+        };
+        let mut global = RandomState::new(7);
+        global.randint_n(0, 100, 5);
+        let mut copy = global.clone();
+        let mut pad = PadSource::new(&mut global, &opts(Padding::Local { workers: 3 }));
+        let mut local = RandomState::from_key(&copy.first_state_words());
+        let seeds: Vec<u32> = (0..3).map(|_| local.randint(0, 1 << 31) as u32).collect();
+        // Prompts 0-3 pad from chunk 0, 4-7 from chunk 1, 8-9 from chunk 2.
+        for (i, seed) in [(0, seeds[0]), (4, seeds[1]), (9, seeds[2])] {
+            let want = RandomState::new(seed).randint(0, 1000);
+            let mut state = copy.clone();
+            let mut fresh = PadSource::new(&mut state, &opts(Padding::Local { workers: 3 }));
+            assert_eq!(fresh.rng(i).randint(0, 1000), want, "prompt {i}");
+        }
+        assert!(pad.rng(3).randint(0, 10) < 10);
+        drop(pad);
+        // The global stream is where it was.
+        assert_eq!(global.next_u32(), copy.next_u32());
+        // One worker: the local generator itself, for every prompt.
+        let mut serial = PadSource::new(&mut global, &opts(Padding::Local { workers: 1 }));
+        let first = serial.rng(9).next_u32();
+        let mut again = copy.clone();
+        let mut local = RandomState::from_key(&again.first_state_words());
+        assert_eq!(first, local.next_u32());
+        again.next_u32();
+    }
+
+    #[test]
+    fn dsv4_encoding_of_one_user_message() {
+        assert_eq!(
+            dsv4_prompt("Hello, world"),
+            "<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}><\u{ff5c}User\u{ff5c}>Hello, world<\u{ff5c}Assistant\u{ff5c}><think>"
+        );
+        assert_eq!(
+            dsv4_prompt("a"),
+            "<｜begin▁of▁sentence｜><｜User｜>a<｜Assistant｜><think>"
+        );
+    }
 }

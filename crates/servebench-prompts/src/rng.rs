@@ -40,6 +40,21 @@ impl RandomState {
         }
     }
 
+    /// `np.random.RandomState(list_of_words)`: seeded with `init_by_array`.
+    pub fn from_key(key: &[u32]) -> Self {
+        RandomState {
+            mt: Mt19937::from_key(key),
+            cached_gauss: None,
+        }
+    }
+
+    /// `get_state()[1][:4]`: the first four words of the state array,
+    /// without advancing the stream.
+    pub fn first_state_words(&self) -> [u32; 4] {
+        let k = self.mt.key();
+        [k[0], k[1], k[2], k[3]]
+    }
+
     /// The next tempered 32-bit output.
     pub fn next_u32(&mut self) -> u32 {
         self.mt.next_u32()

@@ -3,7 +3,8 @@
 
 use servebench_prompts::{
     length_statistics, sample_custom, sample_random, sample_random_direct, sample_sharegpt,
-    sample_sonnet, PromptsError, PyRandom, RandomOptions, RandomState, SonnetOptions, Tokenizer,
+    sample_sonnet, Padding, PromptsError, PyRandom, RandomOptions, RandomState, SonnetOptions,
+    Tokenizer,
 };
 use std::path::{Path, PathBuf};
 
@@ -103,6 +104,8 @@ fn random_prompts_hit_their_target_lengths() {
         num_prompts: 8,
         range_ratio: 0.5,
         use_chat_template: false,
+        dsv4: false,
+        padding: Padding::Global,
     };
     let requests = sample_random(&tok, &mut rng, &opts).unwrap();
     assert_eq!(requests.len(), 8);
@@ -254,7 +257,15 @@ fn incremental_sampling_equals_the_direct_algorithm() {
         (700, 0.8, 8, true, 11),
         (5, 1.0, 30, false, 5),
     ];
-    for (input_len, range_ratio, num_prompts, use_chat_template, seed) in cases {
+    let paddings = [
+        Padding::Global,
+        Padding::Local { workers: 1 },
+        Padding::Local { workers: 3 },
+    ];
+    for ((input_len, range_ratio, num_prompts, use_chat_template, seed), padding) in cases
+        .into_iter()
+        .flat_map(|c| paddings.into_iter().map(move |p| (c, p)))
+    {
         let opts = RandomOptions {
             input_len,
             output_len: 64,
@@ -262,6 +273,8 @@ fn incremental_sampling_equals_the_direct_algorithm() {
             num_prompts,
             range_ratio,
             use_chat_template,
+            dsv4: false,
+            padding,
         };
         let mut fast_rng = RandomState::new(seed);
         let mut slow_rng = RandomState::new(seed);
