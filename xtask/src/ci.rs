@@ -61,8 +61,17 @@ pub fn run() -> Result<()> {
             .arg(shared.join("tokenizers"))
             .args(["--env", "INFERENCEX_CONTRACT=2026-02"]),
     )?;
-    // Edition 2026-08 (the default, so unpinned): the families whose tools
-    // speak it so far.
+    // Edition 2026-08 (the default, so unpinned).
+    step(
+        "golden prompt cases, edition 2026-08",
+        Command::new("python3")
+            .arg(shared.join("check_prompts.py"))
+            .arg(shared.join("2026-08/golden-prompts"))
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--tokenizers")
+            .arg(shared.join("tokenizers")),
+    )?;
     for family in EDITION_2026_08_FAMILIES {
         step(
             &format!("golden cases, edition 2026-08, {family}*"),
@@ -159,10 +168,9 @@ fn setup(root: &Path, shared: &Path, cargo: &str) -> Result<()> {
     Ok(())
 }
 
-/// The case families of `../shared/reference/2026-08/golden` whose tools
-/// follow edition 2026-08 (`bsm-` and the 2026-08 prompt cases join when
-/// `benchmark_serving` does).
-const EDITION_2026_08_FAMILIES: &[&str] = &["gsc-", "pc-", "pw-", "pr-", "cr-", "cer-"];
+/// The case families of `../shared/reference/2026-08/golden`: every tool
+/// of the set follows edition 2026-08.
+const EDITION_2026_08_FAMILIES: &[&str] = &["gsc-", "pc-", "bsm-", "pw-", "pr-", "cr-", "cer-"];
 
 /// Where `setup` installs moto, relative to the workspace root; the S3
 /// test looks there too.

@@ -131,3 +131,19 @@ fn rust_log_filters_the_log() {
     assert!(!text.contains("listening"), "{text}");
     assert!(!text.contains("exiting"), "{text}");
 }
+
+/// The SIGTERM handler is installed before the address is printed: a
+/// signal sent the moment "listening" appears is a clean shutdown, never
+/// the default action (death by signal, nothing saved). Before the fix it
+/// was installed only when the server first polled it: a window of
+/// microseconds after the line, which a loaded CI machine hit once
+/// (`rust_log_filters_the_log` died by SIGTERM). Repeated to widen the net.
+#[test]
+fn sigterm_right_after_listening_shuts_down_cleanly() {
+    for i in 0..12 {
+        let dir = scratch(&format!("logs-early-term-{i}"));
+        let mut svc = service(&dir, &[], &[]);
+        let status = terminate(&mut svc, Duration::from_secs(30));
+        assert!(status.success(), "try {i}: {status}");
+    }
+}

@@ -124,6 +124,15 @@ impl Launch {
                 }
             })?;
             let addr = listener.local_addr().map_err(LoadgenError::LocalAddr)?;
+            // A signal future installs its handlers when first polled: poll
+            // it once before anyone can learn the address, or a SIGTERM sent
+            // right after "listening" would kill the process unsaved.
+            let mut shutdown = std::pin::pin!(shutdown);
+            let signalled = tokio::select! {
+                biased;
+                () = &mut shutdown => true,
+                () = std::future::ready(()) => false,
+            };
             listening(addr);
             info!(
                 results = %results,
@@ -139,9 +148,11 @@ impl Launch {
                 token,
                 max_connections,
             };
-            api::serve(listener, Arc::clone(&service), cfg, shutdown)
-                .await
-                .map_err(LoadgenError::Serve)?;
+            if !signalled {
+                api::serve(listener, Arc::clone(&service), cfg, shutdown)
+                    .await
+                    .map_err(LoadgenError::Serve)?;
+            }
             info!("shutting down: no new connections; the active run is stopped and the queue dropped");
             service.drain(DRAIN_TIMEOUT).await;
             info!("exiting");
