@@ -421,7 +421,7 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("[1/3] tiny_128_64_bf16_sim_tp1-ep1-dpafalse_disagg-false_spec-none_conc1_sim-h100_0 ... ok ("), "{stderr}");
+    assert!(stderr.contains("[1/3] tiny_128_64_bf16_sim_tp1-pp1-dcp1-pcp1-ep1-dpafalse_disagg-false_spec-none_conc1_sim-h100_0 ... ok ("), "{stderr}");
     assert!(
         stderr.contains("[3/3] broken_") && stderr.contains("FAILED at server"),
         "{stderr}"

@@ -387,7 +387,7 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
         };
         return Err(SweepError::Setup(why));
     }
-    let jobs = plan::jobs(entries, &selected.runners)?;
+    let jobs = plan::jobs(entries, &selected.runners, cmd.selection.edition)?;
     let tokenizer = root.join(&cmd.tokenizer);
     if !tokenizer.exists() {
         return Err(SweepError::Setup(format!(

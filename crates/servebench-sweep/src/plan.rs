@@ -4,6 +4,7 @@
 
 use crate::SweepError;
 use serde_json::Value;
+use servebench_contract::Edition;
 use servebench_matrix::{MatrixEntry, RunnerConfig};
 
 /// One single-node matrix entry, typed: the fields the workflow reads,
@@ -28,6 +29,14 @@ pub struct Entry {
     pub conc: i64,
     pub max_model_len: i64,
     pub disagg: bool,
+    /// Edition 2026-08 rows: `pp`, `dcp-size`, `pcp-size` (always 1 here:
+    /// [`Entry::from_row`] refuses others); 1 for 2026-02 rows.
+    pub pp: i64,
+    pub dcp_size: i64,
+    pub pcp_size: i64,
+    /// Edition 2026-08 rows: `recipe-fingerprint` (`RECIPE_FINGERPRINT`,
+    /// and the `_recipe-<first 16>` suffix of the result name).
+    pub recipe_fingerprint: Option<String>,
 }
 
 /// One job: a typed entry on the node it runs on.
@@ -42,6 +51,9 @@ pub struct Job {
     pub node: String,
     /// The entry as `generate_sweep_configs` prints it (kept in the records).
     pub row: Value,
+    /// The contract edition the job runs under: the form of its result
+    /// name and the environment `process_result` gets.
+    pub edition: Edition,
 }
 
 /// The matrix entry as JSON (the same text `generate_sweep_configs` prints).
@@ -49,18 +61,28 @@ pub(crate) fn entry_json(entry: &MatrixEntry) -> Value {
     servebench_pyjson::to_serde_json(&servebench_pyjson::Value::Dict(entry.clone()))
 }
 
-/// Jobs for single-node entries, in matrix order. `runners` names the node
-/// an entry runs on when its `runner` is a runner type (the first node of
-/// that type), as a GitHub runner would report its name.
-pub fn jobs(matrix: &[MatrixEntry], runners: &RunnerConfig) -> Result<Vec<Job>, SweepError> {
+/// Jobs for single-node entries, in matrix order, under contract edition
+/// `edition`. `runners` names the node an entry runs on when its `runner`
+/// is a runner type (the first node of that type), as a GitHub runner
+/// would report its name.
+pub fn jobs(
+    matrix: &[MatrixEntry],
+    runners: &RunnerConfig,
+    edition: Edition,
+) -> Result<Vec<Job>, SweepError> {
     matrix
         .iter()
         .enumerate()
-        .map(|(i, e)| job(i, e, runners))
+        .map(|(i, e)| job(i, e, runners, edition))
         .collect()
 }
 
-fn job(index: usize, row: &MatrixEntry, runners: &RunnerConfig) -> Result<Job, SweepError> {
+fn job(
+    index: usize,
+    row: &MatrixEntry,
+    runners: &RunnerConfig,
+    edition: Edition,
+) -> Result<Job, SweepError> {
     let entry = Entry::from_row(index, row)?;
     let runner = &entry.runner;
     let (runner_type, node) = match runners.nodes(runner) {
@@ -85,6 +107,7 @@ fn job(index: usize, row: &MatrixEntry, runners: &RunnerConfig) -> Result<Job, S
         runner_type,
         node,
         row: entry_json(row),
+        edition,
     };
     job.name = result_filename(&job);
     Ok(job)
@@ -118,7 +141,7 @@ impl Entry {
         // Edition 2026-08 rows: pipeline and context parallelism, which
         // neither the simulator nor process_result (2026-02) model.
         for field in ["pp", "dcp-size", "pcp-size"] {
-            if row.get(field).is_some() {
+            if row.get(field).is_some_and(|v| !v.is_null()) {
                 let value = row.int(field)?;
                 if value != 1 {
                     return Err(row.bad(
@@ -150,6 +173,13 @@ impl Entry {
             },
             max_model_len: row.int("max-model-len")?,
             disagg: row.flag("disagg")?,
+            pp: 1,
+            dcp_size: 1,
+            pcp_size: 1,
+            recipe_fingerprint: match row.get("recipe-fingerprint") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(row.text("recipe-fingerprint")?),
+            },
         };
         if entry.conc < 1 || entry.tp < 1 || entry.isl < 1 || entry.osl < 1 {
             return Err(row.bad(
@@ -213,20 +243,27 @@ impl Row<'_> {
     }
 }
 
-/// `benchmark-tmpl.yml`'s RESULT_FILENAME.
+/// `benchmark-tmpl.yml`'s RESULT_FILENAME. Edition 2026-02:
+/// `..._tp{TP}-ep{EP}-dpa{DPA}_...`; 2026-08 (SPEC-bench §0, §2.9):
+/// `..._tp{TP}-pp{PP}-dcp{DCP}-pcp{PCP}-ep{EP}-dpa{DPA}_...`, plus
+/// `_recipe-<first 16 characters>` when the row has a recipe fingerprint.
 pub(crate) fn result_filename(j: &Job) -> String {
+    let e = &j.entry;
+    let parallel = match j.edition {
+        Edition::E2026_02 => format!("tp{}-ep{}-dpa{}", e.tp, e.ep, e.dp_attn),
+        _ => format!(
+            "tp{}-pp{}-dcp{}-pcp{}-ep{}-dpa{}",
+            e.tp, e.pp, e.dcp_size, e.pcp_size, e.ep, e.dp_attn
+        ),
+    };
+    let recipe = match (j.edition, &e.recipe_fingerprint) {
+        (Edition::E2026_02, _) | (_, None) => String::new(),
+        (_, Some(f)) if f.is_empty() => String::new(),
+        (_, Some(f)) => format!("_recipe-{}", f.chars().take(16).collect::<String>()),
+    };
     format!(
-        "{}_{}_{}_tp{}-ep{}-dpa{}_disagg-{}_spec-{}_conc{}_{}",
-        j.entry.exp_name,
-        j.entry.precision,
-        j.entry.framework,
-        j.entry.tp,
-        j.entry.ep,
-        j.entry.dp_attn,
-        j.entry.disagg,
-        j.entry.spec_decoding,
-        j.entry.conc,
-        j.node
+        "{}_{}_{}_{parallel}_disagg-{}_spec-{}_conc{}_{}{recipe}",
+        e.exp_name, e.precision, e.framework, e.disagg, e.spec_decoding, e.conc, j.node
     )
 }
 
@@ -314,9 +351,12 @@ pub(crate) fn bench_args(
 }
 
 /// The job's environment, as the workflow exports it to the benchmark
-/// scripts and `process_result` (a `--server-cmd` sees it too).
+/// scripts and `process_result` (a `--server-cmd` sees it too). Edition
+/// 2026-08 adds `PP_SIZE`, `DCP_SIZE`, `PCP_SIZE` (process_result's GPU
+/// count is `TP × PP_SIZE × PCP_SIZE`, the GPUs it expects in the power CSV)
+/// and `RECIPE_FINGERPRINT`.
 pub(crate) fn env(job: &Job, s: &BenchSettings) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("RUNNER_TYPE", job.runner_type.clone()),
         ("IMAGE", job.entry.image.clone()),
         ("MODEL", job.entry.model.clone()),
@@ -342,7 +382,19 @@ pub(crate) fn env(job: &Job, s: &BenchSettings) -> Vec<(&'static str, String)> {
             "RANDOM_RANGE_RATIO",
             servebench_pyjson::float_repr(s.random_range_ratio),
         ),
-    ]
+    ];
+    if job.edition != Edition::E2026_02 {
+        env.extend([
+            ("PP_SIZE", job.entry.pp.to_string()),
+            ("DCP_SIZE", job.entry.dcp_size.to_string()),
+            ("PCP_SIZE", job.entry.pcp_size.to_string()),
+            (
+                "RECIPE_FINGERPRINT",
+                job.entry.recipe_fingerprint.clone().unwrap_or_default(),
+            ),
+        ]);
+    }
+    env
 }
 
 #[cfg(test)]
@@ -375,7 +427,7 @@ mod tests {
 
     #[test]
     fn result_filename_follows_the_workflow() {
-        let j = job(0, &entry("sim-h100"), &runners()).unwrap();
+        let j = job(0, &entry("sim-h100"), &runners(), Edition::E2026_02).unwrap();
         assert_eq!(
             j.name,
             "dense8b_1k1k_bf16_sim_tp2-ep1-dpafalse_disagg-false_spec-none_conc4_sim-h100_0"
@@ -383,7 +435,7 @@ mod tests {
         assert_eq!(j.runner_type, "sim-h100");
         assert_eq!((j.entry.tp, j.entry.conc, j.entry.dp_attn), (2, 4, false));
         assert_eq!(j.row["max-model-len"], 2248);
-        let j = job(0, &entry("sim-h100_1"), &runners()).unwrap();
+        let j = job(0, &entry("sim-h100_1"), &runners(), Edition::E2026_02).unwrap();
         assert_eq!(
             (j.runner_type.as_str(), j.node.as_str()),
             ("sim-h100", "sim-h100_1")
@@ -392,7 +444,7 @@ mod tests {
 
     #[test]
     fn bench_args_are_the_workflow_s() {
-        let j = job(0, &entry("h200"), &runners()).unwrap();
+        let j = job(0, &entry("h200"), &runners(), Edition::E2026_02).unwrap();
         let s = BenchSettings::default();
         let args = bench_args(&j, "http://127.0.0.1:9", "/r", &s).join(" ");
         assert!(args.contains("--num-prompts 40 --max-concurrency 4 --request-rate inf --ignore-eos --save-result --num-warmups 8"), "{args}");
@@ -410,28 +462,71 @@ mod tests {
             e.insert(key, servebench_pyjson::Value::Int(1));
         }
         e.insert("max-model-len", servebench_pyjson::Value::Int(2304));
-        let j = job(0, &e, &runners()).unwrap();
+        let j = job(0, &e, &runners(), Edition::E2026_08).unwrap();
+        assert_eq!(
+            j.name,
+            "dense8b_1k1k_bf16_sim_tp2-pp1-dcp1-pcp1-ep1-dpafalse_disagg-false_spec-none_conc4_sim-h100_0"
+        );
+        assert_eq!(j.entry.max_model_len, 2304);
+        assert_eq!(j.row["pp"], 1);
+        let env = env(&j, &BenchSettings::default());
+        for kv in [
+            ("PP_SIZE", "1"),
+            ("DCP_SIZE", "1"),
+            ("PCP_SIZE", "1"),
+            ("RECIPE_FINGERPRINT", ""),
+        ] {
+            assert!(env.contains(&(kv.0, kv.1.to_owned())), "{kv:?}");
+        }
+        // A recipe fingerprint: the full value in the environment, its
+        // first 16 characters in the name (the golden pr- cases' form).
+        let mut r = e.clone();
+        r.insert(
+            "recipe-fingerprint",
+            servebench_pyjson::Value::Str("0123456789abcdef0123456789abcdef".into()),
+        );
+        let j = job(0, &r, &runners(), Edition::E2026_08).unwrap();
+        assert!(
+            j.name
+                .ends_with("_conc4_sim-h100_0_recipe-0123456789abcdef"),
+            "{}",
+            j.name
+        );
+        let env2 = super::env(&j, &BenchSettings::default());
+        assert!(env2.contains(&(
+            "RECIPE_FINGERPRINT",
+            "0123456789abcdef0123456789abcdef".to_owned()
+        )));
+        // The same row under 2026-02 keeps the old name and environment.
+        let j = job(0, &r, &runners(), Edition::E2026_02).unwrap();
         assert_eq!(
             j.name,
             "dense8b_1k1k_bf16_sim_tp2-ep1-dpafalse_disagg-false_spec-none_conc4_sim-h100_0"
         );
-        assert_eq!(j.entry.max_model_len, 2304);
-        assert_eq!(j.row["pp"], 1);
+        assert!(!super::env(&j, &BenchSettings::default())
+            .iter()
+            .any(|(k, _)| *k == "PP_SIZE" || *k == "RECIPE_FINGERPRINT"));
 
         let mut e2 = e.clone();
         e2.insert("pp", servebench_pyjson::Value::Int(2));
-        let err = job(5, &e2, &runners()).unwrap_err().to_string();
+        let err = job(5, &e2, &runners(), Edition::E2026_02)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("entry 5: pp: 2"), "{err}");
         let mut e2 = e.clone();
         e2.insert("dcp-size", servebench_pyjson::Value::Int(2));
-        let err = job(0, &e2, &runners()).unwrap_err().to_string();
+        let err = job(0, &e2, &runners(), Edition::E2026_02)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("dcp-size"), "{err}");
 
         e.insert(
             "scenario-type",
             servebench_pyjson::Value::Str("agentic-coding".into()),
         );
-        let err = job(0, &e, &runners()).unwrap_err().to_string();
+        let err = job(0, &e, &runners(), Edition::E2026_02)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no agentic-coding client yet"), "{err}");
     }
 
@@ -443,10 +538,12 @@ mod tests {
             servebench_pyjson::Value::Int(2),
         ];
         e.insert("conc", servebench_pyjson::Value::List(list));
-        let err = job(3, &e, &runners()).unwrap_err().to_string();
+        let err = job(3, &e, &runners(), Edition::E2026_02)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("entry 3") && err.contains("conc"), "{err}");
         let mut e = entry("h200");
         e.insert("tp", servebench_pyjson::Value::Str("x".into()));
-        assert!(job(0, &e, &runners()).is_err());
+        assert!(job(0, &e, &runners(), Edition::E2026_02).is_err());
     }
 }

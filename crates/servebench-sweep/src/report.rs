@@ -4,8 +4,11 @@
 //! the InferenceX dashboards: how the numbers were made (server or
 //! simulator and its speed-up, prompts per point, date, version, git
 //! revision, command line), per experiment (`exp-name`) a throughput vs
-//! interactivity chart with Pareto frontiers and two latency vs concurrency
-//! charts, then a table of every entry (failed ones included), the
+//! interactivity chart with Pareto frontiers, a throughput per megawatt vs
+//! interactivity chart (edition 2026-08 power: InferenceX's headline unit)
+//! and two latency vs concurrency charts, then a table of every entry
+//! (failed ones included; tok/s per MW and joules per output token from the
+//! agg's power keys, a dash with the reason when power is not valid), the
 //! `summarize` markdown and the raw data as a JSON block. Metrics are shown
 //! in `summarize`'s units (TTFT and TPOT in ms, E2EL in s, throughput in
 //! tok/s per GPU), so the page and `summary.md` agree.
@@ -43,6 +46,10 @@ pub struct EntryRecord {
     pub status: EntryStatus,
     /// The agg record process_result wrote (present when it succeeded).
     pub agg: Option<Value>,
+    /// The `reasons` of process_result's power sidecar,
+    /// `power_validation_<name>.json` (edition 2026-08): why power is not
+    /// valid (empty when valid or when there is no sidecar).
+    pub power_reasons: Vec<String>,
 }
 
 /// Everything the report shows.
@@ -146,6 +153,36 @@ fn field<'a>(rec: &'a EntryRecord, agg_key: &str, entry_key: &str) -> Option<&'a
         EntryStatus::Ok => from_agg.or(from_entry),
         EntryStatus::Failed { .. } => from_entry.or(from_agg),
     }
+}
+
+/// Tokens per second per megawatt of GPU power (total token throughput
+/// over the average total GPU power), and joules per output token, from
+/// the agg's power keys; or why there are none.
+fn power_metrics(rec: &EntryRecord) -> Result<(f64, f64), String> {
+    let agg = agg_of(rec).ok_or("no agg record")?;
+    match agg.get("power_valid") {
+        None => return Err(
+            "not measured (the agg record has no power_valid: process_result of edition 2026-02)"
+                .into(),
+        ),
+        Some(v) if v.as_i64() == Some(1) => {}
+        Some(_) => {
+            let reasons = &rec.power_reasons;
+            return Err(if reasons.is_empty() {
+                format!("invalid (see power_validation_{}.json)", rec.name)
+            } else {
+                format!("invalid: {}", reasons.join(", "))
+            });
+        }
+    }
+    let get = |key: &str| {
+        number(agg.get(key), 1.0).ok_or_else(|| format!("{key} missing or not a number"))
+    };
+    let (tput, watts) = (get("tput_per_gpu")?, get("avg_power_w")?);
+    if watts <= 0.0 {
+        return Err("avg_power_w is not positive".into());
+    }
+    Ok((tput / watts * 1e6, get("joules_per_output_token")?))
 }
 
 /// The series label of an entry: hardware, framework, precision and
@@ -456,7 +493,10 @@ struct ChartSpec {
     pareto: bool,
 }
 
-const CHARTS: [ChartSpec; 3] = [
+/// The y key of the power chart: not an agg key, [`power_metrics`].
+const TPUT_PER_MW: &str = "tput_per_mw";
+
+const CHARTS: [ChartSpec; 4] = [
     ChartSpec {
         title: "Throughput per GPU vs interactivity",
         short: "throughput chart",
@@ -467,6 +507,18 @@ const CHARTS: [ChartSpec; 3] = [
         y_key: "tput_per_gpu",
         y_factor: 1.0,
         y_title: "Throughput (tok/s/GPU)",
+        pareto: true,
+    },
+    ChartSpec {
+        title: "Throughput per megawatt vs interactivity",
+        short: "power chart",
+        x_key: "median_intvty",
+        x_factor: 1.0,
+        x_title: "Interactivity (tok/s/user, median)",
+        x_log2: false,
+        y_key: TPUT_PER_MW,
+        y_factor: 1.0,
+        y_title: "Throughput (tok/s/MW of GPU power)",
         pareto: true,
     },
     ChartSpec {
@@ -502,7 +554,11 @@ fn chart_point(spec: &ChartSpec, rec: &EntryRecord) -> Result<(f64, f64), String
         number(agg.get(key), factor).ok_or_else(|| format!("{key} missing or not a number"))
     };
     let x = get(spec.x_key, spec.x_factor)?;
-    let y = get(spec.y_key, spec.y_factor)?;
+    let y = if spec.y_key == TPUT_PER_MW {
+        power_metrics(rec).map_err(|why| format!("power {why}"))?.0
+    } else {
+        get(spec.y_key, spec.y_factor)?
+    };
     if spec.x_log2 && x <= 0.0 {
         return Err(format!("{} is not positive", spec.x_key));
     }
@@ -748,12 +804,16 @@ const METRIC_COLUMNS: [(&str, &str, f64, usize); 6] = [
     ("E2EL (s)", "median_e2el", 1.0, 3),
 ];
 
+/// The power columns ([`power_metrics`]).
+const POWER_COLUMNS: [&str; 2] = ["tok/s per MW", "J per output tok"];
+
 /// Every entry in one table that fits a 1400 px window: the configuration
 /// in one column (the charts' series label), the long result name and the
 /// notes wrapped.
 fn entries_table(out: &mut String, entries: &[EntryRecord]) {
     let mut head = vec!["status", "name", "configuration", "conc"];
     head.extend(METRIC_COLUMNS.iter().map(|c| c.0));
+    head.extend(POWER_COLUMNS);
     head.push("notes");
     out.push_str(
         "<section><h2>All entries</h2>\n<p class=\"meta\">Medians, in the units of summary.md.</p>\n\
@@ -774,9 +834,16 @@ fn table_row(rec: &EntryRecord) -> String {
     let (class, status, notes) = match &rec.status {
         EntryStatus::Ok => {
             let mut notes: Vec<String> = Vec::new();
+            let power = power_metrics(rec);
+            if let Err(why) = &power {
+                notes.push(format!("power {why}"));
+            }
             for spec in &CHARTS {
-                if let Err(why) = chart_point(spec, rec) {
-                    notes.push(format!("not plotted in {}: {why}", spec.short));
+                match chart_point(spec, rec) {
+                    // Already said why: the power note.
+                    Err(_) if spec.y_key == TPUT_PER_MW && power.is_err() => {}
+                    Err(why) => notes.push(format!("not plotted in {}: {why}", spec.short)),
+                    Ok(_) => {}
                 }
             }
             (
@@ -808,6 +875,9 @@ fn table_row(rec: &EntryRecord) -> String {
             .iter()
             .map(|&(_, key, factor, decimals)| fixed(metric(key, factor), decimals)),
     );
+    let power = power_metrics(rec).ok();
+    cells.push(fixed(power.map(|p| p.0), 0));
+    cells.push(fixed(power.map(|p| p.1), 3));
     let mut row = format!("<tr class=\"{class}\"><td>{status}</td>");
     for (i, c) in cells.iter().enumerate() {
         let class = if i >= 2 { " class=\"num\"" } else { "" };
@@ -871,7 +941,7 @@ h1{margin:0 0 4px;font-size:1.6rem}h2{font-size:1.25rem;margin:28px 0 6px}\
 .count{background:#fff;border:1px solid #dfe3e8;border-radius:8px;padding:8px 14px}\
 .count b{display:block;font-size:1.3rem}.count.fail b{color:#c62828}.count.ok b{color:#2e7d32}\
 .charts{display:grid;grid-template-columns:1fr;gap:16px}\
-@media (min-width:1200px){.charts{grid-template-columns:repeat(3,1fr)}}\
+@media (min-width:1200px){.charts{grid-template-columns:repeat(2,1fr)}}\
 .card{background:#fff;border:1px solid #dfe3e8;border-radius:8px;margin:0;padding:12px}\
 figcaption{font-weight:600;margin-bottom:6px}\
 svg.chart{display:block;height:auto;font-size:12px}\
@@ -950,6 +1020,11 @@ fn method_section(out: &mut String, input: &ReportInput<'_>) {
                     speedup * ROUND_TRIP_MS
                 ),
             ));
+            rows.push((
+                "Power",
+                "<b>Simulated</b>: each GPU draws idle + (peak \u{2212} idle) \u{d7} activity                  (board watts per GPU in the simulator's config; activity 0 when idle, 0.6 to 1                  during a step, growing with its compute share). The simulator logs it as                  nvidia-smi's CSV (<code>runs/&lt;name&gt;/gpu_metrics.csv</code>, every 100 ms of                  simulated time, timestamps in simulated time) and process_result integrates it                  over the benchmark window (edition 2026-08)."
+                    .to_owned(),
+            ));
         }
         ServerSpec::Start(Launch::Shell(cmd)) => rows.push((
             "Server",
@@ -967,6 +1042,11 @@ fn method_section(out: &mut String, input: &ReportInput<'_>) {
             ),
         )),
     }
+    rows.push((
+        "Power columns",
+        "tok/s per MW = total token throughput \u{f7} average total GPU power (MW);          J per output tok = GPU energy over the benchmark window \u{f7} output tokens;          from the agg's power keys, a dash (and the reason in notes) when power_valid is not 1."
+            .to_owned(),
+    ));
     let b = input.bench;
     rows.push((
         "Prompts per point",
@@ -1045,6 +1125,7 @@ mod tests {
                 "dp_attention": "false", "tput_per_gpu": tput, "output_tput_per_gpu": tput / 2.0,
                 "median_intvty": intvty, "median_ttft": 0.0034, "median_tpot": 0.00032,
                 "median_e2el": 0.3})),
+            power_reasons: Vec::new(),
         }
     }
 
@@ -1059,6 +1140,7 @@ mod tests {
                 message: message.into(),
             },
             agg: None,
+            power_reasons: Vec::new(),
         }
     }
 
@@ -1267,6 +1349,54 @@ mod tests {
         assert!(table.contains("23838.5") || table.contains("20000.0"));
     }
 
+    /// Power columns and chart: tok/s per MW = tput_per_gpu / avg_power_w
+    /// × 1e6, J per output token from the agg; a dash and the sidecar's
+    /// reasons when power is invalid, another note without power keys.
+    #[test]
+    fn power_columns_chart_and_reasons() {
+        let mut valid = ok_entry("valid", "e", 1, 4, 50.0, 2000.0);
+        let mut invalid = ok_entry("invalid", "e", 1, 8, 40.0, 3000.0);
+        let none = ok_entry("none", "e", 1, 16, 30.0, 3500.0);
+        for (rec, extra) in [
+            (
+                &mut valid,
+                json!({"power_metric_schema_version": 2, "power_valid": 1, "avg_power_w": 400.0,
+                       "joules_per_output_token": 0.3456}),
+            ),
+            (
+                &mut invalid,
+                json!({"power_metric_schema_version": 2, "power_valid": 0}),
+            ),
+        ] {
+            let agg = rec.agg.as_mut().unwrap().as_object_mut().unwrap();
+            agg.extend(extra.as_object().unwrap().clone());
+        }
+        invalid.power_reasons = vec![
+            "telemetry_file_missing".into(),
+            "no_usable_power_samples".into(),
+        ];
+        assert_eq!(power_metrics(&valid), Ok((5_000_000.0, 0.3456)));
+        let html = page(&[valid, invalid, none]);
+        let table = &html[html.find("<table>").unwrap()..html.find("</table>").unwrap()];
+        assert!(table.contains("<th>tok/s per MW</th><th>J per output tok</th><th>notes</th>"));
+        assert!(
+            table.contains("<td class=\"num\">5000000</td><td class=\"num\">0.346</td>"),
+            "{table}"
+        );
+        assert_eq!(
+            table
+                .matches("<td class=\"num\">\u{2014}</td><td class=\"num\">\u{2014}</td>")
+                .count(),
+            2
+        );
+        assert!(table.contains("power invalid: telemetry_file_missing, no_usable_power_samples"));
+        assert!(table.contains("power not measured (the agg record has no power_valid"));
+        // Said once, not again as "not plotted in power chart".
+        assert!(!table.contains("not plotted in power chart"));
+        assert!(html.contains("<figcaption>Throughput per megawatt vs interactivity</figcaption>"));
+        assert!(html.contains("Throughput (tok/s/MW of GPU power): 5000000.00"));
+    }
+
     #[test]
     fn the_page_says_how_its_numbers_were_made() {
         let html = page(&sample());
@@ -1347,7 +1477,7 @@ mod tests {
         );
         assert!(html.contains("Median E2E latency (s)"));
         assert!(!html.contains("E2E latency (ms)"));
-        let e2e_chart = html.split("<svg").nth(3).unwrap();
+        let e2e_chart = html.split("<svg").nth(4).unwrap();
         assert!(e2e_chart.contains("0.3"), "E2E chart ticks in seconds");
     }
 
@@ -1382,17 +1512,19 @@ mod tests {
         }
         let html = page(&entries);
         let charts: Vec<&str> = html.split("<svg").skip(1).collect();
-        // Two groups of three charts; the second group holds only a failure.
-        assert_eq!(charts.len(), 6);
+        // Two groups of four charts; the second group holds only a failure.
+        // The sample has no power keys: the power chart stays empty.
+        assert_eq!(charts.len(), 8);
         let circles: Vec<usize> = charts
             .iter()
             .map(|c| c.matches("<circle").count())
             .collect();
-        assert_eq!(circles, vec![2, 3, 3, 0, 0, 0]);
+        assert_eq!(circles, vec![2, 0, 3, 3, 0, 0, 0, 0]);
         assert!(
             html.contains("not plotted in throughput chart: median_intvty missing or not a number")
         );
-        assert!(charts[3].contains("no plottable points"));
+        assert!(charts[1].contains("no plottable points"));
+        assert!(charts[4].contains("no plottable points"));
         // Two tp1 points on one frontier line, plus the overall frontier.
         assert_eq!(charts[0].matches("<polyline").count(), 2);
         assert!(charts[0].contains("sim-h100 sim bf16 tp1"));

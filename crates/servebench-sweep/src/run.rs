@@ -9,7 +9,10 @@
 //! runs/<RESULT_FILENAME>/   server.log, benchmark.log, process_result.log,
 //!                           <RESULT_FILENAME>.json (the raw result; with a
 //!                           sped-up simulator also .measured.json),
-//!                           agg_<RESULT_FILENAME>.json, record.json
+//!                           gpu_metrics.csv (the simulator's power log),
+//!                           agg_<RESULT_FILENAME>.json,
+//!                           power_validation_<RESULT_FILENAME>.json
+//!                           (edition 2026-08), record.json
 //! aggs/<exp>/bmk_<RESULT_FILENAME>/agg_<RESULT_FILENAME>.json
 //!                           (the artifact layout collect_results expects)
 //! agg_<exp>.json            collect_results per experiment
@@ -201,6 +204,7 @@ pub(crate) fn load_records(jobs: &[Job], opts: &SweepOptions) -> Vec<EntryRecord
                     entry: job.row.clone(),
                     status: EntryStatus::Ok,
                     agg: read_agg(&dir, job).ok(),
+                    power_reasons: read_power_reasons(&dir, job),
                 },
                 Some(r) => failed(
                     job,
@@ -227,6 +231,7 @@ fn failed(job: &Job, stage: &str, message: &str) -> EntryRecord {
             message: message.to_owned(),
         },
         agg: None,
+        power_reasons: Vec::new(),
     }
 }
 
@@ -259,6 +264,26 @@ fn read_agg(dir: &Path, job: &Job) -> Result<Value, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The `reasons` of process_result's power sidecar (edition 2026-08);
+/// empty without one.
+fn read_power_reasons(dir: &Path, job: &Job) -> Vec<String> {
+    let path = dir.join(format!("power_validation_{}.json", job.name));
+    let sidecar = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| servebench_pyjson::from_str(&text).ok())
+        .map(|v| servebench_pyjson::to_serde_json(&v));
+    sidecar
+        .as_ref()
+        .and_then(|s| s.get("reasons"))
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One entry, start to end. Only a failure to write in the output
 /// directory is an error; everything else is the entry's failure.
 pub(crate) fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, SweepError> {
@@ -272,6 +297,7 @@ pub(crate) fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, S
             entry: job.row.clone(),
             status: EntryStatus::Ok,
             agg: Some(agg),
+            power_reasons: read_power_reasons(&dir, job),
         },
         Err((stage, message)) => failed(job, stage, &message),
     };
@@ -284,8 +310,32 @@ pub(crate) fn run_entry(job: &Job, opts: &SweepOptions) -> Result<EntryRecord, S
 
 type Step<T> = Result<T, (&'static str, String)>;
 
+/// The simulator's power log in an entry's directory (process_result's
+/// default name, and `GPU_METRICS_CSV` names it explicitly).
+pub(crate) const GPU_METRICS_CSV: &str = "gpu_metrics.csv";
+
+/// Now, in unix seconds (the simulated clock's origin).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
-    let env = plan::env(job, &opts.bench);
+    let mut env = plan::env(job, &opts.bench);
+    // The simulator logs its GPUs' power (nvidia-smi CSV, local time) for
+    // process_result's power step; both run with TZ=UTC so that they read
+    // the local-time stamps alike (no daylight-saving fold). The clock
+    // origin is the moment the server starts: the simulator writes wall
+    // time w as origin + (w - origin) x speedup, and the result's window
+    // is mapped the same way (module scale).
+    let simulated = matches!(&opts.server, ServerSpec::Start(Launch::Sim { .. }));
+    let origin = unix_now();
+    if simulated {
+        env.push(("GPU_METRICS_CSV", GPU_METRICS_CSV.to_owned()));
+        env.push(("TZ", "UTC".to_owned()));
+    }
+    let gpu_metrics = dir.join(GPU_METRICS_CSV);
     let mut server = None;
     let base_url = match &opts.server {
         ServerSpec::External(url) => url.trim_end_matches('/').to_owned(),
@@ -296,6 +346,7 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
                 &env,
                 &dir.join("server.log"),
                 opts.health_timeout,
+                Some((gpu_metrics.as_path(), origin)),
             )
             .map_err(|e| ("server", e))?;
             let url = s.base_url.clone();
@@ -316,13 +367,14 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
     if let Some(mut s) = server {
         s.stop();
     }
-    bench.map_err(|e| ("benchmark", e))?;
-
+    // An all-failed run is reported with the benchmark's reasons whether it
+    // exited 0 (2026-02) or 1 (the 2026-08 failure gate, after saving).
     let result = dir.join(format!("{}.json", job.name));
     no_request_completed(&result, &dir.join("benchmark.log")).map_err(|e| ("benchmark", e))?;
+    bench.map_err(|e| ("benchmark", e))?;
     let scale = opts.time_scale();
     if scale != 1.0 {
-        to_simulated_time(&result, scale).map_err(|e| ("scale", e))?;
+        to_simulated_time(&result, scale, origin).map_err(|e| ("scale", e))?;
     }
     run_logged(
         Command::new(opts.bins.path("process_result"))
@@ -350,8 +402,8 @@ fn steps(job: &Job, opts: &SweepOptions, dir: &Path) -> Step<Value> {
     read_agg(dir, job).map_err(|e| ("process_result", e))
 }
 
-/// A benchmark whose requests all failed exits 0 (as the original does) with
-/// an all-zero result; the entry fails here, with the reasons the benchmark
+/// A benchmark whose requests all failed saves an all-zero result and exits
+/// 0 (edition 2026-02) or 1 (2026-08's failure gate); the entry fails here, with the reasons the benchmark
 /// gave (e.g. that it could not connect, and to which address), instead of
 /// later in `process_result` with a division by zero.
 fn no_request_completed(result: &Path, log: &Path) -> Result<(), String> {
@@ -378,9 +430,10 @@ fn no_request_completed(result: &Path, log: &Path) -> Result<(), String> {
     Err(format!("no request completed: {reasons}"))
 }
 
-/// Rewrites a result in simulated time, keeping the measured one as
+/// Rewrites a result in simulated time (`origin`: the simulated clock's
+/// origin, unix seconds), keeping the measured one as
 /// `<name>.measured.json`.
-fn to_simulated_time(result: &Path, speedup: f64) -> Result<(), String> {
+fn to_simulated_time(result: &Path, speedup: f64, origin: f64) -> Result<(), String> {
     let text = std::fs::read_to_string(result).map_err(|e| format!("{}: {e}", result.display()))?;
     let doc =
         servebench_pyjson::from_str(&text).map_err(|e| format!("{}: {e}", result.display()))?;
@@ -393,7 +446,7 @@ fn to_simulated_time(result: &Path, speedup: f64) -> Result<(), String> {
             .map_err(|e| format!("{}: {}", path.display(), e.reason()))
     };
     write(&measured, &text)?;
-    let scaled = crate::scale::to_simulated_time(dict, speedup);
+    let scaled = crate::scale::to_simulated_time(dict, speedup, origin);
     write(
         result,
         &servebench_pyjson::to_string(&servebench_pyjson::Value::Dict(scaled)),

@@ -89,13 +89,16 @@ pub(crate) fn fill_command(template: &str, job: &Job, port: u16) -> String {
 impl Server {
     /// Starts the entry's server (its output goes to `log`) and waits until
     /// `GET /health` answers 200, at most `timeout`. On failure the error
-    /// carries the end of the server's log.
+    /// carries the end of the server's log. `gpu_metrics`: the simulator
+    /// writes its power log to this file, its timestamps in simulated time
+    /// around this clock origin (unix seconds); other servers ignore it.
     pub(crate) fn start(
         launch: &Launch,
         job: &Job,
         env: &[(&'static str, String)],
         log: &Path,
         timeout: Duration,
+        gpu_metrics: Option<(&Path, f64)>,
     ) -> Result<Server, String> {
         let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
         let mut cmd = match launch {
@@ -116,6 +119,11 @@ impl Server {
                     .arg(sim_config);
                 if let Some(t) = tokenizer {
                     c.arg("--tokenizer").arg(t);
+                }
+                if let Some((csv, origin)) = gpu_metrics {
+                    c.arg("--gpu-metrics-csv")
+                        .arg(csv)
+                        .args(["--clock-origin", &servebench_pyjson::float_repr(origin)]);
                 }
                 c
             }

@@ -1,6 +1,7 @@
 //! A tiny sweep end to end on the simulator, through the real binaries:
 //! two entries that run and one whose server cannot start.
 
+use servebench_contract::Edition;
 use servebench_sweep::{
     jobs, run_sweep, BenchSettings, Binaries, EntryStatus, Job, Launch, Provenance, ServerSpec,
     SweepOptions,
@@ -91,7 +92,7 @@ fn tiny_jobs(name: &str, prefix: &str) -> (PathBuf, Vec<Job>) {
         o.model_prefix = vec![prefix.into()];
     }
     let matrix = servebench_matrix::full_sweep(&configs, &runners, &o).unwrap();
-    (scratch, jobs(&matrix, &runners).unwrap())
+    (scratch, jobs(&matrix, &runners, Edition::E2026_02).unwrap())
 }
 
 #[test]
@@ -181,6 +182,26 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
     let measured = read(format!("runs/{ok}/{ok}.measured.json"));
     let ratio = scaled["duration"].as_f64().unwrap() / measured["duration"].as_f64().unwrap();
     assert!((ratio - 10.0).abs() < 1e-9, "{ratio}");
+
+    // Power: the simulator logged its GPU (tp 1) as nvidia-smi would, and
+    // process_result (edition 2026-08, this test's default) integrated it
+    // over the scaled benchmark window.
+    let csv = std::fs::read_to_string(out.join(format!("runs/{ok}/gpu_metrics.csv"))).unwrap();
+    assert!(csv.starts_with("timestamp, index, power.draw [W]"), "{csv}");
+    if let Some(start) = scaled["benchmark_start_time_unix"].as_f64() {
+        let end = scaled["benchmark_end_time_unix"].as_f64().unwrap();
+        let duration = scaled["duration"].as_f64().unwrap();
+        assert!(
+            ((end - start) - duration).abs() < 0.5,
+            "{start} {end} {duration}"
+        );
+        let agg = read(format!("runs/{ok}/agg_{ok}.json"));
+        assert_eq!(agg["power_valid"], 1, "{agg:#}");
+        let watts = agg["avg_power_w"].as_f64().unwrap();
+        // sim-h100: between idle (80 W) and peak (700 W).
+        assert!((80.0..=700.0).contains(&watts), "{watts}");
+        assert!(agg["joules_per_output_token"].as_f64().unwrap() > 0.0);
+    }
 
     // The report carries every entry's data and the charts.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
