@@ -86,12 +86,13 @@ pub fn run() -> Result<()> {
     // A short, seeded pass of hostile input over the file tools (the debug
     // binaries built above), the load generator's spec parser, the SSE
     // decoder and the JSON parser: panics, hangs and memory blow-ups fail CI.
-    // Through cargo: the test step above rebuilt xtask, so this process's
-    // own executable is gone (and the fuzzer starts itself as a worker).
+    // Through cargo, as `cargo xtask` runs (the release build, which is
+    // this process's own and is up to date: nothing is compiled), because
+    // the fuzzer starts itself as a worker.
     step(
         "fuzz (30 s)",
         Command::new(&cargo)
-            .args(["run", "--quiet", "--bin", "xtask", "--"])
+            .args(["run", "--quiet", "--release", "--bin", "xtask", "--"])
             .args(["fuzz", "--seconds", "30", "--bin-dir"])
             .arg(&bin_dir),
     )?;
