@@ -26,6 +26,8 @@ struct Cli {
     #[arg(long, required = true)]
     bench_result: PathBuf,
     /// Path to the agg_<run>.json output of process_result.py (patched in place)
+    // The doc comment is the --help text: `<run>` is meant literally.
+    #[allow(rustdoc::invalid_html_tags)]
     #[arg(long, required = true)]
     agg_result: PathBuf,
     /// Expected single-node GPU count from TP * PP * PCP

@@ -60,6 +60,8 @@ struct Cli {
     ground_truth: Option<std::path::PathBuf>,
     /// Model mode: write the simulated GPUs' power draw to FILE as nvidia-smi's CSV
     /// (timestamp, index, power.draw [W], ...), one sample per GPU every 100 ms of simulated time
+    // The doc comment is the --help text: `[W]` is meant literally.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "FILE", requires = "gpu")]
     gpu_metrics_csv: Option<std::path::PathBuf>,
     /// Timestamps in --gpu-metrics-csv are simulated time: ORIGIN + (wall - ORIGIN) x --speedup,
