@@ -10,7 +10,10 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-const ENV: [(&str, &str); 13] = [
+/// Edition 2026-02's environment (the tests below check its record
+/// shape; `the_2026_08_record_adds_sizes_and_power` the newest's).
+const ENV: [(&str, &str); 14] = [
+    ("INFERENCEX_CONTRACT", "2026-02"),
     ("RUNNER_TYPE", "h200"),
     ("FRAMEWORK", "sglang"),
     ("PRECISION", "fp8"),
@@ -82,6 +85,35 @@ fn writes_the_agg_file_and_prints_it() {
         2,
         "no temporary files left"
     );
+}
+
+/// Unpinned (the newest edition): the sizes after `tp`, the power keys at
+/// the end (no GPU metrics here, so power is invalid) and the sidecar.
+#[test]
+fn the_2026_08_record_adds_sizes_and_power() {
+    let dir = scratch("ok-2026-08");
+    std::fs::write(dir.join("run.json"), RESULT).unwrap();
+    let env: Vec<_> = ENV
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "INFERENCEX_CONTRACT")
+        .collect();
+    let out = run(&dir, &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::fs::read_to_string(dir.join("agg_run.json")).unwrap();
+    assert!(
+        file.contains("\"tp\": 8,\n  \"pp\": 1,\n  \"dcp_size\": 1,\n  \"pcp_size\": 1,"),
+        "{file}"
+    );
+    assert!(
+        file.ends_with("  \"power_metric_schema_version\": 2,\n  \"power_valid\": 0\n}"),
+        "{file}"
+    );
+    assert!(dir.join("power_validation_run.json").is_file());
 }
 
 #[test]
