@@ -150,7 +150,7 @@ fn model_mode_and_bad_flags() {
 }
 
 /// `--gpu-metrics-csv`: nvidia-smi's CSV for every simulated GPU (tp 2),
-/// idle at first, busier while a request runs, in simulated time around
+/// idle when no request runs, busier while one does, in simulated time around
 /// `--clock-origin`, flushed at shutdown; fast mode cannot ask for it.
 #[test]
 fn gpu_metrics_csv_logs_power_in_simulated_time() {
@@ -205,7 +205,10 @@ fn gpu_metrics_csv_logs_power_in_simulated_time() {
         .iter()
         .map(|r| r[2].trim_end_matches(" W").parse().expect("watts"))
         .collect();
-    assert_eq!(watts[0], 80.0, "idle first");
+    // Idle (80 W) before the request or after it (the last 100 ms of wall
+    // time are a simulated second); the first sample alone may already
+    // see the request on a loaded machine.
+    assert!(watts.contains(&80.0), "idle: {watts:?}");
     assert!(watts.iter().any(|w| *w > 300.0), "{watts:?}");
     assert!(watts.iter().all(|w| (80.0..=700.0).contains(w)));
     // The stamps advance (simulated time, 10x the wall clock).
