@@ -179,27 +179,36 @@ fn matches_filters(
         && (framework.is_empty() || framework.contains(&entry.framework))
 }
 
+/// `--runner-type` values the runner file does not define: the error names
+/// them and every defined type, both sorted (both editions check this
+/// before expanding anything).
+pub(crate) fn check_runner_types<'a>(
+    requested: &[String],
+    defined: impl Fn(&str) -> bool,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), MatrixError> {
+    let mut invalid: Vec<String> = requested.iter().filter(|t| !defined(t)).cloned().collect();
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    invalid.sort();
+    invalid.dedup();
+    let mut valid: Vec<String> = names.map(str::to_owned).collect();
+    valid.sort();
+    Err(MatrixError::InvalidRunnerTypes { invalid, valid })
+}
+
 /// `generate_full_sweep`.
 pub fn full_sweep(
     configs: &MasterConfigs,
     runners: &RunnerConfig,
     opts: &FullSweepOptions,
 ) -> Result<Vec<MatrixEntry>, MatrixError> {
-    if !opts.runner_type.is_empty() {
-        let mut invalid: Vec<String> = opts
-            .runner_type
-            .iter()
-            .filter(|t| runners.nodes(t).is_none())
-            .cloned()
-            .collect();
-        if !invalid.is_empty() {
-            invalid.sort();
-            invalid.dedup();
-            let mut valid: Vec<String> = runners.types().map(str::to_owned).collect();
-            valid.sort();
-            return Err(MatrixError::InvalidRunnerTypes { invalid, valid });
-        }
-    }
+    check_runner_types(
+        &opts.runner_type,
+        |t| runners.nodes(t).is_some(),
+        runners.types(),
+    )?;
     let step = Value::Int(opts.step_size.into());
     let mut matrix = Vec::new();
     for entry in &configs.entries {

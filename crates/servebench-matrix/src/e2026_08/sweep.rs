@@ -204,21 +204,11 @@ pub(crate) fn full_sweep(
     runners: &RunnerFile,
     opts: &FullSweepOptions,
 ) -> Result<Vec<MatrixEntry>, MatrixError> {
-    if !opts.runner_type.is_empty() {
-        let mut invalid: Vec<String> = opts
-            .runner_type
-            .iter()
-            .filter(|t| runners.nodes(t).is_none())
-            .cloned()
-            .collect();
-        if !invalid.is_empty() {
-            invalid.sort();
-            invalid.dedup();
-            let mut valid: Vec<String> = runners.label_names().map(str::to_owned).collect();
-            valid.sort();
-            return Err(MatrixError::InvalidRunnerTypes { invalid, valid });
-        }
-    }
+    crate::generate::check_runner_types(
+        &opts.runner_type,
+        |t| runners.nodes(t).is_some(),
+        runners.label_names(),
+    )?;
     let (single_node, multi_node) = if !opts.single_node && !opts.multi_node {
         (true, true)
     } else {
