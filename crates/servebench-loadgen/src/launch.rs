@@ -259,6 +259,46 @@ fn check_writable(dir: &Path) -> Result<(), LoadgenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A signal future installs its handlers when first polled, so it must
+    /// be polled before the address is announced: otherwise a SIGTERM sent
+    /// on seeing "listening" meets no handler and kills the process.
+    #[test]
+    fn the_shutdown_future_is_polled_before_listening_is_announced() {
+        let dir = std::env::temp_dir().join(format!("loadgen-launch-{}", std::process::id()));
+        let polled = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&polled);
+        let shutdown = std::future::poll_fn(move |_| {
+            seen.store(true, Ordering::SeqCst);
+            // Resolves at once: the service then shuts down without serving.
+            std::task::Poll::Ready(())
+        });
+        let announced_after_poll = Arc::new(AtomicBool::new(false));
+        let announced = Arc::clone(&announced_after_poll);
+        let flag = Arc::clone(&polled);
+        let launch = Launch {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            results_dir: dir.join("results"),
+            results_url: None,
+            allow_target: Vec::new(),
+            startup_spec: None,
+            data_dirs: Vec::new(),
+        };
+        let host = Host {
+            token: None,
+            env: |_| None,
+            vars: Vec::new(),
+            date: || "20260101-000000".to_owned(),
+        };
+        let result = launch.run(host, shutdown, move |_| {
+            announced.store(flag.load(Ordering::SeqCst), Ordering::SeqCst);
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(result.is_ok(), "{result:?}");
+        assert!(announced_after_poll.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn tokens_must_fit_a_bearer_header() {
