@@ -1,0 +1,3 @@
+//! `agentic_replay`: replays agentic-coding traces (AgentX). TODO(owner).
+
+fn main() {}
