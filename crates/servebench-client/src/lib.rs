@@ -22,6 +22,7 @@
 #![warn(unreachable_pub)]
 
 mod backend;
+mod chat;
 mod error;
 mod http;
 mod run;
@@ -30,6 +31,9 @@ mod sse;
 pub use backend::{
     authorization, check_url, request_body, request_body_with, start_profile_extra_body, Backend,
     Kind, RequestSpec, CUT_OPENAI, CUT_TGI, MAX_EVENTS, MAX_TEXT_BYTES,
+};
+pub use chat::{
+    ChatClient, ChatError, ChatErrorKind, ChatEvent, ChatExchange, ChatUsage, ERROR_BODY_EXCERPT,
 };
 pub use error::ClientError;
 pub use run::{

@@ -1,0 +1,134 @@
+//! The single-exchange chat API against a scripted keep-alive server on
+//! 127.0.0.1: content events and usage are read, extra headers reach the
+//! server, the connection is reused, and a status, a stall and a cut
+//! stream each come back as their own error kind.
+
+use servebench_client::{ChatClient, ChatErrorKind};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+fn serve() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = connection(stream);
+            });
+        }
+    });
+    port
+}
+
+/// Serves requests on one connection until the client closes it; the
+/// `x-case` header picks the answer.
+fn connection(stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let (mut length, mut case, mut rid) = (0usize, String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "x-case" => case = value.trim().to_owned(),
+                    "x-request-id" => rid = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        match case.as_str() {
+            "ok" => {
+                let sse = format!(
+                    "data: {{\"choices\":[{{\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}}}}]}}\n\n\
+                     data: {{\"choices\":[{{\"delta\":{{\"content\":\"{rid}\"}}}}]}}\n\n\
+                     data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}}}\n\n\
+                     data: [DONE]\n\n"
+                );
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{sse}",
+                    sse.len()
+                )?;
+            }
+            "500" => {
+                let text = "{\"error\":\"context too long\"}";
+                write!(
+                    out,
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: {}\r\n\r\n{text}",
+                    text.len()
+                )?;
+            }
+            "stall" => {
+                out.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                )?;
+                std::thread::sleep(Duration::from_secs(2));
+                return Ok(());
+            }
+            _ => {
+                out.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n10\r\ndata: {\"choi",
+                )?;
+                return Ok(());
+            }
+        }
+        out.flush()?;
+    }
+}
+
+#[tokio::test]
+async fn exchanges() {
+    let port = serve();
+    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+    let client = ChatClient::new(
+        &url,
+        Duration::from_secs(2),
+        Duration::from_millis(300),
+        None,
+    )
+    .unwrap();
+    let body = bytes::Bytes::from_static(b"{\"messages\":[]}");
+    for _ in 0..2 {
+        let ok = client
+            .send(body.clone(), &[("x-case", "ok"), ("X-Request-ID", "abc")])
+            .await;
+        assert!(ok.error.is_none(), "{:?}", ok.error);
+        assert_eq!(ok.status, Some(200));
+        let flags: Vec<bool> = ok.events.iter().map(|e| e.content).collect();
+        assert_eq!(flags, [false, true, false]);
+        assert_eq!(ok.usage.prompt_tokens, Some(3));
+        assert_eq!(ok.usage.completion_tokens, Some(1));
+        assert!(ok
+            .head_ns
+            .is_some_and(|h| h >= ok.start_ns && h <= ok.end_ns));
+        assert!(ok.bytes_sent > 15 && ok.bytes_received > 100);
+    }
+    // Keep-alive: both requests used one connection.
+    assert_eq!(client.connections_opened(), 1);
+
+    let e = client.send(body.clone(), &[("x-case", "500")]).await;
+    let err = e.error.unwrap();
+    assert_eq!((err.kind, err.status), (ChatErrorKind::Status, Some(500)));
+    assert!(err.message.contains("context too long"), "{}", err.message);
+
+    let e = client.send(body.clone(), &[("x-case", "stall")]).await;
+    assert_eq!(e.error.unwrap().kind, ChatErrorKind::Timeout);
+
+    let e = client.send(body.clone(), &[("x-case", "cut")]).await;
+    assert_eq!(e.error.unwrap().kind, ChatErrorKind::Cut);
+
+    let e = client.send(body, &[("bad header", "x")]).await;
+    assert_eq!(e.error.unwrap().kind, ChatErrorKind::Protocol);
+}
