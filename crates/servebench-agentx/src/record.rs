@@ -56,6 +56,12 @@ pub struct RequestRecord {
     pub cache_bust_marker: String,
     /// Hash ids of the prompt (theoretical prefix-cache hit accounting).
     pub hash_ids: Arc<[u64]>,
+    /// How many of `hash_ids` already occur in an earlier request of the
+    /// same trace in file order (subagent requests flattened in place), as
+    /// [`crate::artifacts::prior_hit_blocks`] computes it: the definition
+    /// that reproduces aiperf's `theoretical_prefix_cache_hit`. `None` makes
+    /// the artifacts fall back to a seen-set over the profiled records.
+    pub prior_hit_blocks: Option<u64>,
     /// `max_completion_tokens` asked for.
     pub max_completion_tokens: u64,
     /// Wall-clock epoch nanoseconds: scheduler decided, sent, response

@@ -35,7 +35,7 @@
 
 mod stats;
 
-pub use stats::{mean, or_zero, percentile};
+pub use stats::{mean, or_zero, percentile, std, sum};
 
 use servebench_contract::Edition;
 use servebench_pyjson::parse_float;

@@ -24,7 +24,7 @@ pub fn or_zero(xs: &[f64]) -> std::borrow::Cow<'_, [f64]> {
 }
 
 /// `np.add.reduce(xs)`.
-pub(crate) fn sum(xs: &[f64]) -> f64 {
+pub fn sum(xs: &[f64]) -> f64 {
     pairwise(xs)
 }
 
@@ -59,7 +59,7 @@ pub fn mean(xs: &[f64]) -> f64 {
 }
 
 /// `np.std(xs)` (population, `ddof=0`).
-pub(crate) fn std(xs: &[f64]) -> f64 {
+pub fn std(xs: &[f64]) -> f64 {
     let m = mean(xs);
     let squares: Vec<f64> = xs.iter().map(|x| (x - m) * (x - m)).collect();
     (sum(&squares) / xs.len() as f64).sqrt()
