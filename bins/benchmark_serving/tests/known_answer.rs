@@ -42,6 +42,7 @@ fn mean_ttft_and_itl_match_the_simulators_truth_at_concurrency_100() {
                 ground_truth: Some(tx),
                 fault: None,
                 fault_every: 1,
+                kv_cache_tokens: None,
             };
             servebench_sim::serve(listener, opts, async {
                 let _ = stop_rx.await;

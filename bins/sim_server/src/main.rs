@@ -71,6 +71,11 @@ struct Cli {
     /// Runtime worker threads (default: one per core)
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Tokens the KV cache holds: the prefix cache's size (blocks of 16 tokens, LRU eviction) and,
+    /// in model mode, admission [default: 1048576 in fast mode; in model mode
+    /// (tp x memory_gb x gpu_memory_utilization - weights) / kv_bytes_per_token]
+    #[arg(long, value_name = "N")]
+    kv_cache_tokens: Option<usize>,
     /// Apply --fault to every N-th generation request
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     fault_every: u64,
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         threads: cli.threads,
         gpu_metrics_csv: cli.gpu_metrics_csv,
         clock_origin: cli.clock_origin,
+        kv_cache_tokens: cli.kv_cache_tokens,
     };
     let report = Report {
         listening: |addr| {

@@ -651,6 +651,7 @@ mod tests {
                     ground_truth: None,
                     fault: None,
                     fault_every: 1,
+                    kv_cache_tokens: None,
                 };
                 servebench_sim::serve(listener, opts, std::future::pending())
                     .await

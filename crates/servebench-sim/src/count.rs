@@ -77,26 +77,27 @@ impl PromptCount {
 }
 
 /// Counts `prompt`: the tokens to schedule now and the exact count.
-/// `counted` runs with the exact count once it is known (on the counting
-/// thread for a slow source).
+/// `counted` runs with the exact count and the token ids once they are
+/// known (on the counting thread for a slow source, where it may also do
+/// the prefix cache's hashing off the request's path).
 pub(crate) fn count(
     text: &Arc<dyn TextSource>,
     calibration: &Arc<Calibration>,
     prompt: String,
-    counted: impl FnOnce(usize) + Send + 'static,
+    counted: impl FnOnce(usize, Vec<u32>) + Send + 'static,
 ) -> (usize, PromptCount) {
     if !text.counts_slowly() {
-        let n = text.prompt_tokens(&prompt);
-        counted(n);
+        let (n, ids) = text.prompt_tokens_and_ids(&prompt);
+        counted(n, ids);
         return (n, PromptCount::Known(n));
     }
     let estimate = calibration.estimate(&prompt);
     let (text, calibration) = (Arc::clone(text), Arc::clone(calibration));
     let handle = tokio::task::spawn_blocking(move || {
         lower_priority();
-        let n = text.prompt_tokens(&prompt);
+        let (n, ids) = text.prompt_tokens_and_ids(&prompt);
         calibration.learn(prompt.len(), n);
-        counted(n);
+        counted(n, ids);
         n
     });
     (estimate, PromptCount::Pending { handle, estimate })

@@ -17,9 +17,28 @@
 //! overlaps the first step instead of adding to it. That only hides work
 //! shorter than the step (in wall time, step ÷ speed-up), so a real
 //! tokenizer's count is kept off that path altogether (module `count`).
+//!
+//! The engine owns the prefix cache (module `prefix`). A request's block
+//! hashes come with its exact token ids: at once from the built-in text
+//! source, later from a real tokenizer (counted on another thread). The
+//! lookup happens when the request is admitted if its hashes are known
+//! then, and its prefill starts after the cached tokens (they skip prefill
+//! compute; attention still reads them: a chunk's context counts from the
+//! prompt's start). Hashes that arrive after admission are looked up at
+//! the next step: the hit is counted in full, and the part of it the
+//! prefill has not reached yet is skipped; what it had already computed
+//! is counted as *late* (`servebench_sim_prefix_cache_late_hits_total`),
+//! so a slow tokenizer's lost savings show instead of hiding. A request's
+//! blocks are cached once its prefill is done and its hashes are known
+//! (for a request that finished before its count, when the count comes).
+//! The cache may hold what the pool has left beside the running requests'
+//! reservations; it shrinks as they grow, as vLLM reuses free cached
+//! blocks for new allocations.
 
 use crate::model::Deployment;
+use crate::prefix::{Blocks, Counters, PrefixCache, BLOCK_TOKENS};
 use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -31,6 +50,8 @@ pub(crate) struct Admission {
     /// When the request reached the server.
     pub arrived: Instant,
     pub tokens: mpsc::UnboundedSender<()>,
+    /// The prompt's exact count and block hashes, once counted.
+    pub prefix: Arc<OnceLock<Blocks>>,
 }
 
 struct Seq {
@@ -39,6 +60,11 @@ struct Seq {
     generated: usize,
     max: usize,
     tokens: mpsc::UnboundedSender<()>,
+    prefix: Arc<OnceLock<Blocks>>,
+    /// The prefix cache was consulted.
+    looked_up: bool,
+    /// Its blocks were cached.
+    inserted: bool,
 }
 
 impl Seq {
@@ -106,19 +132,95 @@ impl Gauges {
     }
 }
 
+/// The KV pool and the prefix cache's counters, shared with `/metrics`.
+pub(crate) struct Pool {
+    /// Tokens the KV cache holds.
+    pub capacity: usize,
+    pub counters: Arc<Counters>,
+}
+
 /// Starts the engine; requests go in through the returned sender.
 pub(crate) fn spawn(
     deployment: Deployment,
     speedup: f64,
-    gauges: std::sync::Arc<Gauges>,
+    gauges: Arc<Gauges>,
+    pool: Pool,
 ) -> mpsc::UnboundedSender<Admission> {
     let (tx, rx) = mpsc::unbounded_channel();
     // If the thread cannot start, the dropped receiver makes every
     // admission fail, which the server reports per request.
     let _ = std::thread::Builder::new()
         .name("sim-engine".into())
-        .spawn(move || run(deployment, speedup, rx, gauges));
+        .spawn(move || run(deployment, speedup, rx, gauges, pool));
     tx
+}
+
+/// The prefix cache as the engine drives it.
+struct Cache {
+    cache: PrefixCache,
+    counters: Arc<Counters>,
+    /// Blocks in the pool.
+    blocks: usize,
+    /// Requests that finished before their count came.
+    orphans: Vec<Arc<OnceLock<Blocks>>>,
+}
+
+impl Cache {
+    /// Blocks the cache may keep beside `kv_used` reserved tokens.
+    fn limit(&self, kv_used: usize) -> usize {
+        self.blocks.saturating_sub(kv_used.div_ceil(BLOCK_TOKENS))
+    }
+
+    /// Consults the cache for `s` if its hashes are known; returns whether
+    /// it was.
+    fn look_up(&mut self, s: &mut Seq, admitted_now: bool) {
+        if s.looked_up {
+            return;
+        }
+        let Some(blocks) = s.prefix.get() else { return };
+        s.looked_up = true;
+        let hit = self.cache.lookup(blocks);
+        self.counters.looked_up(blocks.tokens, hit);
+        // At least the last (scheduled) prompt token is computed.
+        let skip_to = hit.min(s.prompt.saturating_sub(1));
+        let skipped = skip_to.saturating_sub(s.prefilled);
+        if s.prefilled < s.prompt {
+            s.prefilled = s.prefilled.max(skip_to);
+        }
+        if !admitted_now {
+            self.counters.late(hit.saturating_sub(skipped));
+        }
+    }
+
+    /// Caches `s`'s blocks once its prefill is done and they are known.
+    fn insert(&mut self, s: &mut Seq, kv_used: usize) {
+        if s.inserted || !s.looked_up || s.prefilled < s.prompt {
+            return;
+        }
+        if let Some(blocks) = s.prefix.get() {
+            let limit = self.limit(kv_used);
+            self.cache.insert(blocks, limit);
+            s.inserted = true;
+        }
+    }
+
+    /// Looks up and caches the finished requests whose counts have come;
+    /// drops those whose count will never come.
+    fn adopt(&mut self, kv_used: usize) {
+        let limit = self.limit(kv_used);
+        let (cache, counters) = (&mut self.cache, &self.counters);
+        self.orphans.retain(|prefix| match prefix.get() {
+            Some(blocks) => {
+                let hit = cache.lookup(blocks);
+                counters.looked_up(blocks.tokens, hit);
+                counters.late(hit);
+                cache.insert(blocks, limit);
+                false
+            }
+            // Only the engine holds it: the counting thread is gone.
+            None => Arc::strong_count(prefix) > 1,
+        });
+    }
 }
 
 /// Sleeps until `deadline` (no-op when it has passed).
@@ -133,9 +235,16 @@ fn run(
     d: Deployment,
     speedup: f64,
     mut rx: mpsc::UnboundedReceiver<Admission>,
-    gauges: std::sync::Arc<Gauges>,
+    gauges: Arc<Gauges>,
+    pool: Pool,
 ) {
-    let capacity = d.kv_capacity_tokens();
+    let capacity = pool.capacity;
+    let mut cache = Cache {
+        cache: PrefixCache::new(capacity / BLOCK_TOKENS),
+        counters: pool.counters,
+        blocks: capacity / BLOCK_TOKENS,
+        orphans: Vec::new(),
+    };
     let mut waiting: VecDeque<Seq> = VecDeque::new();
     let mut running: Vec<Seq> = Vec::new();
     let mut kv_used = 0usize;
@@ -143,7 +252,21 @@ fn run(
     loop {
         if running.is_empty() && waiting.is_empty() {
             gauges.set_activity(0.0);
-            match rx.blocking_recv() {
+            cache.adopt(kv_used);
+            let next = if cache.orphans.is_empty() {
+                rx.blocking_recv()
+            } else {
+                // Counts still to come: poll for them and for requests.
+                match rx.try_recv() {
+                    Ok(a) => Some(a),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            };
+            match next {
                 Some(a) => {
                     clock = a.arrived.min(Instant::now());
                     waiting.push_back(seq(a));
@@ -160,11 +283,20 @@ fn run(
             match waiting.front() {
                 Some(s) if kv_used + s.reserve() <= capacity => {
                     kv_used += s.reserve();
-                    running.extend(waiting.pop_front());
+                    if let Some(mut s) = waiting.pop_front() {
+                        cache.look_up(&mut s, true);
+                        running.push(s);
+                    }
                 }
                 _ => break,
             }
         }
+        for s in &mut running {
+            cache.look_up(s, false);
+            cache.insert(s, kv_used);
+        }
+        cache.adopt(kv_used);
+        cache.cache.shrink(cache.limit(kv_used));
         publish(&gauges, &running, &waiting, kv_used, capacity);
         if running.is_empty() {
             // Nothing admissible: wait for a change.
@@ -213,11 +345,15 @@ fn run(
                     s.generated = s.max; // the client left: free its cache
                 }
             }
+            cache.insert(s, kv_used);
         }
         running.retain(|s| {
             let done = s.generated >= s.max;
             if done {
                 kv_used -= s.reserve();
+                if !s.looked_up {
+                    cache.orphans.push(Arc::clone(&s.prefix));
+                }
             }
             !done
         });
@@ -249,6 +385,9 @@ fn seq(a: Admission) -> Seq {
         generated: 0,
         max: a.max_tokens,
         tokens: a.tokens,
+        prefix: a.prefix,
+        looked_up: false,
+        inserted: false,
     }
 }
 

@@ -78,6 +78,11 @@ pub enum SimError {
     #[error("--{flag} must be a non-negative number of milliseconds, got {ms}")]
     Millis { flag: &'static str, ms: f64 },
 
+    /// `--kv-cache-tokens` is below one block or above
+    /// [`MAX_KV_TOKENS`](crate::MAX_KV_TOKENS).
+    #[error("--kv-cache-tokens must be between {min} and {max}, got {0}", min = crate::BLOCK_TOKENS, max = crate::MAX_KV_TOKENS)]
+    KvCacheTokens(usize),
+
     #[error("--host {0} is not an IP address")]
     Host(String),
 

@@ -35,6 +35,9 @@ pub struct Launch {
     /// The origin of the metrics' simulated clock, unix seconds (`None`:
     /// the server's start).
     pub clock_origin: Option<f64>,
+    /// See [`SimOptions::kv_cache_tokens`]; checked to lie in
+    /// [`BLOCK_TOKENS`](crate::BLOCK_TOKENS)..=[`MAX_KV_TOKENS`](crate::MAX_KV_TOKENS).
+    pub kv_cache_tokens: Option<usize>,
 }
 
 /// How [`Launch::run`] reports to the binary that owns the terminal.
@@ -85,6 +88,7 @@ impl Launch {
                 deployment: self.model_mode.map(|m| m.load()).transpose()?,
                 ground_truth: sink,
                 text: vocab::text_source(self.tokenizer.as_deref(), env)?,
+                kv_cache_tokens: self.kv_cache_tokens.map(kv_tokens).transpose()?,
             };
             let host = self.host;
             let ip: std::net::IpAddr = (host.parse()).map_err(|_| SimError::Host(host.clone()))?;
@@ -100,6 +104,14 @@ impl Launch {
             let _ = writer.join();
         }
         result
+    }
+}
+
+fn kv_tokens(n: usize) -> Result<usize, SimError> {
+    if (crate::BLOCK_TOKENS..=crate::MAX_KV_TOKENS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(SimError::KvCacheTokens(n))
     }
 }
 

@@ -25,6 +25,11 @@
 //! resets, slow first bytes) are injected on demand ([`Fault`]) and counted
 //! in `/metrics`.
 //!
+//! A prefix cache (vLLM's automatic prefix caching: chained hashes of
+//! 16-token blocks, LRU eviction, sized by the KV cache) counts hits in
+//! `/metrics` under vLLM's names and, in model mode, lets cached tokens
+//! skip prefill compute (module `prefix`).
+//!
 //! In model mode it can also log the simulated GPUs' power draw as
 //! nvidia-smi would ([`GpuMetrics`], [`serve_with_gpu_metrics`]; the power
 //! model is documented in module `power`).
@@ -46,6 +51,7 @@
 //!     deployment: None,
 //!     ground_truth: None,
 //!     text: std::sync::Arc::new(servebench_sim::BuiltIn),
+//!     kv_cache_tokens: None,
 //! };
 //! serve(listener, opts, std::future::pending()).await
 //! # }
@@ -61,6 +67,7 @@ mod launch;
 mod metrics;
 mod model;
 mod power;
+mod prefix;
 mod protocol;
 mod server;
 mod sse;
@@ -71,6 +78,7 @@ pub use fault::Fault;
 pub use launch::{Launch, Report};
 pub use model::{Deployment, Gpu, Model, ModelMode, Precision, MEMORY_BOUND_ACTIVITY};
 pub use power::{GpuMetrics, HEADER as GPU_METRICS_HEADER, SAMPLE_PERIOD_S};
+pub use prefix::{BLOCK_TOKENS, FAST_MODE_KV_TOKENS, MAX_KV_TOKENS};
 pub use server::{serve, serve_with_gpu_metrics};
 pub use vocab::{text_source, BuiltIn, TextSource};
 
@@ -194,4 +202,9 @@ pub struct SimOptions {
     /// header overrides it per request).
     pub fault: Option<Fault>,
     pub fault_every: u64,
+    /// Tokens the KV cache holds, which bounds the prefix cache (blocks of
+    /// [`BLOCK_TOKENS`]) and, in model mode, admission; `None`: the
+    /// deployment's [`Deployment::kv_capacity_tokens`] in model mode,
+    /// [`FAST_MODE_KV_TOKENS`] in fast mode.
+    pub kv_cache_tokens: Option<usize>,
 }

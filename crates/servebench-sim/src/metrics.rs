@@ -1,4 +1,18 @@
 //! `/metrics`: Prometheus text with vLLM's metric names.
+//!
+//! The prefix cache's families are vLLM's (V1 engine):
+//! `vllm:prefix_cache_queries_total` and `vllm:prefix_cache_hits_total`
+//! count tokens looked up and found; `vllm:prompt_tokens_by_source_total`
+//! splits the looked-up tokens into `local_cache_hit` and `local_compute`
+//! (and `external_kv_transfer`, always 0) by what the simulated GPU did:
+//! hit tokens it prefilled anyway because their ids came late (module
+//! `engine`) count as computed there, while `prefix_cache_hits` counts
+//! them as hits. `vllm:kv_cache_usage_perc` (and its older name
+//! `vllm:gpu_cache_usage_perc`) is the share of the KV pool the running
+//! requests reserve (cached blocks no request uses are free in vLLM);
+//! fast mode reserves each in-flight request's prompt plus `max_tokens`
+//! against `--kv-cache-tokens`. The simulator never preempts:
+//! `vllm:num_preemptions_total` stays 0.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +76,8 @@ pub(crate) struct Stats {
     ttft: Histogram,
     itl: Histogram,
     faults: [AtomicU64; 6],
+    /// Fast mode: tokens reserved by the requests in flight.
+    kv_reserved: AtomicU64,
 }
 
 impl Stats {
@@ -88,6 +104,18 @@ impl Stats {
         }
     }
 
+    /// Fast mode: a request in flight holds `tokens` of KV cache.
+    pub(crate) fn reserve(&self, tokens: usize) {
+        self.kv_reserved.fetch_add(tokens as u64, Ordering::Relaxed);
+    }
+
+    /// Fast mode: the request holding `tokens` ended.
+    pub(crate) fn release(&self, tokens: usize) {
+        let _ = (self.kv_reserved).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(tokens as u64))
+        });
+    }
+
     pub(crate) fn fault(&self, kind: &str) {
         if let Some(i) = crate::fault::Fault::KINDS.iter().position(|k| *k == kind) {
             self.faults[i].fetch_add(1, Ordering::Relaxed);
@@ -95,8 +123,15 @@ impl Stats {
     }
 
     /// Prometheus text; in model mode the engine's gauges replace the
-    /// HTTP-level running count.
-    pub(crate) fn render(&self, model: &str, engine: Option<&crate::engine::Gauges>) -> String {
+    /// HTTP-level running count and the fast-mode KV reservations (against
+    /// `kv_tokens`).
+    pub(crate) fn render(
+        &self,
+        model: &str,
+        engine: Option<&crate::engine::Gauges>,
+        prefix: &crate::prefix::Counters,
+        kv_tokens: usize,
+    ) -> String {
         let model = model.replace('\\', "\\\\").replace('"', "\\\"");
         let labels = format!("model_name=\"{model}\"");
         let labels = labels.as_str();
@@ -126,11 +161,39 @@ impl Stats {
         ] {
             let _ = writeln!(out, "# TYPE {name} {kind}\n{name}{{{labels}}} {value}");
         }
-        let kv = engine.map_or(0.0, |g| g.kv_usage_ppm.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(
-            out,
-            "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{{{labels}}} {kv}"
+        let kv = engine.map_or_else(
+            || {
+                let reserved = self.kv_reserved.load(Ordering::Relaxed) as f64;
+                (reserved / kv_tokens.max(1) as f64).min(1.0)
+            },
+            |g| g.kv_usage_ppm.load(Ordering::Relaxed) as f64 / 1e6,
         );
+        for name in ["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"] {
+            let _ = writeln!(out, "# TYPE {name} gauge\n{name}{{{labels}}} {kv}");
+        }
+        let queries = prefix.queries.load(Ordering::Relaxed);
+        let hits = prefix.hits.load(Ordering::Relaxed);
+        let late = prefix.late.load(Ordering::Relaxed).min(hits);
+        for (name, value) in [
+            ("vllm:prefix_cache_queries_total", queries),
+            ("vllm:prefix_cache_hits_total", hits),
+            ("vllm:num_preemptions_total", 0),
+            ("servebench_sim_prefix_cache_late_hits_total", late),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter\n{name}{{{labels}}} {value}");
+        }
+        let name = "vllm:prompt_tokens_by_source_total";
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (source, value) in [
+            (
+                "local_compute",
+                queries.saturating_sub(hits).saturating_add(late),
+            ),
+            ("local_cache_hit", hits - late),
+            ("external_kv_transfer", 0),
+        ] {
+            let _ = writeln!(out, "{name}{{{labels},source=\"{source}\"}} {value}");
+        }
         let _ = writeln!(out, "# TYPE servebench_sim_faults_total counter");
         for (kind, count) in crate::fault::Fault::KINDS.iter().zip(&self.faults) {
             let _ = writeln!(

@@ -4,6 +4,7 @@ use crate::count::{self, Calibration};
 use crate::engine::{Admission, Gauges};
 use crate::fault::Fault;
 use crate::metrics::Stats;
+use crate::prefix::{Blocks, Counters, PrefixCache, BLOCK_TOKENS};
 use crate::protocol::{self, ApiError, GenerationRequest};
 use crate::sse::{ChunkWriter, Usage, DONE};
 use crate::{SimOptions, TokenLog};
@@ -15,7 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
@@ -52,6 +53,14 @@ struct State {
     epoch: Instant,
     /// Tokens per byte of the prompts counted so far (slow text sources).
     calibration: Arc<Calibration>,
+    /// The prefix cache's counters (the cache itself is the engine's in
+    /// model mode, `fast_cache` in fast mode).
+    prefix: Arc<Counters>,
+    /// Fast mode: the prefix cache, consulted and filled as each prompt
+    /// is counted (its prefill takes no simulated time).
+    fast_cache: Option<Mutex<PrefixCache>>,
+    /// Tokens the KV cache holds.
+    kv_tokens: usize,
 }
 
 /// How a response's tokens are paced.
@@ -114,13 +123,26 @@ pub async fn serve_with_gpu_metrics(
     gpu_metrics: Option<crate::GpuMetrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), crate::SimError> {
+    let prefix = Arc::new(Counters::default());
+    let kv_tokens = opts.kv_cache_tokens.unwrap_or_else(|| {
+        (opts.deployment.as_ref()).map_or(crate::prefix::FAST_MODE_KV_TOKENS, |(d, _)| {
+            d.kv_capacity_tokens()
+        })
+    });
     let engine = opts.deployment.clone().map(|(deployment, speedup)| {
         let gauges = Arc::new(Gauges::default());
+        let pool = crate::engine::Pool {
+            capacity: kv_tokens,
+            counters: Arc::clone(&prefix),
+        };
         (
-            crate::engine::spawn(deployment, speedup, Arc::clone(&gauges)),
+            crate::engine::spawn(deployment, speedup, Arc::clone(&gauges), pool),
             gauges,
         )
     });
+    let fast_cache = engine
+        .is_none()
+        .then(|| Mutex::new(PrefixCache::new(kv_tokens / BLOCK_TOKENS)));
     let sampler = match (gpu_metrics, &opts.deployment, &engine) {
         (Some(out), Some((deployment, speedup)), Some((_, gauges))) => Some(
             crate::power::Sampler::start(out, deployment.clone(), *speedup, Arc::clone(gauges))?,
@@ -135,6 +157,9 @@ pub async fn serve_with_gpu_metrics(
         engine,
         epoch: Instant::now(),
         calibration: Arc::default(),
+        prefix,
+        fast_cache,
+        kv_tokens,
     });
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -199,6 +224,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             state.stats.render(
                 &state.opts.model,
                 state.engine.as_ref().map(|(_, g)| g.as_ref()),
+                &state.prefix,
+                state.kv_tokens,
             ),
         ),
         (Method::POST, "/start_profile" | "/stop_profile") => {
@@ -311,9 +338,28 @@ fn generate(
         truth = Some((log, state.epoch, sink.clone()));
     }
     let writer = ChunkWriter::new(request.chat, &id, unix_now(), &state.opts.model);
+    let blocks: Arc<OnceLock<Blocks>> = Arc::default();
     let counted = {
-        let state = Arc::clone(&state);
-        move |n| state.stats.prompt_counted(n)
+        let (state, blocks) = (Arc::clone(&state), Arc::clone(&blocks));
+        move |n, ids: Vec<u32>| {
+            state.stats.prompt_counted(n);
+            let b = Blocks::new(n, &ids);
+            drop(ids);
+            match &state.fast_cache {
+                Some(cache) => {
+                    // A poisoned lock (a panic elsewhere) skips the cache.
+                    if let Ok(mut cache) = cache.lock() {
+                        let hit = cache.lookup(&b);
+                        cache.insert(&b, usize::MAX);
+                        drop(cache);
+                        state.prefix.looked_up(b.tokens, hit);
+                    }
+                }
+                None => {
+                    let _ = blocks.set(b);
+                }
+            }
+        }
     };
     let (prompt_tokens, mut prompt) = count::count(
         &state.opts.text,
@@ -334,12 +380,21 @@ fn generate(
                 max_tokens: request.max_tokens,
                 arrived: arrived.into_std(),
                 tokens,
+                prefix: blocks,
             });
             Pace::Engine(rx)
         }
         None => Pace::Deadlines { arrived, ttft, itl },
     };
     state.stats.started();
+    // Fast mode's KV usage: what the request could grow to, as the engine
+    // reserves it in model mode.
+    let kv_hold = if state.engine.is_none() {
+        prompt_tokens.saturating_add(request.max_tokens)
+    } else {
+        0
+    };
+    state.stats.reserve(kv_hold);
     if !request.stream {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(async move {
@@ -361,6 +416,7 @@ fn generate(
                 .map(|k| state.opts.text.token(n, k))
                 .collect();
             state.stats.finished(request.max_tokens, ttft, itl);
+            state.stats.release(kv_hold);
             let prompt_tokens = prompt.exact().await;
             let body = writer.full(&text, "length", usage(prompt_tokens, request.max_tokens));
             let piece: Piece = match fault {
@@ -461,6 +517,7 @@ fn generate(
             sent += 1;
         }
         state.stats.finished(sent, ttft, itl);
+        state.stats.release(kv_hold);
     });
     let mut r = Response::new(
         ChannelBody {

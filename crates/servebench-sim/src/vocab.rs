@@ -18,6 +18,14 @@ pub trait TextSource: Send + Sync + std::fmt::Debug {
     fn counts_slowly(&self) -> bool {
         false
     }
+    /// Tokens in a prompt and their ids, which the prefix cache hashes in
+    /// blocks (module `prefix`); the server calls this, not
+    /// [`prompt_tokens`](Self::prompt_tokens), so a tokenizer encodes once.
+    /// The default counts with `prompt_tokens` and takes the ids of the
+    /// built-in estimate's pieces (see [`BuiltIn`]).
+    fn prompt_tokens_and_ids(&self, text: &str) -> (usize, Vec<u32>) {
+        (self.prompt_tokens(text), pseudo_ids(text))
+    }
 }
 
 /// The built-in word list.
@@ -27,6 +35,11 @@ pub struct BuiltIn;
 impl TextSource for BuiltIn {
     fn prompt_tokens(&self, text: &str) -> usize {
         estimate_tokens(text)
+    }
+
+    fn prompt_tokens_and_ids(&self, text: &str) -> (usize, Vec<u32>) {
+        let ids = pseudo_ids(text);
+        (ids.len().max(usize::from(!text.is_empty())), ids)
     }
 
     fn token(&self, seed: u64, k: usize) -> &str {
@@ -84,6 +97,22 @@ pub(crate) fn estimate_tokens(text: &str) -> usize {
         .max(usize::from(!text.is_empty()))
 }
 
+/// Token ids for text without a tokenizer: each piece the estimate
+/// counts (up to 4 bytes of a word) packed into a `u32`, so as many ids as
+/// [`estimate_tokens`] counts (except whitespace-only text: no ids, one
+/// token) and equal pieces have equal ids.
+pub(crate) fn pseudo_ids(text: &str) -> Vec<u32> {
+    let mut ids = Vec::with_capacity(text.len() / 4 + 1);
+    for word in text.split_whitespace() {
+        for piece in word.as_bytes().chunks(4) {
+            let mut b = [0u8; 4];
+            b[..piece.len()].copy_from_slice(piece);
+            ids.push(u32::from_le_bytes(b));
+        }
+    }
+    ids
+}
+
 /// Text from a real tokenizer: prompts counted exactly; responses made of
 /// tokens that decode to clean text on their own.
 #[cfg(feature = "tokenizer")]
@@ -103,6 +132,13 @@ impl TextSource for TokenizerText {
 
     fn counts_slowly(&self) -> bool {
         true
+    }
+
+    fn prompt_tokens_and_ids(&self, text: &str) -> (usize, Vec<u32>) {
+        match self.tokenizer.encode(text) {
+            Ok(ids) => (ids.len(), ids),
+            Err(_) => (estimate_tokens(text), pseudo_ids(text)),
+        }
     }
 
     fn token(&self, seed: u64, k: usize) -> &str {
@@ -167,5 +203,19 @@ mod tests {
         assert_eq!(super::estimate_tokens("a"), 1);
         assert_eq!(super::estimate_tokens("hello world, tokens"), 2 + 2 + 2);
         assert_eq!(super::token(0, 0), " the");
+    }
+
+    #[test]
+    fn pseudo_ids_match_the_estimate() {
+        use super::TextSource;
+        for text in ["", "a", "hello world, tokens", "  \n ", "abcdefghi jk"] {
+            let (n, ids) = super::BuiltIn.prompt_tokens_and_ids(text);
+            assert_eq!(n, super::estimate_tokens(text), "{text:?}");
+            assert!(ids.len() == n || (ids.is_empty() && n == 1), "{text:?}");
+        }
+        let ids = super::pseudo_ids("abcdefghi jk");
+        assert_eq!(ids[0], u32::from_le_bytes(*b"abcd"));
+        assert_eq!(ids[2], u32::from(b'i'));
+        assert_eq!(ids.len(), 4);
     }
 }

@@ -21,6 +21,7 @@ async fn start(ttft_ms: u64, itl_ms: u64) -> (String, tokio::sync::oneshot::Send
         deployment: None,
         ground_truth: None,
         text: std::sync::Arc::new(servebench_sim::BuiltIn),
+        kv_cache_tokens: None,
     };
     tokio::spawn(async move {
         let _ = serve(listener, opts, async move {
@@ -411,6 +412,7 @@ async fn model_mode_follows_the_documented_formula() {
         deployment: Some((deployment, speedup)),
         ground_truth: None,
         text: std::sync::Arc::new(servebench_sim::BuiltIn),
+        kv_cache_tokens: None,
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -493,6 +495,7 @@ async fn requests_wait_for_kv_cache() {
         deployment: Some((deployment, 10.0)),
         ground_truth: None,
         text: std::sync::Arc::new(servebench_sim::BuiltIn),
+        kv_cache_tokens: None,
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -549,6 +552,7 @@ async fn ground_truth_records_when_each_token_was_written() {
         deployment: None,
         ground_truth: Some(sink),
         text: std::sync::Arc::new(servebench_sim::BuiltIn),
+        kv_cache_tokens: None,
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -647,6 +651,7 @@ async fn a_slow_tokenizer_is_off_the_simulated_clock() {
         deployment: Some((deployment, 20.0)),
         ground_truth: None,
         text: std::sync::Arc::new(SlowTokenizer),
+        kv_cache_tokens: None,
     };
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -50,6 +50,7 @@ pub fn simulator_on(ip: std::net::IpAddr) -> u16 {
                 ground_truth: None,
                 fault: None,
                 fault_every: 1,
+                kv_cache_tokens: None,
             };
             servebench_sim::serve(listener, opts, std::future::pending())
                 .await
