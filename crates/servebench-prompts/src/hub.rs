@@ -85,6 +85,49 @@ impl Hub {
         Ok(snapshot)
     }
 
+    /// Downloads `file` of the dataset repository `repo_id` (revision
+    /// `main`) into `datasets--ORG--NAME/snapshots/{commit}/{file}` and
+    /// returns its path.
+    pub(crate) fn download_dataset_file(
+        &self,
+        repo_id: &str,
+        file: &str,
+    ) -> Result<PathBuf, PromptsError> {
+        let plain_file = !file.is_empty()
+            && file
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !file.starts_with('.');
+        if !valid_model_id(repo_id) || !repo_id.contains('/') || !plain_file {
+            return Err(PromptsError::Options(format!(
+                "'{repo_id}' / '{file}' is not a Hugging Face dataset id (ORG/NAME) and file name"
+            )));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(20)))
+            .timeout_global(Some(Duration::from_secs(600)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        // Dataset files live under `/datasets/ORG/NAME/resolve/...`.
+        let path = format!("datasets/{repo_id}");
+        let (commit, body) =
+            self.fetch(&agent, &path, "main", file)?
+                .ok_or_else(|| PromptsError::Hub {
+                    model: path.clone(),
+                    message: format!("the dataset has no {file} (HTTP 404)"),
+                })?;
+        let repo = self
+            .cache
+            .join(format!("datasets--{}", repo_id.replace('/', "--")));
+        let target = repo.join("snapshots").join(&commit).join(file);
+        save(&target, &body)?;
+        if commit != "main" {
+            save(&repo.join("refs").join("main"), commit.as_bytes())?;
+        }
+        Ok(target)
+    }
+
     /// `Ok(None)` for a file the repository does not have.
     fn fetch(
         &self,
@@ -109,7 +152,12 @@ impl Hub {
             .call()
             .map_err(|e| {
                 hub_err(format!(
-                    "GET {url}: {e} (the Hub is unreachable; for a local tokenizer pass --tokenizer PATH, a tokenizer.json or the directory holding it)"
+                    "GET {url}: {e} (the Hub is unreachable; {})",
+                    if model_id.starts_with("datasets/") {
+                        "for local traces pass --input-file PATH"
+                    } else {
+                        "for a local tokenizer pass --tokenizer PATH, a tokenizer.json or the directory holding it"
+                    }
                 ))
             })?;
         let status = response.status().as_u16();

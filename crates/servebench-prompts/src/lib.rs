@@ -73,6 +73,25 @@ pub enum PromptsError {
     Cancelled,
 }
 
+/// Downloads `file` of the Hugging Face dataset `repo_id` (`ORG/NAME`,
+/// revision `main`) from `HF_ENDPOINT` (default the Hub) with `HF_TOKEN`
+/// into the hub cache directory `cache`
+/// (`datasets--ORG--NAME/snapshots/{commit}/{file}`) and returns the file's
+/// path. The caller checks `HF_HUB_OFFLINE` and the cache first.
+pub fn download_dataset_file(
+    repo_id: &str,
+    file: &str,
+    cache: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, PromptsError> {
+    hub::Hub {
+        endpoint: env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".to_owned()),
+        token: env("HF_TOKEN").filter(|t| !t.is_empty()),
+        cache: cache.to_owned(),
+    }
+    .download_dataset_file(repo_id, file)
+}
+
 /// One request of a dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampledRequest {
