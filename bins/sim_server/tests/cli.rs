@@ -223,3 +223,43 @@ fn gpu_metrics_csv_logs_power_in_simulated_time() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--gpu"));
 }
+
+/// `--kv-cache-tokens` sizes the prefix cache: 64 tokens keep the first
+/// 4 blocks of a 100-token prompt, which its repeat then hits; `/metrics`
+/// says so in vLLM's names. Below one block it is refused.
+#[test]
+fn kv_cache_tokens_sizes_the_prefix_cache() {
+    let (child, addr) = start(&["--ttft-ms", "0", "--itl-ms", "0", "--kv-cache-tokens", "64"]);
+    let prompt: String = (0..100).map(|i| format!("{i:04} ")).collect();
+    let body = format!(r#"{{"prompt": "{prompt}", "max_tokens": 2}}"#);
+    for _ in 0..2 {
+        let reply = post(&addr, "/v1/completions", &body);
+        assert!(reply.contains("\"prompt_tokens\":100"), "{reply}");
+    }
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut metrics = String::new();
+    s.read_to_string(&mut metrics).expect("read");
+    for line in [
+        "vllm:prefix_cache_queries_total{model_name=\"servebench-sim\"} 200",
+        "vllm:prefix_cache_hits_total{model_name=\"servebench-sim\"} 64",
+        "vllm:prompt_tokens_by_source_total{model_name=\"servebench-sim\",source=\"local_cache_hit\"} 64",
+        "vllm:kv_cache_usage_perc{model_name=\"servebench-sim\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    stop(child);
+    let out = Command::new(env!("CARGO_BIN_EXE_sim_server"))
+        .args(["--port", "0", "--kv-cache-tokens", "8"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--kv-cache-tokens must be between 16 and"),
+        "{stderr}"
+    );
+}
