@@ -584,6 +584,11 @@ fn sample_records_reproduce_the_sample_aggregate() {
         branch_stats: Some(sample["branch_stats"].clone()),
     };
     let agg = artifacts::aggregate(&records, &run);
+    // AGENTX_KEEP_SAMPLE_ARTIFACTS=<dir>: our files for the sample's run,
+    // to compare what the InferenceX scripts make of both.
+    if let Some(keep) = std::env::var_os("AGENTX_KEEP_SAMPLE_ARTIFACTS") {
+        artifacts::write_all(Path::new(&keep), &records, &run).unwrap();
+    }
     for name in [
         "request_latency",
         "time_to_first_token",
