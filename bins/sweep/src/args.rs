@@ -2,7 +2,7 @@
 //! their translation into the library's [`Command`].
 
 use servebench_contract::Edition;
-use servebench_sweep::{Action, Command, Selection};
+use servebench_sweep::{Action, AgenticSettings, Command, Selection};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,6 +63,19 @@ pub(crate) struct Args {
     /// Keep runner nodes whose name contains this (one entry per node)
     #[arg(long)]
     runner_node_filter: Option<String>,
+    /// Scenario type(s) to include (edition 2026-08; default: both)
+    #[arg(long, num_args = 1.., value_parser = ["fixed-seq-len", "agentic-coding"])]
+    scenario_type: Vec<String>,
+
+    /// Skip agentic-coding rows (by default each runs agentic_replay against a simulator at x1)
+    #[arg(long)]
+    no_agentic: bool,
+    /// Seconds of profiling per agentic-coding entry (--benchmark-duration; the workflow: the row's duration, 900 s at least)
+    #[arg(long, default_value_t = 20)]
+    agentic_duration: u64,
+    /// The agentic-coding trace corpus (weka_trace JSONL, or a directory of traces)
+    #[arg(long, default_value = "../shared/reference/agentx/traces/medium.jsonl")]
+    agentic_traces: PathBuf,
 
     /// Benchmark this already running server instead of starting one per entry
     #[arg(long, conflicts_with = "server_cmd")]
@@ -164,6 +177,7 @@ impl Args {
                 max_tp: self.max_tp,
                 max_ep: self.max_ep,
                 runner_node_filter: self.runner_node_filter,
+                scenario_types: self.scenario_type,
             },
             base_url: self.base_url,
             server_cmd: self.server_cmd,
@@ -179,6 +193,11 @@ impl Args {
             run_id: self.run_id,
             bin_dir: self.bin_dir,
             command_line: argv,
+            agentic: (!self.no_agentic).then(|| AgenticSettings {
+                traces: self.agentic_traces,
+                duration_s: self.agentic_duration,
+                ..AgenticSettings::local_default()
+            }),
             action,
         }
     }

@@ -2,8 +2,10 @@
 //! `cargo xtask sweep`) runs: its options as plain data ([`Command`]), the
 //! matrix they select ([`select`], through `servebench-matrix`, in the
 //! contract edition the command names), and what the command did
-//! ([`Outcome`]), for the binary to print.
+//! ([`Outcome`]), for the binary to print. Agentic-coding rows (edition
+//! 2026-08) run in a whole sweep (module `agentic`), after the others.
 
+use crate::agentic::{self, AgenticSettings};
 use crate::emit::{self, SlurmJob};
 use crate::plan::{self, BenchSettings};
 use crate::provenance::Provenance;
@@ -19,9 +21,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Why the sweep leaves out agentic-coding rows (edition 2026-08): it
-/// prints how many it skipped, and this.
-pub const AGENTIC_SKIP_REASON: &str = "servebench has no agentic-coding client yet";
+/// Why a command other than a whole sweep leaves out agentic-coding rows
+/// (edition 2026-08): it prints how many it skipped, and this.
+pub const AGENTIC_SKIP_REASON: &str =
+    "agentic-coding rows run in a whole sweep only (not --entry-index, --report-only or --emit slurm)";
 
 /// Which matrix entries to run: `generate_sweep_configs`' selection, for
 /// single-node entries. Paths are relative to [`Command::root`].
@@ -56,6 +59,9 @@ pub struct Selection {
     pub max_tp: Option<i64>,
     pub max_ep: Option<i64>,
     pub runner_node_filter: Option<String>,
+    /// Edition 2026-08 `--scenario-type`: `fixed-seq-len`,
+    /// `agentic-coding`; empty: both.
+    pub scenario_types: Vec<String>,
 }
 
 /// A `generate_sweep_configs` request in the selection's edition.
@@ -162,6 +168,17 @@ impl Selection {
             o.runner_node_filter = self.runner_node_filter.clone();
             return Ok(e2026_08::Subcommand::TestConfig(o));
         }
+        let scenario_types = self
+            .scenario_types
+            .iter()
+            .map(|s| {
+                e2026_08::ScenarioType::from_name(s).ok_or_else(|| {
+                    SweepError::Setup(format!(
+                        "--scenario-type {s}: choose from fixed-seq-len, agentic-coding"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let seq_lens = self
             .seq_lens
             .iter()
@@ -188,7 +205,7 @@ impl Selection {
                 single_node: true,
                 multi_node: false,
                 runner_node_filter: self.runner_node_filter.clone(),
-                scenario_types: Vec::new(),
+                scenario_types,
             },
         ))
     }
@@ -207,10 +224,10 @@ fn config_dir(edition: Edition) -> PathBuf {
 pub(crate) struct Selected {
     /// Every row, exactly as `generate_sweep_configs` prints them.
     pub rows: Vec<MatrixEntry>,
-    /// The rows the sweep runs, in matrix order: all but agentic-coding.
+    /// The fixed-seq-len rows, in matrix order.
     pub runnable: Vec<MatrixEntry>,
-    /// How many agentic-coding rows were left out ([`AGENTIC_SKIP_REASON`]).
-    pub skipped_agentic: usize,
+    /// The agentic-coding rows, in matrix order.
+    pub agentic: Vec<MatrixEntry>,
     /// The runner labels (type -> nodes), naming the node each entry runs on.
     pub runners: RunnerConfig,
 }
@@ -244,11 +261,12 @@ pub(crate) fn select(selection: &Selection, root: &Path) -> Result<Selected, Swe
             (rows, runners)
         }
     };
-    let runnable: Vec<MatrixEntry> = rows.iter().filter(|r| !is_agentic(r)).cloned().collect();
+    let (agentic, runnable): (Vec<MatrixEntry>, Vec<MatrixEntry>) =
+        rows.iter().cloned().partition(is_agentic);
     Ok(Selected {
-        skipped_agentic: rows.len() - runnable.len(),
         rows,
         runnable,
+        agentic,
         runners,
     })
 }
@@ -304,6 +322,9 @@ pub struct Command {
     /// The command as run (program and arguments), for the report; empty:
     /// not recorded.
     pub command_line: Vec<String>,
+    /// How agentic-coding rows run (`agentic_replay`); `None`: they are
+    /// skipped (`--no-agentic`).
+    pub agentic: Option<AgenticSettings>,
     pub action: Action,
 }
 
@@ -339,13 +360,30 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
     if let Action::GithubMatrix = &cmd.action {
         return Ok(Outcome::GithubMatrix(emit::github_matrix(&selected.rows)));
     }
-    // A whole run says it after its header line, the other actions first.
-    let skipped = selected.skipped_agentic;
+    // Agentic rows run in a whole sweep, on the simulator or --base-url;
+    // otherwise they are left out, and the sweep says why (a whole run
+    // after its header line, the other actions first).
+    let agentic_skip: Option<&str> = if selected.agentic.is_empty() {
+        None
+    } else if cmd.action != Action::Run {
+        Some(AGENTIC_SKIP_REASON)
+    } else if cmd.agentic.is_none() {
+        Some("--no-agentic")
+    } else if cmd.base_url.is_none() && cmd.server_cmd.is_some() {
+        Some("--server-cmd starts servers for fixed-seq-len rows only (use the simulator or --base-url)")
+    } else {
+        None
+    };
+    let skipped = if agentic_skip.is_some() {
+        selected.agentic.len()
+    } else {
+        0
+    };
     let note_skipped = |progress: &mut dyn Write| {
-        if skipped > 0 {
+        if let Some(why) = agentic_skip {
             let _ = writeln!(
                 progress,
-                "skipping {skipped} agentic-coding row{}: {AGENTIC_SKIP_REASON}",
+                "skipping {skipped} agentic-coding row{}: {why}",
                 if skipped == 1 { "" } else { "s" }
             );
         }
@@ -375,11 +413,16 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
         });
     }
 
-    if entries.is_empty() {
-        let why = if selected.skipped_agentic > 0 {
+    let agentic_rows: &[MatrixEntry] = if agentic_skip.is_some() {
+        &[]
+    } else {
+        &selected.agentic
+    };
+    if entries.is_empty() && agentic_rows.is_empty() {
+        let why = if let Some(reason) = agentic_skip {
             format!(
-                "the selection matches only agentic-coding rows ({}), which the sweep skips: {AGENTIC_SKIP_REASON}",
-                selected.skipped_agentic
+                "the selection matches only agentic-coding rows ({}), which this command skips: {reason}",
+                selected.agentic.len()
             )
         } else {
             "the selection matches no matrix entries (check --config-files, the filters and --max-conc)"
@@ -388,12 +431,23 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
         return Err(SweepError::Setup(why));
     }
     let jobs = plan::jobs(entries, &selected.runners, cmd.selection.edition)?;
+    let agentic_jobs = agentic::jobs(agentic_rows, &selected.runners)?;
     let tokenizer = root.join(&cmd.tokenizer);
     if !tokenizer.exists() {
         return Err(SweepError::Setup(format!(
             "tokenizer {} not found: pass --tokenizer PATH (a tokenizer.json or a directory holding one)",
             tokenizer.display()
         )));
+    }
+    if let (Some(first), Some(a)) = (agentic_jobs.first(), &cmd.agentic) {
+        let traces = root.join(&a.traces);
+        if !traces.exists() {
+            return Err(SweepError::Setup(format!(
+                "agentic traces {} not found (for {} and the other agentic-coding entries): pass --agentic-traces PATH, or --no-agentic",
+                traces.display(),
+                first.name
+            )));
+        }
     }
     let bins = match &cmd.bin_dir {
         Some(dir) => Binaries { dir: dir.clone() },
@@ -431,23 +485,46 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
         health_timeout: cmd.health_timeout,
         entry_timeout: cmd.entry_timeout,
         provenance: Provenance::collect(root, cmd.command_line.clone()),
+        agentic: cmd
+            .agentic
+            .clone()
+            .map(|a| AgenticSettings {
+                traces: root.join(&a.traces),
+                ..a
+            })
+            .unwrap_or_else(AgenticSettings::local_default),
     };
     let outcome = match &cmd.action {
         &Action::RunEntry(index) => Outcome::Entry(run::run_one(&jobs, index, &opts)?),
         Action::ReportOnly => Outcome::Sweep(run::finish(
             run::load_records(&jobs, &opts),
+            Vec::new(),
             &opts,
             progress,
         )?),
         Action::Run | Action::GithubMatrix | Action::Slurm { .. } => {
+            let mut counts: Vec<String> = Vec::new();
+            if !jobs.is_empty() || agentic_jobs.is_empty() {
+                counts.push(format!("{} entries", jobs.len()));
+            }
+            match agentic_jobs.len() {
+                0 => {}
+                1 => counts.push("1 agentic-coding entry".to_owned()),
+                n => counts.push(format!("{n} agentic-coding entries")),
+            }
             let _ = writeln!(
                 progress,
-                "servebench sweep {run_id}: {} entries -> {}",
-                jobs.len(),
+                "servebench sweep {run_id}: {} -> {}",
+                counts.join(" and "),
                 out_dir.display()
             );
             note_skipped(progress);
-            Outcome::Sweep(run::run_sweep(&jobs, &opts, progress)?)
+            Outcome::Sweep(run::run_with_agentic(
+                &jobs,
+                &agentic_jobs,
+                &opts,
+                progress,
+            )?)
         }
     };
     Ok(outcome)

@@ -4,9 +4,10 @@
 //! This crate owns the sweep: the command as plain data and its outcome
 //! ([`Command`], [`execute`], [`Outcome`]: select the matrix through
 //! `servebench-matrix` in the contract edition the command names, run,
-//! emit; agentic-coding rows are skipped, [`AGENTIC_SKIP_REASON`]),
-//! turning matrix entries into typed jobs (with the workflow's flags,
-//! environment and file names), starting and stopping a server per entry
+//! emit), turning matrix entries into typed jobs (with the workflow's flags,
+//! environment and file names; agentic-coding rows become [`AgenticJob`]s,
+//! replayed with `agentic_replay` and summarised from its artifacts by
+//! [`summarize_agentic`]), starting and stopping a server per entry
 //! (the embedded simulator, a command, or an external URL), running the real
 //! binaries (`benchmark_serving`, `process_result`, `collect_results`,
 //! `summarize`) as the workflow would, keeping going when an entry fails,
@@ -18,7 +19,7 @@
 //!
 //! ```no_run
 //! use servebench_contract::Edition;
-//! use servebench_sweep::{execute, Action, Command, Outcome, Selection};
+//! use servebench_sweep::{execute, Action, AgenticSettings, Command, Outcome, Selection};
 //! use std::time::Duration;
 //!
 //! // The binary reads the edition once (`Edition::from_env`); 2026-08
@@ -41,6 +42,7 @@
 //!     max_tp: None,
 //!     max_ep: None,
 //!     runner_node_filter: None,
+//!     scenario_types: vec![],
 //! };
 //! let cmd = Command {
 //!     root: std::env::current_dir()?,
@@ -59,6 +61,7 @@
 //!     run_id: None,
 //!     bin_dir: Some("target/release".into()),
 //!     command_line: vec!["sweep".into(), "--emit".into(), "github-matrix".into()],
+//!     agentic: Some(AgenticSettings::local_default()),
 //!     action: Action::GithubMatrix,
 //! };
 //! if let Outcome::GithubMatrix(json) = execute(&cmd, &mut std::io::sink())? {
@@ -69,6 +72,8 @@
 
 #![warn(unreachable_pub)]
 
+mod agentic;
+mod agentic_result;
 mod command;
 mod emit;
 mod plan;
@@ -80,6 +85,8 @@ mod server;
 
 use std::path::PathBuf;
 
+pub use agentic::{AgenticJob, AgenticRecord, AgenticSettings};
+pub use agentic_result::{summarize as summarize_agentic, AgenticSummary, Stats};
 pub use command::{
     default_run_id, execute, Action, Command, MatrixRequest, Outcome, Selection,
     AGENTIC_SKIP_REASON,
@@ -88,7 +95,7 @@ pub use emit::selection_args;
 pub use plan::{jobs, BenchSettings, Entry, Job};
 pub use provenance::Provenance;
 pub use report::{EntryRecord, EntryStatus};
-pub use run::{run_sweep, Binaries, SweepOptions, SweepOutcome};
+pub use run::{run_sweep, run_with_agentic, Binaries, SweepOptions, SweepOutcome};
 pub use server::{Launch, ServerSpec};
 
 /// Why a sweep could not run (an entry's own failure is not an error: it is

@@ -135,7 +135,7 @@ impl Entry {
         {
             return Err(row.bad(
                 "scenario-type",
-                &format!("an agentic-coding row: {}", crate::AGENTIC_SKIP_REASON),
+                "an agentic-coding row (the sweep runs those with agentic_replay, not benchmark_serving)",
             ));
         }
         // Edition 2026-08 rows: pipeline and context parallelism, which
@@ -527,7 +527,7 @@ mod tests {
         let err = job(0, &e, &runners(), Edition::E2026_02)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no agentic-coding client yet"), "{err}");
+        assert!(err.contains("an agentic-coding row"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,14 @@
 //! summary.md                summarize
 //! report.html, sweep.json   the report and every entry's record
 //! ```
+//!
+//! Agentic-coding entries (module `agentic`) run after the fixed-seq-len
+//! ones, each in `runs/<name>/` too; they have no agg file and are not
+//! collected or summarized (`summarize` knows fixed-seq-len results only):
+//! the report and `sweep.json` carry them, and the printed summary gains
+//! an agentic table (also `agentic.md`).
 
+use crate::agentic::{self, AgenticJob, AgenticRecord, AgenticSettings};
 use crate::plan::{self, BenchSettings, Job};
 use crate::provenance::Provenance;
 use crate::report::{self, EntryRecord, EntryStatus, ReportInput};
@@ -84,6 +91,8 @@ pub struct SweepOptions {
     /// When, with which servebench and command (the report and
     /// `sweep.json` show it).
     pub provenance: Provenance,
+    /// How agentic-coding entries run (used only when there are some).
+    pub agentic: AgenticSettings,
 }
 
 impl SweepOptions {
@@ -100,18 +109,28 @@ impl SweepOptions {
 #[derive(Debug, Clone)]
 pub struct SweepOutcome {
     pub records: Vec<EntryRecord>,
+    /// The agentic-coding entries, in matrix order.
+    pub agentic: Vec<AgenticRecord>,
     /// `summarize`'s markdown.
     pub summary: String,
     pub report: PathBuf,
 }
 
 impl SweepOutcome {
+    /// Failed entries, agentic ones included.
     pub fn failed(&self) -> usize {
-        failed_count(&self.records)
+        failed_count(&self.records) + failed_agentic(&self.agentic)
     }
 }
 
 fn failed_count(records: &[EntryRecord]) -> usize {
+    records
+        .iter()
+        .filter(|r| r.status != EntryStatus::Ok)
+        .count()
+}
+
+fn failed_agentic(records: &[AgenticRecord]) -> usize {
     records
         .iter()
         .filter(|r| r.status != EntryStatus::Ok)
@@ -157,17 +176,42 @@ pub fn run_sweep(
     opts: &SweepOptions,
     progress: &mut dyn Write,
 ) -> Result<SweepOutcome, SweepError> {
+    run_with_agentic(jobs, &[], opts, progress)
+}
+
+/// [`run_sweep`] with agentic-coding entries too, run after the others
+/// (`agentic_replay` against a simulator at ×1 each; module `agentic`).
+pub fn run_with_agentic(
+    jobs: &[Job],
+    agentic_jobs: &[AgenticJob],
+    opts: &SweepOptions,
+    progress: &mut dyn Write,
+) -> Result<SweepOutcome, SweepError> {
     check_binaries(opts)?;
     std::fs::create_dir_all(&opts.out_dir).map_err(io(&opts.out_dir))?;
+    let total = jobs.len() + agentic_jobs.len();
     let mut records = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
-        let _ = write!(progress, "[{}/{}] {} ... ", i + 1, jobs.len(), job.name);
+        let _ = write!(progress, "[{}/{total}] {} ... ", i + 1, job.name);
         let _ = progress.flush();
         let record = run_entry(job, opts)?;
         let _ = writeln!(progress, "{}", record_line(&record));
         records.push(record);
     }
-    finish(records, opts, progress)
+    let mut agentic_records = Vec::with_capacity(agentic_jobs.len());
+    for (i, job) in agentic_jobs.iter().enumerate() {
+        let _ = write!(
+            progress,
+            "[{}/{total}] agentic {} ... ",
+            jobs.len() + i + 1,
+            job.name
+        );
+        let _ = progress.flush();
+        let record = agentic::run_entry(job, opts, &opts.agentic)?;
+        let _ = writeln!(progress, "{}", agentic::record_line(&record));
+        agentic_records.push(record);
+    }
+    finish(records, agentic_records, opts, progress)
 }
 
 /// Runs only job `index` (one Slurm array task); its record is kept in its
@@ -455,7 +499,7 @@ fn to_simulated_time(result: &Path, speedup: f64, origin: f64) -> Result<(), Str
 
 /// Runs a command with stdout and stderr in `log`; a non-zero exit, a
 /// failure to start or a timeout is an error ending with the log's tail.
-fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Result<(), String> {
+pub(crate) fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Result<(), String> {
     let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
     let err = out
         .try_clone()
@@ -497,6 +541,7 @@ fn run_logged(cmd: &mut Command, log: &Path, timeout: Duration) -> Result<(), St
 /// report.
 pub(crate) fn finish(
     records: Vec<EntryRecord>,
+    agentic: Vec<AgenticRecord>,
     opts: &SweepOptions,
     progress: &mut dyn Write,
 ) -> Result<SweepOutcome, SweepError> {
@@ -545,8 +590,20 @@ pub(crate) fn finish(
         })?
     };
 
+    // The agentic table: printed after summarize's, and kept on its own.
+    let mut summary = summary;
+    if !agentic.is_empty() {
+        let table = report::agentic_markdown(&agentic);
+        write_output(&out.join("agentic.md"), table.as_bytes())?;
+        if !summary.is_empty() {
+            summary.push('\n');
+        }
+        summary.push_str(&table);
+    }
+
     let sweep_json = out.join("sweep.json");
     let list: Vec<Value> = records.iter().map(report::entry_json).collect();
+    let agentic_list: Vec<Value> = agentic.iter().map(AgenticRecord::to_json).collect();
     let p = &opts.provenance;
     let doc = json!({
         "run_id": opts.run_id,
@@ -557,6 +614,7 @@ pub(crate) fn finish(
             "command_line": p.command_line,
         },
         "entries": list,
+        "agentic": agentic_list,
     });
     write_output(&sweep_json, format!("{doc:#}\n").as_bytes())?;
 
@@ -566,21 +624,25 @@ pub(crate) fn finish(
         title: &title,
         run_id: &opts.run_id,
         entries: &records,
+        agentic: &agentic,
+        agentic_settings: &opts.agentic,
         summary_markdown: &summary,
         provenance: &opts.provenance,
         server: &opts.server,
         bench: &opts.bench,
     });
     write_output(&report_path, html.as_bytes())?;
+    let total = records.len() + agentic.len();
+    let failed = failed_count(&records) + failed_agentic(&agentic);
     let _ = writeln!(
         progress,
-        "{} of {} entries succeeded; report: {}",
-        records.len() - failed_count(&records),
-        records.len(),
+        "{} of {total} entries succeeded; report: {}",
+        total - failed,
         report_path.display()
     );
     Ok(SweepOutcome {
         records,
+        agentic,
         summary,
         report: report_path,
     })

@@ -45,6 +45,15 @@ pub enum Launch {
     Shell(String),
 }
 
+/// What the simulator simulates for an entry that is not a [`Job`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SimTarget<'a> {
+    pub runner_type: &'a str,
+    pub model: &'a str,
+    pub precision: &'a str,
+    pub tp: i64,
+}
+
 /// A started server serving one entry.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -54,8 +63,10 @@ pub(crate) struct Server {
 
 /// The simulator's `--gpu` for a runner type: `sim-h100` and `h100` → `h100`;
 /// a suffix after the GPU name (`h200-multinode-slurm`) is not one.
+/// An agentic runner label (`cluster:sim-h100`) names the same GPU.
 pub(crate) fn sim_gpu(runner_type: &str) -> &str {
-    runner_type.strip_prefix("sim-").unwrap_or(runner_type)
+    let t = runner_type.strip_prefix("cluster:").unwrap_or(runner_type);
+    t.strip_prefix("sim-").unwrap_or(t)
 }
 
 /// The simulator's `--sim-model`: the last `/`-part of the model id.
@@ -133,12 +144,55 @@ impl Server {
                 c
             }
         };
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        Server::spawn(cmd, port, log, timeout)
+    }
+
+    /// The simulator in model mode for an agentic-coding entry (module
+    /// `agentic`): `sim` names the GPU (runner type), model, precision and
+    /// tp; `speedup` is the simulated clock's (the replay's idle gaps are
+    /// wall time, so the sweep runs these at 1).
+    pub(crate) fn start_sim(
+        launch: &Launch,
+        sim: &SimTarget<'_>,
+        env: &[(&'static str, String)],
+        log: &Path,
+        timeout: Duration,
+    ) -> Result<Server, String> {
+        let Launch::Sim {
+            binary,
+            sim_config,
+            speedup,
+            tokenizer,
+        } = launch
+        else {
+            return Err("only the simulator can be started for an agentic-coding entry".into());
+        };
+        let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
+        let mut c = Command::new(binary);
+        c.args(["--port", &port.to_string(), "--model", sim.model])
+            .args(["--gpu", sim_gpu(sim.runner_type)])
+            .args(["--sim-model", sim_model(sim.model)])
+            .args(["--precision", sim.precision])
+            .args(["--tp", &sim.tp.to_string()])
+            .args(["--speedup", &servebench_pyjson::float_repr(*speedup)])
+            .arg("--sim-config")
+            .arg(sim_config);
+        if let Some(t) = tokenizer {
+            c.arg("--tokenizer").arg(t);
+        }
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        Server::spawn(c, port, log, timeout)
+    }
+
+    /// Starts `cmd` (the server, to listen on `port`) with its output in
+    /// `log`, in its own process group, and waits for `/health`.
+    fn spawn(mut cmd: Command, port: u16, log: &Path, timeout: Duration) -> Result<Server, String> {
         let out = File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
         let err = out
             .try_clone()
             .map_err(|e| format!("opening {}: {e}", log.display()))?;
-        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("PORT", port.to_string())
+        cmd.env("PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -256,6 +310,7 @@ mod tests {
     fn sim_parameters_come_from_the_entry() {
         assert_eq!(sim_gpu("sim-h100"), "h100");
         assert_eq!(sim_gpu("mi355x"), "mi355x");
+        assert_eq!(sim_gpu("cluster:sim-h100"), "h100");
         assert_eq!(sim_model("servebench-sim/dense-8b"), "dense-8b");
         assert_eq!(sim_model("dense-8b"), "dense-8b");
     }

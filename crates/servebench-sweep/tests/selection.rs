@@ -6,7 +6,8 @@
 use servebench_contract::Edition;
 use servebench_matrix::e2026_08;
 use servebench_sweep::{
-    execute, Action, Command, MatrixRequest, Outcome, Selection, SweepError, AGENTIC_SKIP_REASON,
+    execute, Action, AgenticSettings, Command, MatrixRequest, Outcome, Selection, SweepError,
+    AGENTIC_SKIP_REASON,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +35,7 @@ fn selection(edition: Edition) -> Selection {
         max_tp: None,
         max_ep: None,
         runner_node_filter: None,
+        scenario_types: vec![],
     }
 }
 
@@ -55,6 +57,7 @@ fn command(selection: Selection, action: Action, results: &Path) -> Command {
         run_id: Some("r".into()),
         bin_dir: Some(repo().join("target/none")),
         command_line: vec![],
+        agentic: Some(AgenticSettings::local_default()),
         action,
     }
 }
@@ -179,7 +182,7 @@ fn edition_usage_errors_are_setup_errors() {
 }
 
 #[test]
-fn both_editions_run_the_same_23_entries_and_2026_08_skips_agentic_rows() {
+fn both_editions_run_the_same_23_entries_and_slurm_skips_agentic_rows() {
     let (entries, progress) = slurm(selection(Edition::E2026_08), "08");
     assert_eq!(entries, 23);
     assert_eq!(
@@ -209,16 +212,70 @@ fn both_editions_run_the_same_23_entries_and_2026_08_skips_agentic_rows() {
 }
 
 #[test]
-fn a_selection_of_only_agentic_rows_says_why_nothing_runs() {
-    let mut s = selection(Edition::E2026_08);
-    s.config_keys = vec!["dense8b-bf16-sim-h100-sim-agentic".into()];
+fn agentic_rows_run_in_a_whole_sweep_unless_skipped() {
+    let agentic_key = || {
+        let mut s = selection(Edition::E2026_08);
+        s.config_keys = vec!["dense8b-bf16-sim-h100-sim-agentic".into()];
+        s
+    };
     let dir = scratch("agentic");
-    let mut progress = Vec::new();
-    let err = execute(&command(s, Action::Run, &dir), &mut progress).unwrap_err();
-    let err = err.to_string();
+    // --no-agentic: nothing left to run, and the error says why.
+    let mut cmd = command(agentic_key(), Action::Run, &dir);
+    cmd.agentic = None;
+    let err = execute(&cmd, &mut Vec::new()).unwrap_err().to_string();
     assert!(
-        err.contains("only agentic-coding rows (6)") && err.contains(AGENTIC_SKIP_REASON),
+        err.contains("only agentic-coding rows (6), which this command skips: --no-agentic"),
         "{err}"
     );
+    // A Slurm array has no agentic tasks.
+    let (entries, progress) = slurm(agentic_key(), "agentic-slurm");
+    assert_eq!(entries, 0);
+    assert_eq!(
+        progress,
+        format!("skipping 6 agentic-coding rows: {AGENTIC_SKIP_REASON}\n")
+    );
+    // A whole sweep runs them: here it stops at the missing binaries,
+    // after its header line counted them.
+    let mut progress = Vec::new();
+    let err = execute(&command(agentic_key(), Action::Run, &dir), &mut progress)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not found; build the binaries first"), "{err}");
+    let progress = String::from_utf8(progress).unwrap();
+    assert!(
+        progress.starts_with("servebench sweep r: 6 agentic-coding entries -> "),
+        "{progress}"
+    );
+    // The default selection, agentic rows only (--scenario-type).
+    let mut s = selection(Edition::E2026_08);
+    s.scenario_types = vec!["agentic-coding".into()];
+    let mut progress = Vec::new();
+    assert!(execute(&command(s, Action::Run, &dir), &mut progress).is_err());
+    let progress = String::from_utf8(progress).unwrap();
+    assert!(
+        progress.contains(": 4 agentic-coding entries -> "),
+        "{progress}"
+    );
+    // Both kinds; and the traces must exist.
+    let mut progress = Vec::new();
+    let mut cmd = command(selection(Edition::E2026_08), Action::Run, &dir);
+    assert!(execute(&cmd, &mut progress).is_err());
+    let progress = String::from_utf8(progress).unwrap();
+    assert!(
+        progress.contains(": 23 entries and 4 agentic-coding entries -> "),
+        "{progress}"
+    );
+    cmd.agentic = Some(AgenticSettings {
+        traces: "no/such/traces.jsonl".into(),
+        ..AgenticSettings::local_default()
+    });
+    let err = execute(&cmd, &mut Vec::new()).unwrap_err().to_string();
+    assert!(
+        err.contains("agentic traces") && err.contains("--no-agentic"),
+        "{err}"
+    );
+    let mut s = selection(Edition::E2026_08);
+    s.scenario_types = vec!["chat".into()];
+    assert!(s.request(Path::new(".")).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,8 +3,8 @@
 
 use servebench_contract::Edition;
 use servebench_sweep::{
-    jobs, run_sweep, BenchSettings, Binaries, EntryStatus, Job, Launch, Provenance, ServerSpec,
-    SweepOptions,
+    jobs, run_sweep, AgenticSettings, BenchSettings, Binaries, EntryStatus, Job, Launch,
+    Provenance, ServerSpec, SweepOptions,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -124,6 +124,7 @@ fn a_tiny_sweep_runs_end_to_end_and_survives_a_failing_entry() {
             &repo(),
             vec!["sweep".into(), "--speedup".into(), "10".into()],
         ),
+        agentic: AgenticSettings::local_default(),
     };
     let mut progress = Vec::new();
     let outcome = run_sweep(&jobs, &opts, &mut progress).unwrap();
@@ -264,6 +265,7 @@ fn entries_whose_benchmark_fails_are_reported_and_the_sweep_completes() {
         health_timeout: Duration::from_secs(5),
         entry_timeout: Duration::from_secs(60),
         provenance: Provenance::collect(&repo(), Vec::new()),
+        agentic: AgenticSettings::local_default(),
     };
     let mut progress = Vec::new();
     let outcome = run_sweep(&jobs, &opts, &mut progress).unwrap();
