@@ -233,8 +233,10 @@ impl EndpointState {
         let hash = h.finish();
         if self.last_hash != Some(hash) {
             if self.unique_updates > 0 {
-                self.update_intervals_ns
-                    .push(ts.saturating_sub(self.last_update_ns));
+                if self.update_intervals_ns.len() < MAX_TIMINGS {
+                    self.update_intervals_ns
+                        .push(ts.saturating_sub(self.last_update_ns));
+                }
             } else {
                 self.first_update_ns = ts;
             }

@@ -125,7 +125,6 @@ async fn exchange(url: &HttpUrl, max_body: usize) -> Result<Fetched, FetchError>
     let mut chunk = vec![0u8; 16 * 1024];
     let mut first_byte_ns = None;
     let mut head: Option<Head> = None;
-    let limit = max_body.saturating_add(MAX_HEAD);
     loop {
         let n = stream
             .read(&mut chunk)
@@ -148,9 +147,16 @@ async fn exchange(url: &HttpUrl, max_body: usize) -> Result<Fetched, FetchError>
         }
         if let Some(h) = &head {
             let body_len = buf.len().saturating_sub(h.body_start);
-            if body_len > max_body.saturating_add(if h.chunked { MAX_HEAD } else { 0 })
-                || buf.len() > limit.saturating_add(MAX_HEAD)
-            {
+            // Chunk framing adds a few bytes per chunk; allow a quarter more
+            // raw bytes than the body cap before giving up.
+            let raw_cap = if h.chunked {
+                max_body
+                    .saturating_add(max_body / 4)
+                    .saturating_add(MAX_HEAD)
+            } else {
+                max_body
+            };
+            if h.content_length.is_some_and(|len| len > max_body) || body_len > raw_cap {
                 return Err(FetchError::TooLarge(max_body));
             }
             if let Some(len) = h.content_length {
@@ -307,6 +313,68 @@ mod tests {
         );
         assert!(dechunk(b"ff\r\nabc", 1000).is_err());
         assert!(dechunk(b"zz\r\n", 1000).is_err());
+    }
+
+    /// A server that answers every connection with `response`, then keeps
+    /// writing `tail` forever (or holds the socket open when `tail` is empty).
+    async fn hostile(response: &'static [u8], tail: &'static [u8]) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut req = [0u8; 1024];
+                    let _ = s.read(&mut req).await;
+                    let _ = s.write_all(response).await;
+                    loop {
+                        if tail.is_empty() {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        } else if s.write_all(tail).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/metrics")
+    }
+
+    #[tokio::test]
+    async fn endless_or_oversized_bodies_are_refused() {
+        let endless = hostile(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+            &[b'x'; 4096],
+        )
+        .await;
+        let err = get(&endless, Duration::from_secs(5), 64 * 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(err, FetchError::TooLarge(64 * 1024));
+        let declared = hostile(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\nabc",
+            b"",
+        )
+        .await;
+        let err = get(&declared, Duration::from_secs(5), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(err, FetchError::TooLarge(1024));
+        let chunks = hostile(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"1000\r\n",
+        )
+        .await;
+        assert!(get(&chunks, Duration::from_secs(5), 1024).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_times_out() {
+        let silent = hostile(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", b"").await;
+        let t = Duration::from_millis(200);
+        assert_eq!(
+            get(&silent, t, 1024).await.unwrap_err(),
+            FetchError::Timeout(t)
+        );
     }
 
     #[test]
