@@ -94,11 +94,9 @@ impl AgenticJob {
     }
 }
 
-/// Jobs for agentic rows, in matrix order.
-pub(crate) fn jobs(
-    rows: &[MatrixEntry],
-    runners: &RunnerConfig,
-) -> Result<Vec<AgenticJob>, SweepError> {
+/// Jobs for agentic-coding rows, in matrix order. `runners` names the
+/// node an entry runs on, as for [`jobs`](crate::jobs).
+pub fn jobs(rows: &[MatrixEntry], runners: &RunnerConfig) -> Result<Vec<AgenticJob>, SweepError> {
     rows.iter()
         .enumerate()
         .map(|(i, r)| job(i, r, runners))

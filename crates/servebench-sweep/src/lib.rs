@@ -85,7 +85,7 @@ mod server;
 
 use std::path::PathBuf;
 
-pub use agentic::{AgenticJob, AgenticRecord, AgenticSettings};
+pub use agentic::{jobs as agentic_jobs, AgenticJob, AgenticRecord, AgenticSettings};
 pub use agentic_result::{summarize as summarize_agentic, AgenticSummary, Stats};
 pub use command::{
     default_run_id, execute, Action, Command, MatrixRequest, Outcome, Selection,

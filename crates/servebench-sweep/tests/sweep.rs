@@ -3,8 +3,8 @@
 
 use servebench_contract::Edition;
 use servebench_sweep::{
-    jobs, run_sweep, AgenticSettings, BenchSettings, Binaries, EntryStatus, Job, Launch,
-    Provenance, ServerSpec, SweepOptions,
+    agentic_jobs, jobs, run_sweep, run_with_agentic, AgenticSettings, BenchSettings, Binaries,
+    EntryStatus, Job, Launch, Provenance, ServerSpec, SweepOptions,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -291,5 +291,148 @@ fn entries_whose_benchmark_fails_are_reported_and_the_sweep_completes() {
     assert!(outcome.summary.is_empty());
     let html = std::fs::read_to_string(&outcome.report).unwrap();
     assert!(html.contains(&jobs[1].name));
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// A stand-in for `agentic_replay`: it records its arguments and copies
+/// the aiperf sample's artifacts (`@SAMPLE@`) to its
+/// `--output-artifact-dir`, as a replay would write them.
+const FAKE_REPLAY: &str = r#"#!/bin/sh
+printf '%s\n' "$@" > argv.txt
+out=""
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "--output-artifact-dir" ]; then out="$a"; fi
+  prev="$a"
+done
+mkdir -p "$out" && cp '@SAMPLE@'/* "$out"/
+echo "replayed"
+"#;
+
+/// An agentic-coding entry, end to end through the sweep's own path: the
+/// row's simulator (cluster:sim-h100 → h100, tp 1) starts, the replay gets
+/// InferenceX's argv and the job's environment, the artifacts are
+/// summarised (the aiperf sample: 902 tok/s/GPU), and the report, the
+/// summary and sweep.json carry it.
+#[test]
+fn an_agentic_entry_runs_the_replay_and_is_reported() {
+    let real = binaries();
+    let scratch =
+        std::env::temp_dir().join(format!("servebench-sweep-agentic-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let bin_dir = scratch.join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    for name in [
+        "sim_server",
+        "benchmark_serving",
+        "process_result",
+        "collect_results",
+        "summarize",
+    ] {
+        std::os::unix::fs::symlink(real.path(name), bin_dir.join(name)).unwrap();
+    }
+    let sample = repo().join("../shared/reference/agentx/artifacts-sample/aiperf_artifacts");
+    let replay = bin_dir.join("agentic_replay");
+    let script = FAKE_REPLAY.replace("@SAMPLE@", &sample.display().to_string());
+    std::fs::write(&replay, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&replay, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let row = r#"{"image": "servebench/sim_server:latest", "model": "servebench-sim/dense-8b", "model-prefix": "dense8b", "precision": "bf16", "framework": "sim", "runner": "cluster:sim-h100", "tp": 1, "pp": 1, "dcp-size": 1, "pcp-size": 1, "ep": 1, "dp-attn": false, "spec-decoding": "none", "conc": 2, "kv-offloading": "none", "total-cpu-dram-gb": 0, "duration": 3600, "exp-name": "dense8b_tp1_conc2_kvnone", "scenario-type": "agentic-coding"}"#;
+    let servebench_pyjson::Value::Dict(row) = servebench_pyjson::from_str(row).unwrap() else {
+        panic!("not a dict");
+    };
+    let runners = servebench_matrix::RunnerConfig {
+        path: "runners.yaml".into(),
+        runners: vec![("cluster:sim-h100".into(), vec!["sim-h100_0".into()])],
+    };
+    let agentic = agentic_jobs(&[row], &runners).unwrap();
+    let traces = repo().join("../shared/reference/agentx/traces/tiny.jsonl");
+    let opts = SweepOptions {
+        out_dir: scratch.join("results/a1"),
+        run_id: "a1".into(),
+        server: ServerSpec::Start(Launch::Sim {
+            binary: bin_dir.join("sim_server"),
+            sim_config: repo().join("configs/sim.yaml"),
+            speedup: 5.0,
+            tokenizer: None,
+        }),
+        bins: Binaries {
+            dir: bin_dir.clone(),
+        },
+        bench: BenchSettings {
+            tokenizer: Some("tok".into()),
+            ..BenchSettings::default()
+        },
+        health_timeout: Duration::from_secs(30),
+        entry_timeout: Duration::from_secs(120),
+        provenance: Provenance::collect(&repo(), Vec::new()),
+        agentic: AgenticSettings {
+            traces: traces.clone(),
+            duration_s: 7,
+            ..AgenticSettings::local_default()
+        },
+    };
+    let mut progress = Vec::new();
+    let outcome = run_with_agentic(&[], &agentic, &opts, &mut progress).unwrap();
+    let progress = String::from_utf8_lossy(&progress).into_owned();
+    assert_eq!(outcome.failed(), 0, "{progress}");
+    let name = &agentic[0].name;
+    assert!(
+        progress.contains(&format!(
+            "[1/1] agentic {name} ... ok (10 ok / 0 failed requests, 902 tok/s/GPU"
+        )),
+        "{progress}"
+    );
+    let dir = opts.out_dir.join("runs").join(name);
+    let argv = std::fs::read_to_string(dir.join("argv.txt")).unwrap();
+    let argv: Vec<&str> = argv.lines().collect();
+    let after = |flag: &str| {
+        let i = argv
+            .iter()
+            .position(|a| *a == flag)
+            .unwrap_or_else(|| panic!("{flag}"));
+        argv[i + 1]
+    };
+    assert_eq!(
+        &argv[..3],
+        ["profile", "--scenario", "inferencex-agentx-mvp"]
+    );
+    assert_eq!(after("--concurrency"), "2");
+    assert_eq!(after("--benchmark-duration"), "7");
+    assert_eq!(after("--tokenizer"), "tok");
+    assert_eq!(after("--input-file"), traces.display().to_string());
+    let url = after("--url");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_eq!(after("--server-metrics"), format!("{url}/metrics"));
+    assert!(argv.contains(&"--unsafe-override"));
+    // The simulator ran as the row's GPU, in real time.
+    let cmd = std::fs::read_to_string(dir.join("benchmark_command.txt")).unwrap();
+    assert!(cmd.contains("agentic_replay profile --scenario"), "{cmd}");
+    assert!(dir.join("server.log").is_file());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("agentic_summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["num_requests_successful"], 10);
+    assert_eq!(summary["num_gpus"], 1);
+    let record = &outcome.agentic[0];
+    assert_eq!(record.status, EntryStatus::Ok);
+    let s = record.summary.as_ref().unwrap();
+    assert_eq!(format!("{:.0}", s.tput_per_gpu().unwrap()), "902");
+
+    let out = &opts.out_dir;
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Agentic coding</h2>"));
+    assert!(html.contains(&format!("<td>{name}</td>")));
+    let sweep_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(sweep_json["agentic"][0]["name"], name.as_str());
+    assert_eq!(sweep_json["agentic"][0]["summary"]["conc"], 2);
+    assert!(
+        outcome.summary.starts_with("## Agentic Coding Results"),
+        "{}",
+        outcome.summary
+    );
+    assert!(out.join("agentic.md").is_file());
     let _ = std::fs::remove_dir_all(&scratch);
 }
