@@ -377,6 +377,12 @@ impl Scraper {
                     e.last_error.as_deref().unwrap_or("?")
                 ));
             }
+            if e.malformed_lines > 0 {
+                warnings.push(format!(
+                    "server metrics endpoint {}: {} malformed exposition lines skipped",
+                    e.url, e.malformed_lines
+                ));
+            }
             if e.store.dropped > 0 {
                 warnings.push(format!(
                     "server metrics endpoint {}: {} samples not stored (series or memory cap)",
@@ -857,8 +863,11 @@ fn csv_line(cells: &[&str]) -> String {
 
 /// Python's naive local `datetime.isoformat()` of an epoch-ns instant.
 fn local_iso(ns: u64) -> String {
-    let secs = i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX);
-    let micros = u32::try_from((ns % 1_000_000_000) / 1000).unwrap_or(0);
+    // `datetime.fromtimestamp(ns / 1e9)` rounds to the nearest microsecond
+    // (the sample's 18:01:19.099953 is ...099952754 ns).
+    let total_micros = ns.saturating_add(500) / 1000;
+    let secs = i64::try_from(total_micros / 1_000_000).unwrap_or(i64::MAX);
+    let micros = u32::try_from(total_micros % 1_000_000).unwrap_or(0);
     let Some(utc) = chrono::DateTime::from_timestamp(secs, micros.saturating_mul(1000)) else {
         return String::new();
     };
@@ -969,6 +978,19 @@ mod tests {
         );
         assert!(collection_interval(Some("-1")).is_err());
         assert!(collection_interval(Some("abc")).is_err());
+    }
+
+    #[test]
+    fn python_isoformat_of_local_time() {
+        let with_micros = local_iso(1_795_975_279_099_952_754);
+        assert_eq!(
+            with_micros.len(),
+            "2026-11-29T18:01:19.099952".len(),
+            "{with_micros}"
+        );
+        assert!(with_micros.ends_with(".099953"), "{with_micros}");
+        let whole = local_iso(1_795_975_278_999_999_501);
+        assert_eq!(whole.len(), "2026-11-29T18:01:19".len(), "{whole}");
     }
 
     #[test]
