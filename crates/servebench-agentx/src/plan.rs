@@ -50,6 +50,9 @@ pub struct TurnPlan {
     pub outer_idx: u32,
     /// Index inside the subagent entry (subagent rows).
     pub inner_idx: Option<u32>,
+    /// Hash ids already seen earlier in the trace (file order), see
+    /// [`crate::artifacts::prior_hit_blocks`].
+    pub prior_hit_blocks: Option<u64>,
     /// Turns that wait for this one (next turn, spawned child's first
     /// turn, the parent's join turn).
     pub successors: Vec<Edge>,
@@ -134,6 +137,7 @@ fn turn_of(r: &Request, outer: usize, inner: Option<usize>) -> TurnPlan {
         hash_ids: Arc::clone(&r.hash_ids),
         outer_idx: u32::try_from(outer).unwrap_or(u32::MAX),
         inner_idx: inner.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+        prior_hit_blocks: None,
         successors: Vec::new(),
         dependencies: 0,
     }
@@ -273,6 +277,10 @@ pub fn build(trace: &Trace) -> Option<TreePlan> {
             streams[0].turns[join as usize].dependencies += 1;
         }
     }
+    let hits = crate::artifacts::prior_hit_blocks(trace);
+    for t in streams.iter_mut().flat_map(|s| s.turns.iter_mut()) {
+        t.prior_hit_blocks = hits.get(&(t.outer_idx, t.inner_idx)).copied();
+    }
     let duration_s = streams
         .iter()
         .flat_map(|s| s.turns.iter().map(|t| t.end.max(t.t)))
@@ -377,7 +385,7 @@ impl Split {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::trace::Subagent;
 
