@@ -103,11 +103,25 @@ pub(crate) fn estimate_tokens(text: &str) -> usize {
 /// token) and equal pieces have equal ids.
 pub(crate) fn pseudo_ids(text: &str) -> Vec<u32> {
     let mut ids = Vec::with_capacity(text.len() / 4 + 1);
-    for word in text.split_whitespace() {
-        for piece in word.as_bytes().chunks(4) {
+    let mut push_word = |word: &[u8]| {
+        for piece in word.chunks(4) {
             let mut b = [0u8; 4];
             b[..piece.len()].copy_from_slice(piece);
             ids.push(u32::from_le_bytes(b));
+        }
+    };
+    if text.is_ascii() {
+        // The same words as `split_whitespace` (whose ASCII whitespace
+        // includes the vertical tab), several times faster.
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+        for word in text.as_bytes().split(space) {
+            if !word.is_empty() {
+                push_word(word);
+            }
+        }
+    } else {
+        for word in text.split_whitespace() {
+            push_word(word.as_bytes());
         }
     }
     ids
@@ -208,7 +222,15 @@ mod tests {
     #[test]
     fn pseudo_ids_match_the_estimate() {
         use super::TextSource;
-        for text in ["", "a", "hello world, tokens", "  \n ", "abcdefghi jk"] {
+        for text in [
+            "",
+            "a",
+            "hello world, tokens",
+            "  \n ",
+            "abcdefghi jk",
+            "a\u{b}bc\u{c}d\r\te\u{1c}f",
+            "caf\u{e9} cr\u{e8}me\u{2003}br\u{fb}l\u{e9}e\u{a0}x",
+        ] {
             let (n, ids) = super::BuiltIn.prompt_tokens_and_ids(text);
             assert_eq!(n, super::estimate_tokens(text), "{text:?}");
             assert!(ids.len() == n || (ids.is_empty() && n == 1), "{text:?}");

@@ -12,6 +12,19 @@ async fn start(
     ttft_ms: u64,
     deployment: Option<(Deployment, f64)>,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
+    start_with(
+        ttft_ms,
+        deployment,
+        std::sync::Arc::new(servebench_sim::BuiltIn),
+    )
+    .await
+}
+
+async fn start_with(
+    ttft_ms: u64,
+    deployment: Option<(Deployment, f64)>,
+    text: std::sync::Arc<dyn servebench_sim::TextSource>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = servebench_sim::bind(([127, 0, 0, 1], 0).into())
         .await
         .expect("bind");
@@ -25,7 +38,7 @@ async fn start(
         fault_every: 1,
         deployment,
         ground_truth: None,
-        text: std::sync::Arc::new(servebench_sim::BuiltIn),
+        text,
         kv_cache_tokens: None,
     };
     tokio::spawn(async move {
@@ -233,11 +246,8 @@ async fn fast_mode_kv_usage_counts_requests_in_flight() {
     );
 }
 
-/// Model mode: the cached part of a prompt skips its prefill compute.
-/// The expected times are computed here from the documented step formula.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn model_mode_cached_tokens_skip_prefill() {
-    let deployment = Deployment {
+fn h100_8b() -> Deployment {
+    Deployment {
         gpu: Gpu {
             tflops_bf16: 989.0,
             tflops_fp8: 1979.0,
@@ -259,7 +269,73 @@ async fn model_mode_cached_tokens_skip_prefill() {
         max_num_batched_tokens: 8192,
         max_num_seqs: 256,
         gpu_memory_utilization: 0.9,
+    }
+}
+
+/// The built-in counts and ids, 200 ms late.
+#[derive(Debug)]
+struct SlowTokenizer;
+
+impl servebench_sim::TextSource for SlowTokenizer {
+    fn prompt_tokens(&self, text: &str) -> usize {
+        std::thread::sleep(Duration::from_millis(200));
+        servebench_sim::BuiltIn.prompt_tokens(text)
+    }
+
+    fn token(&self, seed: u64, k: usize) -> &str {
+        servebench_sim::BuiltIn.token(seed, k)
+    }
+
+    fn counts_slowly(&self) -> bool {
+        true
+    }
+}
+
+/// Model mode with a tokenizer slower than the request: the token ids
+/// come after the (one-token) response is done. The hits are still
+/// counted, as vLLM would have counted them, but as computed in
+/// `prompt_tokens_by_source` and as late hits, because the simulated GPU
+/// prefilled them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_known_too_late_are_counted_as_computed() {
+    let text = std::sync::Arc::new(SlowTokenizer);
+    let (addr, _stop) = start_with(0, Some((h100_8b(), 20.0)), text).await;
+    let body = chat(&[("user", &words(0, 800))], 1);
+    for _ in 0..2 {
+        let (n, _) = turn(&addr, &body, 1).await;
+        assert_eq!(n, 800);
+    }
+    // The engine adopts the second count within a few milliseconds.
+    let mut m = String::new();
+    for _ in 0..100 {
+        m = metrics(&addr).await;
+        if metric(&m, "vllm:prefix_cache_queries_total", "") == 1600.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let by_source = |source: &str| {
+        metric(
+            &m,
+            "vllm:prompt_tokens_by_source_total",
+            &format!("source=\"{source}\""),
+        )
     };
+    let got = (
+        metric(&m, "vllm:prefix_cache_queries_total", ""),
+        metric(&m, "vllm:prefix_cache_hits_total", ""),
+        metric(&m, "servebench_sim_prefix_cache_late_hits_total", ""),
+        by_source("local_cache_hit"),
+        by_source("local_compute"),
+    );
+    assert_eq!(got, (1600.0, 784.0, 784.0, 0.0, 1600.0), "{m}");
+}
+
+/// Model mode: the cached part of a prompt skips its prefill compute.
+/// The expected times are computed here from the documented step formula.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_mode_cached_tokens_skip_prefill() {
+    let deployment = h100_8b();
     let speedup = 0.5;
     let (addr, _stop) = start(0, Some((deployment, speedup))).await;
     let (flops, bandwidth, weights, kv) = (989e12 * 0.55, 3.35e12 * 0.8, 8e9 * 2.0, 131_072.0);
