@@ -21,6 +21,7 @@
 mod aggregate;
 mod csv;
 mod per_record;
+mod sweep;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -96,7 +96,12 @@ fn secs(ns: u64) -> f64 {
 
 /// The metrics block of one phase: per-record statistics over its
 /// successes, counts, totals and throughputs over `window_ns`.
-fn phase_metrics(records: &[&RequestRecord], window_ns: Option<u64>) -> Map<String, Value> {
+fn phase_metrics(
+    records: &[&RequestRecord],
+    window: Option<(u64, u64)>,
+    use_icl: bool,
+) -> Map<String, Value> {
+    let window_ns = window.and_then(|(a, b)| b.checked_sub(a));
     let ok: Vec<&RequestRecord> = records.iter().copied().filter(|r| is_success(r)).collect();
     let errors = records.len().saturating_sub(ok.len());
 
@@ -235,6 +240,7 @@ fn phase_metrics(records: &[&RequestRecord], window_ns: Option<u64>) -> Map<Stri
         "tokens/sec",
         rate(total_isl + total_osl),
     );
+    out.extend(super::sweep::metrics(records, window, use_icl));
     if let Some(hit) = prefix_cache_hit(records) {
         out.insert("theoretical_prefix_cache_hit".into(), hit);
     }
@@ -387,17 +393,20 @@ pub fn aggregate(records: &[RequestRecord], run: &RunInfo) -> Value {
         .iter()
         .filter(|r| r.phase == Phase::Warmup)
         .collect();
-    let profiling_window = run.profiling_end_ns.checked_sub(run.profiling_start_ns);
+    let profiling_window = Some((run.profiling_start_ns, run.profiling_end_ns));
     let warmup_window = match (run.warmup_start_ns, run.warmup_end_ns) {
-        (Some(a), Some(b)) => b.checked_sub(a),
+        (Some(a), Some(b)) => Some((a, b)),
         _ => None,
     };
+    // aiperf follows content chunks in its decode sweeps when the run
+    // recorded any inter-chunk gap.
+    let use_icl = records.iter().any(|r| r.content_chunk_ns.len() >= 2);
 
     let mut out = Map::new();
     out.insert("schema_version".into(), SCHEMA_VERSION.into());
     out.insert("aiperf_version".into(), run.aiperf_version.clone().into());
     out.insert("benchmark_id".into(), run.benchmark_id.clone().into());
-    out.extend(phase_metrics(&profiled, profiling_window));
+    out.extend(phase_metrics(&profiled, profiling_window, use_icl));
     out.insert("input_config".into(), run.input_config.clone());
     out.insert(
         "run_info".into(),
@@ -425,7 +434,7 @@ pub fn aggregate(records: &[RequestRecord], run: &RunInfo) -> Value {
     if !warmup.is_empty() {
         out.insert(
             "warmup_metrics".into(),
-            Value::Object(phase_metrics(&warmup, warmup_window)),
+            Value::Object(phase_metrics(&warmup, warmup_window, use_icl)),
         );
     }
     let reasons = invalid_reasons(&profiled, run);
