@@ -107,7 +107,14 @@ pub fn endpoints(inference_url: &str, extra: &[String]) -> Vec<String> {
             out.push(u);
         }
     };
-    if let Some(base) = base_url(inference_url) {
+    let inference_url = inference_url.trim();
+    let inference_url = if inference_url.contains("://") {
+        inference_url.to_string()
+    } else {
+        // aiperf accepts `host:port` and means plain HTTP.
+        format!("http://{inference_url}")
+    };
+    if let Some(base) = base_url(&inference_url) {
         push(format!("{base}/metrics"));
     }
     for e in extra {
@@ -952,6 +959,11 @@ mod tests {
             ]
         );
         assert_eq!(endpoints("http://x:1", &[]), vec!["http://x:1/metrics"]);
+        assert_eq!(
+            endpoints("localhost:8000", &[]),
+            vec!["http://localhost:8000/metrics"]
+        );
+        assert_eq!(endpoints("", &[]), Vec::<String>::new());
     }
 
     #[test]
