@@ -85,7 +85,10 @@ pub(super) fn is_success(r: &RequestRecord) -> bool {
 /// the record supports is present: no TTFT without a content chunk, no ITL
 /// for one output token, no usage metrics without a `usage` chunk.
 ///
-/// Deliberately absent (no measurement behind them in a [`RequestRecord`]):
+/// `http_req_duration` is the whole request (send start to last byte),
+/// `http_req_waiting`/`http_req_receiving` split it at the first content
+/// chunk. Deliberately absent (no measurement behind them in a
+/// [`RequestRecord`]):
 /// `http_req_sending`, `http_req_blocked`, `http_req_connecting`,
 /// `http_req_dns_lookup`, `http_req_connection_reused`,
 /// `http_req_connection_overhead`, `http_req_total`, `http_req_chunks_sent`
@@ -133,13 +136,16 @@ pub(super) fn metrics(r: &RequestRecord) -> Vec<Metric> {
         push("output_sequence_length", "tokens", Val::Int(osl));
     }
     push("request_latency", "ms", Val::Float(latency));
-    if let Some(ack) = r.request_ack_ns {
-        // The response head is the first byte back (k6's TTFB); from it to
-        // the last byte is receiving.
+    if let Some(f) = first {
+        // aiperf times receiving from the first body chunk, which in an SSE
+        // stream is the first delta; the record's first content chunk stands
+        // for it (the role-only delta before it arrives in the same read on
+        // the servers observed). Response headers (`request_ack_ns`) come
+        // earlier on servers that flush them at once, so they are not used.
         push(
             "http_req_receiving",
             "ms",
-            Val::Float(ms(ack, r.request_end_ns)),
+            Val::Float(ms(f, r.request_end_ns)),
         );
     }
     if let Some(isl) = isl.filter(|_| success) {
@@ -161,11 +167,14 @@ pub(super) fn metrics(r: &RequestRecord) -> Vec<Metric> {
     if let (Some(a), Some(b)) = (r.content_chunk_ns.first(), r.content_chunk_ns.get(1)) {
         push("time_to_second_token", "ms", Val::Float(ms(*a, *b)));
     }
-    if let Some(ack) = r.request_ack_ns {
+    if let Some(f) = first {
+        // Up to the first body chunk; the time spent writing the request
+        // (aiperf's separate `http_req_sending`) is not measured and falls
+        // in here.
         push(
             "http_req_waiting",
             "ms",
-            Val::Float(ms(r.request_start_ns, ack)),
+            Val::Float(ms(r.request_start_ns, f)),
         );
     }
     if let Some(t) = ttft {

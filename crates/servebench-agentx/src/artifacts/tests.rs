@@ -113,8 +113,8 @@ fn per_record_metrics_follow_the_definitions() {
         value(&j, "prefill_throughput_per_user").unwrap(),
         1000.0 / 0.02,
     );
-    close(value(&j, "http_req_waiting").unwrap(), 3.0);
-    close(value(&j, "http_req_receiving").unwrap(), 28.0);
+    close(value(&j, "http_req_waiting").unwrap(), 20.0);
+    close(value(&j, "http_req_receiving").unwrap(), 11.0);
     close(value(&j, "http_req_data_sent").unwrap(), 2.0);
     close(value(&j, "http_req_data_received").unwrap(), 10.0);
     close(value(&j, "osl_mismatch_diff_pct").unwrap(), 0.0);
