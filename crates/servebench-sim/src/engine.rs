@@ -171,8 +171,9 @@ impl Cache {
         self.blocks.saturating_sub(kv_used.div_ceil(BLOCK_TOKENS))
     }
 
-    /// Consults the cache for `s` if its hashes are known; returns whether
-    /// it was.
+    /// Consults the cache for `s` once its hashes are known (no-op before,
+    /// and after the first time). `admitted_now`: at admission, when no
+    /// prefill has run yet, so nothing of the hit comes late.
     fn look_up(&mut self, s: &mut Seq, admitted_now: bool) {
         if s.looked_up {
             return;

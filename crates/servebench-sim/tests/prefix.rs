@@ -51,7 +51,7 @@ async fn start_with(
 }
 
 /// The headers the AgentX replay (aiperf) sends, session ids included.
-const SESSION_HEADERS: &str = "Accept: text/event-stream\r\nUser-Agent: aiperf/0.13.0\r\nX-Request-ID: 5f1c9e3a-0000-4000-8000-000000000001\r\nX-Correlation-ID: session-7\r\nX-Session-Affinity: session-7\r\nX-Session-ID: session-7\r\nX-SMG-Routing-Key: session-7\r\nX-Dynamo-Session-ID: session-7\r\n";
+const SESSION_HEADERS: &str = "Accept: text/event-stream\r\nUser-Agent: aiperf/0.13.0\r\nX-Request-ID: 5f1c9e3a-0000-4000-8000-000000000001\r\nX-Correlation-ID: session-7\r\nX-Session-Affinity: session-7\r\nX-Session-ID: session-7\r\nX-SMG-Routing-Key: session-7\r\nX-Dynamo-Session-ID: session-7\r\nX-Dynamo-Parent-Session-ID: session-6\r\n";
 
 /// One HTTP/1.1 request with `Connection: close`: the status, the raw
 /// text after the headers (chunk sizes and all: the tests only search it)
