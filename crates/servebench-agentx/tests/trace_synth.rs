@@ -280,3 +280,33 @@ fn a_dataset_missing_from_the_cache_is_downloaded_once() {
         .to_string();
     assert!(err.contains("HTTP 404"), "{err}");
 }
+
+#[test]
+fn a_tokenizer_that_does_not_decode_by_concatenation_decodes_each_segment() {
+    // A word-level tokenizer without a decoder: decode joins words with
+    // spaces, so per-token texts do not concatenate to the decoded text.
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,"pre_tokenizer":{"type":"WhitespaceSplit"},"post_processor":null,"decoder":null,"model":{"type":"WordLevel","vocab":{"[UNK]":0,"fn":1,"let":2,"the":3,"if":4,"return":5,"def":6,"self":7},"unk_token":"[UNK]"}}"#;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("agentx-wordlevel");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tokenizer.json");
+    std::fs::write(&file, json).unwrap();
+    let tok = Arc::new(Tokenizer::load(file.to_str().unwrap(), &|_| None).unwrap());
+    let s = Synthesizer::new(Arc::clone(&tok), 3).unwrap();
+    assert!(!s.fast_decode());
+    let t = &traces("tiny.jsonl")[1];
+    let ids = trace_conversation_ids(t);
+    for shape in trace_streams(t, &ids) {
+        let turns = s.stream(&shape).unwrap();
+        let msg_ids = s.stream_message_ids(&shape).unwrap();
+        for ((req, turn), ids) in shape.turns.iter().zip(&turns).zip(&msg_ids) {
+            assert_eq!(turn.input_tokens, req.input_tokens);
+            assert_eq!(
+                ids.iter().map(Vec::len).sum::<usize>() as u64,
+                req.input_tokens
+            );
+            for (m, ids) in turn.messages.iter().zip(ids) {
+                assert_eq!(&*m.content, tok.decode(ids).unwrap());
+            }
+        }
+    }
+}
