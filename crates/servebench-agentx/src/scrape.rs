@@ -1005,6 +1005,104 @@ mod tests {
         assert_eq!(whole.len(), "2026-11-29T18:01:19".len(), "{whole}");
     }
 
+    /// One endpoint scraped at 1 s, 2 s and 3 s.
+    fn scraped(bodies: [&str; 3]) -> ServerMetrics {
+        let mut e = EndpointState::new("http://h:1/metrics".into());
+        for (i, body) in bodies.iter().enumerate() {
+            let t = (i as u64 + 1) * 1_000_000_000;
+            e.record(http::Fetched {
+                status: 200,
+                content_type: Some("text/plain".into()),
+                body: body.as_bytes().to_vec(),
+                request_sent_ns: t,
+                first_byte_ns: t + 1000,
+                done_ns: t + 2000,
+            })
+            .unwrap();
+        }
+        ServerMetrics {
+            configured: vec![e.url.clone()],
+            successful: vec![e.url.clone()],
+            endpoints: vec![e],
+            phases: PhaseTimes {
+                warmup: None,
+                profiling: Some((1_500_000_000, None)),
+            },
+            slice_duration: None,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn csv_sections_in_order_with_unknown_and_info() {
+        let body = |k: u32| {
+            format!(
+                "# TYPE a_gauge gauge\na_gauge {k}\n# TYPE c_total counter\nc_total{{x=\"1\"}} {k}\n\
+                 # TYPE h histogram\nh_bucket{{le=\"1\"}} {k}\nh_bucket{{le=\"+Inf\"}} {k}\nh_sum {k}\nh_count {k}\n\
+                 untyped_thing{{y=\"2\"}} 7\n# TYPE srv_info gauge\nsrv_info{{version=\"9\",git=\"abc\"}} 1\n"
+            )
+        };
+        let (b1, b2, b3) = (body(1), body(2), body(4));
+        let m = scraped([&b1, &b2, &b3]);
+        let csv = m.export_csv("id", "0.13.0");
+        let sections: Vec<&str> = csv.split("\n\n").collect();
+        assert_eq!(sections.len(), 5, "{csv}");
+        assert!(sections[0].contains("\nEndpoint,Type,Metric,Unit,avg,"));
+        assert!(
+            sections[0].contains("\nh:1,gauge,a_gauge,,3.0000,2.0000,4.0000,"),
+            "{csv}"
+        );
+        assert!(sections[1].starts_with("Endpoint,Type,Metric,Unit,total,rate,rate_avg,rate_min,rate_max,rate_std,x,Description\n"));
+        // The reference is the scrape before the window (1 s): 4 - 1 over 2 s.
+        assert!(
+            sections[1].ends_with("\nh:1,counter,c,,3.0000,1.5000,,,,,1,"),
+            "{csv}"
+        );
+        assert!(
+            sections[2].contains("h:1,histogram,h,,3,1.5000,3.0000,1.5000,1.0000,"),
+            "{csv}"
+        );
+        assert!(sections[2].ends_with(",1=3;+Inf=3"), "{csv}");
+        assert!(sections[3].starts_with("Endpoint,Type,Metric,Unit,avg,"));
+        assert!(
+            sections[3].contains("h:1,unknown,untyped_thing,,7.0000,"),
+            "{csv}"
+        );
+        assert_eq!(
+            sections[4],
+            "Endpoint,Metric,Key,Value,Description\nh:1,srv_info,git,abc,\nh:1,srv_info,version,9,\n"
+        );
+        let doc = m.export_json("id", "0.13.0", &Json::Null);
+        assert_eq!(doc["metrics"]["untyped_thing"]["type"], "unknown");
+        assert_eq!(
+            doc["metrics"]["c"]["series"][0]["stats"],
+            json!({"total": 3.0, "rate": 1.5})
+        );
+        assert!(doc.get("warmup_metrics").is_none());
+        let info = &doc["summary"]["endpoint_info"]["http://h:1/metrics"];
+        assert_eq!(info["total_fetches"], 3);
+        assert_eq!(info["unique_updates"], 3);
+        assert_eq!(info["avg_fetch_latency_ms"], 0.002);
+        assert_eq!(info["median_update_interval_ms"], 1000.0);
+    }
+
+    #[test]
+    fn json_endpoint_is_refused() {
+        let mut e = EndpointState::new("http://h:1/metrics".into());
+        let err = e
+            .record(http::Fetched {
+                status: 200,
+                content_type: Some("application/json".into()),
+                body: b"{}".to_vec(),
+                request_sent_ns: 1,
+                first_byte_ns: 2,
+                done_ns: 3,
+            })
+            .unwrap_err();
+        assert!(err.contains("json"), "{err}");
+        assert_eq!(e.total_fetches, 0);
+    }
+
     #[test]
     fn csv_quoting_and_numbers() {
         assert_eq!(csv_line(&["a", "b,c", "d\"e"]), "a,\"b,c\",\"d\"\"e\"\n");

@@ -263,7 +263,8 @@ pub(crate) fn counter(
     let mut list = Vec::new();
     if let Some(d) = slice_ns {
         let mut complete_rates = Vec::new();
-        if last > r || ts.len() >= 2 {
+        // Slices need two samples (the reference counts as one).
+        if last > r {
             for s in slices(w, d) {
                 let i0 = at_or_before(ts, s.start, r, last);
                 let i1 = at_or_before(ts, s.end, r, last);
@@ -406,7 +407,7 @@ pub(crate) fn histogram(
     }
     out.insert("stats".into(), Json::Object(stats));
     out.insert("buckets".into(), buckets);
-    if let Some(d) = slice_ns {
+    if let Some(d) = slice_ns.filter(|_| last > r) {
         let mut list = Vec::new();
         for s in slices(w, d) {
             let i0 = at_or_before(ts, s.start, r, last);
