@@ -290,7 +290,7 @@ pub enum Action {
 }
 
 /// One sweep command, as plain data. Relative paths (configs, tokenizer,
-/// results) are taken from `root`; `bin_dir` is used as given.
+/// results) are taken from `root`; `bin_dir` too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {
     /// Where relative paths start (the `sweep` binary: its working
@@ -450,7 +450,11 @@ pub fn execute(cmd: &Command, progress: &mut dyn Write) -> Result<Outcome, Sweep
         }
     }
     let bins = match &cmd.bin_dir {
-        Some(dir) => Binaries { dir: dir.clone() },
+        // Absolute: the binaries run with their entry's directory as
+        // their working directory.
+        Some(dir) => Binaries {
+            dir: root.join(dir),
+        },
         None => Binaries::beside_current_exe()?,
     };
     let server = match (&cmd.base_url, &cmd.server_cmd) {
