@@ -24,19 +24,28 @@
 //! lookup happens when the request is admitted if its hashes are known
 //! then, and its prefill starts after the cached tokens (they skip prefill
 //! compute; attention still reads them: a chunk's context counts from the
-//! prompt's start). Hashes that arrive after admission are looked up at
-//! the next step: the hit is counted in full, and the part of it the
-//! prefill has not reached yet is skipped; what it had already computed
-//! is counted as *late* (`servebench_sim_prefix_cache_late_hits_total`),
-//! so a slow tokenizer's lost savings show instead of hiding. A request's
-//! blocks are cached once its prefill is done and its hashes are known
-//! (for a request that finished before its count, when the count comes).
+//! prompt's start).
+//!
+//! A real tokenizer's count usually comes after the prefill (a 14k-token
+//! prompt takes longer to encode than its prefill at `--speedup 20`), so
+//! while it is pending the engine schedules on an estimate: a second cache
+//! of the prompt *text*'s chained 64-byte block hashes (filled after each
+//! prefill, evicted alike), whose hit in bytes times the prompt's
+//! estimated tokens per byte, rounded down to whole blocks, is skipped.
+//! When the ids arrive the exact lookup is what `/metrics` counts, and the
+//! prefill then skips the part of the exact hit it has not reached yet;
+//! the part of the exact hit it did compute is counted as *late*
+//! (`servebench_sim_prefix_cache_late_hits_total`), so lost savings show
+//! instead of hiding (an estimate that skipped more than the exact hit is
+//! not corrected). A request's token blocks are cached once its prefill
+//! is done and its ids are known (for a request that finished before its
+//! count, when the count comes).
 //! The cache may hold what the pool has left beside the running requests'
 //! reservations; it shrinks as they grow, as vLLM reuses free cached
 //! blocks for new allocations.
 
 use crate::model::Deployment;
-use crate::prefix::{Blocks, Counters, PrefixCache, BLOCK_TOKENS};
+use crate::prefix::{Blocks, Counters, PrefixCache, BLOCK_TOKENS, TEXT_BLOCK_BYTES};
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -52,6 +61,9 @@ pub(crate) struct Admission {
     pub tokens: mpsc::UnboundedSender<()>,
     /// The prompt's exact count and block hashes, once counted.
     pub prefix: Arc<OnceLock<Blocks>>,
+    /// While the count is pending: the prompt text's block hashes and
+    /// length in bytes (`None` when the count came with the request).
+    pub text: Option<(Vec<u64>, usize)>,
 }
 
 struct Seq {
@@ -65,6 +77,11 @@ struct Seq {
     looked_up: bool,
     /// Its blocks were cached.
     inserted: bool,
+    /// Text block hashes and bytes (see [`Admission::text`]); taken when
+    /// cached.
+    text: Option<(Vec<u64>, usize)>,
+    /// Prompt tokens skipped on the text estimate.
+    estimated: usize,
 }
 
 impl Seq {
@@ -158,11 +175,14 @@ pub(crate) fn spawn(
 /// The prefix cache as the engine drives it.
 struct Cache {
     cache: PrefixCache,
+    /// The prompt texts' blocks (the estimate while a count is pending).
+    text: PrefixCache,
     counters: Arc<Counters>,
     /// Blocks in the pool.
     blocks: usize,
-    /// Requests that finished before their count came.
-    orphans: Vec<Arc<OnceLock<Blocks>>>,
+    /// Requests that finished before their count came, with their
+    /// scheduled prompt and the tokens the estimate skipped.
+    orphans: Vec<(Arc<OnceLock<Blocks>>, usize, usize)>,
 }
 
 impl Cache {
@@ -171,10 +191,26 @@ impl Cache {
         self.blocks.saturating_sub(kv_used.div_ceil(BLOCK_TOKENS))
     }
 
+    /// At admission: skips the cached tokens of `s`, exactly if its ids
+    /// are known, else on the text estimate.
+    fn admit(&mut self, s: &mut Seq) {
+        self.look_up(s);
+        if s.looked_up {
+            return;
+        }
+        let Some((hashes, bytes)) = &s.text else {
+            return;
+        };
+        let hit_bytes = self.text.lookup_hashes(hashes) * TEXT_BLOCK_BYTES;
+        let tokens = (hit_bytes as f64 * s.prompt as f64 / (*bytes).max(1) as f64) as usize;
+        let skip = (tokens / BLOCK_TOKENS * BLOCK_TOKENS).min(s.prompt.saturating_sub(1));
+        s.prefilled = skip;
+        s.estimated = skip;
+    }
+
     /// Consults the cache for `s` once its hashes are known (no-op before,
-    /// and after the first time). `admitted_now`: at admission, when no
-    /// prefill has run yet, so nothing of the hit comes late.
-    fn look_up(&mut self, s: &mut Seq, admitted_now: bool) {
+    /// and after the first time).
+    fn look_up(&mut self, s: &mut Seq) {
         if s.looked_up {
             return;
         }
@@ -182,24 +218,31 @@ impl Cache {
         s.looked_up = true;
         let hit = self.cache.lookup(blocks);
         self.counters.looked_up(blocks.tokens, hit);
+        // The part of the hit computed so far: past the estimate's skip,
+        // up to the prefill's progress.
+        let late = hit.min(s.prefilled).saturating_sub(s.estimated);
+        self.counters.late(late);
         // At least the last (scheduled) prompt token is computed.
         let skip_to = hit.min(s.prompt.saturating_sub(1));
-        let skipped = skip_to.saturating_sub(s.prefilled);
         if s.prefilled < s.prompt {
             s.prefilled = s.prefilled.max(skip_to);
         }
-        if !admitted_now {
-            self.counters.late(hit.saturating_sub(skipped));
-        }
     }
 
-    /// Caches `s`'s blocks once its prefill is done and they are known.
+    /// Caches `s`'s text blocks once its prefill is done, and its token
+    /// blocks once they are known too.
     fn insert(&mut self, s: &mut Seq, kv_used: usize) {
-        if s.inserted || !s.looked_up || s.prefilled < s.prompt {
+        if s.prefilled < s.prompt {
+            return;
+        }
+        let limit = self.limit(kv_used);
+        if let Some((hashes, _)) = s.text.take() {
+            self.text.insert_hashes(&hashes, limit);
+        }
+        if s.inserted || !s.looked_up {
             return;
         }
         if let Some(blocks) = s.prefix.get() {
-            let limit = self.limit(kv_used);
             self.cache.insert(blocks, limit);
             s.inserted = true;
         }
@@ -210,17 +253,18 @@ impl Cache {
     fn adopt(&mut self, kv_used: usize) {
         let limit = self.limit(kv_used);
         let (cache, counters) = (&mut self.cache, &self.counters);
-        self.orphans.retain(|prefix| match prefix.get() {
-            Some(blocks) => {
-                let hit = cache.lookup(blocks);
-                counters.looked_up(blocks.tokens, hit);
-                counters.late(hit);
-                cache.insert(blocks, limit);
-                false
-            }
-            // Only the engine holds it: the counting thread is gone.
-            None => Arc::strong_count(prefix) > 1,
-        });
+        self.orphans
+            .retain(|(prefix, prompt, estimated)| match prefix.get() {
+                Some(blocks) => {
+                    let hit = cache.lookup(blocks);
+                    counters.looked_up(blocks.tokens, hit);
+                    counters.late(hit.min(*prompt).saturating_sub(*estimated));
+                    cache.insert(blocks, limit);
+                    false
+                }
+                // Only the engine holds it: the counting thread is gone.
+                None => Arc::strong_count(prefix) > 1,
+            });
     }
 }
 
@@ -242,6 +286,7 @@ fn run(
     let capacity = pool.capacity;
     let mut cache = Cache {
         cache: PrefixCache::new(capacity / BLOCK_TOKENS),
+        text: PrefixCache::new(capacity / BLOCK_TOKENS),
         counters: pool.counters,
         blocks: capacity / BLOCK_TOKENS,
         orphans: Vec::new(),
@@ -285,7 +330,7 @@ fn run(
                 Some(s) if kv_used + s.reserve() <= capacity => {
                     kv_used += s.reserve();
                     if let Some(mut s) = waiting.pop_front() {
-                        cache.look_up(&mut s, true);
+                        cache.admit(&mut s);
                         running.push(s);
                     }
                 }
@@ -293,11 +338,12 @@ fn run(
             }
         }
         for s in &mut running {
-            cache.look_up(s, false);
+            cache.look_up(s);
             cache.insert(s, kv_used);
         }
         cache.adopt(kv_used);
         cache.cache.shrink(cache.limit(kv_used));
+        cache.text.shrink(cache.limit(kv_used));
         publish(&gauges, &running, &waiting, kv_used, capacity);
         if running.is_empty() {
             // Nothing admissible: wait for a change.
@@ -353,7 +399,7 @@ fn run(
             if done {
                 kv_used -= s.reserve();
                 if !s.looked_up {
-                    cache.orphans.push(Arc::clone(&s.prefix));
+                    (cache.orphans).push((Arc::clone(&s.prefix), s.prompt, s.estimated));
                 }
             }
             !done
@@ -389,6 +435,8 @@ fn seq(a: Admission) -> Seq {
         prefix: a.prefix,
         looked_up: false,
         inserted: false,
+        text: a.text,
+        estimated: 0,
     }
 }
 

@@ -42,6 +42,21 @@ pub const MAX_KV_TOKENS: usize = (u32::MAX as usize - 1) * BLOCK_TOKENS;
 /// The hash of the (absent) parent of a prompt's first block.
 const ROOT: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// Bytes per block of the prompt *text*, the engine's stand-in for token
+/// blocks while a slow tokenizer is still counting (module `engine`):
+/// about 16 tokens of English.
+pub(crate) const TEXT_BLOCK_BYTES: usize = 64;
+
+/// `block`'s hash in the chain after `parent`. SipHash-1-3 with fixed
+/// keys: deterministic across runs, and 64 bits make a false hit between
+/// two different prefixes practically impossible at the sizes a run sees.
+fn chain(parent: u64, block: &[u8]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u64(parent);
+    h.write(block);
+    h.finish()
+}
+
 /// The chained hashes of the full blocks of `ids`.
 pub(crate) fn block_hashes(ids: &[u32]) -> Vec<u64> {
     let mut out = Vec::with_capacity(ids.len() / BLOCK_TOKENS);
@@ -51,16 +66,21 @@ pub(crate) fn block_hashes(ids: &[u32]) -> Vec<u64> {
         for (slot, id) in bytes.chunks_exact_mut(4).zip(block) {
             slot.copy_from_slice(&id.to_le_bytes());
         }
-        // SipHash-1-3 with fixed keys: deterministic across runs, and
-        // 64 bits make a false hit between two different prefixes
-        // practically impossible at the sizes a run sees.
-        let mut h = std::hash::DefaultHasher::new();
-        h.write_u64(parent);
-        h.write(&bytes);
-        parent = h.finish();
+        parent = chain(parent, &bytes);
         out.push(parent);
     }
     out
+}
+
+/// The chained hashes of the full [`TEXT_BLOCK_BYTES`] blocks of `text`.
+pub(crate) fn text_block_hashes(text: &str) -> Vec<u64> {
+    let mut parent = ROOT;
+    (text.as_bytes().chunks_exact(TEXT_BLOCK_BYTES))
+        .map(|block| {
+            parent = chain(parent, block);
+            parent
+        })
+        .collect()
 }
 
 /// A prompt's exact token count and the hashes of its full blocks.
@@ -146,6 +166,12 @@ impl PrefixCache {
     pub(crate) fn lookup(&mut self, blocks: &Blocks) -> usize {
         let usable = blocks.tokens.saturating_sub(1) / BLOCK_TOKENS;
         let hashes = &blocks.hashes[..usable.min(blocks.hashes.len())];
+        self.lookup_hashes(hashes) * BLOCK_TOKENS
+    }
+
+    /// The number of leading `hashes` cached; those become the most
+    /// recently used.
+    pub(crate) fn lookup_hashes(&mut self, hashes: &[u64]) -> usize {
         let hit = hashes
             .iter()
             .take_while(|h| self.index.contains_key(h))
@@ -155,19 +181,24 @@ impl PrefixCache {
                 self.touch(i);
             }
         }
-        hit * BLOCK_TOKENS
+        hit
     }
 
     /// Caches every full block of `blocks` (last to first, so the first is
     /// the most recently used), then evicts the least recently used blocks
     /// beyond `limit` (and beyond the capacity).
     pub(crate) fn insert(&mut self, blocks: &Blocks, limit: usize) {
+        self.insert_hashes(&blocks.hashes, limit);
+    }
+
+    /// [`insert`](Self::insert) for bare hashes.
+    pub(crate) fn insert_hashes(&mut self, hashes: &[u64], limit: usize) {
         let limit = limit.min(self.capacity);
         self.shrink(limit);
         if limit == 0 {
             return;
         }
-        for &h in blocks.hashes.iter().rev() {
+        for &h in hashes.iter().rev() {
             match self.index.get(&h) {
                 Some(&i) => self.touch(i),
                 None => {
@@ -314,6 +345,13 @@ mod tests {
         assert_eq!(&a[..2], &c[..2]);
         assert_ne!(a[2], c[2]);
         assert!(block_hashes(&[1; 15]).is_empty());
+        // Text: 64-byte blocks, chained the same way.
+        let text = "x".repeat(130);
+        let t = text_block_hashes(&text);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[..1], text_block_hashes(&text[..64]));
+        assert_ne!(t[0], t[1]);
+        assert_ne!(text_block_hashes(&format!("y{}", &text[1..]))[1], t[1]);
     }
 
     #[test]

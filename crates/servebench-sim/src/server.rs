@@ -361,6 +361,14 @@ fn generate(
             }
         }
     };
+    // A slow count in model mode: the engine estimates the cached part
+    // from the text meanwhile (module `engine`).
+    let text_blocks = (state.engine.is_some() && state.opts.text.counts_slowly()).then(|| {
+        (
+            crate::prefix::text_block_hashes(&request.prompt),
+            request.prompt.len(),
+        )
+    });
     let (prompt_tokens, mut prompt) = count::count(
         &state.opts.text,
         &state.calibration,
@@ -381,6 +389,7 @@ fn generate(
                 arrived: arrived.into_std(),
                 tokens,
                 prefix: blocks,
+                text: text_blocks,
             });
             Pace::Engine(rx)
         }

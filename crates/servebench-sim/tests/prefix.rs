@@ -292,24 +292,32 @@ impl servebench_sim::TextSource for SlowTokenizer {
 }
 
 /// Model mode with a tokenizer slower than the request: the token ids
-/// come after the (one-token) response is done. The hits are still
-/// counted, as vLLM would have counted them, but as computed in
-/// `prompt_tokens_by_source` and as late hits, because the simulated GPU
-/// prefilled them.
+/// come after the (two-token) response is done, so the engine skips what
+/// the prompt *text* cache estimates. The same text again: the estimate
+/// skips the hit, and the second TTFT is a memory-bound step instead of a
+/// compute-bound prefill. The same tokens spaced differently: the text
+/// misses, the simulated GPU prefills what the exact lookup later finds
+/// cached, and those hits count as computed in `prompt_tokens_by_source`
+/// and as late hits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hits_known_too_late_are_counted_as_computed() {
+async fn a_pending_count_skips_what_the_text_cache_estimates() {
     let text = std::sync::Arc::new(SlowTokenizer);
-    let (addr, _stop) = start_with(0, Some((h100_8b(), 20.0)), text).await;
-    let body = chat(&[("user", &words(0, 800))], 1);
-    for _ in 0..2 {
-        let (n, _) = turn(&addr, &body, 1).await;
-        assert_eq!(n, 800);
-    }
-    // The engine adopts the second count within a few milliseconds.
+    let (addr, _stop) = start_with(0, Some((h100_8b(), 1.0)), text).await;
+    let prompt = words(0, 800);
+    let body = chat(&[("user", &prompt)], 2);
+    let (n, cold) = turn(&addr, &body, 2).await;
+    assert_eq!(n, 800);
+    let (_, warm) = turn(&addr, &body, 2).await;
+    // 23.5 ms of prefill compute, then a 6 ms step (16 tokens computed).
+    assert!(warm * 2 < cold, "warm {warm:?}, cold {cold:?}");
+    let spaced = prompt.replace(' ', "  ");
+    let (n, _) = turn(&addr, &chat(&[("user", &spaced)], 2), 2).await;
+    assert_eq!(n, 800);
+    // The engine adopts the last count within a few milliseconds.
     let mut m = String::new();
     for _ in 0..100 {
         m = metrics(&addr).await;
-        if metric(&m, "vllm:prefix_cache_queries_total", "") == 1600.0 {
+        if metric(&m, "vllm:prefix_cache_queries_total", "") == 2400.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -328,7 +336,8 @@ async fn hits_known_too_late_are_counted_as_computed() {
         by_source("local_cache_hit"),
         by_source("local_compute"),
     );
-    assert_eq!(got, (1600.0, 784.0, 784.0, 0.0, 1600.0), "{m}");
+    // Hits: 784 (49 blocks) twice; the second time all late.
+    assert_eq!(got, (2400.0, 1568.0, 784.0, 784.0, 1616.0), "{m}");
 }
 
 /// Model mode: the cached part of a prompt skips its prefill compute.
