@@ -643,9 +643,9 @@ fn play_info(
         prompts: Arc::clone(prompts.get(play.tree)?),
         tree,
     });
-    // Plays of lanes that moved on are dropped: their requests hold their
-    // own reference.
-    plays.retain(|_, p| Arc::strong_count(p) > 1);
+    // Plays that no lane holds any more are dropped (requests in flight
+    // hold their own reference).
+    plays.retain(|id, _| core.holds_play(*id));
     plays.insert(d.play, Arc::clone(&info));
     Some(info)
 }

@@ -313,6 +313,11 @@ impl Core {
         self.lanes.get(lane as usize).and_then(|p| p.as_ref())
     }
 
+    /// Whether a lane still holds play `id`.
+    pub(crate) fn holds_play(&self, id: u64) -> bool {
+        self.lanes.iter().flatten().any(|p| p.id == id)
+    }
+
     pub(crate) fn tree(&self, index: usize) -> Option<&Arc<TreePlan>> {
         self.trees.get(index)
     }
