@@ -1,5 +1,6 @@
 //! The `agentic_replay` binary end to end, called as `aiperf` through a
-//! link with InferenceX's argv, against the `sim_server` binary (fast mode,
+//! link with InferenceX's argv (plus `--burst-phase-starts` for a short
+//! warm-up), against the `sim_server` binary (fast mode,
 //! DeepSeek-R1 token counts) on `traces/tiny.jsonl`: exit 0 and every
 //! artifact present and parseable. Also: a scenario violation without
 //! `--unsafe-override` is one error line and exit 1.
