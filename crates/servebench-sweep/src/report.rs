@@ -771,9 +771,15 @@ fn svg_chart(spec: &ChartSpec, series: &[Series]) -> String {
                 esc(&p.tip)
             ));
             if !p.note.is_empty() {
+                // Right of the marker, or left of it near the right edge.
+                let px = frame.px(p.x);
+                let (x, anchor) = if px > VIEW_W - MARGIN_R - 24.0 {
+                    (px - 6.0, "end")
+                } else {
+                    (px + 6.0, "start")
+                };
                 svg.push_str(&format!(
-                    "<text class=\"plabel\" x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
-                    frame.px(p.x) + 6.0,
+                    "<text class=\"plabel\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>\n",
                     frame.py(p.y) - 6.0,
                     esc(&p.note)
                 ));
@@ -999,7 +1005,7 @@ circle{stroke:#fff;stroke-width:1}.plabel{fill:#5b6573;font-size:11px}\
 .legend{list-style:none;padding:0;margin:6px 0 0;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:.85rem}\
 .sw{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px;vertical-align:-1px}\
 .sw.dash{width:18px;background:none;border-top:2px dashed #333;height:0;vertical-align:3px}\
-.scroll{overflow-x:auto;background:#fff;border:1px solid #dfe3e8;border-radius:8px}\
+.scroll{overflow-x:auto;background:#fff;border:1px solid #dfe3e8;border-radius:8px}.scroll.gap{margin-top:16px}\
 table{border-collapse:collapse;width:100%;font-size:.85rem}\
 th,td{padding:6px 8px;border-bottom:1px solid #eceff2;text-align:left;white-space:nowrap;vertical-align:top}\
 th{background:#f0f2f5;position:sticky;top:0;white-space:normal;vertical-align:bottom;min-width:56px}\
@@ -1350,11 +1356,16 @@ fn agentic_notes(s: &AgenticSummary) -> Vec<String> {
     } else if s.server_hit_rate.is_none() {
         notes.push("the server exports no vllm:prefix_cache_hits/queries".to_owned());
     }
-    if s.submission_valid == Some(false) {
-        notes.push(format!(
-            "submission_valid false: {}",
-            s.invalid_reasons.join(", ")
-        ));
+    // Every local entry carries unsafe_override (the short duration): the
+    // section says so once; other reasons are the entry's own.
+    let reasons: Vec<&str> = s
+        .invalid_reasons
+        .iter()
+        .map(String::as_str)
+        .filter(|r| *r != "unsafe_override")
+        .collect();
+    if s.submission_valid == Some(false) && !reasons.is_empty() {
+        notes.push(format!("submission_valid false: {}", reasons.join(", ")));
     }
     if !s.error_categories.is_empty() {
         let cats: Vec<String> = s
@@ -1377,10 +1388,12 @@ fn agentic_section(out: &mut String, records: &[AgenticRecord], settings: &Agent
         "<section class=\"exp agentic\"><h2>Agentic coding</h2>\n<p class=\"meta\">{} entries, {ok} succeeded, {} failed. \
          Each entry replays <code>{}</code> with <code>agentic_replay profile --scenario inferencex-agentx-mvp</code> \
          (InferenceX's command line, <code>--benchmark-duration {}</code> with <code>--unsafe-override</code>, \
+         so every entry is stamped <code>submission_valid: false</code>, reason <code>unsafe_override</code>; \
          <code>--warmup-requests-per-lane {}</code>, primers in a burst) against a simulator in real time (\u{d7}1). \
          Figures follow InferenceX's <code>process_agentic_result.py</code>: profiled successful requests only; \
          throughput = input + output tokens over the window from the first start to the last end, \u{f7} GPUs (tp); \
-         tok/s per user = 1 / mean ITL; server cache hit = vllm:prefix_cache_hits \u{f7} queries over the profiled window; \
+         tok/s per user = 1 / mean ITL; server cache hit = the <code>local_cache_hit</code> share of \
+         <code>vllm:prompt_tokens_by_source</code> (else <code>vllm:prefix_cache_hits</code> \u{f7} queries) over the profiled window; \
          theoretical = the replay's <code>theoretical_prefix_cache_hit</code> (blocks already seen in the traces).</p>\n\
          <div class=\"charts\">\n",
         records.len(),
@@ -1405,7 +1418,7 @@ fn agentic_section(out: &mut String, records: &[AgenticRecord], settings: &Agent
         ]
     });
     out.push_str(&svg_chart(&AGENTIC_CACHE_CHART, &cache));
-    out.push_str("</div>\n<div class=\"scroll\"><table class=\"agentic\">\n<thead><tr>");
+    out.push_str("</div>\n<div class=\"scroll gap\"><table class=\"agentic\">\n<thead><tr>");
     let mut head = vec!["status", "name", "configuration"];
     head.extend(AGENTIC_COLUMNS);
     head.push("notes");
@@ -1931,6 +1944,10 @@ mod tests {
         busier.conc = 8;
         busier.total_tps = busier.total_tps.map(|t| t * 3.0);
         busier.server_hit_rate = Some(0.875);
+        busier.invalid_reasons = vec![
+            "unsafe_override".into(),
+            "context_overflow_rate_exceeded".into(),
+        ];
         let entry = |conc: i64| {
             json!({"runner": "cluster:sim-h100", "framework": "sim", "precision": "bf16", "tp": 1,
                    "ep": 1, "conc": conc, "kv-offloading": "none", "scenario-type": "agentic-coding"})
@@ -2016,12 +2033,15 @@ mod tests {
             "{row}"
         );
         assert!(row.contains("the server exports no vllm:prefix_cache_hits/queries"));
-        assert!(row.contains("submission_valid false: unsafe_override"));
+        // unsafe_override is said once for the section, not per row.
+        assert!(!row.contains("unsafe_override"));
+        assert!(section.contains("reason <code>unsafe_override</code>"));
         assert!(
             table.contains("<td class=\"num\">2705.2</td>"),
             "three times 901.7"
         );
         assert!(table.contains("<td class=\"num\">87.5</td>"));
+        assert!(table.contains("submission_valid false: context_overflow_rate_exceeded<"));
         assert!(table.contains("no profiled request completed"));
         // The header counts agentic entries; the data block carries them.
         assert!(html.contains("<div class=\"count\"><b>7</b>entries</div>"));
