@@ -9,7 +9,7 @@
 //! dispatcher never serialises prompts: each turn's messages are JSON
 //! escaped once before the run ([`TurnBody`]); the request task
 //! concatenates them and splices the cache-bust marker into the first user
-//! message. Timers within 1.5 ms are met by yielding in a loop rather than
+//! message. Timers within 3 ms are met by short blocking sleeps rather than
 //! by tokio's millisecond timer.
 
 mod body;
@@ -37,7 +37,9 @@ pub const FAILURE_CHECK_MIN_COMPLETED: u64 = 10;
 /// After a stop, how long in-flight requests may still finish.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Timers closer than this are met by yielding, not sleeping.
-const SPIN_S: f64 = 0.0015;
+const SPIN_S: f64 = 0.003;
+/// Blocking sleep slice inside the last [`SPIN_S`] before a timer.
+const SLEEP_SLICE_S: f64 = 0.0002;
 
 /// Optional routing headers taken from the correlation id (SPEC §2.6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,6 +166,9 @@ pub struct DispatchSample {
     pub phase: Phase,
     /// Sent minus scheduled, seconds.
     pub lateness_s: f64,
+    /// Of that, the dispatcher's part: decided (credit issued) minus
+    /// scheduled. The rest is the request task's start.
+    pub issue_lateness_s: f64,
     /// With a same-stream predecessor: recorded end-to-start gap, the gap
     /// the schedule asked for (after idle caps and joins), the actual gap.
     pub gap: Option<(f64, f64, f64)>,
@@ -368,6 +373,7 @@ pub async fn run(
             let headers_cfg = cfg.headers;
             let user_agent = cfg.user_agent.clone();
             let due_ns = to_ns(d.due);
+            let issue_lateness_s = now - d.due;
             let predecessor = d.predecessor;
             let id = d.id;
             let phase = d.phase;
@@ -424,6 +430,7 @@ pub async fn run(
                     sample: DispatchSample {
                         phase,
                         lateness_s,
+                        issue_lateness_s,
                         gap,
                     },
                 });
@@ -492,8 +499,26 @@ pub async fn run(
         };
         let sleep_for = sleep_for.min(Duration::from_secs_f64((next_stats - now).max(0.0005)));
         let flight = if spin {
-            tokio::task::yield_now().await;
-            rx.try_recv().ok()
+            // Short blocking sleeps (Linux hrtimers: tens of microseconds
+            // late) instead of tokio's millisecond timer or a busy loop
+            // that would take a core from the request tasks; completions
+            // are looked at between them. The caller's runtime must be
+            // multi-threaded (request tasks run on its workers).
+            let left = wake.map_or(0.0, |w| w - now_s());
+            match rx.try_recv() {
+                Ok(f) => Some(f),
+                Err(_) if left > SLEEP_SLICE_S => {
+                    std::thread::sleep(Duration::from_secs_f64(
+                        (left - SLEEP_SLICE_S).min(SLEEP_SLICE_S * 2.0),
+                    ));
+                    rx.try_recv().ok()
+                }
+                Err(_) => {
+                    std::hint::spin_loop();
+                    tokio::task::yield_now().await;
+                    rx.try_recv().ok()
+                }
+            }
         } else {
             tokio::select! {
                 biased;

@@ -15,6 +15,10 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// What the core needs to know.
+/// Idle excesses below this are float noise of an earlier jump (a timer
+/// already moved to the cap lands a rounding error past it), not a jump.
+const JUMP_EPSILON_S: f64 = 1e-6;
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CoreConfig {
     pub concurrency: usize,
@@ -434,7 +438,7 @@ impl Core {
         };
         let due = top.key - self.offset;
         let excess = due - self.idle_since - self.cfg.system_idle_cap_s;
-        if excess > 0.0 {
+        if excess > JUMP_EPSILON_S {
             self.offset += excess;
             self.stats.global_jumps += 1;
             self.stats.global_skipped_s += excess;
@@ -463,7 +467,7 @@ impl Core {
             .reduce(f64::min);
         let Some(next) = next else { return };
         let excess = next - idle_since - cap;
-        if excess > 0.0 {
+        if excess > JUMP_EPSILON_S {
             let timers = std::mem::take(&mut self.heap).into_vec();
             self.heap = timers
                 .into_iter()
@@ -901,8 +905,13 @@ mod tests {
         // Recorded gap of ~60 s after the last request (the child's turn
         // 1) ended: capped at 10 s of idleness.
         assert!((t3 - (c1 + 0.5 + 10.0)).abs() < 1e-6, "{c1} {t3}");
-        // One jump per play of the tree (it recycles).
-        assert!(core.stats.global_jumps >= 1);
+        // One jump per play of the tree (it recycles), no float-noise ones.
+        let long_gaps = out
+            .iter()
+            .filter(|(_, d)| d.turn == TurnRef { stream: 0, turn: 3 })
+            .count() as u64;
+        assert!(long_gaps >= 2);
+        assert_eq!(core.stats.global_jumps, long_gaps);
         assert!(core.stats.global_skipped_s > 40.0);
     }
 
