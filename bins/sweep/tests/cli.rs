@@ -272,7 +272,7 @@ fn slurm_script_repeats_the_selection_and_the_edition() {
         // Agentic rows (configs/master.yaml has some) are not array tasks.
         assert_eq!(
             stderr.contains(
-                "skipping 1 agentic-coding row: servebench has no agentic-coding client yet"
+                "skipping 1 agentic-coding row: agentic-coding rows run in a whole sweep only"
             ),
             edition == "2026-08",
             "{stderr}"
@@ -310,6 +310,7 @@ fn build_siblings() {
         "process_result",
         "collect_results",
         "summarize",
+        "agentic_replay",
     ] {
         cmd.args(["-p", p]);
     }
@@ -321,7 +322,7 @@ fn build_siblings() {
 }
 
 /// Edition 2026-08 configs: two entries that run, one whose model the
-/// simulator does not know, and agentic rows the sweep skips.
+/// simulator does not know, and two agentic rows (replayed after them).
 const MASTER: &str = "\
 tiny-bf16-sim-h100-sim:
   image: servebench/sim_server:latest
@@ -407,6 +408,11 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
         "120",
         "--results-dir",
         &results,
+        // The agentic rows: the 3 tiny traces, 4 s of replay each.
+        "--agentic-traces",
+        "../shared/reference/agentx/traces/tiny.jsonl",
+        "--agentic-duration",
+        "4",
     ];
 
     let out = sweep(&[&selection[..], &["--run-id", "t1"]].concat());
@@ -415,17 +421,21 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
     let run = dir.join("t1");
     assert!(
         stderr.starts_with(&format!(
-            "servebench sweep t1: 3 entries -> {}\n\
-             skipping 2 agentic-coding rows: servebench has no agentic-coding client yet\n",
+            "servebench sweep t1: 3 entries and 2 agentic-coding entries -> {}\n",
             run.display()
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("[1/3] tiny_128_64_bf16_sim_tp1-pp1-dcp1-pcp1-ep1-dpafalse_disagg-false_spec-none_conc1_sim-h100_0 ... ok ("), "{stderr}");
+    assert!(stderr.contains("[1/5] tiny_128_64_bf16_sim_tp1-pp1-dcp1-pcp1-ep1-dpafalse_disagg-false_spec-none_conc1_sim-h100_0 ... ok ("), "{stderr}");
     assert!(
-        stderr.contains("[3/3] broken_") && stderr.contains("FAILED at server"),
+        stderr.contains("[3/5] broken_") && stderr.contains("FAILED at server"),
         "{stderr}"
     );
+    // The agentic rows ran the real replay against the simulator.
+    for (i, conc) in [(4, 1), (5, 2)] {
+        let line = format!("[{i}/5] agentic tiny_tp1_conc{conc}_kvnone_bf16_sim_tp1-pp1-dcp1-pcp1-ep1-dpafalse_disagg-false_spec-none_conc{conc}_sim-h100_0 ... ok (");
+        assert!(stderr.contains(&line), "{line}\n{stderr}");
+    }
     // The failed entry shows the end of its server's log, not just its name.
     let failure = &stderr[stderr.find("FAILED at server").unwrap()..];
     let excerpt = failure
@@ -436,16 +446,20 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("2 of 3 entries succeeded; report: "),
+        stderr.contains("4 of 5 entries succeeded; report: "),
         "{stderr}"
     );
     assert!(
         stderr.ends_with("1 entries failed (see the report and runs/<name>/*.log)\n"),
         "{stderr}"
     );
-    assert_eq!(
-        stdout,
-        std::fs::read_to_string(run.join("summary.md")).unwrap()
+    // summarize's table, then the agentic one.
+    let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    let agentic = std::fs::read_to_string(run.join("agentic.md")).unwrap();
+    assert_eq!(stdout, format!("{summary}\n{agentic}"));
+    assert!(
+        agentic.contains("| cluster:sim-h100 sim bf16 tp1 | 2 |"),
+        "{agentic}"
     );
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("| tiny ")).count(),
@@ -459,6 +473,7 @@ fn a_tiny_sweep_runs_and_its_exit_status_counts_failed_entries() {
     // line as run, among the rest.
     let report = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(report.contains("How these numbers were made"));
+    assert!(report.contains("<h2>Agentic coding</h2>"));
     assert!(report.contains("sweep --config-files "), "{report}");
     let doc = std::fs::read_to_string(run.join("sweep.json")).unwrap();
     for key in ["\"provenance\"", "\"git_revision\"", "\"command_line\""] {
