@@ -349,6 +349,19 @@ pub async fn run(
     let mut next_stats = cfg.stats_interval_s.max(0.1);
     let mut was_profiling = false;
     tokio::pin!(stop);
+    progress(&Progress {
+        phase: "warmup",
+        elapsed_s: 0.0,
+        sent: 0,
+        completed: 0,
+        errors: 0,
+        in_flight: 0,
+        note: format!(
+            "WARMUP spread: {:.1}s ramp (recorded, before idle caps) aligning {} lane(s) on t*",
+            core.ramp_s(),
+            cfg.concurrency
+        ),
+    });
 
     loop {
         let now = now_s();
@@ -670,7 +683,8 @@ fn play_info(
     });
     // Plays that no lane holds any more are dropped (requests in flight
     // hold their own reference).
-    plays.retain(|id, _| core.holds_play(*id));
+    let live = core.live_plays();
+    plays.retain(|id, _| live.contains(id));
     plays.insert(d.play, Arc::clone(&info));
     Some(info)
 }

@@ -173,6 +173,8 @@ pub(crate) struct Core {
     busy_lanes: usize,
     busy_since: f64,
     cancelled: bool,
+    /// The primers' spread (recorded seconds, before idle caps).
+    ramp: f64,
     pub stats: CoreStats,
 }
 
@@ -204,6 +206,7 @@ impl Core {
             busy_lanes: 0,
             busy_since: 0.0,
             cancelled: false,
+            ramp: 0.0,
             stats: CoreStats::default(),
         };
         for (lane, (tree, split)) in initial.into_iter().enumerate() {
@@ -221,6 +224,7 @@ impl Core {
             }
         }
         let ramp = primers.iter().map(|p| p.3).fold(0.0, f64::max);
+        core.ramp = if core.cfg.burst { 0.0 } else { ramp };
         for (play, lane, turn, lead) in primers {
             let due = if core.cfg.burst { 0.0 } else { ramp - lead };
             core.push(due, play, lane, turn, true);
@@ -317,9 +321,14 @@ impl Core {
         self.lanes.get(lane as usize).and_then(|p| p.as_ref())
     }
 
-    /// Whether a lane still holds play `id`.
-    pub(crate) fn holds_play(&self, id: u64) -> bool {
-        self.lanes.iter().flatten().any(|p| p.id == id)
+    /// The plays the lanes hold now.
+    pub(crate) fn live_plays(&self) -> std::collections::HashSet<u64> {
+        self.lanes.iter().flatten().map(|p| p.id).collect()
+    }
+
+    /// The warm-up ramp: seconds from the first primer to the last.
+    pub(crate) fn ramp_s(&self) -> f64 {
+        self.ramp
     }
 
     pub(crate) fn tree(&self, index: usize) -> Option<&Arc<TreePlan>> {
