@@ -11,6 +11,8 @@
 //! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
 //! * `bench-client`: `benchmark_serving` against `sim_server`: its ceiling,
 //!   its timing error against the simulator's ground truth, its memory.
+//! * `bench-agentx`: AgentX corpus preparation next to upstream aiperf,
+//!   and `agentic_replay`'s dispatch lag and CPU with 64 trees.
 //! * `bench-json`: parsing large JSON objects (40k to 1M keys, ~100 MB),
 //!   next to Python's `json.loads`.
 //! * `sweep`: builds the release binaries and runs `sweep` (`bins/sweep`),
@@ -24,6 +26,7 @@
 // xtask is a developer tool whose whole job is to report on stdout.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench_agentx;
 mod bench_client;
 mod bench_json;
 mod bench_matrix;
@@ -61,6 +64,8 @@ enum Task {
     BenchSim(bench_sim::Args),
     /// Measure benchmark_serving against sim_server: ceiling, timing error, memory
     BenchClient(bench_client::Args),
+    /// AgentX: corpus preparation next to upstream aiperf; agentic_replay's dispatch lag and CPU with 64 trees
+    BenchAgentx(bench_agentx::Args),
     /// Time parsing large JSON objects (40k to 1M keys, ~100 MB) against Python's json.loads
     BenchJson(bench_json::Args),
     /// Run the whole benchmark on this machine (the simulator by default): matrix, servers, benchmarks, results, report
@@ -85,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchPrompts(args) => bench_prompts::run(&args),
         Task::BenchSim(args) => bench_sim::run(&args),
         Task::BenchClient(args) => bench_client::run(&args),
+        Task::BenchAgentx(args) => bench_agentx::run(&args),
         Task::BenchJson(args) => bench_json::run(&args),
         Task::Sweep(args) => sweep::run(&args),
         Task::Install(args) => install::run(&args),
