@@ -471,6 +471,11 @@ impl ProfileOptions {
                 "AIPERF_DATASET_WEKA_LIVE_ASSISTANT_RESPONSES is set: live assistant mode is not implemented, pre-canned answers are replayed".into(),
             );
         }
+        if self.export_level.as_deref() == Some("raw") {
+            warnings.push(
+                "--export-level raw: profile_export_raw.jsonl is not written (the other artifacts are)".into(),
+            );
+        }
         if self.use_dynamo_conv_aware_routing {
             warnings.push(
                 "--use-dynamo-conv-aware-routing is accepted but not implemented (no nvext.session_control)".into(),
