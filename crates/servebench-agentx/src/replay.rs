@@ -755,3 +755,73 @@ fn fill(record: &mut RequestRecord, x: ChatExchange) {
         message: e.message,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(concurrency: usize) -> ReplayConfig {
+        ReplayConfig {
+            concurrency,
+            duration_s: 10.0,
+            warmup_per_lane: 0,
+            system_idle_cap_s: 10.0,
+            trace_idle_cap_s: None,
+            burst: false,
+            warmup_grace_s: 10.0,
+            min_ratio: 0.25,
+            max_ratio: 0.75,
+            seed: 42,
+            benchmark_id: "b".into(),
+            failed_request_threshold: 0.1,
+            models: vec!["m".into()],
+            extra_inputs: serde_json::Map::new(),
+            headers: HeaderOptions::default(),
+            user_agent: "u".into(),
+            stats_interval_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn markers_ids_and_lanes() {
+        let m = marker("bench", 0, 1, "T");
+        assert_eq!(m, marker("bench", 0, 1, "T"));
+        assert_ne!(m, marker("bench", 1, 1, "T"));
+        assert_ne!(m, marker("bench", 0, 2, "T"));
+        assert!(m.starts_with("[rid:") && m.ends_with("]\n\n") && m.len() == 20);
+        let u = Uuids::new();
+        let (a, b) = (u.next(), u.next());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+
+        let tree = plan::build(&plan::tests::sample()).unwrap();
+        // Three lanes over one trace: lanes 1 and 2 wrap with their own t*.
+        let p = prepare(vec![tree.clone()], &cfg(3)).unwrap();
+        assert_eq!(p.trees.len(), 1);
+        assert_eq!(p.lanes.len(), 3);
+        assert!(p.lanes.iter().all(|(i, _)| *i == 0));
+        assert!(
+            p.lanes[1].1.t_star != p.lanes[0].1.t_star
+                || p.lanes[2].1.t_star != p.lanes[0].1.t_star
+        );
+        // Model rewriting: one name for all, or the main model first.
+        let mut other = plan::tests::sample();
+        if let crate::trace::Entry::Subagent(s) = &mut other.entries[3] {
+            s.requests[0].model = "haiku".into();
+        }
+        let map = model_map(&plan::build(&other).unwrap(), 2);
+        assert_eq!(map[0], [0, 0, 0, 0]);
+        assert_eq!(map[1], [1, 0]);
+        assert_eq!(model_map(&tree, 1)[1], [0, 0]);
+    }
+
+    #[test]
+    fn empty_pool_is_an_error() {
+        assert!(matches!(
+            prepare(Vec::new(), &cfg(1)),
+            Err(AgentxError::EmptyTracePool(_))
+        ));
+    }
+}
