@@ -12,6 +12,17 @@
 //! top-level requests are one chain — the documented behaviour with
 //! `AIPERF_DATASET_WEKA_SPLIT_FLATTENED_AGENTS=false`.
 //!
+//! Replay barriers (SPEC §2.4, aiperf's `replay_dependencies`): a turn
+//! also waits for the latest turn of every other stream of its tree that
+//! ended before it started in the recording, so interleaved streams keep
+//! their recorded order. A barrier only orders (no delay): the timing
+//! stays the stream's own end-to-start gap, spawn and join. Only the latest
+//! such turn per stream is an edge (earlier ones are implied by stream
+//! order), and only when no earlier turn of the same stream already waits
+//! for it or a later one. A trace whose barriers would close a cycle with
+//! its spawn/join edges (a subagent entry before its anchor's start, which
+//! the corpus builder never writes) keeps spawn/join only.
+//!
 //! Also here: the trajectory start `t*` (a uniform fraction of the
 //! recorded duration from a sha256-seeded draw) and the history/profiled
 //! split at `t*`.
@@ -277,6 +288,7 @@ pub fn build(trace: &Trace) -> Option<TreePlan> {
             streams[0].turns[join as usize].dependencies += 1;
         }
     }
+    add_barriers(&mut streams);
     let hits = crate::artifacts::prior_hit_blocks(trace);
     for t in streams.iter_mut().flat_map(|s| s.turns.iter_mut()) {
         t.prior_hit_blocks = hits.get(&(t.outer_idx, t.inner_idx)).copied();
@@ -293,6 +305,94 @@ pub fn build(trace: &Trace) -> Option<TreePlan> {
         duration_s,
         dropped_subagents: dropped,
     })
+}
+
+/// Adds the replay-barrier edges (see the module doc), unless they would
+/// make the dependency graph cyclic.
+fn add_barriers(streams: &mut [StreamPlan]) {
+    let mut edges: Vec<(TurnRef, Edge)> = Vec::new();
+    for (s, stream) in streams.iter().enumerate() {
+        for (o, other) in streams.iter().enumerate() {
+            if o == s {
+                continue;
+            }
+            // The latest turn of `other` already waited for by an earlier
+            // turn of `s` (through this loop or an existing edge).
+            let mut covered: Option<usize> = None;
+            for (k, turn) in stream.turns.iter().enumerate() {
+                // Latest turn of `other` that ended by this turn's start.
+                let latest = other
+                    .turns
+                    .iter()
+                    .rposition(|y| y.end <= turn.t && y.t < turn.t);
+                let Some(y) = latest else { continue };
+                if covered.is_some_and(|c| c >= y) {
+                    continue;
+                }
+                covered = Some(y);
+                let to = TurnRef {
+                    stream: s as u32,
+                    turn: k as u32,
+                };
+                let from = TurnRef {
+                    stream: o as u32,
+                    turn: y as u32,
+                };
+                let exists = other.turns[y].successors.iter().any(|e| e.to == to);
+                if !exists {
+                    edges.push((from, Edge { to, delay_s: 0.0 }));
+                }
+            }
+        }
+    }
+    for (from, edge) in &edges {
+        streams[from.stream as usize].turns[from.turn as usize]
+            .successors
+            .push(*edge);
+        streams[edge.to.stream as usize].turns[edge.to.turn as usize].dependencies += 1;
+    }
+    if !acyclic(streams) {
+        for (from, edge) in &edges {
+            let succ = &mut streams[from.stream as usize].turns[from.turn as usize].successors;
+            if let Some(i) = succ.iter().rposition(|e| e.to == edge.to) {
+                succ.remove(i);
+            }
+            let to = &mut streams[edge.to.stream as usize].turns[edge.to.turn as usize];
+            to.dependencies = to.dependencies.saturating_sub(1);
+        }
+    }
+}
+
+/// Kahn's algorithm over the turns: every turn can be ordered.
+fn acyclic(streams: &[StreamPlan]) -> bool {
+    let mut deps: Vec<Vec<u32>> = streams
+        .iter()
+        .map(|s| s.turns.iter().map(|t| t.dependencies).collect())
+        .collect();
+    let mut ready: Vec<TurnRef> = Vec::new();
+    for (si, s) in deps.iter().enumerate() {
+        for (ti, d) in s.iter().enumerate() {
+            if *d == 0 {
+                ready.push(TurnRef {
+                    stream: si as u32,
+                    turn: ti as u32,
+                });
+            }
+        }
+    }
+    let total: usize = deps.iter().map(Vec::len).sum();
+    let mut seen = 0usize;
+    while let Some(r) = ready.pop() {
+        seen += 1;
+        for e in &streams[r.stream as usize].turns[r.turn as usize].successors {
+            let d = &mut deps[e.to.stream as usize][e.to.turn as usize];
+            *d = d.saturating_sub(1);
+            if *d == 0 {
+                ready.push(e.to);
+            }
+        }
+    }
+    seen == total
 }
 
 /// A uniform draw in `[0, 1)` from `sha256(key)` (first 8 bytes,
@@ -473,8 +573,35 @@ pub(crate) mod tests {
         assert_eq!(join.to, TurnRef { stream: 0, turn: 3 });
         assert_eq!(join.delay_s, 0.5);
         assert_eq!(a.turns[1].inner_idx, Some(1));
+        // Barrier: the child's turn 1 (t 5.0) waits for root turn 2,
+        // which ended at 5.0 in the recording.
+        let barrier = root.turns[2]
+            .successors
+            .iter()
+            .find(|e| e.to == TurnRef { stream: 1, turn: 1 })
+            .unwrap();
+        assert_eq!(barrier.delay_s, 0.0);
+        assert_eq!(a.turns[1].dependencies, 2);
+        // The background child (t 8.5) waits for its spawn (root turn 3)
+        // and, as a barrier, for the other child's last turn (ended 6.5).
+        assert_eq!(tree.streams[2].turns[0].dependencies, 2);
         assert_eq!(a.turns[1].outer_idx, 3);
         assert_eq!(tree.duration_s, 13.5);
+    }
+
+    #[test]
+    fn barriers_never_close_a_cycle() {
+        let mut trace = sample();
+        // The background subagent's entry (t 8.5) follows a parent request
+        // that now starts later (t 67): its spawn edge points back in time.
+        if let Entry::Request(r) = &mut trace.entries[5] {
+            r.t = 67.0;
+        }
+        let tree = build(&trace).unwrap();
+        assert!(acyclic(&tree.streams));
+        // Spawn only: the barrier bg -> root turn 3 was dropped.
+        assert_eq!(tree.streams[0].turns[3].dependencies, 2);
+        assert!(acyclic(&build(&sample()).unwrap().streams));
     }
 
     #[test]
