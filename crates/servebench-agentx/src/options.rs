@@ -210,7 +210,7 @@ pub struct ProfileOptions {
     #[arg(long, help_heading = "Dataset")]
     pub num_dataset_entries: Option<usize>,
 
-    /// More Prometheus endpoints to scrape besides <url>/metrics.
+    /// More Prometheus endpoints to scrape besides the --url /metrics one.
     #[arg(long, num_args = 1.., help_heading = "Server metrics")]
     pub server_metrics: Vec<String>,
     /// Do not scrape server metrics.

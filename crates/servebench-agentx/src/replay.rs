@@ -4,7 +4,7 @@
 //! recycling, the live failure threshold, and one [`RequestRecord`] per
 //! request sent.
 //!
-//! One task dispatches: a single heap of pending timers ([`core`]), request
+//! One task dispatches: a single heap of pending timers (`core`), request
 //! tasks spawned per send, completions back through a channel. The
 //! dispatcher never serialises prompts: each turn's messages are JSON
 //! escaped once before the run ([`TurnBody`]); the request task
