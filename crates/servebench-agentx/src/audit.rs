@@ -69,6 +69,10 @@ pub struct Audit {
     /// The dispatcher's share (scheduled to decided), profiling only; the
     /// rest of the lateness is the request task getting a thread.
     pub issue_lateness_profiling: Spread,
+    /// Profiling lateness of timer-driven sends and of reactions (sends
+    /// due before the completion that allowed them was taken in).
+    pub lateness_timer: Spread,
+    pub lateness_reaction: Spread,
     /// Think times with a same-stream predecessor: how many, the mean
     /// recorded gap, the mean gap the schedule asked for (after idle caps
     /// and joins), the mean actual gap, and actual minus scheduled.
@@ -137,6 +141,14 @@ impl Audit {
             .filter(|s| s.phase == Phase::Profiling)
             .map(|s| s.issue_lateness_s)
             .collect();
+        let split = |reaction: bool| -> Vec<f64> {
+            outcome
+                .samples
+                .iter()
+                .filter(|s| s.phase == Phase::Profiling && s.reaction == reaction)
+                .map(|s| s.lateness_s)
+                .collect()
+        };
         let gaps: Vec<(f64, f64, f64)> = outcome
             .samples
             .iter()
@@ -205,6 +217,8 @@ impl Audit {
             lateness,
             lateness_profiling,
             issue_lateness_profiling: Spread::of(&issue),
+            lateness_timer: Spread::of(&split(false)),
+            lateness_reaction: Spread::of(&split(true)),
             think_count: gaps.len(),
             think_recorded_mean_s: mean(&|g| g.0),
             think_scheduled_mean_s: mean(&|g| g.1),
@@ -240,6 +254,15 @@ impl Audit {
                 self.issue_lateness_profiling.p99_ms
             ),
             format!(
+                "  profiling sends on a timer: p50 {:.3} ms, p99 {:.3} ms ({}); reacting to a completion: p50 {:.3} ms, p99 {:.3} ms ({})",
+                self.lateness_timer.p50_ms,
+                self.lateness_timer.p99_ms,
+                self.lateness_timer.count,
+                self.lateness_reaction.p50_ms,
+                self.lateness_reaction.p99_ms,
+                self.lateness_reaction.count
+            ),
+            format!(
                 "  think times: {} gaps, recorded mean {:.3} s, scheduled mean {:.3} s, actual mean {:.3} s (actual - scheduled p99 {:.3} ms)",
                 self.think_count,
                 self.think_recorded_mean_s,
@@ -272,6 +295,8 @@ impl Audit {
             "dispatch_lateness": self.lateness.json(),
             "dispatch_lateness_profiling": self.lateness_profiling.json(),
             "dispatcher_lateness_profiling": self.issue_lateness_profiling.json(),
+            "dispatch_lateness_timer": self.lateness_timer.json(),
+            "dispatch_lateness_reaction": self.lateness_reaction.json(),
             "think_times": {
                 "count": self.think_count,
                 "recorded_mean_s": self.think_recorded_mean_s,
@@ -350,6 +375,7 @@ mod tests {
                     phase: Phase::Profiling,
                     lateness_s: 0.0002,
                     issue_lateness_s: 0.0001,
+                    reaction: false,
                     gap: Some((1.0, 1.0, 1.0003)),
                 };
                 10
@@ -361,7 +387,8 @@ mod tests {
         assert_eq!(a.mean_busy_lanes, 2.0);
         assert_eq!(a.achieved_hit_pct, Some(25.0));
         assert!((a.think_error.p50_ms - 0.3).abs() < 1e-6);
-        assert_eq!(a.lines().len(), 6);
+        assert_eq!(a.lines().len(), 7);
+        assert_eq!((a.lateness_timer.count, a.lateness_reaction.count), (10, 0));
         outcome.samples[0].lateness_s = 0.5;
         let a = Audit::compute(&outcome, None);
         assert!(a.verdict.starts_with("LATE"), "{}", a.verdict);

@@ -169,6 +169,10 @@ pub struct DispatchSample {
     /// Of that, the dispatcher's part: decided (credit issued) minus
     /// scheduled. The rest is the request task's start.
     pub issue_lateness_s: f64,
+    /// Due before the dispatcher had taken in the completion that allowed
+    /// it (a zero or short gap after a request it was told of late): its
+    /// lateness is reaction time, not timer precision.
+    pub reaction: bool,
     /// With a same-stream predecessor: recorded end-to-start gap, the gap
     /// the schedule asked for (after idle caps and joins), the actual gap.
     pub gap: Option<(f64, f64, f64)>,
@@ -348,6 +352,8 @@ pub async fn run(
     let mut stop_at: Option<f64> = None;
     let mut next_stats = cfg.stats_interval_s.max(0.1);
     let mut was_profiling = false;
+    // When the dispatcher last took in completions (core seconds).
+    let mut last_taken = f64::NEG_INFINITY;
     tokio::pin!(stop);
     progress(&Progress {
         phase: "warmup",
@@ -387,6 +393,7 @@ pub async fn run(
             let user_agent = cfg.user_agent.clone();
             let due_ns = to_ns(d.due);
             let issue_lateness_s = now - d.due;
+            let reaction = d.due <= last_taken;
             let predecessor = d.predecessor;
             let id = d.id;
             let phase = d.phase;
@@ -444,6 +451,7 @@ pub async fn run(
                         phase,
                         lateness_s,
                         issue_lateness_s,
+                        reaction,
                         gap,
                     },
                 });
@@ -584,6 +592,7 @@ pub async fn run(
                 ));
             }
             core.complete(f.id, f.end_s.min(now_s()));
+            last_taken = now_s();
             samples.push(f.sample);
             records.push(f.record);
             next = rx.try_recv().ok();
