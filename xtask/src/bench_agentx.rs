@@ -12,7 +12,10 @@
 //!     both from process start (interpreter, imports, argv validation).
 //! (b) dispatch lag (sent minus scheduled, from `agentic_replay`'s
 //!     `replay_audit.json`) and the client's CPU while it replays 64
-//!     concurrent trees against `sim_server` in fast mode.
+//!     concurrent trees against `sim_server` in fast mode, once with the
+//!     server counting tokens with the tokenizer and once without (on a
+//!     2-core machine the server's tokenizer takes most of a core from the
+//!     client, which shows up as lag).
 //!
 //! The aiperf side runs a small driver generated into the scratch
 //! directory at run time: it parses the same `aiperf profile` argv with
@@ -59,6 +62,12 @@ pub struct Args {
     /// The aiperf release installed into the venv
     #[arg(long, default_value = "0.13.0")]
     aiperf_version: String,
+    /// How sim_server counts prompt tokens in the dispatch-lag replay:
+    /// `tokenizer` (DeepSeek-R1, what the artifacts need), `words` (no
+    /// tokenizer: on a small machine the server's tokenizer takes a core
+    /// from the client, which shows up as dispatch lag) or `both`
+    #[arg(long, value_enum, default_value_t = SimCounts::Both)]
+    sim_counts: SimCounts,
     /// Skip the cross-check: one real `aiperf profile` run (10 s, 2 trees,
     /// against sim_server) whose own log says how long its dataset
     /// manager took to configure the tokenizer and the dataset
@@ -73,6 +82,13 @@ pub struct Args {
     /// Tokenizer directory (tokenizer.json, tokenizer_config.json)
     #[arg(long, default_value = "../shared/reference/tokenizers/deepseek-r1")]
     tokenizer: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SimCounts {
+    Tokenizer,
+    Words,
+    Both,
 }
 
 /// The scratch directory (ignored by git, outside every crate).
@@ -156,18 +172,28 @@ pub fn run(args: &Args) -> Result<()> {
     };
 
     // (b) dispatch lag.
-    let dispatch = if args.duration > 0.0 {
-        Some(dispatch_lag(
-            &bin,
-            &traces,
-            &tokenizer,
-            &scratch,
-            args.concurrency,
-            args.duration,
-        ))
-    } else {
-        None
+    let modes: &[bool] = match args.sim_counts {
+        SimCounts::Tokenizer => &[true],
+        SimCounts::Words => &[false],
+        SimCounts::Both => &[true, false],
     };
+    let mut dispatch = Vec::new();
+    if args.duration > 0.0 {
+        for &sim_tokenizer in modes {
+            dispatch.push((
+                sim_tokenizer,
+                dispatch_lag(
+                    &bin,
+                    &traces,
+                    &tokenizer,
+                    &scratch,
+                    args.concurrency,
+                    args.duration,
+                    sim_tokenizer,
+                ),
+            ));
+        }
+    }
 
     let name = traces.file_name().map_or_else(
         || traces.display().to_string(),
@@ -262,55 +288,70 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     println!();
-    match dispatch {
-        None => println!("(b) dispatch lag: skipped (--duration 0)"),
-        Some(Err(e)) => println!("(b) dispatch lag: not available: {e:#}"),
-        Some(Ok(d)) => {
-            println!(
-                "(b) dispatch lag, {} concurrent trees, {name}, sim_server fast mode (--ttft-ms 20 --itl-ms 1, DeepSeek-R1 counts, 1 thread), {:.0} s profiling",
-                args.concurrency, args.duration
-            );
-            println!("| phase | requests | lag p50 (ms) | lag p99 (ms) | lag max (ms) |");
-            println!("|---|---:|---:|---:|---:|");
-            for (label, key) in [
-                ("profiling", "dispatch_lateness_profiling"),
-                (
-                    "profiling, the dispatcher's part (scheduled to decided)",
-                    "dispatcher_lateness_profiling",
-                ),
-                ("all (warm-up included)", "dispatch_lateness"),
-            ] {
-                let s = &d.audit[key];
-                if s.is_null() {
-                    continue;
-                }
-                println!(
-                    "| {label} | {} | {:.3} | {:.3} | {:.3} |",
-                    s["count"],
-                    s["p50_ms"].as_f64().unwrap_or(f64::NAN),
-                    s["p99_ms"].as_f64().unwrap_or(f64::NAN),
-                    s["max_ms"].as_f64().unwrap_or(f64::NAN)
-                );
+    if dispatch.is_empty() {
+        println!("(b) dispatch lag: skipped (--duration 0)");
+        return Ok(());
+    }
+    println!(
+        "(b) dispatch lag (sent minus scheduled), {} concurrent trees, {name}, sim_server fast mode (--ttft-ms 20 --itl-ms 1, 1 thread), {:.0} s profiling",
+        args.concurrency, args.duration
+    );
+    println!("| sim_server token counts | phase | requests | lag p50 (ms) | lag p99 (ms) | lag max (ms) |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let counts_label = |t: bool| {
+        if t {
+            "DeepSeek-R1 tokenizer"
+        } else {
+            "no tokenizer"
+        }
+    };
+    for (sim_tokenizer, d) in &dispatch {
+        let Ok(d) = d else { continue };
+        for (label, key) in [
+            ("profiling", "dispatch_lateness_profiling"),
+            (
+                "profiling, the dispatcher's part (scheduled to decided)",
+                "dispatcher_lateness_profiling",
+            ),
+            ("all (warm-up included)", "dispatch_lateness"),
+        ] {
+            let s = &d.audit[key];
+            if s.is_null() {
+                continue;
             }
             println!(
-                "client: {:.2} CPU s while replaying ({:.1} s wall, {:.1}% of one core), {:.2} CPU s before (prompts); peak RSS {:.0} MiB; server: {:.2} CPU s while replaying; load average {} after",
+                "| {} | {label} | {} | {:.3} | {:.3} | {:.3} |",
+                counts_label(*sim_tokenizer),
+                s["count"],
+                s["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                s["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                s["max_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    for (sim_tokenizer, d) in &dispatch {
+        match d {
+            Err(e) => println!(
+                "{}: not available: {e:#}",
+                counts_label(*sim_tokenizer)
+            ),
+            Ok(d) => println!(
+                "{}: client {:.2} CPU s while replaying ({:.1} s wall, {:.1}% of one core), {:.2} CPU s before (prompts), peak RSS {:.0} MiB; server {:.2} CPU s; {} records, {} errors; mean busy lanes {:.1}; load average {} after; audit verdict: {}",
+                counts_label(*sim_tokenizer),
                 d.replay_cpu_s,
                 d.replay_wall_s,
                 100.0 * d.replay_cpu_s / d.replay_wall_s.max(1e-9),
                 d.prep_cpu_s,
                 d.peak_rss_mib,
                 d.server_cpu_s,
-                d.load_after,
-            );
-            println!(
-                "{} records, {} errors; mean busy lanes {:.1}; audit verdict: {}",
                 d.records,
                 d.errors,
                 d.audit["occupancy"]["mean_busy_lanes"]
                     .as_f64()
                     .unwrap_or(f64::NAN),
+                d.load_after,
                 d.audit["verdict"].as_str().unwrap_or("?")
-            );
+            ),
         }
     }
     Ok(())
@@ -945,12 +986,16 @@ fn dispatch_lag(
     scratch: &Path,
     concurrency: u32,
     duration: f64,
+    sim_tokenizer: bool,
 ) -> Result<Dispatch> {
     let tok = tokenizer.display().to_string();
     let mut sim = Command::new(bin.join("sim_server"));
     sim.args(["--port", "0", "--model", "servebench-sim", "--threads", "1"])
-        .args(["--ttft-ms", "20", "--itl-ms", "1", "--tokenizer", &tok])
+        .args(["--ttft-ms", "20", "--itl-ms", "1"])
         .stderr(Stdio::null());
+    if sim_tokenizer {
+        sim.args(["--tokenizer", &tok]);
+    }
     let server = crate::bench_sim::Sim::listening(&mut sim, "sim_server")?;
     let out = scratch.join("replay-artifacts");
     let _ = std::fs::remove_dir_all(&out);
