@@ -11,6 +11,7 @@
 //! * `bench-sim`: `sim_server`'s own streaming ceiling in fast mode.
 //! * `bench-client`: `benchmark_serving` against `sim_server`: its ceiling,
 //!   its timing error against the simulator's ground truth, its memory.
+//! * `bench-peers`: the same next to vllm-bench, in one sitting.
 //! * `bench-agentx`: AgentX corpus preparation next to upstream aiperf,
 //!   and `agentic_replay`'s dispatch lag and CPU with 64 trees.
 //! * `bench-json`: parsing large JSON objects (40k to 1M keys, ~100 MB),
@@ -30,6 +31,7 @@ mod bench_agentx;
 mod bench_client;
 mod bench_json;
 mod bench_matrix;
+mod bench_peers;
 mod bench_prompts;
 mod bench_sim;
 mod ci;
@@ -64,6 +66,8 @@ enum Task {
     BenchSim(bench_sim::Args),
     /// Measure benchmark_serving against sim_server: ceiling, timing error, memory
     BenchClient(bench_client::Args),
+    /// benchmark_serving next to vllm-bench (built from a scratch export) against the same sim_server: issue 18's table
+    BenchPeers(bench_peers::Args),
     /// AgentX: corpus preparation next to upstream aiperf; agentic_replay's dispatch lag and CPU with 64 trees
     BenchAgentx(bench_agentx::Args),
     /// Time parsing large JSON objects (40k to 1M keys, ~100 MB) against Python's json.loads
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         Task::BenchPrompts(args) => bench_prompts::run(&args),
         Task::BenchSim(args) => bench_sim::run(&args),
         Task::BenchClient(args) => bench_client::run(&args),
+        Task::BenchPeers(args) => bench_peers::run(&args),
         Task::BenchAgentx(args) => bench_agentx::run(&args),
         Task::BenchJson(args) => bench_json::run(&args),
         Task::Sweep(args) => sweep::run(&args),
