@@ -7,8 +7,8 @@
 //! prompts synthesised from hash ids ([`synth`]), the session trees a trace
 //! becomes ([`plan`]), the replay scheduler and its self-audit ([`replay`],
 //! [`audit`]), the per-request records ([`record`]), the artifact files the
-//! InferenceX scripts read ([`artifacts`]) and the server-metrics scraper
-//! ([`scrape`]).
+//! InferenceX scripts read ([`artifacts`]), the server-metrics scraper
+//! ([`scrape`]) and one whole run from options to artifacts ([`session`]).
 //!
 //! It does not own HTTP connections or SSE decoding (`servebench-client`),
 //! tokenizers or the Hugging Face Hub (`servebench-prompts`), or argument
@@ -25,6 +25,7 @@ pub mod plan;
 pub mod record;
 pub mod replay;
 pub mod scrape;
+pub mod session;
 pub mod synth;
 pub mod trace;
 

@@ -8,8 +8,9 @@
 //! does not own the phases themselves: the scheduler tells it when warm-up
 //! and profiling start and end ([`Scraper::mark_phase`]).
 //!
-//! Plain `http://` only (see [`http`]); the library never prints, so probe
-//! failures and collection problems come back as warning strings.
+//! Plain `http://` only (see the private `http` module); the library never
+//! prints, so probe failures and collection problems come back as warning
+//! strings.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), servebench_agentx::AgentxError> {
