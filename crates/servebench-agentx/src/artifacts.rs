@@ -31,6 +31,8 @@ use crate::trace::{Entry, Trace};
 use crate::AgentxError;
 
 pub use aggregate::aggregate;
+/// Also the scraper's `start_time`/`end_time`.
+pub(crate) use aggregate::local_iso;
 pub use per_record::{is_context_overflow, record_json};
 
 /// File names inside `--output-artifact-dir`.

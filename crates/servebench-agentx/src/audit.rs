@@ -29,28 +29,18 @@ pub struct Spread {
 
 impl Spread {
     fn of(seconds: &[f64]) -> Spread {
-        let mut ms: Vec<f64> = seconds
+        let ms: Vec<f64> = seconds
             .iter()
             .map(|s| s * 1000.0)
             .filter(|v| v.is_finite())
             .collect();
-        ms.sort_by(f64::total_cmp);
-        let pick = |p: f64| -> f64 {
-            if ms.is_empty() {
-                return 0.0;
-            }
-            // Linear interpolation (numpy's default).
-            let k = (ms.len() - 1) as f64 * p;
-            let lo = k.floor() as usize;
-            let hi = k.ceil() as usize;
-            let (a, b) = (ms[lo], ms[hi.min(ms.len() - 1)]);
-            a + (b - a) * (k - lo as f64)
-        };
+        // numpy's linear percentile, 0 for an empty sample.
+        let pick = |p: f64| servebench_metrics::percentile(&servebench_metrics::or_zero(&ms), p);
         Spread {
             count: ms.len(),
-            p50_ms: pick(0.5),
-            p99_ms: pick(0.99),
-            max_ms: ms.last().copied().unwrap_or(0.0),
+            p50_ms: pick(50.0),
+            p99_ms: pick(99.0),
+            max_ms: ms.iter().copied().reduce(f64::max).unwrap_or(0.0),
         }
     }
 

@@ -21,65 +21,9 @@ pub const MIN_DURATION_S: f64 = 900.0;
 pub const SYSTEM_IDLE_GAP_CAP_S: f64 = 10.0;
 /// The default live failure threshold (`AIPERF_LIVE_FAILED_REQUEST_THRESHOLD`).
 pub const DEFAULT_FAILED_REQUEST_THRESHOLD: f64 = 0.10;
-/// The loader names accepted by the scenario (`--public-dataset`, §3.3).
-pub const PUBLIC_DATASETS: &[(&str, &str)] = &[
-    (
-        "semianalysis_cc_traces_weka_with_subagents",
-        "semianalysisai/cc-traces-weka-061526",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_256k",
-        "semianalysisai/cc-traces-weka-061526-256k",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_060226",
-        "semianalysisai/cc-traces-weka-with-subagents-060226",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_060226_256k",
-        "semianalysisai/cc-traces-weka-with-subagents-060226-256k",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_060526",
-        "semianalysisai/cc-traces-weka-with-subagents-060526",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_060526_256k",
-        "semianalysisai/cc-traces-weka-with-subagents-060526-256k",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_060826",
-        "semianalysisai/cc-traces-weka-with-subagents-060826",
-    ),
-    (
-        "semianalysis_cc_traces_weka_with_subagents_060826_256k",
-        "semianalysisai/cc-traces-weka-with-subagents-060826-256k",
-    ),
-    (
-        "semianalysis_cc_traces_weka_061326",
-        "semianalysisai/cc-traces-weka-061326",
-    ),
-    (
-        "semianalysis_cc_traces_weka_061326_256k",
-        "semianalysisai/cc-traces-weka-061326-256k",
-    ),
-    (
-        "semianalysis_cc_traces_weka_061526",
-        "semianalysisai/cc-traces-weka-061526",
-    ),
-    (
-        "semianalysis_cc_traces_weka_061526_256k",
-        "semianalysisai/cc-traces-weka-061526-256k",
-    ),
-    (
-        "semianalysis_cc_traces_weka_062126",
-        "semianalysisai/cc-traces-weka-062126",
-    ),
-    (
-        "semianalysis_cc_traces_weka_062126_256k",
-        "semianalysisai/cc-traces-weka-062126-256k",
-    ),
-];
+/// The loader names accepted by the scenario (`--public-dataset`, §3.3):
+/// the trace loader's table.
+pub const PUBLIC_DATASETS: &[(&str, &str)] = &crate::trace::HF_DATASETS;
 
 /// `aiperf profile` as InferenceX calls it (SPEC §3.1). Flags marked
 /// "accepted, ignored" exist so that the exact InferenceX command line

@@ -29,6 +29,7 @@ mod prom;
 mod stats;
 mod store;
 
+use crate::artifacts::local_iso;
 use crate::record::Phase;
 use crate::AgentxError;
 use prom::Kind;
@@ -601,9 +602,8 @@ impl ServerMetrics {
             let median_ms = if e.update_intervals_ns.is_empty() {
                 Json::Null
             } else {
-                let mut v: Vec<f64> = e.update_intervals_ns.iter().map(|&x| x as f64).collect();
-                v.sort_by(f64::total_cmp);
-                json!(stats::percentile_sorted(&v, 50.0) / 1e6)
+                let v: Vec<f64> = e.update_intervals_ns.iter().map(|&x| x as f64).collect();
+                json!(stats::percentile(&v, 50.0) / 1e6)
             };
             let avg_latency_ms = if e.total_fetches > 0 {
                 e.latency_sum_ns as f64 / e.total_fetches as f64 / 1e6
@@ -867,24 +867,6 @@ fn csv_line(cells: &[&str]) -> String {
         .join(",");
     line.push('\n');
     line
-}
-
-/// Python's naive local `datetime.isoformat()` of an epoch-ns instant.
-fn local_iso(ns: u64) -> String {
-    // `datetime.fromtimestamp(ns / 1e9)` rounds to the nearest microsecond
-    // (the sample's 18:01:19.099953 is ...099952754 ns).
-    let total_micros = ns.saturating_add(500) / 1000;
-    let secs = i64::try_from(total_micros / 1_000_000).unwrap_or(i64::MAX);
-    let micros = u32::try_from(total_micros % 1_000_000).unwrap_or(0);
-    let Some(utc) = chrono::DateTime::from_timestamp(secs, micros.saturating_mul(1000)) else {
-        return String::new();
-    };
-    let local = utc.with_timezone(&chrono::Local).naive_local();
-    if micros == 0 {
-        local.format("%Y-%m-%dT%H:%M:%S").to_string()
-    } else {
-        local.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-    }
 }
 
 /// The unit aiperf infers from a family name's suffix (longest first), or

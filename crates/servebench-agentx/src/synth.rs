@@ -216,40 +216,10 @@ impl Synthesizer {
         shapes: &[StreamShape],
         threads: usize,
     ) -> Result<Vec<Vec<TurnMessages>>, AgentxError> {
-        let workers = threads.clamp(1, shapes.len().max(1));
-        let next = AtomicUsize::new(0);
-        let mut done: Vec<(usize, Result<Vec<TurnMessages>, AgentxError>)> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut out = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some(shape) = shapes.get(i) else { break };
-                                out.push((i, self.stream(shape)));
-                            }
-                            out
-                        })
-                    })
-                    .collect();
-                let mut all = Vec::with_capacity(shapes.len());
-                for h in handles {
-                    match h.join() {
-                        Ok(part) => all.extend(part),
-                        Err(_) => all.push((
-                            usize::MAX,
-                            Err(AgentxError::Synth("a prompt worker panicked".into())),
-                        )),
-                    }
-                }
-                all
-            });
-        done.sort_by_key(|(i, _)| *i);
-        if done.len() != shapes.len() {
-            return Err(AgentxError::Synth("a prompt worker panicked".into()));
-        }
-        done.into_iter().map(|(_, r)| r).collect()
+        par_map(shapes, threads, |shape| self.stream(shape))
+            .ok_or_else(|| AgentxError::Synth("a prompt worker panicked".into()))?
+            .into_iter()
+            .collect()
     }
 
     /// The token ids of each turn's prompt (the messages' ids, in order):
@@ -624,44 +594,54 @@ fn encode_chunks(tok: &Tokenizer, text: &str) -> Result<Vec<u32>, AgentxError> {
         chunks.push(head);
         rest = tail;
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(chunks.len().max(1));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let parts = par_map(&chunks, threads, |chunk| tok.encode(chunk))
+        .ok_or_else(|| AgentxError::Synth("a tokenizer worker panicked".into()))?;
+    let mut ids = Vec::new();
+    for part in parts {
+        ids.extend(part?);
+    }
+    Ok(ids)
+}
+
+/// `f` over `items` on up to `threads` scoped workers that take the next
+/// item as they finish one (items cost very different amounts), results
+/// in input order; `None` when a worker panicked.
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Option<Vec<R>> {
+    let workers = threads.clamp(1, items.len().max(1));
     let next = AtomicUsize::new(0);
-    let results: Vec<(usize, Result<Vec<u32>, AgentxError>)> = std::thread::scope(|scope| {
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(chunk) = chunks.get(i) else { break };
-                        out.push((i, tok.encode(chunk).map_err(AgentxError::from)));
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
                     }
                     out
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![(
-                        0,
-                        Err(AgentxError::Synth("a tokenizer worker panicked".into())),
-                    )]
-                })
-            })
-            .collect()
-    });
-    let mut results = results;
-    results.sort_by_key(|(i, _)| *i);
-    let mut ids = Vec::new();
-    for (_, r) in results {
-        ids.extend(r?);
-    }
-    Ok(ids)
+        // Every handle is joined: the scope would re-raise an unjoined
+        // worker's panic.
+        let mut all = Vec::with_capacity(items.len());
+        let mut panicked = false;
+        for h in handles {
+            match h.join() {
+                Ok(part) => all.extend(part),
+                Err(_) => panicked = true,
+            }
+        }
+        (!panicked).then_some(all)
+    })?;
+    done.sort_by_key(|(i, _)| *i);
+    Some(done.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The corpus text and token offsets when decoding `ids` is the
@@ -852,6 +832,21 @@ fn corpus_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn par_map_keeps_input_order_and_reports_a_panic() {
+        let items: Vec<u64> = (0..100).collect();
+        for threads in [0, 1, 3, 200] {
+            let got = par_map(&items, threads, |x| x * x).unwrap();
+            assert_eq!(got, items.iter().map(|x| x * x).collect::<Vec<_>>());
+        }
+        assert_eq!(par_map(&[] as &[u64], 4, |x| *x), Some(Vec::new()));
+        let panics = par_map(&items, 4, |x| {
+            assert!(*x != 57, "worker panic on purpose");
+            *x
+        });
+        assert_eq!(panics, None);
+    }
 
     #[test]
     fn corpus_is_fixed_ascii_and_large() {

@@ -340,8 +340,9 @@ fn derived_branch_stats(records: &[RequestRecord]) -> Value {
 }
 
 /// Python's `datetime.fromtimestamp(ns / 1e9).isoformat()`: naive local
-/// time, microseconds (rounded) written only when non-zero.
-pub(super) fn local_iso(ns: u64) -> String {
+/// time, microseconds (rounded to the nearest: the sample's
+/// 18:01:19.099953 is ...099952754 ns) written only when non-zero.
+pub(crate) fn local_iso(ns: u64) -> String {
     let micros = ns.saturating_add(500) / 1000;
     let secs = i64::try_from(micros / 1_000_000).unwrap_or(i64::MAX);
     let sub_us = u32::try_from(micros % 1_000_000).unwrap_or(0);

@@ -98,37 +98,28 @@ fn window_range(ts: &[u64], w: Window) -> (usize, usize) {
     )
 }
 
-pub(crate) fn mean(v: &[f64]) -> f64 {
+/// `np.mean(v)` (pairwise summation, as numpy adds); 0 for no values.
+fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    v.iter().sum::<f64>() / v.len() as f64
+    servebench_metrics::mean(v)
 }
 
-/// Sample standard deviation (ddof 1); 0 for fewer than two values.
+/// `np.std(v, ddof=1)`, the sample standard deviation (aiperf's), with
+/// numpy's pairwise sums; 0 for fewer than two values.
 pub(crate) fn std_ddof1(v: &[f64]) -> f64 {
     if v.len() < 2 {
         return 0.0;
     }
     let m = mean(v);
-    let ss: f64 = v.iter().map(|x| (x - m) * (x - m)).sum();
-    (ss / (v.len() - 1) as f64).sqrt()
+    let squares: Vec<f64> = v.iter().map(|x| (x - m) * (x - m)).collect();
+    (servebench_metrics::sum(&squares) / (v.len() - 1) as f64).sqrt()
 }
 
-/// numpy's default (linear) percentile of sorted values.
-pub(crate) fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
-    let Some(last) = sorted.len().checked_sub(1) else {
-        return 0.0;
-    };
-    let k = last as f64 * p / 100.0;
-    let lo = k.floor();
-    let lo_i = (lo as usize).min(last);
-    let hi_i = (k.ceil() as usize).min(last);
-    let (a, b) = (
-        sorted.get(lo_i).copied().unwrap_or(0.0),
-        sorted.get(hi_i).copied().unwrap_or(0.0),
-    );
-    a + (b - a) * (k - lo)
+/// `np.percentile(v, p)` (linear); 0 for no values.
+pub(crate) fn percentile(v: &[f64], p: f64) -> f64 {
+    servebench_metrics::percentile(&servebench_metrics::or_zero(v), p)
 }
 
 fn min_max(v: &[f64]) -> (f64, f64) {
@@ -150,8 +141,6 @@ pub(crate) fn gauge(
     if values.is_empty() {
         return None;
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
     let (lo, hi) = min_max(values);
     let mut stats = Map::new();
     stats.insert("avg".into(), json!(mean(values)));
@@ -159,7 +148,7 @@ pub(crate) fn gauge(
     stats.insert("max".into(), json!(hi));
     stats.insert("std".into(), json!(std_ddof1(values)));
     for (p, key) in PERCENTILES {
-        stats.insert(key.into(), json!(percentile_sorted(&sorted, p)));
+        stats.insert(key.into(), json!(percentile(values, p)));
     }
     let mut out = Map::new();
     out.insert("stats".into(), Json::Object(stats));
@@ -455,12 +444,18 @@ mod tests {
         // The sample's vllm:num_requests_running: 59 zeros and 10 ones.
         let mut v = vec![0.0; 59];
         v.extend(vec![1.0; 10]);
-        assert_eq!(percentile_sorted(&v, 75.0), 0.0);
-        assert_eq!(percentile_sorted(&v, 90.0), 1.0);
+        assert_eq!(percentile(&v, 75.0), 0.0);
+        assert_eq!(percentile(&v, 90.0), 1.0);
         assert!((mean(&v) - 0.14492753623188406).abs() < 1e-15);
         assert!((std_ddof1(&v) - 0.35460675480612985).abs() < 1e-12);
-        assert_eq!(percentile_sorted(&[1.0, 2.0, 3.0, 4.0], 50.0), 2.5);
+        assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0], 50.0), 2.5);
         assert_eq!(std_ddof1(&[5.0]), 0.0);
+        assert_eq!(
+            (mean(&[]), std_ddof1(&[]), percentile(&[], 50.0)),
+            (0.0, 0.0, 0.0)
+        );
+        // ddof 1, not numpy's default 0: sqrt(((1-2)² + (3-2)²) / 1).
+        assert_eq!(std_ddof1(&[1.0, 3.0]), 2f64.sqrt());
     }
 
     #[test]
