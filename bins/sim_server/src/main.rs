@@ -1,6 +1,8 @@
 //! `sim_server`: a simulated OpenAI-compatible inference server (vLLM wire
-//! format) for running benchmarks without a GPU. Prints the address it
-//! listens on, serves until Ctrl-C or SIGTERM, then drains open responses.
+//! format) for running benchmarks without a GPU. States its KV cache size
+//! in vLLM's words on stderr (InferenceX reads it from `server.log`), prints
+//! the address it listens on, serves until Ctrl-C or SIGTERM, then drains
+//! open responses.
 
 use clap::Parser;
 use servebench_cli::error_chain as chain;
@@ -107,6 +109,11 @@ fn main() -> ExitCode {
         kv_cache_tokens: cli.kv_cache_tokens,
     };
     let report = Report {
+        // vLLM's wording on stderr (stdout's first line is the address).
+        kv_cache: |tokens| {
+            let line = servebench_sim::kv_cache_size_line(tokens);
+            let _ = writeln!(std::io::stderr(), "sim_server: {line}");
+        },
         listening: |addr| {
             let mut stdout = std::io::stdout();
             let _ = writeln!(stdout, "sim_server listening on http://{addr}")

@@ -224,6 +224,40 @@ fn gpu_metrics_csv_logs_power_in_simulated_time() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--gpu"));
 }
 
+/// The KV cache's size is stated at start-up on stderr in vLLM's words,
+/// in whole blocks, before the address line on stdout.
+#[test]
+fn states_the_kv_cache_size_like_vllm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim_server"))
+        .args(["--port", "0", "--kv-cache-tokens", "5000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sim_server");
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut first)
+        .expect("stderr line");
+    let mut address = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut address)
+        .expect("address line");
+    assert_eq!(first, "sim_server: GPU KV cache size: 4,992 tokens\n");
+    let addr = address
+        .trim()
+        .strip_prefix("sim_server listening on http://")
+        .unwrap_or_else(|| panic!("{address}"));
+    // A served request first: the SIGTERM handler is installed once the
+    // serve loop runs, a little after the address line.
+    let reply = post(
+        addr,
+        "/v1/completions",
+        r#"{"prompt": "hi", "max_tokens": 1}"#,
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    stop(child);
+}
+
 /// `--kv-cache-tokens` sizes the prefix cache: 64 tokens keep the first
 /// 4 blocks of a 100-token prompt, which its repeat then hits; `/metrics`
 /// says so in vLLM's names. Below one block it is refused.

@@ -42,7 +42,11 @@ pub struct Launch {
 
 /// How [`Launch::run`] reports to the binary that owns the terminal.
 #[derive(Debug, Clone, Copy)]
-pub struct Report<L, T> {
+pub struct Report<K, L, T> {
+    /// Called once the deployment is loaded, before binding, with the
+    /// tokens the KV cache holds (vLLM states its size at start-up: see
+    /// [`kv_cache_size_line`](crate::kv_cache_size_line)).
+    pub kv_cache: K,
     /// Called once the listener is bound, with its address.
     pub listening: L,
     /// Called (on the writer thread, with the file's path) when writing the
@@ -53,16 +57,18 @@ pub struct Report<L, T> {
 impl Launch {
     /// Builds the runtime, creates the ground-truth file, then (in this
     /// order) checks the timings, loads the deployment and the text source,
-    /// binds and serves until `shutdown` resolves. Returns after open
-    /// responses are drained and every ground-truth line is flushed.
-    pub fn run<S, L, T>(
+    /// reports the KV cache's size, binds and serves until `shutdown`
+    /// resolves. Returns after open responses are drained and every
+    /// ground-truth line is flushed.
+    pub fn run<S, K, L, T>(
         self,
         env: &dyn Fn(&str) -> Option<String>,
         shutdown: S,
-        report: Report<L, T>,
+        report: Report<K, L, T>,
     ) -> Result<(), SimError>
     where
         S: Future<Output = ()>,
+        K: FnOnce(usize),
         L: FnOnce(SocketAddr),
         T: FnOnce(&std::path::Path) + Send + 'static,
     {
@@ -90,6 +96,7 @@ impl Launch {
                 text: vocab::text_source(self.tokenizer.as_deref(), env)?,
                 kv_cache_tokens: self.kv_cache_tokens.map(kv_tokens).transpose()?,
             };
+            (report.kv_cache)(opts.kv_tokens());
             let host = self.host;
             let ip: std::net::IpAddr = (host.parse()).map_err(|_| SimError::Host(host.clone()))?;
             let port = self.port;

@@ -78,7 +78,7 @@ pub use fault::Fault;
 pub use launch::{Launch, Report};
 pub use model::{Deployment, Gpu, Model, ModelMode, Precision, MEMORY_BOUND_ACTIVITY};
 pub use power::{GpuMetrics, HEADER as GPU_METRICS_HEADER, SAMPLE_PERIOD_S};
-pub use prefix::{BLOCK_TOKENS, FAST_MODE_KV_TOKENS, MAX_KV_TOKENS};
+pub use prefix::{kv_cache_size_line, BLOCK_TOKENS, FAST_MODE_KV_TOKENS, MAX_KV_TOKENS};
 pub use server::{serve, serve_with_gpu_metrics};
 pub use vocab::{text_source, BuiltIn, TextSource};
 
@@ -207,4 +207,14 @@ pub struct SimOptions {
     /// deployment's [`Deployment::kv_capacity_tokens`] in model mode,
     /// [`FAST_MODE_KV_TOKENS`] in fast mode.
     pub kv_cache_tokens: Option<usize>,
+}
+
+impl SimOptions {
+    /// The tokens the KV cache holds: [`kv_cache_tokens`](Self::kv_cache_tokens)
+    /// when given, else the default it documents.
+    pub fn kv_tokens(&self) -> usize {
+        self.kv_cache_tokens.unwrap_or_else(|| {
+            (self.deployment.as_ref()).map_or(FAST_MODE_KV_TOKENS, |(d, _)| d.kv_capacity_tokens())
+        })
+    }
 }

@@ -39,6 +39,25 @@ pub const FAST_MODE_KV_TOKENS: usize = 1 << 20;
 /// The largest `--kv-cache-tokens` accepted: block indices are 32-bit.
 pub const MAX_KV_TOKENS: usize = (u32::MAX as usize - 1) * BLOCK_TOKENS;
 
+/// The start-up line that states the KV cache's size in vLLM's words,
+/// `GPU KV cache size: 1,048,576 tokens`: InferenceX's
+/// `process_agentic_result` reads `kv_cache_pool_tokens` from `server.log`
+/// with `GPU KV cache size:\s*([\d,]+)\s*tokens` (SPEC-agentx §7.5).
+/// Like vLLM (`num_gpu_blocks × block_size`, printed with `{:,}`) it
+/// counts the whole blocks that `kv_tokens` holds.
+pub fn kv_cache_size_line(kv_tokens: usize) -> String {
+    let tokens = (kv_tokens / BLOCK_TOKENS).saturating_mul(BLOCK_TOKENS);
+    let digits = tokens.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("GPU KV cache size: {grouped} tokens")
+}
+
 /// The hash of the (absent) parent of a prompt's first block.
 const ROOT: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -309,6 +328,36 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The number InferenceX's regex and `int(tokens.replace(",", ""))`
+    /// read from the line.
+    fn inferencex_reads(line: &str) -> Option<usize> {
+        let rest = line.split_once("GPU KV cache size:")?.1.trim_start();
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ','))?;
+        rest[end..]
+            .trim_start()
+            .starts_with("tokens")
+            .then_some(())?;
+        rest[..end].replace(',', "").parse().ok()
+    }
+
+    #[test]
+    fn kv_cache_size_in_vllm_words() {
+        for (kv_tokens, line) in [
+            (FAST_MODE_KV_TOKENS, "GPU KV cache size: 1,048,576 tokens"),
+            (64, "GPU KV cache size: 64 tokens"),
+            (5000, "GPU KV cache size: 4,992 tokens"),
+            (16_000, "GPU KV cache size: 16,000 tokens"),
+            (123_456_784, "GPU KV cache size: 123,456,784 tokens"),
+            (MAX_KV_TOKENS, "GPU KV cache size: 68,719,476,704 tokens"),
+        ] {
+            assert_eq!(kv_cache_size_line(kv_tokens), line);
+            assert_eq!(
+                inferencex_reads(line),
+                Some(kv_tokens / BLOCK_TOKENS * BLOCK_TOKENS)
+            );
+        }
+    }
 
     /// `n` token ids; ids from `from` on are shifted by `salt`.
     fn ids(n: usize, from: usize, salt: u32) -> Vec<u32> {

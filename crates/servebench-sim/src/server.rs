@@ -124,11 +124,7 @@ pub async fn serve_with_gpu_metrics(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), crate::SimError> {
     let prefix = Arc::new(Counters::default());
-    let kv_tokens = opts.kv_cache_tokens.unwrap_or_else(|| {
-        (opts.deployment.as_ref()).map_or(crate::prefix::FAST_MODE_KV_TOKENS, |(d, _)| {
-            d.kv_capacity_tokens()
-        })
-    });
+    let kv_tokens = opts.kv_tokens();
     let engine = opts.deployment.clone().map(|(deployment, speedup)| {
         let gauges = Arc::new(Gauges::default());
         let pool = crate::engine::Pool {
