@@ -45,15 +45,12 @@ fn say(line: &str) {
     let _ = writeln!(err, "{line}");
 }
 
+fn lossy(s: std::ffi::OsString) -> String {
+    s.to_string_lossy().into_owned()
+}
+
 fn main() -> ExitCode {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let name = argv
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .map_or("agentic_replay".to_owned(), |n| {
-            n.to_string_lossy().into_owned()
-        });
-    let cli = match Cli::try_parse_from(&argv) {
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -61,20 +58,15 @@ fn main() -> ExitCode {
         }
     };
     let Command::Profile(opts) = cli.command;
+    let words: Vec<String> = std::env::args_os().map(lossy).collect();
+    let name = (words.first().map(std::path::Path::new))
+        .and_then(|p| p.file_name()?.to_str())
+        .unwrap_or("agentic_replay");
     // The environment, read once: the library only looks names up here.
     let vars: HashMap<String, String> = std::env::vars_os()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
+        .map(|(k, v)| (lossy(k), lossy(v)))
         .collect();
     let env = |k: &str| vars.get(k).cloned();
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let report = match session::run(
         &opts,
         &env,
