@@ -814,7 +814,12 @@ pub fn run(args: &Args) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("client on CPU 0, sim_server (1 thread) on CPU 1; median [min–max]");
+    println!(
+        "client on CPU 0, sim_server (1 thread) on CPU 1; median [min–max]. Zero-delay points: \
+         16-token prompts, 200 tokens each, {per_slot}×c prompts after c warmups; timing: \
+         {acc_prompts} prompts × 100 tokens after 1000 warmups; rates and timing errors from \
+         the simulator's ground truth"
+    );
     println!();
     println!("| | servebench | vllm-bench |");
     println!("|---|---|---|");
