@@ -40,4 +40,4 @@ pub use run::{
     check_open_files, run, Audit, Client, Observer, PreparedRequest, Quiet, RunOptions, RunOutcome,
     StreamOutcome, MAX_BODY_BYTES,
 };
-pub use sse::{decode_all, Decoder, Event, MAX_EVENT_BYTES, MAX_LINE_BYTES};
+pub use sse::{decode_all, Decoder, Event, EventRef, Events, MAX_EVENT_BYTES, MAX_LINE_BYTES};

@@ -495,7 +495,6 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
     }
     let mut body = response.into_body();
     let mut decoder = sse::Decoder::new();
-    let mut events = Vec::new();
     let mut whole = Vec::new();
     loop {
         let frame = match tokio::time::timeout(opts.read_timeout, body.frame()).await {
@@ -525,11 +524,14 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             whole.extend_from_slice(&data);
             continue;
         }
-        if let Err(e) = decoder.feed(&data, &mut events) {
-            return parser.fail(e.to_string());
-        }
-        for event in events.drain(..) {
-            if let Err(e) = parser.on_data(&event.data, now) {
+        // A read's events are parsed once the whole read decoded: a
+        // decoding error fails the request before any of them counts.
+        let events = match decoder.feed_events(&data) {
+            Ok(events) => events,
+            Err(e) => return parser.fail(e.to_string()),
+        };
+        for event in events {
+            if let Err(e) = parser.on_data(event.data, now) {
                 return parser.fail(e.to_string());
             }
         }
@@ -538,11 +540,12 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         // A last line or event the server did not end: read it as the
         // original would; if it does not parse, the stream was cut in it.
         let now = shared.clock.now();
-        if let Err(e) = decoder.finish(&mut events) {
-            return parser.fail(format!("the stream was cut inside its last event: {e}"));
-        }
-        for event in events.drain(..) {
-            if let Err(e) = parser.on_data(&event.data, now) {
+        let events = match decoder.finish_events() {
+            Ok(events) => events,
+            Err(e) => return parser.fail(format!("the stream was cut inside its last event: {e}")),
+        };
+        for event in events {
+            if let Err(e) = parser.on_data(event.data, now) {
                 return parser.fail(format!("the stream was cut inside its last event: {e}"));
             }
         }

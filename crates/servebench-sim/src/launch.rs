@@ -102,7 +102,19 @@ impl Launch {
             let port = self.port;
             let listener = (crate::bind((ip, port).into()).await)
                 .map_err(|source| SimError::Listen { host, port, source })?;
+            // A signal future installs its handlers when first polled: poll
+            // it once before anyone can learn the address, or a SIGTERM sent
+            // right after "listening" would kill the process by default.
+            let mut shutdown = std::pin::pin!(shutdown);
+            let signalled = tokio::select! {
+                biased;
+                () = &mut shutdown => true,
+                () = std::future::ready(()) => false,
+            };
             (report.listening)(listener.local_addr()?);
+            if signalled {
+                return Ok(());
+            }
             crate::serve_with_gpu_metrics(listener, opts, gpu_metrics, shutdown).await
         });
         // Dropping the runtime drops the last senders; then the writer flushes.
@@ -124,4 +136,51 @@ fn kv_tokens(n: usize) -> Result<usize, SimError> {
 
 fn millis(ms: f64, flag: &'static str) -> Result<Duration, SimError> {
     Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| SimError::Millis { flag, ms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A signal future installs its handlers when first polled, so it must
+    /// be polled before the address is announced: otherwise a SIGTERM sent
+    /// on seeing "listening" meets no handler and kills the process.
+    #[test]
+    fn the_shutdown_future_is_polled_before_listening_is_announced() {
+        let polled = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&polled);
+        let shutdown = std::future::poll_fn(move |_| {
+            seen.store(true, Ordering::SeqCst);
+            // Resolves at once: the server then stops without serving.
+            std::task::Poll::Ready(())
+        });
+        let announced_after_poll = Arc::new(AtomicBool::new(false));
+        let announced = Arc::clone(&announced_after_poll);
+        let launch = Launch {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            model: "m".to_owned(),
+            ttft_ms: 1.0,
+            itl_ms: 1.0,
+            fault: None,
+            fault_every: 1,
+            model_mode: None,
+            tokenizer: None,
+            ground_truth: None,
+            threads: Some(1),
+            gpu_metrics_csv: None,
+            clock_origin: None,
+            kv_cache_tokens: None,
+        };
+        let report = Report {
+            kv_cache: |_| {},
+            listening: move |_| announced.store(polled.load(Ordering::SeqCst), Ordering::SeqCst),
+            ground_truth_failed: |_: &std::path::Path| {},
+        };
+        let result = launch.run(&|_| None, shutdown, report);
+        assert!(result.is_ok(), "{result:?}");
+        assert!(announced_after_poll.load(Ordering::SeqCst));
+    }
 }
