@@ -293,7 +293,7 @@ pub fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "(b) dispatch lag (sent minus scheduled), {} concurrent trees, {name}, sim_server fast mode (--ttft-ms 20 --itl-ms 1, 1 thread), {:.0} s profiling",
+        "(b) dispatch lag (sent minus scheduled), {} concurrent trees, {name}, sim_server fast mode (--ttft-ms 20 --itl-ms 1, 1 thread), client on CPU 0 and server on CPU 1 (taskset, when there are 2 cores), {:.0} s profiling",
         args.concurrency, args.duration
     );
     println!("| sim_server token counts | phase | requests | lag p50 (ms) | lag p99 (ms) | lag max (ms) |");
@@ -329,6 +329,7 @@ pub fn run(args: &Args) -> Result<()> {
             );
         }
     }
+    println!("(on a small machine, a load average above 1 besides this benchmark competes with the client for cores: lag figures are then pessimistic)");
     for (sim_tokenizer, d) in &dispatch {
         match d {
             Err(e) => println!(
@@ -336,7 +337,7 @@ pub fn run(args: &Args) -> Result<()> {
                 counts_label(*sim_tokenizer)
             ),
             Ok(d) => println!(
-                "{}: client {:.2} CPU s while replaying ({:.1} s wall, {:.1}% of one core), {:.2} CPU s before (prompts), peak RSS {:.0} MiB; server {:.2} CPU s; {} records, {} errors; mean busy lanes {:.1}; load average {} after; audit verdict: {}",
+                "{}: client {:.2} CPU s while replaying ({:.1} s wall, {:.1}% of one core), {:.2} CPU s before (prompts), peak RSS {:.0} MiB; server {:.2} CPU s; {} records, {} errors; mean busy lanes {:.1}; load average {} before, {} after; audit verdict: {}",
                 counts_label(*sim_tokenizer),
                 d.replay_cpu_s,
                 d.replay_wall_s,
@@ -349,6 +350,7 @@ pub fn run(args: &Args) -> Result<()> {
                 d.audit["occupancy"]["mean_busy_lanes"]
                     .as_f64()
                     .unwrap_or(f64::NAN),
+                d.load_before,
                 d.load_after,
                 d.audit["verdict"].as_str().unwrap_or("?")
             ),
@@ -969,8 +971,9 @@ struct Dispatch {
     replay_wall_s: f64,
     peak_rss_mib: f64,
     server_cpu_s: f64,
-    /// `/proc/loadavg` (1 minute) when the replay ended: other work on
-    /// the machine shows up as lateness.
+    /// `/proc/loadavg` (1 minute) before and after the replay: other work
+    /// on the machine shows up as lateness.
+    load_before: String,
     load_after: String,
 }
 
@@ -979,6 +982,21 @@ struct Dispatch {
 /// one burst, to bound the run) and reads the replay's audit. The client's
 /// CPU is sampled from `/proc` every 50 ms: at "prompts ready" and the
 /// last sample before it exits.
+/// `program` pinned to one CPU (`taskset`, which execs it: same pid), so
+/// that the server's work does not land on the client's core; unpinned on
+/// one core or without `taskset`.
+fn on_cpu(program: &Path, cpu: usize) -> Command {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taskset = Path::new("/usr/bin/taskset");
+    if cores >= 2 && taskset.exists() {
+        let mut c = Command::new(taskset);
+        c.args(["-c", &cpu.to_string()]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
 fn dispatch_lag(
     bin: &Path,
     traces: &Path,
@@ -988,8 +1006,9 @@ fn dispatch_lag(
     duration: f64,
     sim_tokenizer: bool,
 ) -> Result<Dispatch> {
+    let load_before = load_average();
     let tok = tokenizer.display().to_string();
-    let mut sim = Command::new(bin.join("sim_server"));
+    let mut sim = on_cpu(&bin.join("sim_server"), 1);
     sim.args(["--port", "0", "--model", "servebench-sim", "--threads", "1"])
         .args(["--ttft-ms", "20", "--itl-ms", "1"])
         .stderr(Stdio::null());
@@ -1015,7 +1034,7 @@ fn dispatch_lag(
         "bench-agentx: replaying {} with {concurrency} trees for {duration} s",
         traces.display()
     );
-    let mut child = Command::new(bin.join("agentic_replay"))
+    let mut child = on_cpu(&bin.join("agentic_replay"), 0)
         .arg("profile")
         .args(&args)
         .stdout(Stdio::null())
@@ -1106,6 +1125,7 @@ fn dispatch_lag(
         replay_wall_s: last_at.saturating_duration_since(ready_at).as_secs_f64(),
         peak_rss_mib: last_rss,
         server_cpu_s: server_cpu.1 - server_cpu.0,
+        load_before,
         load_after,
     })
 }
