@@ -680,7 +680,7 @@ pub fn run(args: &Args) -> Result<()> {
             unit: Unit::MiB,
         },
         Row {
-            label: format!("peak RSS, {streams} streams"),
+            label: format!("peak RSS, {streams} concurrent streams"),
             unit: Unit::MiB,
         },
         Row {
@@ -695,7 +695,17 @@ pub fn run(args: &Args) -> Result<()> {
     };
 
     let started = Instant::now();
+    // Other work on the machine skews every row: shown with the table.
+    let mut loads: Vec<String> = Vec::new();
     for run in 0..args.runs {
+        loads.push(
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_owned(),
+        );
         // Alternate who goes first, so drift in the machine's state
         // within a sitting does not favour one client.
         let peers = if run % 2 == 0 {
@@ -800,19 +810,15 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
 
-    let load_avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "servebench {} · vllm-bench {} · {} run(s) each{} · {:.0} s · load average {}",
+        "servebench {} · vllm-bench {} · {} run(s) each{} · {:.0} s · 1-minute load average \
+         at each run's start: {} (2 cores: above ~2, other work competed)",
         our_commit(&root),
         their_commit.get(..12).unwrap_or(&their_commit),
         args.runs,
         if q { " · --quick" } else { "" },
         started.elapsed().as_secs_f64(),
-        load_avg
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        loads.join(", ")
     );
     println!(
         "client on CPU 0, sim_server (1 thread) on CPU 1; median [min–max]. Zero-delay points: \
