@@ -35,57 +35,82 @@ pub(crate) struct Encoded {
     piece_start: Vec<bool>,
 }
 
-/// Raw bytes of every token, as the byte-level decoder produces them.
+/// Raw bytes of every token, as the byte-level decoder produces them: one
+/// buffer and each token's end in it (one allocation, not one per token).
 pub(crate) struct TokenBytes {
-    bytes: Vec<Box<[u8]>>,
+    data: Vec<u8>,
+    /// `ends[id]`: where token `id`'s bytes end in `data`; they start where
+    /// the previous token's end.
+    ends: Vec<usize>,
 }
 
-/// GPT-2's byte ↔ printable-character table that byte-level BPE uses.
-fn byte_level_char_to_byte() -> std::collections::HashMap<char, u8> {
-    let mut printable: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).collect();
-    printable.extend(0xA1..=0xAC);
-    printable.extend(0xAE..=0xFF);
-    let mut map = std::collections::HashMap::with_capacity(256);
-    let mut extra = 0u32;
-    for b in 0u32..256 {
-        let c = if printable.contains(&b) {
-            b
+/// Characters of GPT-2's byte-level alphabet are all below this.
+const BYTE_LEVEL_CHARS: usize = 256 + 68;
+
+/// GPT-2's printable-character → byte table that byte-level BPE uses,
+/// indexed by the character (a table, not a hash map: it is looked up once
+/// per character of the whole vocabulary).
+fn byte_level_char_to_byte() -> [Option<u8>; BYTE_LEVEL_CHARS] {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    let mut table = [None; BYTE_LEVEL_CHARS];
+    let mut extra = 0usize;
+    for b in 0..=255u8 {
+        let c = if printable(b) {
+            usize::from(b)
         } else {
             extra += 1;
             255 + extra
         };
-        if let Some(ch) = char::from_u32(c) {
-            map.insert(ch, b as u8);
+        if let Some(slot) = table.get_mut(c) {
+            *slot = Some(b);
         }
     }
-    map
+    table
 }
 
 impl TokenBytes {
     pub(crate) fn new(tok: &Tokenizer, total_ids: usize) -> Option<Self> {
         let table = byte_level_char_to_byte();
-        let mut bytes = Vec::with_capacity(total_ids);
-        for id in 0..total_ids as u32 {
+        let mut data = Vec::with_capacity(total_ids.saturating_mul(8));
+        let mut ends = Vec::with_capacity(total_ids);
+        for id in 0..u32::try_from(total_ids).ok()? {
             let token = tok.id_to_token(id)?;
-            let mapped: Option<Vec<u8>> = token.chars().map(|c| table.get(&c).copied()).collect();
-            bytes.push(
-                mapped
-                    .unwrap_or_else(|| token.as_bytes().to_vec())
-                    .into_boxed_slice(),
-            );
+            let start = data.len();
+            for c in token.chars() {
+                match table.get(c as usize).copied().flatten() {
+                    Some(b) => data.push(b),
+                    None => {
+                        // Not byte-level text (an added token): its UTF-8.
+                        data.truncate(start);
+                        data.extend_from_slice(token.as_bytes());
+                        break;
+                    }
+                }
+            }
+            ends.push(data.len());
         }
-        Some(TokenBytes { bytes })
+        Some(TokenBytes { data, ends })
+    }
+
+    fn get(&self, id: u32) -> Option<&[u8]> {
+        let k = usize::try_from(id).ok()?;
+        let end = *self.ends.get(k)?;
+        let start = match k.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)?,
+            None => 0,
+        };
+        self.data.get(start..end)
     }
 
     pub(crate) fn len_of(&self, id: u32) -> Option<usize> {
-        self.bytes.get(id as usize).map(|b| b.len())
+        self.get(id).map(<[u8]>::len)
     }
 
     /// The raw byte string of `ids`.
     pub(crate) fn concat(&self, ids: impl IntoIterator<Item = u32>) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         for id in ids {
-            out.extend_from_slice(self.bytes.get(id as usize)?);
+            out.extend_from_slice(self.get(id)?);
         }
         Some(out)
     }
@@ -114,20 +139,22 @@ impl Encoded {
         ids: Vec<u32>,
         words: &[Option<u32>],
     ) -> Option<Self> {
-        let mut starts = Vec::with_capacity(ids.len() + 1);
-        let mut at = 0usize;
-        for &id in &ids {
-            starts.push(at);
-            at += bytes.len_of(id)?;
-        }
-        starts.push(at);
+        let piece_start = piece_starts(words);
+        Self::tiled(bytes, text, ids, piece_start)
+    }
+
+    /// The encoding of `text` as `ids`, if their bytes tile it exactly.
+    fn tiled(
+        bytes: &TokenBytes,
+        text: String,
+        ids: Vec<u32>,
+        piece_start: Vec<bool>,
+    ) -> Option<Self> {
+        let starts = token_starts(bytes, &ids)?;
         // The tokens must tile the text exactly, or nothing here applies.
-        if at != text.len() {
+        if starts.last() != Some(&text.len()) || piece_start.len() != ids.len() {
             return None;
         }
-        let piece_start = (0..ids.len())
-            .map(|k| k == 0 || words[k] != words[k - 1] || words[k].is_none())
-            .collect();
         Some(Encoded {
             text,
             ids,
@@ -136,9 +163,246 @@ impl Encoded {
         })
     }
 
+    /// [`Encoded::new`] of a long text on up to `threads` threads: the text
+    /// is cut into parts that overlap by [`OVERLAP`] bytes, each part is
+    /// encoded alone, and neighbours are joined at a piece start near the
+    /// cut where both encodings agree around it (the same check, on the
+    /// same margin, as a prompt's windows). If a join does not line up, the
+    /// whole text is encoded on one thread instead.
+    pub(crate) fn new_parallel(
+        tok: &Tokenizer,
+        bytes: &TokenBytes,
+        text: String,
+        threads: usize,
+    ) -> Result<Option<Self>, PromptsError> {
+        Self::new_in_parts(tok, bytes, text, threads, MIN_PART)
+    }
+
+    /// [`Encoded::new_parallel`] with parts of at least `min_part` bytes.
+    fn new_in_parts(
+        tok: &Tokenizer,
+        bytes: &TokenBytes,
+        text: String,
+        threads: usize,
+        min_part: usize,
+    ) -> Result<Option<Self>, PromptsError> {
+        if let Some((ids, piece_start)) = encode_in_parts(tok, bytes, &text, threads, min_part)? {
+            if let Some(starts) = token_starts(bytes, &ids) {
+                // The joined tokens tile the text, as every part's did.
+                if starts.last() == Some(&text.len()) && piece_start.len() == ids.len() {
+                    return Ok(Some(Encoded {
+                        text,
+                        ids,
+                        starts,
+                        piece_start,
+                    }));
+                }
+            }
+        }
+        Self::new(tok, bytes, text)
+    }
+
     fn end(&self, k: usize) -> usize {
         self.starts[k + 1]
     }
+}
+
+/// Parts of a text encoded on separate threads are at least this long.
+const MIN_PART: usize = 64 * 1024;
+
+/// Bytes each part of a parallel encoding reaches past its cut.
+const OVERLAP: usize = 4 * MARGIN;
+
+/// Byte offset of each token, and the end, from the tokens' byte lengths.
+fn token_starts(bytes: &TokenBytes, ids: &[u32]) -> Option<Vec<usize>> {
+    let mut starts = Vec::with_capacity(ids.len() + 1);
+    let mut at = 0usize;
+    for &id in ids {
+        starts.push(at);
+        at = at.checked_add(bytes.len_of(id)?)?;
+    }
+    starts.push(at);
+    Some(starts)
+}
+
+/// Whether each token starts a piece, from the piece index of each token.
+fn piece_starts(words: &[Option<u32>]) -> Vec<bool> {
+    (0..words.len())
+        .map(|k| k == 0 || words[k] != words[k - 1] || words[k].is_none())
+        .collect()
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+/// One part of a parallel encoding: tokens of `text[from..]` with their
+/// byte starts (relative to `from`) and piece starts.
+struct Part {
+    from: usize,
+    ids: Vec<u32>,
+    starts: Vec<usize>,
+    piece_start: Vec<bool>,
+}
+
+impl Part {
+    fn new(
+        tok: &Tokenizer,
+        bytes: &TokenBytes,
+        text: &str,
+        from: usize,
+    ) -> Result<Option<Self>, PromptsError> {
+        let (ids, words) = tok.encode_with_words(text)?;
+        let Some(starts) = token_starts(bytes, &ids) else {
+            return Ok(None);
+        };
+        if starts.last() != Some(&text.len()) || words.len() != ids.len() {
+            return Ok(None);
+        }
+        Ok(Some(Part {
+            from,
+            piece_start: piece_starts(&words),
+            ids,
+            starts,
+        }))
+    }
+
+    /// The token starting exactly at absolute offset `at`.
+    fn token_at(&self, at: usize) -> Option<usize> {
+        let local = at.checked_sub(self.from)?;
+        self.starts[..self.ids.len()].binary_search(&local).ok()
+    }
+}
+
+/// Token ids and, per token, whether it starts a piece.
+type Joined = (Vec<u32>, Vec<bool>);
+
+/// The tokens and piece starts of `text` from up to `threads` parts of at
+/// least `min_part` bytes, encoded on as many threads and joined; `None`
+/// when there is one part, or a part does not tile its text, or a join
+/// does not line up.
+fn encode_in_parts(
+    tok: &Tokenizer,
+    bytes: &TokenBytes,
+    text: &str,
+    threads: usize,
+    min_part: usize,
+) -> Result<Option<Joined>, PromptsError> {
+    let parts = threads.min(text.len() / min_part.max(1)).max(1);
+    if parts == 1 {
+        return Ok(None);
+    }
+    let cuts: Vec<usize> = (1..parts)
+        .map(|j| floor_char_boundary(text, text.len() / parts * j))
+        .collect();
+    let ranges: Vec<Range<usize>> = (0..parts)
+        .map(|j| {
+            let from = j
+                .checked_sub(1)
+                .and_then(|p| cuts.get(p))
+                .map_or(0, |&c| floor_char_boundary(text, c.saturating_sub(OVERLAP)));
+            let to = cuts.get(j).map_or(text.len(), |&c| {
+                ceil_char_boundary(text, c.saturating_add(OVERLAP))
+            });
+            from..to
+        })
+        .collect();
+    let encoded: Vec<Result<Option<Part>, PromptsError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|r| {
+                let piece = text.get(r.clone()).unwrap_or_default();
+                let from = r.start;
+                scope.spawn(move || Part::new(tok, bytes, piece, from))
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A part whose thread panicked is one that does not line up.
+            .map(|h| h.join().unwrap_or(Ok(None)))
+            .collect()
+    });
+    let mut done = Vec::with_capacity(parts);
+    for part in encoded {
+        match part? {
+            Some(p) => done.push(p),
+            None => return Ok(None),
+        }
+    }
+    Ok(join_parts(&done, &cuts))
+}
+
+/// Joins the parts at one agreed piece start near each cut: the tokens of
+/// part `j` from its join with part `j - 1` up to its join with part `j + 1`.
+fn join_parts(parts: &[Part], cuts: &[usize]) -> Option<Joined> {
+    let mut ids = Vec::new();
+    let mut piece_start = Vec::new();
+    // Where the current part's tokens begin (its join with the previous).
+    let mut begin = 0usize;
+    for (j, &cut) in cuts.iter().enumerate() {
+        let (left, right) = (parts.get(j)?, parts.get(j + 1)?);
+        let (kl, kr) = agreed_join(left, right, cut)?;
+        if kl < begin {
+            return None;
+        }
+        ids.extend_from_slice(left.ids.get(begin..kl)?);
+        piece_start.extend_from_slice(left.piece_start.get(begin..kl)?);
+        begin = kr;
+    }
+    let last = parts.last()?;
+    ids.extend_from_slice(last.ids.get(begin..)?);
+    piece_start.extend_from_slice(last.piece_start.get(begin..)?);
+    Some((ids, piece_start))
+}
+
+/// The first piece start at or after `cut` in `left` (within MARGIN of
+/// it), if `right` starts a piece at the same byte and both have the same
+/// tokens, piece starts and offsets within ± MARGIN/2 of it: `(token in
+/// left, token in right)`.
+fn agreed_join(left: &Part, right: &Part, cut: usize) -> Option<(usize, usize)> {
+    let local = cut.checked_sub(left.from)?;
+    let first = left.starts[..left.ids.len()].partition_point(|&s| s < local);
+    let kl = (first..left.ids.len()).find(|&k| left.piece_start[k])?;
+    let at = left.from + left.starts[kl];
+    if at > cut + MARGIN {
+        return None;
+    }
+    let kr = right.token_at(at)?;
+    if !right.piece_start[kr] {
+        return None;
+    }
+    let (lo, hi) = (at.saturating_sub(MARGIN / 2), at + MARGIN / 2);
+    let mut w = kl;
+    while w > 0 && left.from + left.starts[w - 1] >= lo {
+        w -= 1;
+    }
+    let mut k = w;
+    while k < left.ids.len() && left.from + left.starts[k + 1] <= hi {
+        // The token of `right` that `k` of `left` should be.
+        let r = (k + kr).checked_sub(kl)?;
+        if r >= right.ids.len()
+            || right.ids[r] != left.ids[k]
+            || right.piece_start[r] != left.piece_start[k]
+            || right.from + right.starts[r] != left.from + left.starts[k]
+        {
+            return None;
+        }
+        k += 1;
+    }
+    // Both sides of the join were compared.
+    (w < kl && k > kl && k - w >= 4).then_some((kl, kr))
 }
 
 /// Encodes `text` knowing that `text[shared]` equals
@@ -289,4 +553,108 @@ fn window_tokens(
         return Ok(None);
     }
     Ok(Some((enc.ids[..k].to_vec(), enc.ids[k..].to_vec())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deepseek() -> Tokenizer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/tokenizers/deepseek-r1");
+        Tokenizer::load(&dir.display().to_string(), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn the_byte_table_is_gpt2s() {
+        let table = byte_level_char_to_byte();
+        assert_eq!(table['!' as usize], Some(b'!'));
+        assert_eq!(table['\u{120}' as usize], Some(b' '));
+        assert_eq!(table['\u{10a}' as usize], Some(b'\n'));
+        assert_eq!(table['\u{100}' as usize], Some(0));
+        assert_eq!(table[0xad], None);
+        assert_eq!(table[' ' as usize], None);
+        assert_eq!(table.iter().flatten().count(), 256);
+    }
+
+    #[test]
+    fn token_bytes_decode_as_the_tokenizer() {
+        let tok = deepseek();
+        let bytes = TokenBytes::new(&tok, tok.total_ids()).unwrap();
+        let vocab = tok.vocab_size() as u32;
+        let ids: Vec<u32> = (0..vocab).step_by(37).collect();
+        assert_eq!(bytes.decode(&ids).unwrap(), tok.decode(&ids).unwrap());
+        // An added token (id 0 here) is its text.
+        assert_eq!(bytes.len_of(0), Some(tok.decode(&[0]).unwrap().len()));
+        assert_eq!(
+            bytes.decode(&[0]),
+            Some("<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}>".into())
+        );
+        assert_eq!(bytes.len_of(tok.total_ids() as u32), None);
+        assert_eq!(bytes.concat([tok.total_ids() as u32]), None);
+    }
+
+    /// Encoded on several threads and joined, the text has exactly the
+    /// tokens and piece starts of one encoding, whether the joins line up
+    /// or a piece across a cut sends it back to one thread.
+    #[test]
+    fn parallel_encoding_equals_the_serial_one() {
+        let tok = deepseek();
+        let bytes = TokenBytes::new(&tok, tok.total_ids()).unwrap();
+        let ids: Vec<u32> = (2000..9000).collect();
+        let words = bytes.decode(&ids).unwrap();
+        let long_piece = format!(
+            "{}{}{}",
+            "hello world ".repeat(200),
+            "x".repeat(3000),
+            " and more".repeat(200)
+        );
+        // The vocabulary's words join at every cut; the long piece cannot
+        // be cut in two.
+        assert!(encode_in_parts(&tok, &bytes, &words, 5, 1)
+            .unwrap()
+            .is_some());
+        assert!(encode_in_parts(&tok, &bytes, &long_piece, 2, 1)
+            .unwrap()
+            .is_none());
+        for text in [words, long_piece] {
+            let serial = Encoded::new(&tok, &bytes, text.clone()).unwrap().unwrap();
+            for (threads, min_part) in [(2, 1), (3, 4096), (7, 1), (2, usize::MAX)] {
+                let par = Encoded::new_in_parts(&tok, &bytes, text.clone(), threads, min_part)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(par.ids, serial.ids, "{threads} threads");
+                assert_eq!(par.starts, serial.starts);
+                assert_eq!(par.piece_start, serial.piece_start);
+                assert_eq!(par.text, serial.text);
+            }
+        }
+    }
+
+    #[test]
+    fn parts_join_only_where_they_agree() {
+        let tok = deepseek();
+        let bytes = TokenBytes::new(&tok, tok.total_ids()).unwrap();
+        let text = format!(
+            "{}{}{}",
+            "hello world ".repeat(200),
+            "x".repeat(3000),
+            " and more".repeat(200)
+        );
+        let part = |cut: usize| {
+            let left = Part::new(&tok, &bytes, &text[..cut + OVERLAP], 0)
+                .unwrap()
+                .unwrap();
+            let from = cut - OVERLAP;
+            let right = Part::new(&tok, &bytes, &text[from..], from)
+                .unwrap()
+                .unwrap();
+            agreed_join(&left, &right, cut)
+                .map(|(kl, kr)| (left.from + left.starts[kl], right.from + right.starts[kr]))
+        };
+        // Among the words: the next piece start (" world" at 1206).
+        assert_eq!(part(1201), Some((1205, 1205)));
+        // Inside the 3000-byte piece: nothing to join at.
+        assert_eq!(part(3600), None);
+    }
 }

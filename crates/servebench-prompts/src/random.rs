@@ -143,10 +143,12 @@ fn sample_uniform(
 /// the original's order: prefix, input lengths, output lengths, offsets,
 /// then each prompt's padding tokens.
 ///
-/// Without a random prefix and with a plain byte-level tokenizer, prompts
-/// are built and encoded incrementally from one reference text (see
-/// `incremental`), which gives the same result as [`sample_direct`] many
-/// times faster.
+/// Without a random prefix, prompts are prepared on every core, each up to
+/// its first padding step, and finished in order (padding draws from the
+/// shared stream). When the prompts are long enough for it to pay, and the
+/// tokenizer is plain byte-level, they are also encoded incrementally from
+/// one reference text (see `incremental`). Either way the result is that of
+/// [`sample_direct`].
 pub fn sample(
     tok: &Tokenizer,
     rng: &mut RandomState,
@@ -163,10 +165,56 @@ pub(crate) fn sample_cancellable(
     opts: &RandomOptions,
     cancel: &AtomicBool,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
-    if opts.prefix_len == 0 && tok.is_plain_byte_level() {
-        if let Some(bytes) = TokenBytes::new(tok, tok.total_ids()) {
-            return sample_incremental(tok, &bytes, rng, opts, cancel);
-        }
+    let reference = if opts.prefix_len == 0 {
+        ReferenceChoice::WhenItPays
+    } else {
+        ReferenceChoice::Never
+    };
+    sample_with(tok, rng, opts, cancel, reference)
+}
+
+/// Whether the random dataset builds the incremental encoding's reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReferenceChoice {
+    /// When [`reference_pays`] (the default).
+    WhenItPays,
+    /// Whenever it can (tests of the incremental path).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Always,
+    /// Never (a random prefix: no incremental path).
+    Never,
+}
+
+/// Tokens near each end of a prompt that incremental encoding still
+/// encodes for real: two windows of about 3 × `MARGIN` bytes (192) each, at
+/// the 4 to 7 bytes per token of a large vocabulary.
+const WINDOW_TOKENS: usize = 256;
+
+/// Whether the reference (one encoding of the whole decoded vocabulary,
+/// `vocab + max_len` tokens, and every token's bytes) costs less than
+/// incremental encoding saves: the middle of each long prompt, once per
+/// round trip (counted once). A choice of speed only: both ways give the
+/// same prompts. For 1024 prompts of 128 tokens it never pays (nothing is
+/// left between the windows); for 1000 of 8k it pays sixtyfold.
+fn reference_pays(lens: &[usize], vocab: usize) -> bool {
+    let saved = lens
+        .iter()
+        .map(|l| l.saturating_sub(WINDOW_TOKENS))
+        .fold(0usize, usize::saturating_add);
+    let max_len = lens.iter().copied().max().unwrap_or(0);
+    saved > vocab.saturating_add(max_len)
+}
+
+/// [`sample_cancellable`] with the reference chosen by the caller.
+pub(crate) fn sample_with(
+    tok: &Tokenizer,
+    rng: &mut RandomState,
+    opts: &RandomOptions,
+    cancel: &AtomicBool,
+    reference: ReferenceChoice,
+) -> Result<Vec<SampledRequest>, PromptsError> {
+    if opts.prefix_len == 0 {
+        return sample_speculative(tok, rng, opts, cancel, reference);
     }
     let plan = plan(tok, rng, opts)?;
     build_direct(tok, &mut PadSource::new(rng, opts), opts, plan, cancel)
@@ -333,6 +381,7 @@ impl Reference {
         bytes: &TokenBytes,
         vocab: usize,
         extra: usize,
+        threads: usize,
     ) -> Result<Option<Self>, PromptsError> {
         let ids: Vec<u32> = (0..vocab as u32)
             .chain(0..extra.min(vocab) as u32)
@@ -364,7 +413,7 @@ impl Reference {
                 last = k;
             }
         }
-        let Some(encoded) = Encoded::new(tok, bytes, text)? else {
+        let Some(encoded) = Encoded::new_parallel(tok, bytes, text, threads)? else {
             return Ok(None);
         };
         Ok(Some(Reference {
@@ -435,27 +484,34 @@ enum Step {
 
 struct Shared<'a> {
     tok: &'a Tokenizer,
-    bytes: &'a TokenBytes,
-    reference: &'a Reference,
+    /// Every token's bytes and the reference, when incremental encoding is
+    /// used; otherwise the tokenizer encodes and decodes every text.
+    incremental: Option<(&'a TokenBytes, &'a Reference)>,
 }
 
 impl Prompt {
     fn encode(&self, cx: &Shared) -> Result<Vec<u32>, PromptsError> {
-        incremental::encode(
-            cx.tok,
-            cx.bytes,
-            &self.text,
-            self.shared.clone(),
-            &cx.reference.encoded,
-            self.ref_start,
-        )
+        match cx.incremental {
+            Some((bytes, reference)) => incremental::encode(
+                cx.tok,
+                bytes,
+                &self.text,
+                self.shared.clone(),
+                &reference.encoded,
+                self.ref_start,
+            ),
+            None => cx.tok.encode(&self.text),
+        }
     }
 
     /// Replaces the text by the decode of `ids`, keeping the stretch still
     /// shared with the reference.
     fn redecode(&mut self, cx: &Shared, ids: &[u32]) -> Result<(), PromptsError> {
-        let next = cx
-            .bytes
+        let Some((bytes, _)) = cx.incremental else {
+            self.text = cx.tok.decode(ids)?;
+            return Ok(());
+        };
+        let next = bytes
             .decode(ids)
             .ok_or_else(|| PromptsError::Options("internal: token bytes unavailable".into()))?;
         self.shared.end = self
@@ -485,12 +541,37 @@ impl Prompt {
     }
 }
 
-fn sample_incremental(
+/// Builds the reference when `choice` asks for it and the tokenizer
+/// allows it (a plain byte-level one, prompts no longer than the
+/// vocabulary, so that each is one slice of it).
+fn build_reference(
     tok: &Tokenizer,
-    bytes: &TokenBytes,
+    lens: &[usize],
+    vocab: usize,
+    choice: ReferenceChoice,
+    threads: usize,
+) -> Result<Option<(TokenBytes, Reference)>, PromptsError> {
+    let max_len = lens.iter().copied().max().unwrap_or(0);
+    let wanted = match choice {
+        ReferenceChoice::Never => false,
+        ReferenceChoice::Always => true,
+        ReferenceChoice::WhenItPays => reference_pays(lens, vocab),
+    };
+    if !wanted || max_len > vocab || !tok.is_plain_byte_level() {
+        return Ok(None);
+    }
+    let Some(bytes) = TokenBytes::new(tok, tok.total_ids()) else {
+        return Ok(None);
+    };
+    Ok(Reference::new(tok, &bytes, vocab, max_len, threads)?.map(|r| (bytes, r)))
+}
+
+fn sample_speculative(
+    tok: &Tokenizer,
     rng: &mut RandomState,
     opts: &RandomOptions,
     cancel: &AtomicBool,
+    choice: ReferenceChoice,
 ) -> Result<Vec<SampledRequest>, PromptsError> {
     let plan = plan(tok, rng, opts)?;
     let mut pad = PadSource::new(rng, opts);
@@ -499,35 +580,45 @@ fn sample_incremental(
         .iter()
         .map(|&l| input_len(l))
         .collect::<Result<_, _>>()?;
-    let max_len = lens.iter().copied().max().unwrap_or(0);
     let vocab = plan.vocab;
-    let reference = if max_len <= vocab as usize {
-        Reference::new(tok, bytes, vocab as usize, max_len)?
-    } else {
-        None
-    };
-    let Some(reference) = reference else {
-        // Prompts longer than the vocabulary: no single reference slice.
-        return build_direct(tok, &mut pad, opts, plan, cancel);
-    };
+    let n = opts.num_prompts;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |w| w.get())
+        .min(n)
+        .max(1);
+    // `plan` refuses an empty vocabulary, so `vocab` is positive.
+    let vocab_len = usize::try_from(vocab).unwrap_or(0);
+    let built = build_reference(tok, &lens, vocab_len, choice, workers)?;
     let Plan {
         input_lens: _,
         output_lens,
         offsets,
         ..
     } = plan;
-    let n = opts.num_prompts;
     let cx = Shared {
         tok,
-        bytes,
-        reference: &reference,
+        incremental: built.as_ref().map(|(b, r)| (b, r)),
     };
     // Everything up to the first padding step, for prompt `i`.
     let speculate = |i: usize| -> Result<(Prompt, Step), PromptsError> {
-        let start = ((offsets[i] + i as i64) % vocab) as usize;
-        let (text, shared, ref_start) = reference
-            .slice(bytes, start, start + lens[i])
-            .ok_or_else(|| PromptsError::Options("internal: token bytes unavailable".into()))?;
+        let start = (offsets[i] + i as i64) % vocab;
+        let (text, shared, ref_start) = match cx.incremental {
+            Some((bytes, reference)) => {
+                let start = start as usize;
+                reference
+                    .slice(bytes, start, start + lens[i])
+                    .ok_or_else(|| {
+                        PromptsError::Options("internal: token bytes unavailable".into())
+                    })?
+            }
+            None => {
+                // The original's ids: consecutive, wrapping around the vocabulary.
+                let ids: Vec<u32> = (0..lens[i] as i64)
+                    .map(|j| ((start + j) % vocab) as u32)
+                    .collect();
+                (tok.decode(&ids)?, 0..0, 0)
+            }
+        };
         let mut prompt = Prompt {
             text,
             shared,
@@ -538,10 +629,6 @@ fn sample_incremental(
         let step = prompt.advance(&cx)?;
         Ok((prompt, step))
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |w| w.get())
-        .min(n)
-        .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -677,6 +764,60 @@ mod tests {
         let mut local = RandomState::from_key(&again.first_state_words());
         assert_eq!(first, local.next_u32());
         again.next_u32();
+    }
+
+    fn deepseek() -> Tokenizer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/tokenizers/deepseek-r1");
+        Tokenizer::load(&dir.display().to_string(), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn the_reference_pays_only_for_many_long_prompts() {
+        // The launch benchmark: 1024 prompts of 128 tokens.
+        assert!(!reference_pays(&[128; 1024], 128_000));
+        assert!(!reference_pays(&[8192; 10], 128_000));
+        assert!(!reference_pays(&[], 128_000));
+        // The preparation benchmark: 1000 of 8k.
+        assert!(reference_pays(&[8192; 1000], 128_000));
+        assert!(reference_pays(&[2048; 100], 32_000));
+        assert!(!reference_pays(&[usize::MAX; 2], usize::MAX));
+    }
+
+    /// With the reference or without it, the prompts and the draws are the
+    /// original algorithm's.
+    #[test]
+    fn with_or_without_the_reference_prompts_are_the_originals() {
+        let tok = deepseek();
+        let cases = [
+            (1500, 0.5, 6, false, 7u32, Padding::Global),
+            (3000, 1.0, 4, true, 3, Padding::Local { workers: 3 }),
+            (400, 0.8, 8, false, 1, Padding::Local { workers: 1 }),
+        ];
+        for (input_len, range_ratio, num_prompts, use_chat_template, seed, padding) in cases {
+            let opts = RandomOptions {
+                input_len,
+                output_len: 16,
+                prefix_len: 0,
+                num_prompts,
+                range_ratio,
+                use_chat_template,
+                dsv4: false,
+                padding,
+            };
+            let mut direct_rng = RandomState::new(seed);
+            let direct = sample_direct(&tok, &mut direct_rng, &opts).unwrap();
+            for choice in [ReferenceChoice::Always, ReferenceChoice::Never] {
+                let mut rng = RandomState::new(seed);
+                let cancel = AtomicBool::new(false);
+                let got = sample_with(&tok, &mut rng, &opts, &cancel, choice).unwrap();
+                assert_eq!(
+                    got, direct,
+                    "{choice:?}, input_len {input_len}, seed {seed}"
+                );
+                assert_eq!(rng.clone().next_u32(), direct_rng.clone().next_u32());
+            }
+        }
     }
 
     #[test]

@@ -217,9 +217,13 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// Whether text goes through untouched and the decoder is byte-level:
-    /// the preconditions of incremental encoding.
+    /// Whether text goes through untouched and decoding is byte-level and
+    /// nothing more (no `clean_up_tokenization_spaces` afterwards): the
+    /// preconditions of incremental encoding.
     pub(crate) fn is_plain_byte_level(&self) -> bool {
+        if self.clean_up_tokenization_spaces {
+            return false;
+        }
         use tokenizers::{DecoderWrapper, NormalizerWrapper};
         let plain = match self.inner.get_normalizer() {
             None => true,
