@@ -17,6 +17,11 @@
 //! whole: the metrics count its tokens when the server sent no usage, and
 //! `--save-detailed` saves it.
 //!
+//! Each chunk is read by a typed parse of only the fields the metrics use
+//! (`crate::chunk`), which leaves what it cannot read exactly as Python
+//! would (`NaN`, a repeated key, ...) to the full Python-JSON parse; both
+//! feed one set of rules, so the outputs are the same either way.
+//!
 //! A cut stream is a failure. An OpenAI stream (completions, chat) is
 //! complete once it sent `[DONE]` or its usage report (a chunk with usage
 //! and no choices); a TGI stream once a chunk carried `generated_text`
@@ -26,6 +31,7 @@
 //! answer is one JSON document: there only a body cut short of its HTTP
 //! framing (or, for MII, JSON that does not parse) tells a cut.
 
+use crate::chunk::{Choice, ChunkView};
 use crate::error::{head, ClientError};
 use servebench_metrics::RequestOutput;
 use servebench_pyjson::{Dict, Value};
@@ -293,6 +299,9 @@ pub(crate) struct StreamParser {
     /// The stream sent its backend's end marker (`[DONE]`, usage, TGI's
     /// final `generated_text`).
     complete: bool,
+    /// Read chunks with the typed parse first (off only in tests, which
+    /// compare the two paths).
+    typed: bool,
     out: RequestOutput,
 }
 
@@ -307,6 +316,7 @@ impl StreamParser {
             chunks: 0,
             events: 0,
             complete: false,
+            typed: true,
             out: RequestOutput::failed(prompt_len),
         }
     }
@@ -342,6 +352,11 @@ impl StreamParser {
             self.complete = true;
             return Ok(());
         }
+        if self.typed && self.kind != Kind::DeepspeedMii {
+            if let Some(chunk) = ChunkView::parse(data) {
+                return self.on_chunk(&chunk, now);
+            }
+        }
         let value = servebench_pyjson::from_str(data).map_err(|e| ClientError::Json {
             message: e.to_string(),
             data: head(data),
@@ -349,59 +364,67 @@ impl StreamParser {
         let chunk = value
             .as_dict()
             .ok_or_else(|| ClientError::NotObject { data: head(data) })?;
+        if self.kind == Kind::DeepspeedMii {
+            let text = chunk
+                .get("text")
+                .and_then(Value::as_list)
+                .and_then(|t| t.first())
+                .and_then(Value::as_str);
+            let text = text.ok_or(ClientError::MissingKey("text"))?;
+            self.out.generated_text.clear();
+            self.push_text(text)?;
+            self.out.ttft = 0.0;
+            self.last = now;
+            self.chunks += 1;
+            return Ok(());
+        }
+        self.on_chunk(&ChunkView::of_value(chunk), now)
+    }
+
+    /// One chunk's fields, read either way (DeepSpeed-MII's one document
+    /// is read in [`StreamParser::on_data`]).
+    fn on_chunk(&mut self, chunk: &ChunkView<'_>, now: f64) -> Result<(), ClientError> {
         match self.kind {
-            Kind::Completions | Kind::Chat => {
-                let choices = chunk
-                    .get("choices")
-                    .and_then(Value::as_list)
-                    .filter(|c| !c.is_empty());
-                if self.kind == Kind::Chat {
-                    // The chat path advances `last` for every chunk, usage-only ones too.
-                    if let Some(choices) = choices {
-                        let delta = choices[0]
-                            .as_dict()
-                            .and_then(|c| c.get("delta"))
-                            .ok_or(ClientError::MissingKey("delta"))?;
-                        let content = delta
-                            .as_dict()
-                            .and_then(|d| d.get("content"))
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        if self.out.ttft == 0.0 {
-                            self.out.ttft = now - self.sent;
-                        } else {
-                            self.out.itl.push(now - self.last);
-                        }
-                        self.push_text(content)?;
-                    } else if let Some(usage) = chunk
-                        .get("usage")
-                        .and_then(Value::as_dict)
-                        .filter(|u| !u.is_empty())
-                    {
-                        self.out.output_tokens = completion_tokens(usage);
-                        self.complete = true;
+            Kind::Chat => {
+                // The chat path advances `last` for every chunk, usage-only ones too.
+                if let Some(first) = &chunk.first_choice {
+                    let Choice::Object {
+                        delta: Some(content),
+                        ..
+                    } = first
+                    else {
+                        return Err(ClientError::MissingKey("delta"));
+                    };
+                    if self.out.ttft == 0.0 {
+                        self.out.ttft = now - self.sent;
+                    } else {
+                        self.out.itl.push(now - self.last);
                     }
-                    self.last = now;
-                } else if let Some(choices) = choices {
+                    self.push_text(content.as_deref().unwrap_or_default())?;
+                } else if let Some(tokens) = chunk.usage {
+                    self.out.output_tokens = tokens;
+                    self.complete = true;
+                }
+                self.last = now;
+            }
+            Kind::Completions => {
+                if let Some(first) = &chunk.first_choice {
                     self.token_at(now);
-                    let text = choices[0]
-                        .as_dict()
-                        .and_then(|c| c.get("text"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                    let text = match first {
+                        Choice::Object {
+                            text: Some(text), ..
+                        } => text,
+                        _ => "",
+                    };
                     self.push_text(text)?;
-                } else if let Some(usage) = chunk
-                    .get("usage")
-                    .and_then(Value::as_dict)
-                    .filter(|u| !u.is_empty())
-                {
-                    self.out.output_tokens = completion_tokens(usage);
+                } else if let Some(tokens) = chunk.usage {
+                    self.out.output_tokens = tokens;
                     self.complete = true;
                 }
             }
             Kind::Tgi => {
                 self.token_at(now);
-                if let Some(text) = chunk.get("generated_text").and_then(Value::as_str) {
+                if let Some(text) = &chunk.generated_text {
                     self.out.generated_text.clear();
                     self.push_text(text)?;
                     self.complete = true;
@@ -410,24 +433,12 @@ impl StreamParser {
             Kind::TensorrtLlm => {
                 self.token_at(now);
                 let text = chunk
-                    .get("text_output")
-                    .and_then(Value::as_str)
+                    .text_output
+                    .as_deref()
                     .ok_or(ClientError::MissingKey("text_output"))?;
                 self.push_text(text)?;
             }
-            Kind::DeepspeedMii => {
-                let text = chunk
-                    .get("text")
-                    .and_then(Value::as_list)
-                    .and_then(|t| t.first())
-                    .and_then(Value::as_str);
-                let text = text.ok_or(ClientError::MissingKey("text"))?;
-                self.out.generated_text.clear();
-                self.push_text(text)?;
-                self.out.ttft = 0.0;
-                self.last = now;
-                self.chunks += 1;
-            }
+            Kind::DeepspeedMii => {}
         }
         Ok(())
     }
@@ -458,13 +469,6 @@ impl StreamParser {
         self.out.success = false;
         self.out.error = error;
         self.out
-    }
-}
-
-fn completion_tokens(usage: &Dict) -> Option<i64> {
-    match usage.get("completion_tokens") {
-        Some(Value::Int(i)) => i64::try_from(*i).ok(),
-        _ => None,
     }
 }
 
@@ -747,4 +751,133 @@ mod tests {
     }
 
     const TEXT_Y: &str = r#"{"choices": [{"text": "y"}]}"#;
+
+    /// Feeds `events` to a parser reading typed or only the exact way.
+    fn parse_with(kind: Kind, typed: bool, events: &[&str]) -> RequestOutput {
+        let mut p = StreamParser::new(kind, 0.0, 1);
+        p.typed = typed;
+        for (i, data) in events.iter().enumerate() {
+            if let Err(e) = p.on_data(data, 0.1 * (i + 1) as f64) {
+                return p.fail(e.to_string());
+            }
+        }
+        p.finish()
+    }
+
+    /// Every odd chunk, after a token chunk and before the end marker, and
+    /// alone: the typed and the exact reading give the same output, errors
+    /// included.
+    #[test]
+    fn typed_and_exact_reading_give_the_same_outputs() {
+        let corpus = crate::chunk::tests::corpus();
+        let mut differ = 0;
+        for kind in [Kind::Completions, Kind::Chat, Kind::Tgi, Kind::TensorrtLlm] {
+            let (first, last) = match kind {
+                Kind::Completions => (TEXT_Y, "[DONE]"),
+                Kind::Chat => (r#"{"choices": [{"delta": {"content": "y"}}]}"#, "[DONE]"),
+                Kind::Tgi => (
+                    r#"{"token": {}, "generated_text": null}"#,
+                    r#"{"generated_text": "z"}"#,
+                ),
+                _ => (r#"{"text_output": "y"}"#, r#"{"text_output": "z"}"#),
+            };
+            for data in &corpus {
+                for events in [vec![first, data.as_str(), last], vec![data.as_str()]] {
+                    let typed = parse_with(kind, true, &events);
+                    let exact = parse_with(kind, false, &events);
+                    assert_eq!(typed, exact, "{kind:?} {events:?}");
+                    differ += usize::from(typed != parse_with(kind, true, &[first, last]));
+                }
+            }
+        }
+        // The corpus reaches past the happy path: most chunks change the
+        // output (text, tokens, an error).
+        assert!(differ > 300, "{differ}");
+        // And the error texts are the exact ones.
+        let out = parse_with(Kind::Completions, true, &["{\"a\": NaN, \"choices\": [}"]);
+        assert_eq!(
+            out.error,
+            parse_with(Kind::Completions, false, &["{\"a\": NaN, \"choices\": [}"]).error
+        );
+        assert!(
+            out.error.starts_with("JSONDecodeError: Expecting value"),
+            "{}",
+            out.error
+        );
+    }
+
+    /// The per-event cost of the hot path, decoder and chunk reading
+    /// together, on the simulator's completions stream, one event per read
+    /// (as hyper hands them over): the byte-by-byte decoder with the full
+    /// Python-JSON parse it replaced, then today's path. A measurement,
+    /// not a check: `cargo test --release -p servebench-client --lib
+    /// hot_path -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement; run it in release"]
+    #[allow(clippy::print_stdout)] // the figures are what it is run for
+    fn hot_path_cost() {
+        use crate::sse::{tests::reference::Reference, Decoder};
+        let token = r#"data: {"id":"cmpl-00000000000000000000000000000001","object":"text_completion","created":1796005316,"model":"sim","choices":[{"index":0,"text":" model","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#;
+        let usage = r#"data: {"id":"cmpl-00000000000000000000000000000001","object":"text_completion","created":1796005316,"model":"sim","choices":[],"usage":{"prompt_tokens":1,"total_tokens":4,"completion_tokens":200}}"#;
+        let mut reads: Vec<Vec<u8>> = (0..200)
+            .map(|_| format!("{token}\n\n").into_bytes())
+            .collect();
+        reads.push(format!("{usage}\n\n").into_bytes());
+        reads.push(b"data: [DONE]\n\n".to_vec());
+        let requests = 5_000;
+        let events = (requests * reads.len()) as f64;
+        for round in 0..2 {
+            let start = std::time::Instant::now();
+            for _ in 0..requests {
+                let mut decoder = Reference::new();
+                let mut p = StreamParser::new(Kind::Completions, 0.0, 1);
+                p.typed = false;
+                let mut out = Vec::new();
+                for read in &reads {
+                    decoder.feed(read, &mut out).unwrap();
+                    for e in out.drain(..) {
+                        p.on_data(&e.data, 1.0).unwrap();
+                    }
+                }
+                assert!(p.finish().success);
+            }
+            let before = start.elapsed().as_secs_f64() / events * 1e9;
+            let start = std::time::Instant::now();
+            for _ in 0..requests {
+                let mut decoder = Decoder::new();
+                let mut p = StreamParser::new(Kind::Completions, 0.0, 1);
+                for read in &reads {
+                    for e in decoder.feed_events(read).unwrap() {
+                        p.on_data(e.data, 1.0).unwrap();
+                    }
+                }
+                assert!(p.finish().success);
+            }
+            let after = start.elapsed().as_secs_f64() / events * 1e9;
+            // Each path alone: the decoder, then the chunk reading.
+            let start = std::time::Instant::now();
+            for _ in 0..requests {
+                let mut decoder = Reference::new();
+                let mut out = Vec::new();
+                for read in &reads {
+                    decoder.feed(read, &mut out).unwrap();
+                    out.clear();
+                }
+            }
+            let old_sse = start.elapsed().as_secs_f64() / events * 1e9;
+            let start = std::time::Instant::now();
+            let mut n = 0;
+            for _ in 0..requests {
+                let mut decoder = Decoder::new();
+                for read in &reads {
+                    n += decoder.feed_events(read).unwrap().len();
+                }
+            }
+            assert_eq!(n as f64, events);
+            let new_sse = start.elapsed().as_secs_f64() / events * 1e9;
+            println!(
+                "round {round}: ns per event: before {before:.0} (decoder {old_sse:.0}), after {after:.0} (decoder {new_sse:.0})"
+            );
+        }
+    }
 }

@@ -23,6 +23,7 @@
 
 mod backend;
 mod chat;
+mod chunk;
 mod error;
 mod http;
 mod run;

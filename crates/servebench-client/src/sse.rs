@@ -508,7 +508,7 @@ pub fn decode_all(bytes: &[u8]) -> Result<Vec<Event>, ClientError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn data(events: &[Event]) -> Vec<&str> {
@@ -666,13 +666,13 @@ mod tests {
 
     /// The byte-by-byte decoder this one replaced (allocating per event),
     /// kept as the model the new one must match on every input and split.
-    mod reference {
+    pub(crate) mod reference {
         use super::super::{Event, MAX_EVENT_BYTES, MAX_LINE_BYTES};
         use crate::ClientError;
 
         /// The decoder's state between reads.
         #[derive(Debug, Default)]
-        pub(super) struct Reference {
+        pub(crate) struct Reference {
             /// The unfinished line carried over from earlier reads.
             line: Vec<u8>,
             /// The previous read ended in CR: an LF at the start of this one
@@ -689,12 +689,12 @@ mod tests {
         }
 
         impl Reference {
-            pub(super) fn new() -> Self {
+            pub(crate) fn new() -> Self {
                 Self::default()
             }
 
             /// Feeds one read; completed events are appended to `out`.
-            pub(super) fn feed(
+            pub(crate) fn feed(
                 &mut self,
                 mut bytes: &[u8],
                 out: &mut Vec<Event>,
@@ -739,7 +739,7 @@ mod tests {
             /// The stream ended: an unfinished last line is read as a line, and an
             /// event still open is dispatched into `out` — as the Python client's
             /// line reader, which also hands over a last line without `\n`, would.
-            pub(super) fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), ClientError> {
+            pub(crate) fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), ClientError> {
                 let line = std::mem::take(&mut self.line);
                 if !self.started {
                     // At most two bytes, all of them the start of a BOM.

@@ -1,0 +1,705 @@
+//! What one streamed chunk says, as far as the metrics read it (SPEC §6.6):
+//! `choices[0].text` and `choices[0].delta.content`, whether `choices` is a
+//! non-empty list, a non-empty `usage` with its `completion_tokens`, TGI's
+//! `generated_text`, TensorRT-LLM's `text_output`. Nothing else is kept.
+//!
+//! The hot path reads a chunk with [`ChunkView::parse`]: a typed serde
+//! parse that borrows the strings it keeps (copying only a string with
+//! escapes) and skips every other field without building it. It answers
+//! only where it is sure to agree with Python's `json.loads` (the
+//! `servebench-pyjson` parse, [`ChunkView::of_value`]); anything else is
+//! `None`, and the caller reads that chunk the exact, slower way, which
+//! also gives the exact error text of a chunk that is not JSON. The typed
+//! parse gives up on:
+//! * anything `serde_json` rejects: not JSON, `NaN`/`Infinity`, a lone
+//!   surrogate, nesting deeper than 128, a number out of `f64`'s range;
+//! * a repeated key among those read (Python keeps the last value; the
+//!   typed parse does not guess);
+//! * a number `serde_json` reads as a float where Python may read an
+//!   integer: every float-typed `completion_tokens` (`-0` is a float to
+//!   serde, the integer 0 to Python), and any number of magnitude 1e38 or
+//!   more (an integer past 128 bits, which Python's parse here rejects).
+//!
+//! Both paths produce a [`ChunkView`], and one function applies it, so the
+//! only thing that can differ is the reading itself; the tests compare the
+//! two on a corpus of odd chunks.
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use servebench_pyjson::{Dict, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+/// A chunk's fields that the metrics read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ChunkView<'a> {
+    /// `choices[0]` when `choices` is a non-empty list.
+    pub(crate) first_choice: Option<Choice<'a>>,
+    /// `usage` when it is a non-empty object: its `completion_tokens` if
+    /// that is an integer within `i64`.
+    pub(crate) usage: Option<Option<i64>>,
+    /// `generated_text` when it is a string.
+    pub(crate) generated_text: Option<Cow<'a, str>>,
+    /// `text_output` when it is a string.
+    pub(crate) text_output: Option<Cow<'a, str>>,
+}
+
+/// `choices[0]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Choice<'a> {
+    NotObject,
+    Object {
+        /// `text` when it is a string.
+        text: Option<Cow<'a, str>>,
+        /// `None`: no `delta` key; `Some(None)`: `delta` is not an object
+        /// or its `content` is not a string.
+        delta: Option<Option<Cow<'a, str>>>,
+    },
+}
+
+impl<'a> ChunkView<'a> {
+    /// The typed parse; `None` where it cannot be sure to read `data` as
+    /// Python would (the caller then uses [`ChunkView::of_value`]).
+    pub(crate) fn parse(data: &'a str) -> Option<ChunkView<'a>> {
+        let mut de = serde_json::Deserializer::from_str(data);
+        let view = de.deserialize_map(TopVisitor).ok()?;
+        de.end().ok()?;
+        Some(view)
+    }
+
+    /// The same fields from the exact Python-JSON value of the chunk.
+    pub(crate) fn of_value(chunk: &'a Dict) -> ChunkView<'a> {
+        let str_of = |v: Option<&'a Value>| v.and_then(Value::as_str).map(Cow::Borrowed);
+        let first_choice = chunk
+            .get("choices")
+            .and_then(Value::as_list)
+            .and_then(<[Value]>::first)
+            .map(|c| match c.as_dict() {
+                None => Choice::NotObject,
+                Some(c) => Choice::Object {
+                    text: str_of(c.get("text")),
+                    delta: c
+                        .get("delta")
+                        .map(|d| str_of(d.as_dict().and_then(|d| d.get("content")))),
+                },
+            });
+        let usage = chunk
+            .get("usage")
+            .and_then(Value::as_dict)
+            .filter(|u| !u.is_empty())
+            .map(|u| match u.get("completion_tokens") {
+                Some(Value::Int(i)) => i64::try_from(*i).ok(),
+                _ => None,
+            });
+        ChunkView {
+            first_choice,
+            usage,
+            generated_text: str_of(chunk.get("generated_text")),
+            text_output: str_of(chunk.get("text_output")),
+        }
+    }
+}
+
+/// The keys read, at any level; everything else is [`Key::Other`].
+enum Key {
+    Choices,
+    Usage,
+    GeneratedText,
+    TextOutput,
+    Text,
+    Delta,
+    Content,
+    CompletionTokens,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            // Escaped keys arrive here too, unescaped, as Python reads them.
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "choices" => Key::Choices,
+                    "usage" => Key::Usage,
+                    "generated_text" => Key::GeneratedText,
+                    "text_output" => Key::TextOutput,
+                    "text" => Key::Text,
+                    "delta" => Key::Delta,
+                    "content" => Key::Content,
+                    "completion_tokens" => Key::CompletionTokens,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// Numbers at or past this magnitude may be integers Python's parse
+/// rejects (more than 128 bits: 2^127 ≈ 1.7e38): leave them to it.
+const FLOAT_LIMIT: f64 = 1e38;
+
+fn unsure<E: de::Error>() -> E {
+    E::custom("left to the exact parse")
+}
+
+/// Marks `seen` and fails on a repeated key.
+fn first_time<E: de::Error>(seen: &mut bool) -> Result<(), E> {
+    if std::mem::replace(seen, true) {
+        return Err(unsure());
+    }
+    Ok(())
+}
+
+/// Any value, skipped; fails where Python's parse might not accept it.
+struct Skip;
+
+impl<'de> de::Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Skip, E> {
+        if v.abs() < FLOAT_LIMIT {
+            Ok(Skip)
+        } else {
+            Err(unsure())
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(Skip)
+    }
+}
+
+/// Implements the visitor methods of a value that is "something else"
+/// unless it has the one shape looked for: any other value is skipped (with
+/// [`Skip`]'s checks) and gives `$other`.
+macro_rules! otherwise {
+    ($other:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            SkipVisitor.visit_f64(v).map(|_| $other)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+macro_rules! other_str {
+    ($other:expr) => {
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+macro_rules! other_seq {
+    ($other:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            SkipVisitor.visit_seq(seq).map(|_| $other)
+        }
+    };
+}
+
+macro_rules! other_map {
+    ($other:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            SkipVisitor.visit_map(map).map(|_| $other)
+        }
+    };
+}
+
+/// A string (borrowed unless it has escapes), or `None` for anything else.
+struct MaybeStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de> de::Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MaybeStr(Some(Cow::Owned(s.to_owned()))))
+            }
+            otherwise!(MaybeStr(None));
+            other_seq!(MaybeStr(None));
+            other_map!(MaybeStr(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `completion_tokens`: an integer within `i64`, else `None`.
+struct Tokens(Option<i64>);
+
+impl<'de> de::Deserialize<'de> for Tokens {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Tokens;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Tokens, E> {
+                Ok(Tokens(None))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Tokens, E> {
+                Ok(Tokens(Some(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Tokens, E> {
+                Ok(Tokens(i64::try_from(v).ok()))
+            }
+            // A float to serde may be an integer to Python (`-0`, or one
+            // past 64 bits): the exact parse decides.
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Tokens, E> {
+                Err(unsure())
+            }
+            fn visit_unit<E>(self) -> Result<Tokens, E> {
+                Ok(Tokens(None))
+            }
+            other_str!(Tokens(None));
+            other_seq!(Tokens(None));
+            other_map!(Tokens(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `usage`: `Some(completion_tokens)` when a non-empty object.
+struct Usage(Option<Option<i64>>);
+
+impl<'de> de::Deserialize<'de> for Usage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Usage;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Usage, A::Error> {
+                let (mut any, mut seen, mut tokens) = (false, false, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    any = true;
+                    if let Key::CompletionTokens = key {
+                        first_time(&mut seen)?;
+                        tokens = map.next_value::<Tokens>()?.0;
+                    } else {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+                Ok(Usage(any.then_some(tokens)))
+            }
+            otherwise!(Usage(None));
+            other_str!(Usage(None));
+            other_seq!(Usage(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `delta`: `Some(content)` when an object, else `None`.
+struct Delta<'a>(Option<Option<Cow<'a, str>>>);
+
+impl<'de> de::Deserialize<'de> for Delta<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Delta<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut seen, mut content) = (false, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    if let Key::Content = key {
+                        first_time(&mut seen)?;
+                        content = map.next_value::<MaybeStr<'de>>()?.0;
+                    } else {
+                        map.next_value::<Skip>()?;
+                    }
+                }
+                Ok(Delta(Some(content)))
+            }
+            otherwise!(Delta(None));
+            other_str!(Delta(None));
+            other_seq!(Delta(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `choices[0]`.
+impl<'de> de::Deserialize<'de> for Choice<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Choice<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut seen_text, mut seen_delta) = (false, false);
+                let (mut text, mut delta) = (None, None);
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Text => {
+                            first_time(&mut seen_text)?;
+                            text = map.next_value::<MaybeStr<'de>>()?.0;
+                        }
+                        Key::Delta => {
+                            first_time(&mut seen_delta)?;
+                            // A `delta` that is not an object reads as one
+                            // without content.
+                            delta = Some(map.next_value::<Delta<'de>>()?.0.unwrap_or(None));
+                        }
+                        _ => {
+                            map.next_value::<Skip>()?;
+                        }
+                    }
+                }
+                Ok(Choice::Object { text, delta })
+            }
+            otherwise!(Choice::NotObject);
+            other_str!(Choice::NotObject);
+            other_seq!(Choice::NotObject);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `choices`: its first element when a non-empty list.
+struct Choices<'a>(Option<Choice<'a>>);
+
+impl<'de> de::Deserialize<'de> for Choices<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Choices<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let first = seq.next_element::<Choice<'de>>()?;
+                while seq.next_element::<Skip>()?.is_some() {}
+                Ok(Choices(first))
+            }
+            otherwise!(Choices(None));
+            other_str!(Choices(None));
+            other_map!(Choices(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The chunk itself: an object (anything else is left to the exact path,
+/// which names the error).
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = ChunkView<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut view = ChunkView::default();
+        let mut seen = [false; 4];
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Choices => {
+                    first_time(&mut seen[0])?;
+                    view.first_choice = map.next_value::<Choices<'de>>()?.0;
+                }
+                Key::Usage => {
+                    first_time(&mut seen[1])?;
+                    view.usage = map.next_value::<Usage>()?.0;
+                }
+                Key::GeneratedText => {
+                    first_time(&mut seen[2])?;
+                    view.generated_text = map.next_value::<MaybeStr<'de>>()?.0;
+                }
+                Key::TextOutput => {
+                    first_time(&mut seen[3])?;
+                    view.text_output = map.next_value::<MaybeStr<'de>>()?.0;
+                }
+                _ => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(view)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Chunks of every shape the typed parse must read exactly as Python
+    /// does, or leave to the exact parse: real ones, odd field types,
+    /// repeated keys, escapes, Python's extra literals, numbers at every
+    /// edge, and text that is not JSON or not an object.
+    pub(crate) fn corpus() -> Vec<String> {
+        let mut c: Vec<String> = [
+            // What vLLM and the simulator send.
+            r#"{"id":"cmpl-1","object":"text_completion","created":1796005316,"model":"sim","choices":[{"index":0,"text":" model","logprobs":null,"finish_reason":null,"stop_reason":null}],"usage":null}"#,
+            r#"{"id":"cmpl-1","object":"text_completion","created":1796005316,"model":"sim","choices":[],"usage":{"prompt_tokens":1,"total_tokens":4,"completion_tokens":3}}"#,
+            r#"{"id":"chatcmpl-2","object":"chat.completion.chunk","created":1,"model":"sim","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-2","choices":[{"index":0,"delta":{"content":" on"},"logprobs":{"content":[{"token":"x","logprob":-0.25,"bytes":[32,111]}]},"finish_reason":"length"}]}"#,
+            r#"{"token": {"id": 5, "text": "a", "logprob": -0.5, "special": false}, "generated_text": null, "details": null}"#,
+            r#"{"token": {"text": "b"}, "generated_text": "ab", "details": {"finish_reason": "length"}}"#,
+            r#"{"model_name": "ensemble", "text_output": "a", "sequence_end": false}"#,
+            // `choices` and `choices[0]` of every type.
+            r#"{"choices": [{"text": "a"}]}"#,
+            r#"{"choices": [{"text": null}]}"#,
+            r#"{"choices": [{"text": 5}]}"#,
+            r#"{"choices": [{"text": ["a"]}]}"#,
+            r#"{"choices": [{"text": {"a": "b"}}]}"#,
+            r#"{"choices": [{}]}"#,
+            r#"{"choices": []}"#,
+            r#"{"choices": {}}"#,
+            r#"{"choices": {"0": {"text": "a"}}}"#,
+            r#"{"choices": "x"}"#,
+            r#"{"choices": null}"#,
+            r#"{"choices": 0}"#,
+            r#"{"choices": [1]}"#,
+            r#"{"choices": [null, {"text": "b"}]}"#,
+            r#"{"choices": [[{"text": "a"}]]}"#,
+            r#"{"choices": ["x"], "usage": {"completion_tokens": 2}}"#,
+            r#"{"choices": [{"text": "a"}, {"text": "b", "text": "c"}, 1e5, NaN]}"#,
+            // `delta`.
+            r#"{"choices": [{"delta": {}}]}"#,
+            r#"{"choices": [{"delta": null}]}"#,
+            r#"{"choices": [{"delta": "x"}]}"#,
+            r#"{"choices": [{"delta": []}]}"#,
+            r#"{"choices": [{"delta": {"content": null}}]}"#,
+            r#"{"choices": [{"delta": {"content": 5}}]}"#,
+            r#"{"choices": [{"delta": {"content": {"a": 1}}}]}"#,
+            r#"{"choices": [{"delta": {"reasoning_content": "r", "content": null}}]}"#,
+            r#"{"choices": [{"text": "t", "delta": {"content": "c"}}]}"#,
+            // `usage` and `completion_tokens`.
+            r#"{"usage": {}}"#,
+            r#"{"usage": null}"#,
+            r#"{"usage": []}"#,
+            r#"{"usage": [1]}"#,
+            r#"{"usage": "x"}"#,
+            r#"{"usage": {"prompt_tokens": 1}}"#,
+            r#"{"choices": [], "usage": {"completion_tokens": null}}"#,
+            r#"{"usage": {"completion_tokens": "3"}}"#,
+            r#"{"usage": {"completion_tokens": true}}"#,
+            r#"{"usage": {"completion_tokens": [3]}}"#,
+            r#"{"usage": {"completion_tokens": {"n": 3}}}"#,
+            r#"{"usage": {"completion_tokens": -0}}"#,
+            r#"{"usage": {"completion_tokens": 0}}"#,
+            r#"{"usage": {"completion_tokens": -3}}"#,
+            r#"{"usage": {"completion_tokens": 3.0}}"#,
+            r#"{"usage": {"completion_tokens": 1e2}}"#,
+            r#"{"usage": {"completion_tokens": -0.0}}"#,
+            r#"{"usage": {"completion_tokens": 9223372036854775807}}"#,
+            r#"{"usage": {"completion_tokens": 9223372036854775808}}"#,
+            r#"{"usage": {"completion_tokens": -9223372036854775808}}"#,
+            r#"{"usage": {"completion_tokens": -9223372036854775809}}"#,
+            r#"{"usage": {"completion_tokens": 18446744073709551616}}"#,
+            r#"{"usage": {"completion_tokens": 170141183460469231731687303715884105727}}"#,
+            r#"{"usage": {"completion_tokens": 170141183460469231731687303715884105728}}"#,
+            r#"{"usage": {"completion_tokens": NaN}}"#,
+            r#"{"usage": {"completion_tokens": Infinity}}"#,
+            r#"{"usage": {"completion_tokens": -Infinity}}"#,
+            // TGI and TensorRT-LLM fields.
+            r#"{"generated_text": 5}"#,
+            r#"{"generated_text": ""}"#,
+            r#"{"text_output": null}"#,
+            r#"{"text_output": ""}"#,
+            r#"{}"#,
+            // Repeated keys: Python keeps the first position, the last value.
+            r#"{"choices": [{"text": "a"}], "choices": []}"#,
+            r#"{"choices": [], "choices": [{"text": "a"}]}"#,
+            r#"{"choices": [{"text": "a", "text": "b"}]}"#,
+            r#"{"choices": [{"delta": {"content": "a"}, "delta": {}}]}"#,
+            r#"{"choices": [{"delta": {"content": "a", "content": "b"}}]}"#,
+            r#"{"usage": {"completion_tokens": 1, "completion_tokens": 2}}"#,
+            r#"{"usage": {"completion_tokens": 1}, "usage": {}}"#,
+            r#"{"usage": {"a": 1, "a": 2}}"#,
+            r#"{"generated_text": "a", "generated_text": null}"#,
+            r#"{"text_output": "a", "text_output": "b"}"#,
+            r#"{"id": 1, "id": 2, "choices": [{"text": "a", "index": 0, "index": 1}]}"#,
+            // Escapes, in values and in keys.
+            r#"{"choices": [{"text": "caf\u00e9 \ud83d\ude00 \n\t\"q\" \\ \/ \b\f\r"}]}"#,
+            r#"{"choices": [{"text": "café 😀 raw"}]}"#,
+            r#"{"choi\u0063es": [{"te\u0078t": "k"}], "usag\u0065": {"completion_tokens": 1}}"#,
+            r#"{"choices": [{"delta": {"con\u0074ent": "\u0041"}}]}"#,
+            r#"{"choices": [{"text": "\ud800"}]}"#,
+            r#"{"choices": [{"text": "\udc00"}]}"#,
+            r#"{"choices": [{"text": "\ud800\u0041"}]}"#,
+            r#"{"choices": [{"text": "a"}], "x": "\ud800"}"#,
+            r#"{"choices": [{"text": "\x"}]}"#,
+            r#"{"choices": [{"text": "\u12"}]}"#,
+            r#"{"choices": [{"text": "\u0000"}]}"#,
+            // Python's literals and numbers anywhere.
+            r#"{"choices": [{"text": "a", "logprobs": NaN}]}"#,
+            r#"{"choices": [{"text": "a"}], "x": Infinity}"#,
+            r#"{"choices": [{"text": "a"}], "x": -Infinity}"#,
+            r#"{"choices": [{"text": "a"}], "x": 1e400}"#,
+            r#"{"choices": [{"text": "a"}], "x": -1e400}"#,
+            r#"{"choices": [{"text": "a"}], "x": 1e-400}"#,
+            r#"{"choices": [{"text": "a"}], "x": 1e37}"#,
+            r#"{"choices": [{"text": "a"}], "x": -2e38}"#,
+            r#"{"choices": [{"text": "a"}], "x": [0.5, -0, 1E+2, 12345678901234567890123]}"#,
+            r#"{"choices": [{"text": "a"}], "x": 170141183460469231731687303715884105727}"#,
+            r#"{"choices": [{"text": "a"}], "x": 170141183460469231731687303715884105728}"#,
+            r#"{"choices": [{"text": "a"}], "x": -170141183460469231731687303715884105729}"#,
+            r#"{"choices": [{"text": "a", "x": 1234567890123456789012345678901234567890123}]}"#,
+            r#"{"choices": [{"text": "a"}, 99999999999999999999999999999999999999999]}"#,
+            r#"{"usage": {"completion_tokens": 2, "x": 999999999999999999999999999999999999999999}}"#,
+            r#"{"x": 01}"#,
+            r#"{"x": 1.}"#,
+            r#"{"x": .5}"#,
+            r#"{"x": +1}"#,
+            r#"{"x": -}"#,
+            // Not JSON, not an object, or not only an object.
+            "",
+            " ",
+            "not json",
+            "{",
+            "}",
+            r#"{"choices": [}"#,
+            r#"{"choices": [{"text": "a"}]"#,
+            r#"{"choices": [{"text": "a"}]} x"#,
+            r#"{"choices": [{"text": "a"}]}{}"#,
+            "{\"choices\": [{\"text\": \"s\"}]} \n\t\r",
+            " \n{\"choices\": [{\"text\": \"s\"}]}",
+            "\u{feff}{}",
+            r#"{"a": 1,}"#,
+            r#"{'a': 1}"#,
+            r#"{"a" 1}"#,
+            r#"{a: 1}"#,
+            "{\"choices\": [{\"text\": \"a\tb\"}]}",
+            "{\"choices\": [{\"text\": \"a\u{1}\"}]}",
+            "{\"choices\": [{\"text\": \"a\u{7f}\"}]}",
+            "[1]",
+            "[]",
+            r#""str""#,
+            "1",
+            "null",
+            "true",
+            "NaN",
+            "[DONE]",
+            " [DONE]",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        // Nesting: within serde's depth limit, past it, past Python's.
+        for depth in [100, 127, 200, 1000] {
+            c.push(format!(
+                r#"{{"choices": [{{"text": "d"}}], "x": {}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ));
+        }
+        c
+    }
+
+    /// Where the typed parse answers, it says what the exact parse says;
+    /// where the exact parse fails, the typed one never answers.
+    #[test]
+    fn the_typed_parse_agrees_with_python_json_or_abstains() {
+        let mut typed = 0;
+        for data in corpus() {
+            let exact = servebench_pyjson::from_str(&data);
+            let dict = exact.as_ref().ok().and_then(Value::as_dict);
+            match (ChunkView::parse(&data), dict) {
+                (Some(view), Some(dict)) => {
+                    assert_eq!(view, ChunkView::of_value(dict), "{data}");
+                    typed += 1;
+                }
+                (Some(view), None) => {
+                    panic!("{data}: typed {view:?} where Python reads {exact:?}")
+                }
+                (None, _) => {}
+            }
+        }
+        // The parse is not vacuous: most of the corpus is read typed.
+        assert!(typed > 60, "only {typed} chunks read typed");
+    }
+
+    #[test]
+    fn it_abstains_exactly_where_it_cannot_be_sure() {
+        let abstains = |d: &str| ChunkView::parse(d).is_none();
+        for data in [
+            r#"{"choices": [{"text": "a", "text": "b"}]}"#,
+            r#"{"usage": {"completion_tokens": -0}}"#,
+            r#"{"usage": {"completion_tokens": 3.0}}"#,
+            r#"{"choices": [{"text": "a", "logprobs": NaN}]}"#,
+            r#"{"choices": [{"text": "\ud800"}]}"#,
+            r#"{"choices": [{"text": "a"}], "x": 170141183460469231731687303715884105728}"#,
+            "[1]",
+            "not json",
+        ] {
+            assert!(abstains(data), "{data}");
+        }
+        for data in [
+            r#"{"id": 1, "id": 2, "choices": [{"text": "a"}]}"#,
+            r#"{"choices": [{"text": "caf\u00e9"}], "x": 12345678901234567890123}"#,
+            r#"{"usage": {"completion_tokens": 9223372036854775808}}"#,
+        ] {
+            assert!(!abstains(data), "{data}");
+        }
+        // Escaped text is copied, plain text borrowed.
+        let plain = ChunkView::parse(r#"{"choices": [{"text": "a"}]}"#);
+        let escaped = ChunkView::parse(r#"{"choices": [{"text": "\u0061"}]}"#);
+        let text = |v: Option<ChunkView<'_>>| match v.and_then(|v| v.first_choice) {
+            Some(Choice::Object { text: Some(t), .. }) => matches!(t, Cow::Borrowed(_)),
+            _ => panic!("no text"),
+        };
+        assert!(text(plain));
+        assert!(!text(escaped));
+    }
+}
