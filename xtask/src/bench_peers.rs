@@ -620,6 +620,8 @@ pub fn run(args: &Args) -> Result<()> {
     let root = crate::workspace_root();
     let dir = root.join("target/bench-peers/runs");
     std::fs::create_dir_all(&dir)?;
+    // The checkout as built (other work may commit during the sitting).
+    let ours_at = our_commit(&root);
     if !args.skip_build {
         crate::build_release(&["sim_server", "benchmark_serving"])?;
     }
@@ -813,7 +815,7 @@ pub fn run(args: &Args) -> Result<()> {
     println!(
         "servebench {} · vllm-bench {} · {} run(s) each{} · {:.0} s · 1-minute load average \
          at each run's start: {} (2 cores: above ~2, other work competed)",
-        our_commit(&root),
+        ours_at,
         their_commit.get(..12).unwrap_or(&their_commit),
         args.runs,
         if q { " · --quick" } else { "" },
