@@ -86,13 +86,14 @@ pub fn run() -> Result<()> {
     // A short, seeded pass of hostile input over the file tools (the debug
     // binaries built above), the load generator's spec parser, the SSE
     // decoder and the JSON parser: panics, hangs and memory blow-ups fail CI.
-    // Through cargo, as `cargo xtask` runs (the release build, which is
-    // this process's own and is up to date: nothing is compiled), because
-    // the fuzzer starts itself as a worker.
+    // In a child process, because the fuzzer starts itself as a worker: this
+    // very executable, not `cargo run`, which rebuilt xtask and ring/rustls
+    // (75 s on a fresh 2-core clone) when an earlier step had compiled them
+    // with other features.
+    let xtask = std::env::current_exe().context("finding xtask's own executable")?;
     step(
         "fuzz (30 s)",
-        Command::new(&cargo)
-            .args(["run", "--quiet", "--release", "--bin", "xtask", "--"])
+        Command::new(&xtask)
             .args(["fuzz", "--seconds", "30", "--bin-dir"])
             .arg(&bin_dir),
     )?;
