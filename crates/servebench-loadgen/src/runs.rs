@@ -97,6 +97,8 @@ struct Runs {
     map: HashMap<String, RunInfo>,
     queue: VecDeque<(String, ValidSpec)>,
     active: Option<String>,
+    /// Shutting down: the executor starts nothing more.
+    closed: bool,
 }
 
 /// Why a start was refused.
@@ -249,12 +251,17 @@ impl Service {
     /// Stops everything (shutdown): the queue is dropped, the active run
     /// stops and saves.
     pub fn stop_all(&self) {
-        let ids: Vec<String> = {
-            let runs = self.lock();
-            runs.order.clone()
+        // Closed first, under the lock the executor takes to start a run:
+        // otherwise the active run, stopping at once, let the executor
+        // start the next queued one before its turn to be dropped came.
+        let (queued, active): (Vec<String>, Option<String>) = {
+            let mut runs = self.lock();
+            runs.closed = true;
+            let queued = runs.queue.iter().map(|(id, _)| id.clone()).collect();
+            (queued, runs.active.clone())
         };
-        for id in ids {
-            let _ = self.stop_by(&id, Stopper::Shutdown);
+        for id in queued.iter().chain(active.iter()) {
+            let _ = self.stop_by(id, Stopper::Shutdown);
         }
     }
 
@@ -332,7 +339,12 @@ impl Service {
         loop {
             let next = {
                 let mut runs = self.lock();
-                match runs.queue.pop_front() {
+                let next = if runs.closed {
+                    None
+                } else {
+                    runs.queue.pop_front()
+                };
+                match next {
                     Some((id, spec)) => {
                         runs.active = Some(id.clone());
                         let info = runs.map.get_mut(&id).map(|info| {
@@ -732,6 +744,33 @@ mod tests {
         let run = wait(&service, &second).await;
         assert_eq!(run["state"], "done", "{run}");
         assert_eq!(run["result"]["completed"], 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// At shutdown the queue is dropped, never started: the active run
+    /// stopping at once used to let the executor start the next queued
+    /// run before `stop_all` reached it (seen in CI once prompts got fast).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_shutdown_the_executor_starts_nothing() {
+        let sim = simulator();
+        let dir = scratch("closed");
+        let service = Service::new(config(
+            Store::Dir(dir.join("results")),
+            dir.join("staging"),
+            || "20261129-000000".into(),
+        ));
+        tokio::spawn(Arc::clone(&service).executor());
+        service.stop_all();
+        // Queued while the executor may be between two runs.
+        let late = service.start(valid(sim)).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let run = service.get(&late).unwrap();
+        assert_eq!(run["state"], "queued", "{run}");
+        service.stop_all();
+        let run = wait(&service, &late).await;
+        assert_eq!(run["state"], "stopped", "{run}");
+        assert_eq!(run["error"], "stopped before it started", "{run}");
+        assert!(service.idle());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
