@@ -29,10 +29,10 @@
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use servebench_agentx::plan::{self, TreePlan, TurnPlan};
+use servebench_agentx::plan::{self, TreePlan};
 use servebench_agentx::replay::{EscapeCache, TreePrompts};
-use servebench_agentx::synth::{StreamShape, Synthesizer};
-use servebench_agentx::trace::{self, Entry, Request, Trace};
+use servebench_agentx::synth::Synthesizer;
+use servebench_agentx::trace::{self, Entry, Trace};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -436,7 +436,7 @@ fn samples(v: &Value) -> Vec<Sample> {
 
 /// User + system CPU seconds of a process so far (`/proc/PID/stat`; the
 /// kernel reports clock ticks of `USER_HZ`, 100 on Linux).
-fn cpu_seconds(pid: &str) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may hold spaces: state is
     // field 3, utime 14, stime 15.
@@ -456,14 +456,6 @@ fn peak_rss_mib(pid: &str) -> Option<f64> {
 }
 
 /// The request a turn of a tree came from (as `agentic_replay` finds it).
-fn request_of<'a>(trace: &'a Trace, turn: &TurnPlan) -> Option<&'a Request> {
-    match (trace.entries.get(turn.outer_idx as usize)?, turn.inner_idx) {
-        (Entry::Request(r), None) => Some(r),
-        (Entry::Subagent(s), Some(i)) => s.requests.get(i as usize),
-        _ => None,
-    }
-}
-
 /// Our corpus preparation, in this process: tokenizer, traces, the trees
 /// of streams, every turn's messages (on `threads` workers) and their
 /// escaped request bodies.
@@ -475,33 +467,17 @@ fn prepare_ours(traces_path: &Path, tokenizer: &Path, threads: usize) -> Result<
         .context("loading the tokenizer")?;
     let t_tok = start.elapsed();
     let traces = trace::load_path(traces_path).context("loading the traces")?;
-    let trees: Vec<TreePlan> = traces.iter().filter_map(plan::build).collect();
+    let trees: Vec<Arc<TreePlan>> = traces
+        .iter()
+        .filter_map(plan::build)
+        .map(Arc::new)
+        .collect();
     let t_traces = start.elapsed();
     let synth = Synthesizer::new(Arc::new(tok), 42)?;
     let t_corpus = start.elapsed();
     let by_id: std::collections::HashMap<&str, &Trace> =
         traces.iter().map(|t| (t.id.as_str(), t)).collect();
-    let mut shapes = Vec::new();
-    for tree in &trees {
-        let trace = by_id
-            .get(tree.trace_id.as_str())
-            .with_context(|| format!("trace {} vanished", tree.trace_id))?;
-        for s in &tree.streams {
-            let turns = s
-                .turns
-                .iter()
-                .map(|t| request_of(trace, t))
-                .collect::<Option<Vec<&Request>>>()
-                .with_context(|| format!("{}: a turn has no request", s.conversation_id))?;
-            shapes.push(StreamShape {
-                trace_id: &tree.trace_id,
-                conversation_id: &s.conversation_id,
-                prefix_tokens: s.prefix_tokens,
-                block_size: tree.block_size,
-                turns,
-            });
-        }
-    }
+    let shapes = servebench_agentx::session::stream_shapes(&trees, &by_id)?;
     let streams = synth.streams(&shapes, threads)?;
     let t_messages = start.elapsed();
     let mut cache = EscapeCache::new();

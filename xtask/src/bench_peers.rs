@@ -4,10 +4,10 @@
 //! of issue 18. A benchmark, not a test: it fails only when a run fails.
 //!
 //! vllm-bench is never vendored: the task exports a scratch work tree
-//! (`target/bench-peers/vllm-bench`, git-ignored) from a bare clone, by
-//! default the one the search tool's `fetch` leaves under `/work/.mirror`
-//! (`git clone --bare https://github.com/vllm-project/vllm-bench` does as
-//! well), and builds it there with its own `Cargo.lock`.
+//! (`target/bench-peers/vllm-bench`, git-ignored) from a bare clone
+//! (`--vllm-bench-git DIR`, by default `target/bench-peers/vllm-bench.git`:
+//! `git clone --bare https://github.com/vllm-project/vllm-bench` there), and
+//! builds it there with its own `Cargo.lock`.
 //!
 //! Every client run is `taskset -c 0 /usr/bin/time … CLIENT` with the
 //! server pinned to CPU 1: `time` reports the whole process's CPU and peak
@@ -40,8 +40,9 @@ pub struct Args {
     /// in its scratch tree)
     #[arg(long)]
     skip_build: bool,
-    /// Bare git directory of vllm-project/vllm-bench
-    #[arg(long, default_value = "/work/.mirror/vllm-project+vllm-bench/repo")]
+    /// Bare git directory of vllm-project/vllm-bench (relative: to the
+    /// repository root)
+    #[arg(long, default_value = "target/bench-peers/vllm-bench.git")]
     vllm_bench_git: PathBuf,
     /// A vllm-bench binary to use instead of building one
     #[arg(long)]
@@ -170,14 +171,7 @@ fn cell(unit: Unit, values: Option<&Vec<f64>>) -> String {
 /// User + system CPU seconds of a live process (`/proc/PID/stat`, clock
 /// ticks of `USER_HZ`, 100 on Linux).
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name (which may hold spaces), utime and stime are
-    // the 12th and 13th fields.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    crate::bench_agentx::cpu_seconds(&pid.to_string())
 }
 
 /// The first child of `pid` (`time`'s child: the client itself).
@@ -522,8 +516,9 @@ fn build_vllm_bench(root: &Path, git: &Path, skip_build: bool) -> Result<(PathBu
             return Ok((bin, have.trim().to_owned()));
         }
         bail!(
-            "no bare clone of vllm-project/vllm-bench at {} (get one with the search tool's \
-             `fetch github:vllm-project/vllm-bench`, or `git clone --bare`; pass --vllm-bench-git)",
+            "no bare clone of vllm-project/vllm-bench at {} (`git clone --bare \
+             https://github.com/vllm-project/vllm-bench {}`, or pass --vllm-bench-git DIR)",
+            git.display(),
             git.display()
         );
     };
@@ -627,7 +622,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let (theirs, their_commit) = match &args.vllm_bench_bin {
         Some(bin) => (bin.clone(), "(given binary)".to_owned()),
-        None => build_vllm_bench(&root, &args.vllm_bench_git, args.skip_build)?,
+        None => build_vllm_bench(&root, &root.join(&args.vllm_bench_git), args.skip_build)?,
     };
     let ctx = Ctx {
         bins: Bins {
