@@ -13,7 +13,6 @@ use servebench_prompts::{PrepareOptions, Tokenizer};
 use servebench_pyjson::{Dict, Value};
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The exit status of an interrupted run (SIGINT or SIGTERM, any phase).
@@ -31,7 +30,11 @@ type LineEnd = Box<dyn Fn() + Send + Sync>;
 struct Bar {
     bar: indicatif::ProgressBar,
     len: u64,
-    ended: AtomicBool,
+    /// Whether the line was ended. Every tick holds this lock: indicatif
+    /// redraws a finished bar on any tick, so a tick racing the last one
+    /// (or coming after an interrupted phase's bar was ended) would draw
+    /// the bar again after its newline, on the next line.
+    ended: Mutex<bool>,
     line_end: LineEnd,
 }
 
@@ -39,7 +42,13 @@ impl Bar {
     /// Leaves the bar as it stands and ends its line (once; nothing when
     /// it is not drawn, as when stderr is not a terminal).
     fn end(&self) {
-        if self.ended.swap(true, Ordering::SeqCst) {
+        if let Ok(mut ended) = self.ended.lock() {
+            self.end_locked(&mut ended);
+        }
+    }
+
+    fn end_locked(&self, ended: &mut bool) {
+        if std::mem::replace(ended, true) {
             return;
         }
         if !self.bar.is_finished() {
@@ -53,10 +62,16 @@ impl Bar {
 
 impl Observer for Bar {
     fn finished(&self, _output: &RequestOutput, _send_lag_s: f64) {
+        let Ok(mut ended) = self.ended.lock() else {
+            return;
+        };
+        if *ended {
+            return;
+        }
         self.bar.inc(1);
-        if self.bar.position() >= self.len && !self.ended.load(Ordering::SeqCst) {
+        if self.bar.position() >= self.len {
             self.bar.finish();
-            self.end();
+            self.end_locked(&mut ended);
         }
     }
 }
@@ -100,7 +115,7 @@ impl Bars {
         let bar = Arc::new(Bar {
             bar,
             len: n as u64,
-            ended: AtomicBool::new(false),
+            ended: Mutex::new(false),
             line_end,
         });
         if let Ok(mut made) = self.made.lock() {
@@ -406,6 +421,29 @@ mod tests {
         assert!(!text.ends_with("\n\n"), "{text:?}");
     }
 
+    /// A request that finishes after its bar's line was ended (a phase
+    /// interrupted, or a worker's tick racing the last one) leaves the bar
+    /// alone: indicatif redraws a finished bar on every tick, which once
+    /// put the self-audit on a redrawn bar's line in CI.
+    #[test]
+    fn nothing_is_drawn_after_a_bar_ends_its_line() {
+        let screen = Screen::default();
+        let bars = bars_on(&screen);
+        let warmups = bars.observer(3);
+        finish(&warmups, 1);
+        bars.end();
+        let text = screen.text();
+        assert!(text.ends_with("]\n"), "{text:?}");
+        finish(&warmups, 2);
+        assert_eq!(screen.text(), text);
+        // And a full bar: a late extra tick draws nothing either.
+        let main_run = bars.observer(2);
+        finish(&main_run, 3);
+        let text = screen.text();
+        assert!(text.ends_with("2/2 [") || text.ends_with("]\n"), "{text:?}");
+        assert_eq!(text.matches('\n').count(), 2, "{text:?}");
+    }
+
     #[test]
     fn no_bars_no_newlines() {
         let bars = Bars::stderr(false);
@@ -419,7 +457,7 @@ mod tests {
         let bar = Bar {
             bar: indicatif::ProgressBar::hidden(),
             len: 1,
-            ended: AtomicBool::new(false),
+            ended: Mutex::new(false),
             line_end,
         };
         bar.finished(&RequestOutput::failed(0), 0.0);
