@@ -6,7 +6,8 @@
 //!     the server's own ceiling (raw HTTP streams, as `bench-sim`);
 //! (b) with 50 ms / 10 ms delays and 100 tokens per request, the measured
 //!     mean TTFT and mean/p99 ITL minus the truth the simulator logged
-//!     (`--ground-truth`: when each token was handed to the socket);
+//!     (`--ground-truth`: when each token was handed to the socket), with
+//!     the client's p99 send lag and its context switches during the run;
 //! (c) the client's peak RSS with 10,000 concurrent streams.
 //!
 //! Every run uses warmups (one per concurrency slot, as the workflows'
@@ -149,8 +150,8 @@ pub fn run(args: &Args) -> Result<()> {
 
     println!();
     println!("(b) accuracy, 50 ms first token, 10 ms between tokens, 100 tokens per request");
-    println!("| concurrency | TTFT mean (ms) | TTFT error (ms) | ITL mean error (ms) | ITL p99 error (ms) | send lag p99 (ms) | client_bound |");
-    println!("|------------:|---------------:|----------------:|--------------------:|-------------------:|------------------:|:-------------|");
+    println!("| concurrency | TTFT mean (ms) | TTFT error (ms) | ITL mean error (ms) | ITL p99 error (ms) | send lag p99 (ms) | context switches | client_bound |");
+    println!("|------------:|---------------:|----------------:|--------------------:|-------------------:|------------------:|-----------------:|:-------------|");
     for &c in &args.accuracy {
         let prompts = (c * 2).max(20);
         let sim = start_sim(&root, args.server_threads, 50, 10, Some(&truth_file))?;
@@ -175,7 +176,7 @@ pub fn run(args: &Args) -> Result<()> {
             .map(|s| s * 1000.0)
             .collect();
         println!(
-            "| {c:>11} | {:>14.2} | {:>+15.3} | {:>+19.3} | {:>+18.3} | {:>17.3} | {:<12} |",
+            "| {c:>11} | {:>14.2} | {:>+15.3} | {:>+19.3} | {:>+18.3} | {:>17.3} | {:>16} | {:<12} |",
             mean(&ttfts),
             mean(&ttfts) - mean(&t_ttft),
             mean(&itls) - mean(&t_itl),
@@ -183,6 +184,7 @@ pub fn run(args: &Args) -> Result<()> {
             d["client_audit"]["send_lag_p99_ms"]
                 .as_f64()
                 .unwrap_or(f64::NAN),
+            d["client_audit"]["context_switches"],
             d["client_audit"]["client_bound"]
         );
     }

@@ -859,8 +859,11 @@ pub fn audit_line(a: &Audit) -> String {
     let warmups = a
         .warmup_connections_opened
         .map_or(String::new(), |w| format!(" ({w} during warm-ups)"));
+    let switches = a
+        .context_switches
+        .map_or(String::new(), |n| format!(", {n} context switches"));
     format!(
-        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}; peak RSS {} (at start {}); {} connections opened{warmups}; client_bound: {} ({})\n",
+        "Client self-audit: send lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; CPU {}{switches}; peak RSS {} (at start {}); {} connections opened{warmups}; client_bound: {} ({})\n",
         a.send_lag_p50_ms,
         a.send_lag_p99_ms,
         a.send_lag_max_ms,
@@ -881,6 +884,11 @@ pub fn audit_value(a: &Audit) -> Value {
     d.insert("send_lag_p99_ms", Value::Float(a.send_lag_p99_ms));
     d.insert("send_lag_max_ms", Value::Float(a.send_lag_max_ms));
     d.insert("cpu_seconds", opt(a.cpu_seconds));
+    d.insert(
+        "context_switches",
+        a.context_switches
+            .map_or(Value::Null, |n| Value::Int(n.into())),
+    );
     d.insert("peak_rss_mib", opt(a.peak_rss_mib));
     d.insert("start_rss_mib", opt(a.start_rss_mib));
     d.insert(
@@ -935,6 +943,7 @@ mod tests {
             send_lag_p99_ms: 0.5,
             send_lag_max_ms: 1.25,
             cpu_seconds: Some(0.5),
+            context_switches: None,
             peak_rss_mib: None,
             start_rss_mib: Some(100.0),
             connections_opened: 3,
@@ -1103,15 +1112,17 @@ mod tests {
         assert!(line.starts_with("Client self-audit: send lag p50 0.010 ms, p99 0.500 ms, max 1.250 ms; CPU 0.50 s; peak RSS unknown (at start 100.00 MiB); 3 connections opened; client_bound: false (fine)"), "{line}");
         assert_eq!(
             servebench_pyjson::to_string(&audit_value(&audit())),
-            r#"{"send_lag_p50_ms": 0.01, "send_lag_p99_ms": 0.5, "send_lag_max_ms": 1.25, "cpu_seconds": 0.5, "peak_rss_mib": null, "start_rss_mib": 100.0, "connections_opened": 3, "warmup_connections_opened": 0, "client_bound": false, "verdict": "fine"}"#
+            r#"{"send_lag_p50_ms": 0.01, "send_lag_p99_ms": 0.5, "send_lag_max_ms": 1.25, "cpu_seconds": 0.5, "context_switches": null, "peak_rss_mib": null, "start_rss_mib": 100.0, "connections_opened": 3, "warmup_connections_opened": 0, "client_bound": false, "verdict": "fine"}"#
         );
         let warmed = Audit {
             warmup_connections_opened: Some(2),
+            context_switches: Some(1234),
             ..audit()
         };
         let line = audit_line(&warmed);
         assert!(
-            line.contains("; 3 connections opened (2 during warm-ups); client_bound"),
+            line.contains("; CPU 0.50 s, 1234 context switches; peak RSS")
+                && line.contains("; 3 connections opened (2 during warm-ups); client_bound"),
             "{line}"
         );
         let value = audit_value(&warmed);

@@ -24,6 +24,7 @@
 mod backend;
 mod chat;
 mod chunk;
+mod dispatch;
 mod error;
 mod http;
 mod run;

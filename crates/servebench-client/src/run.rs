@@ -1,6 +1,7 @@
-//! The runner: launches prepared requests on their arrival schedule,
-//! gates them with `--max-concurrency`, streams every answer and records
-//! when its bytes were read — and audits itself while doing so.
+//! The runner: a run's options and outcome, one request's exchange
+//! (send, stream, record when its bytes were read) and the self-audit.
+//! Which request goes when, and how answers reach the caller, is the
+//! dispatcher's ([`crate::dispatch`]).
 //!
 //! Arrivals are paced by absolute deadlines (request k is due at the sum of
 //! the gaps before it), so sleeping never accumulates drift. Timestamps are
@@ -13,12 +14,9 @@ use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use servebench_metrics::RequestOutput;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -88,6 +86,10 @@ pub struct Audit {
     pub send_lag_max_ms: f64,
     /// User + system CPU seconds of the whole process during the run.
     pub cpu_seconds: Option<f64>,
+    /// Context switches (voluntary and not) of the process's threads
+    /// during the run: each one a thread woken or preempted, the cost a
+    /// dispatcher that wakes a thread per request pays.
+    pub context_switches: Option<u64>,
     /// Peak resident set of the process, in MiB.
     pub peak_rss_mib: Option<f64>,
     /// Resident set when the run started (prompts and tokenizer loaded),
@@ -117,18 +119,18 @@ pub(crate) const CLIENT_BOUND_CPU_SHARE: f64 = 0.9;
 pub const MAX_BODY_BYTES: usize = crate::backend::MAX_TEXT_BYTES;
 
 #[derive(Debug, Clone, Copy)]
-struct Clock(Instant);
+pub(crate) struct Clock(Instant);
 
 impl Clock {
-    fn now(&self) -> f64 {
+    pub(crate) fn now(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
 }
 
-struct Shared {
-    opts: RunOptions,
-    conns: Arc<Connections>,
-    clock: Clock,
+pub(crate) struct Shared {
+    pub(crate) opts: RunOptions,
+    pub(crate) conns: Arc<Connections>,
+    pub(crate) clock: Clock,
 }
 
 /// A client for one API URL. Its idle connections outlive a run, so the
@@ -238,59 +240,6 @@ pub async fn run(
     Client::new(opts)?.run(requests, gaps, observer, stop).await
 }
 
-/// The bookkeeping of requests in flight: which task serves which launch
-/// index, and which indices still owe the sink an output.
-struct InFlight<'a> {
-    by_task: HashMap<tokio::task::Id, usize>,
-    /// Index → prompt length, until its output reached the sink.
-    pending: HashMap<usize, i64>,
-    lags: Vec<f64>,
-    sink: &'a mut (dyn FnMut(usize, RequestOutput) + Send),
-}
-
-impl InFlight<'_> {
-    fn deliver(&mut self, (index, output, lag): (usize, RequestOutput, f64)) {
-        if self.pending.remove(&index).is_some() {
-            self.lags.push(lag);
-            (self.sink)(index, output);
-        }
-    }
-
-    fn reap(&mut self, joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
-        match joined {
-            Ok((id, ())) => {
-                self.by_task.remove(&id);
-            }
-            Err(e) => {
-                let Some(index) = self.by_task.remove(&e.id()) else {
-                    return;
-                };
-                if let Some(prompt_len) = self.pending.remove(&index) {
-                    (self.sink)(
-                        index,
-                        failed(prompt_len, format!("request task failed: {e}")),
-                    );
-                }
-            }
-        }
-    }
-
-    /// Whatever has not answered yet is marked failed.
-    fn give_up(&mut self) {
-        let mut left: Vec<(usize, i64)> = self.pending.drain().collect();
-        left.sort_unstable();
-        for (index, prompt_len) in left {
-            (self.sink)(
-                index,
-                failed(
-                    prompt_len,
-                    "interrupted before the answer was complete".into(),
-                ),
-            );
-        }
-    }
-}
-
 async fn stream_with(
     opts: RunOptions,
     conns: Arc<Connections>,
@@ -300,133 +249,46 @@ async fn stream_with(
     stop: impl Future<Output = ()>,
 ) -> StreamOutcome {
     let cpu_before = process_cpu_seconds();
+    let switches_before = context_switches();
     let start_rss = rss_mib("VmRSS:");
     let opened_before = conns.opened();
     let clock = Clock(Instant::now());
     let shared = Arc::new(Shared { conns, opts, clock });
-    let semaphore = shared
-        .opts
-        .max_concurrency
-        .filter(|&c| c > 0)
-        .map(|c| Arc::new(Semaphore::new(c)));
-    let start = tokio::time::Instant::now();
     let start_s = clock.now();
-    tokio::pin!(stop);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut flight = InFlight {
-        by_task: HashMap::new(),
-        pending: HashMap::new(),
-        lags: Vec::new(),
-        sink,
-    };
-    let mut interrupted = false;
-    let mut launched = 0usize;
-    let mut due = 0.0f64;
-    // Finished requests are handed on while the dispatcher waits, so
-    // nothing piles up however long the run.
-    'dispatch: for (request, gap) in requests {
-        // A due time beyond any clock (an endless gap) saturates to tokio's
-        // own far future (30 years): only `stop` ends that wait, no panic.
-        let deadline = Duration::try_from_secs_f64(due)
-            .ok()
-            .and_then(|d| start.checked_add(d))
-            .or_else(|| start.checked_add(Duration::from_secs(30 * 365 * 86_400)))
-            .unwrap_or(start);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut stop => { interrupted = true; break 'dispatch; }
-                Some(done) = rx.recv() => flight.deliver(done),
-                Some(joined) = tasks.join_next_with_id() => flight.reap(joined),
-                () = tokio::time::sleep_until(deadline) => break,
-            }
-        }
-        // Slots are taken here, in launch order: the FIFO the original's
-        // asyncio tasks get by starting in creation order.
-        let permit = match &semaphore {
-            None => None,
-            Some(s) => loop {
-                tokio::select! {
-                    biased;
-                    () = &mut stop => { interrupted = true; break 'dispatch; }
-                    Some(done) = rx.recv() => flight.deliver(done),
-                    Some(joined) = tasks.join_next_with_id() => flight.reap(joined),
-                    p = Arc::clone(s).acquire_owned() => break p.ok(),
-                }
-            },
-        };
-        let index = launched;
-        launched += 1;
-        flight.pending.insert(index, request.prompt_len);
-        let shared = Arc::clone(&shared);
-        let observer = Arc::clone(&observer);
-        let tx = tx.clone();
-        let ready = clock.now().max(start_s + due);
-        let handle = tasks.spawn(async move {
-            let _permit = permit;
-            let (output, lag) = send_one(&shared, request, ready, &*observer).await;
-            observer.finished(&output, lag);
-            let _ = tx.send((index, output, lag));
-        });
-        flight.by_task.insert(handle.id(), index);
-        if let Some(gap) = gap {
-            due += gap.max(0.0);
-        }
-    }
-    drop(tx);
-
-    let mut grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
-    while !flight.pending.is_empty() {
-        tokio::select! {
-            biased;
-            () = &mut stop, if !interrupted => {
-                interrupted = true;
-                grace_end = tokio::time::Instant::now() + shared.opts.interrupt_grace;
-            }
-            Some(done) = rx.recv() => flight.deliver(done),
-            Some(joined) = tasks.join_next_with_id() => flight.reap(joined),
-            () = tokio::time::sleep_until(grace_end), if interrupted => {
-                while let Ok(done) = rx.try_recv() {
-                    flight.deliver(done);
-                }
-                flight.give_up();
-                tasks.abort_all();
-            }
-            // No task left to answer (cannot happen): do not wait forever.
-            else => flight.give_up(),
-        }
-    }
-    tasks.abort_all();
+    let done = crate::dispatch::stream(Arc::clone(&shared), requests, observer, sink, stop).await;
     let duration = clock.now() - start_s;
     let cpu_seconds = match (cpu_before, process_cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
     let mut audit = audit(
-        &flight.lags,
+        &done.lags,
         cpu_seconds,
         duration,
         shared.conns.opened() - opened_before,
         peak_rss_mib(),
     );
     audit.start_rss_mib = start_rss;
+    audit.context_switches = match (switches_before, context_switches()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     StreamOutcome {
-        launched,
+        launched: done.launched,
         duration,
-        interrupted,
+        interrupted: done.interrupted,
         audit,
     }
 }
 
-fn failed(prompt_len: i64, error: String) -> RequestOutput {
+pub(crate) fn failed(prompt_len: i64, error: String) -> RequestOutput {
     let mut out = RequestOutput::failed(prompt_len);
     out.error = error;
     out
 }
 
 /// Sends one request and reads its answer; also returns its send lag.
-async fn send_one(
+pub(crate) async fn send_one(
     shared: &Shared,
     request: PreparedRequest,
     ready: f64,
@@ -612,6 +474,7 @@ fn audit(
         send_lag_p99_ms: p99,
         send_lag_max_ms: max,
         cpu_seconds,
+        context_switches: None,
         peak_rss_mib,
         start_rss_mib: None,
         connections_opened,
@@ -633,6 +496,27 @@ fn process_cpu_seconds() -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // USER_HZ is 100 on every Linux ABI Rust supports.
     Some((utime + stime) / 100.0)
+}
+
+/// Context switches of all of this process's threads so far (Linux
+/// `/proc`; `None` elsewhere). Threads that ended are not counted.
+fn context_switches() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            // The thread ended while we looked.
+            continue;
+        };
+        for line in status.lines() {
+            let count = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"));
+            if let Some(n) = count.and_then(|n| n.trim().parse::<u64>().ok()) {
+                total = total.saturating_add(n);
+            }
+        }
+    }
+    (total > 0).then_some(total)
 }
 
 /// Peak resident set (`VmHWM`), MiB.
@@ -700,6 +584,9 @@ mod tests {
     fn proc_readers() {
         if cfg!(target_os = "linux") {
             assert!(process_cpu_seconds().is_some());
+            let before = context_switches().unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(2));
+            assert!(context_switches().is_some_and(|after| after > before));
             assert!(peak_rss_mib().is_some_and(|m| m > 0.0));
             assert!(open_files_limit().is_some_and(|n| n > 0));
             assert!(matches!(
