@@ -1,13 +1,15 @@
 //! `cargo xtask bench-json`: `json.loads`-compatible parsing of large
-//! objects (issue 12, item 11: objects used to parse in quadratic time).
+//! objects (issue 12, item 11: objects used to parse in quadratic time), and
+//! writing them back as `json.dumps` does.
 //!
 //! Writes objects of 40k, 80k, 160k and 1M keys, a ~100 MB object of result
 //! records and a list of many small objects (the small-dict path) under
 //! `target/bench-json/`, then times the release build of
 //! `servebench-pyjson`'s `parse_file` example on each, Python's `json.loads`
 //! on the same text when the interpreter runs, and optionally a `parse_file`
-//! built from another revision as a baseline. Only the parse is timed, not
-//! reading the file; the best of `--runs` is reported.
+//! built from another revision as a baseline. Only the parse and the write
+//! (to a string) are timed, not reading the file; the best of `--runs` is
+//! reported.
 
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -48,14 +50,17 @@ struct Case {
 const PYTHON_TIMER: &str = "\
 import json, sys, time
 text = open(sys.argv[1], encoding='utf-8').read()
-best = float('inf')
+best = best_write = float('inf')
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter()
     o = json.loads(text)
     best = min(best, time.perf_counter() - t)
+    t = time.perf_counter()
+    s = json.dumps(o)
+    best_write = min(best_write, time.perf_counter() - t)
     n = len(o)
-    del o
-print(n, best)
+    del o, s
+print(n, best, best_write)
 ";
 
 pub fn run(args: &Args) -> Result<()> {
@@ -88,6 +93,9 @@ pub fn run(args: &Args) -> Result<()> {
         "servebench (s)".to_owned(),
         "python (s)".to_owned(),
         "baseline (s)".to_owned(),
+        "write: servebench (s)".to_owned(),
+        "python (s)".to_owned(),
+        "baseline (s)".to_owned(),
     ]];
     for case in cases() {
         let path = dir.join(format!("{}.json", case.name));
@@ -96,30 +104,31 @@ pub fn run(args: &Args) -> Result<()> {
         let expected = case.len;
         drop(case.text);
         let runs = args.runs.max(1).to_string();
+        let seconds = |s: Option<f64>| s.map_or("-".to_owned(), |s| format!("{s:.3}"));
         let ours_s = time(Command::new(&ours).arg(&path).arg(&runs), expected)?;
         let python_s = if python {
             let mut cmd = Command::new(&args.python);
             cmd.args(["-c", PYTHON_TIMER]).arg(&path).arg(&runs);
-            format!("{:.3}", time(&mut cmd, expected)?)
+            Some(time(&mut cmd, expected)?)
         } else {
-            "-".to_owned()
+            None
         };
         let baseline_s = match &args.baseline {
             Some(bin) if case.largest_object <= args.baseline_max_keys => {
-                format!(
-                    "{:.3}",
-                    time(Command::new(bin).arg(&path).arg("1"), expected)?
-                )
+                Some(time(Command::new(bin).arg(&path).arg("1"), expected)?)
             }
-            _ => "-".to_owned(),
+            _ => None,
         };
         let row = [
             case.name.to_owned(),
             expected.to_string(),
             bytes.to_string(),
-            format!("{ours_s:.3}"),
-            python_s,
-            baseline_s,
+            seconds(Some(ours_s.0)),
+            seconds(python_s.map(|t| t.0)),
+            seconds(baseline_s.map(|t| t.0)),
+            seconds(ours_s.1),
+            seconds(python_s.and_then(|t| t.1)),
+            seconds(baseline_s.and_then(|t| t.1)),
         ];
         println!("{}", row.join("  "));
         table.push(row);
@@ -129,9 +138,10 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs a timer (`parse_file` or [`PYTHON_TIMER`]) and returns its seconds,
-/// after checking it saw the expected top-level length.
-fn time(cmd: &mut Command, expected: usize) -> Result<f64> {
+/// Runs a timer (`parse_file` or [`PYTHON_TIMER`]) and returns its parse
+/// and write seconds (none from a timer of an older revision that only
+/// parses), after checking it saw the expected top-level length.
+fn time(cmd: &mut Command, expected: usize) -> Result<(f64, Option<f64>)> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(
@@ -148,9 +158,14 @@ fn time(cmd: &mut Command, expected: usize) -> Result<f64> {
     if len != expected {
         bail!("{cmd:?} read {len} top-level entries, not {expected}");
     }
-    seconds
+    let parse = seconds
         .parse()
-        .with_context(|| format!("seconds {seconds:?}"))
+        .with_context(|| format!("seconds {seconds:?}"))?;
+    let write = match fields.next() {
+        Some(w) => Some(w.parse().with_context(|| format!("seconds {w:?}"))?),
+        None => None,
+    };
+    Ok((parse, write))
 }
 
 /// The documents, in table order. (`write!` into a `String` cannot fail,
@@ -247,8 +262,8 @@ fn object_of_size(bytes: usize, value: impl Fn(&mut String, usize)) -> (String, 
 }
 
 /// A Markdown table, columns padded to their widest cell.
-fn print_table(rows: &[[String; 6]]) {
-    let widths: Vec<usize> = (0..6)
+fn print_table(rows: &[[String; 9]]) {
+    let widths: Vec<usize> = (0..9)
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     for (i, row) in rows.iter().enumerate() {
