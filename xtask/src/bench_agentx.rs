@@ -513,8 +513,8 @@ fn prepare_ours(traces_path: &Path, tokenizer: &Path, threads: usize) -> Result<
     Ok((Sample { wall_s, cpu_s }, counts))
 }
 
-/// InferenceX's replay argv (SPEC-agentx §3.1) for `agentic_replay` or
-/// `aiperf profile`, without the subcommand.
+/// The workflow's command line (`servebench_agentx::options`), without the
+/// sweep's warm-up and extras, as this benchmark has always run both tools.
 fn replay_argv(
     url: &str,
     tokenizer: &str,
@@ -522,53 +522,22 @@ fn replay_argv(
     out: &Path,
     concurrency: u32,
     duration: f64,
+    local_overrides: bool,
 ) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "--scenario",
-        "inferencex-agentx-mvp",
-        "--url",
+    servebench_agentx::options::WorkflowCommand {
         url,
-        "--endpoint",
-        "/v1/chat/completions",
-        "--endpoint-type",
-        "chat",
-        "--streaming",
-        "--model",
-        "servebench-sim",
-        "--tokenizer",
+        model: "servebench-sim",
         tokenizer,
-        "--concurrency",
-        &concurrency.to_string(),
-        "--benchmark-duration",
-        &duration.to_string(),
-        "--stats-interval",
-        "30",
-        "--random-seed",
-        "42",
-        "--failed-request-threshold",
-        "0.10",
-        "--trajectory-start-min-ratio",
-        "0.25",
-        "--trajectory-start-max-ratio",
-        "0.75",
-        "--warmup-grace-period",
-        "120",
-        "--use-server-token-count",
-        "--no-gpu-telemetry",
-        "--tokenizer-trust-remote-code",
-        "--slice-duration",
-        "1.0",
-        "--custom-dataset-type",
-        "weka_trace",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    v.push("--output-artifact-dir".into());
-    v.push(out.display().to_string());
-    v.push("--input-file".into());
-    v.push(input.display().to_string());
-    v
+        concurrency: concurrency.into(),
+        duration_s: duration,
+        warmup_grace_s: 120.0,
+        warmup_requests_per_lane: None,
+        workflow_extras: false,
+        artifacts: out,
+        traces: input,
+        local_overrides,
+    }
+    .argv()
 }
 
 /// Starts `agentic_replay` against a port that accepts and never answers
@@ -582,10 +551,10 @@ fn replay_until_prompts_ready(
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
     let out = scratch.join("start-artifacts");
-    let args = replay_argv(&url, &tokenizer.to_string_lossy(), traces, &out, 64, 1800.0);
+    let tokenizer = tokenizer.to_string_lossy();
+    let args = replay_argv(&url, &tokenizer, traces, &out, 64, 1800.0, false);
     let start = Instant::now();
     let mut child = Command::new(bin.join("agentic_replay"))
-        .arg("profile")
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -773,6 +742,7 @@ fn measure_aiperf(
     }
     let driver = scratch.join("aiperf_prepare.py");
     std::fs::write(&driver, DRIVER)?;
+    // The driver puts `profile` in front itself.
     let args = replay_argv(
         "http://127.0.0.1:9",
         HF_REPO,
@@ -780,7 +750,9 @@ fn measure_aiperf(
         &scratch.join("aiperf-artifacts"),
         64,
         1800.0,
-    );
+        false,
+    )
+    .split_off(1);
     let mut prep = Vec::new();
     let mut process = Vec::new();
     let mut last = Value::Null;
@@ -887,13 +859,11 @@ fn aiperf_profile_log(venv: &Path, bin: &Path, scratch: &Path, tokenizer: &Path)
             &out,
             2,
             10.0,
+            true,
         );
-        args.extend(
-            ["--unsafe-override", "--burst-phase-starts", "--ui", "none"].map(str::to_owned),
-        );
+        args.extend(["--ui", "none"].map(str::to_owned));
         eprintln!("bench-agentx: a real aiperf profile run (10 s, 2 trees), dataset cache {pass}");
         let status = Command::new(venv.join("bin/aiperf"))
-            .arg("profile")
             .args(&args)
             .env("HF_HUB_OFFLINE", "1")
             .env("HF_HOME", scratch.join("hf-cache"))
@@ -994,24 +964,20 @@ fn dispatch_lag(
     let server = crate::bench_sim::Sim::listening(&mut sim, "sim_server")?;
     let out = scratch.join("replay-artifacts");
     let _ = std::fs::remove_dir_all(&out);
-    let mut args = replay_argv(
+    let args = replay_argv(
         &format!("http://{}", server.addr),
         &tok,
         traces,
         &out,
         concurrency,
         duration,
+        true,
     );
-    args.extend([
-        "--unsafe-override".to_owned(),
-        "--burst-phase-starts".to_owned(),
-    ]);
     eprintln!(
         "bench-agentx: replaying {} with {concurrency} trees for {duration} s",
         traces.display()
     );
     let mut child = on_cpu(&bin.join("agentic_replay"), 0)
-        .arg("profile")
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -530,9 +530,159 @@ fn parse_extra_input(
     Ok(())
 }
 
+/// The `aiperf profile` command line of InferenceX's agentic-coding job
+/// (SPEC §3.1), for the callers that run the replay (or aiperf itself) the
+/// way the workflow does: the local sweep and `cargo xtask bench-agentx`.
+/// The fixed flags are the workflow's; the optional ones are left out when
+/// `None` or `false`.
+#[derive(Debug, Clone)]
+pub struct WorkflowCommand<'a> {
+    pub url: &'a str,
+    pub model: &'a str,
+    pub tokenizer: &'a str,
+    /// As the matrix gives it; the replay's parser checks it.
+    pub concurrency: i64,
+    pub duration_s: f64,
+    pub warmup_grace_s: f64,
+    /// `--warmup-requests-per-lane` (the workflow: 10; its fast mode: 1).
+    pub warmup_requests_per_lane: Option<u32>,
+    /// `--trace-idle-gap-cap-seconds 300`, `--num-dataset-entries 393` and
+    /// `--server-metrics URL/metrics`, as the workflow passes them.
+    pub workflow_extras: bool,
+    pub artifacts: &'a std::path::Path,
+    /// `--input-file`, read as `weka_trace`.
+    pub traces: &'a std::path::Path,
+    /// `--unsafe-override --burst-phase-starts`: shorter than the scenario's
+    /// 900 s minimum, and the primers at once rather than over the ramp.
+    pub local_overrides: bool,
+}
+
+impl WorkflowCommand<'_> {
+    /// The arguments after the program name, starting with `profile`.
+    pub fn argv(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        let mut push = |args: &[&str]| v.extend(args.iter().map(|a| (*a).to_owned()));
+        push(&["profile", "--scenario", SCENARIO, "--url", self.url]);
+        push(&[
+            "--endpoint",
+            "/v1/chat/completions",
+            "--endpoint-type",
+            "chat",
+        ]);
+        push(&[
+            "--streaming",
+            "--model",
+            self.model,
+            "--tokenizer",
+            self.tokenizer,
+        ]);
+        push(&["--concurrency", &self.concurrency.to_string()]);
+        push(&["--benchmark-duration", &self.duration_s.to_string()]);
+        push(&["--stats-interval", "30", "--random-seed", "42"]);
+        push(&["--failed-request-threshold", "0.10"]);
+        push(&["--trajectory-start-min-ratio", "0.25"]);
+        push(&["--trajectory-start-max-ratio", "0.75"]);
+        if let Some(n) = self.warmup_requests_per_lane {
+            push(&["--warmup-requests-per-lane", &n.to_string()]);
+        }
+        if self.workflow_extras {
+            push(&["--trace-idle-gap-cap-seconds", "300"]);
+        }
+        push(&["--warmup-grace-period", &self.warmup_grace_s.to_string()]);
+        push(&["--use-server-token-count", "--no-gpu-telemetry"]);
+        push(&["--tokenizer-trust-remote-code"]);
+        if self.workflow_extras {
+            push(&["--num-dataset-entries", "393"]);
+        }
+        push(&["--slice-duration", "1.0"]);
+        if self.workflow_extras {
+            push(&["--server-metrics", &format!("{}/metrics", self.url)]);
+        }
+        let artifacts = self.artifacts.display().to_string();
+        push(&["--output-artifact-dir", &artifacts]);
+        if self.local_overrides {
+            push(&["--unsafe-override", "--burst-phase-starts"]);
+        }
+        let traces = self.traces.display().to_string();
+        push(&[
+            "--custom-dataset-type",
+            "weka_trace",
+            "--input-file",
+            &traces,
+        ]);
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_workflow_command_parses_and_resolves() {
+        let artifacts = std::path::Path::new("/r/aiperf_artifacts");
+        let traces = std::path::Path::new("/t/medium.jsonl");
+        let command = WorkflowCommand {
+            url: "http://127.0.0.1:9",
+            model: "m",
+            tokenizer: "tok",
+            concurrency: 8,
+            duration_s: 20.0,
+            warmup_grace_s: 120.0,
+            warmup_requests_per_lane: Some(1),
+            workflow_extras: true,
+            artifacts,
+            traces,
+            local_overrides: true,
+        };
+        let argv = command.argv();
+        let line = argv.join(" ");
+        assert!(
+            line.starts_with("profile --scenario inferencex-agentx-mvp --url http://127.0.0.1:9 "),
+            "{line}"
+        );
+        for part in [
+            "--warmup-requests-per-lane 1 --trace-idle-gap-cap-seconds 300 --warmup-grace-period 120",
+            "--num-dataset-entries 393",
+            "--server-metrics http://127.0.0.1:9/metrics",
+            "--output-artifact-dir /r/aiperf_artifacts --unsafe-override --burst-phase-starts",
+            "--custom-dataset-type weka_trace --input-file /t/medium.jsonl",
+        ] {
+            assert!(line.contains(part), "{part}: {line}");
+        }
+        // What the replay's own parser makes of it.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: Sub,
+        }
+        #[derive(clap::Subcommand)]
+        enum Sub {
+            Profile(ProfileOptions),
+        }
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(std::iter::once("aiperf".to_owned()).chain(argv))
+                .expect("the workflow command parses");
+        let Sub::Profile(options) = cli.command;
+        assert_eq!(options.concurrency, 8);
+        // Without the optional parts only the fixed flags are left.
+        let bare = WorkflowCommand {
+            warmup_requests_per_lane: None,
+            workflow_extras: false,
+            local_overrides: false,
+            ..command
+        };
+        let line = bare.argv().join(" ");
+        for gone in [
+            "--warmup-requests-per-lane",
+            "--server-metrics",
+            "--num-dataset-entries",
+            "--trace-idle-gap-cap-seconds",
+            "--unsafe-override",
+        ] {
+            assert!(!line.contains(gone), "{gone}: {line}");
+        }
+    }
     use clap::Parser;
 
     #[derive(Debug, Parser)]

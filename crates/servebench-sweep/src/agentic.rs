@@ -235,70 +235,20 @@ pub(crate) fn replay_args(
     artifacts: &Path,
     s: &AgenticSettings,
 ) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "profile",
-        "--scenario",
-        "inferencex-agentx-mvp",
-        "--url",
+    servebench_agentx::options::WorkflowCommand {
         url,
-        "--endpoint",
-        "/v1/chat/completions",
-        "--endpoint-type",
-        "chat",
-        "--streaming",
-        "--model",
-        &job.model,
-        "--tokenizer",
+        model: &job.model,
         tokenizer,
-        "--concurrency",
-        &job.conc.to_string(),
-        "--benchmark-duration",
-        &s.duration_s.to_string(),
-        "--stats-interval",
-        "30",
-        "--random-seed",
-        "42",
-        "--failed-request-threshold",
-        "0.10",
-        "--trajectory-start-min-ratio",
-        "0.25",
-        "--trajectory-start-max-ratio",
-        "0.75",
-        "--warmup-requests-per-lane",
-        &s.warmup_requests_per_lane.to_string(),
-        "--trace-idle-gap-cap-seconds",
-        "300",
-        "--warmup-grace-period",
-        &s.warmup_grace_s.to_string(),
-        "--use-server-token-count",
-        "--no-gpu-telemetry",
-        "--tokenizer-trust-remote-code",
-        "--num-dataset-entries",
-        "393",
-        "--slice-duration",
-        "1.0",
-        "--server-metrics",
-        &format!("{url}/metrics"),
-        "--output-artifact-dir",
-    ]
-    .iter()
-    .map(|a| (*a).to_owned())
-    .collect();
-    args.push(artifacts.display().to_string());
-    // A local sweep: shorter than the scenario's 900 s minimum, and the
-    // primers at once rather than spread over the trajectories' ramp.
-    args.extend(
-        [
-            "--unsafe-override",
-            "--burst-phase-starts",
-            "--custom-dataset-type",
-            "weka_trace",
-            "--input-file",
-        ]
-        .map(str::to_owned),
-    );
-    args.push(s.traces.display().to_string());
-    args
+        concurrency: job.conc,
+        duration_s: s.duration_s as f64,
+        warmup_grace_s: s.warmup_grace_s as f64,
+        warmup_requests_per_lane: Some(s.warmup_requests_per_lane),
+        workflow_extras: true,
+        artifacts,
+        traces: &s.traces,
+        local_overrides: true,
+    }
+    .argv()
 }
 
 /// The environment the workflow gives the replay and the agentic scripts
