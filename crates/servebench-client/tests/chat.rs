@@ -3,8 +3,10 @@
 //! server, the connection is reused, and a status, a stall and a cut
 //! stream each come back as their own error kind.
 
+mod support;
+
 use servebench_client::{ChatClient, ChatErrorKind};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -27,27 +29,11 @@ fn connection(stream: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut out = stream;
     loop {
-        let (mut length, mut case, mut rid) = (0usize, String::new(), String::new());
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                match name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "x-case" => case = value.trim().to_owned(),
-                    "x-request-id" => rid = value.trim().to_owned(),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
+        let Some(request) = support::read_request(&mut reader)? else {
+            return Ok(());
+        };
+        let case = request.header("x-case").unwrap_or("").to_owned();
+        let rid = request.header("x-request-id").unwrap_or("").to_owned();
         match case.as_str() {
             "ok" => {
                 let sse = format!(

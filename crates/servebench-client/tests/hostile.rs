@@ -3,12 +3,14 @@
 //! request fails with an error naming its cap or the cut, and the request
 //! beside it in the same run still succeeds.
 
+mod support;
+
 use servebench_client::{
     self as run, ClientError, Kind, PreparedRequest, RunOptions, CUT_OPENAI, CUT_TGI,
     MAX_BODY_BYTES, MAX_EVENT_BYTES, MAX_LINE_BYTES, MAX_TEXT_BYTES,
 };
 use servebench_metrics::RequestOutput;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,25 +42,10 @@ fn serve() -> u16 {
 fn connection(stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let body = String::from_utf8_lossy(&body);
+    let Some(request) = support::read_request(&mut reader)? else {
+        return Ok(());
+    };
+    let body = String::from_utf8_lossy(&request.body);
     let case = body
         .split("\"case\": \"")
         .nth(1)

@@ -5,9 +5,11 @@
 //! delay its body asks for, with the request's own number as the text, and
 //! records when each request arrived and how many were in flight.
 
+mod support;
+
 use servebench_client::{Client, Kind, Observer, PreparedRequest, RunOptions};
 use servebench_metrics::RequestOutput;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,25 +56,10 @@ fn field(body: &str, name: &str) -> u64 {
 fn connection(stream: TcpStream, log: &Mutex<Log>, start: Instant) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let body = String::from_utf8_lossy(&body);
+    let Some(request) = support::read_request(&mut reader)? else {
+        return Ok(());
+    };
+    let body = String::from_utf8_lossy(&request.body);
     let n = field(&body, "n") as usize;
     let delay = Duration::from_millis(field(&body, "delay_ms"));
     {

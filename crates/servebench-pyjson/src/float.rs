@@ -30,7 +30,12 @@ pub(crate) fn push_float_repr(out: &mut String, x: f64) {
     // (`1e16`, `0.001`, `123.0`), so take its digits and exponent apart.
     let mut buffer = ryu::Buffer::new();
     let (negative, digits, exp) = decompose(buffer.format_finite(x));
-    let digits = digits.as_str();
+    push_layout(out, negative, digits.as_str(), exp);
+}
+
+/// Python's layout of significant `digits` (no leading or trailing zeros;
+/// none for zero) whose first digit is at decimal exponent `exp`.
+fn push_layout(out: &mut String, negative: bool, digits: &str, exp: i32) {
     if negative {
         out.push('-');
     }
@@ -135,8 +140,9 @@ mod tests {
         assert_eq!(float_repr(x), expected, "repr of {x:?}");
     }
 
-    /// The previous implementation (std's shortest digits, then the
-    /// correctly rounded string of that many digits), kept as the oracle.
+    /// The previous way to the digits (std's shortest string, then the
+    /// correctly rounded one of that many digits), kept as the oracle; the
+    /// layout is the same.
     fn by_std(x: f64) -> String {
         if !x.is_finite() {
             return float_repr(x);
@@ -156,36 +162,9 @@ mod tests {
             None => (false, mantissa),
         };
         let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+        let digits = digits.trim_end_matches('0');
         let mut out = String::new();
-        if negative {
-            out.push('-');
-        }
-        if (-4..16).contains(&exp) {
-            if exp >= 0 {
-                let int_len = exp as usize + 1;
-                if digits.len() <= int_len {
-                    out.push_str(&digits);
-                    out.extend(std::iter::repeat_n('0', int_len - digits.len()));
-                    out.push_str(".0");
-                } else {
-                    out.push_str(&digits[..int_len]);
-                    out.push('.');
-                    out.push_str(&digits[int_len..]);
-                }
-            } else {
-                out.push_str("0.");
-                out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-                out.push_str(&digits);
-            }
-        } else {
-            out.push_str(&digits[..1]);
-            if digits.len() > 1 {
-                out.push('.');
-                out.push_str(&digits[1..]);
-            }
-            let sign = if exp < 0 { '-' } else { '+' };
-            out.push_str(&format!("e{sign}{:02}", exp.abs()));
-        }
+        super::push_layout(&mut out, negative, digits, exp);
         out
     }
 
