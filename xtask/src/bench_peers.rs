@@ -15,7 +15,10 @@
 //! every few milliseconds for the CPU of the streaming window alone. Rates,
 //! windows and timing errors are taken from the simulator's ground truth
 //! (`--ground-truth`: when each request arrived, when each token was handed
-//! to the socket), the same yardstick for both clients.
+//! to the socket), the same yardstick for both clients. The c=1000 timing
+//! rows are run twice: all at once (the row, where the one-thread
+//! simulator's intake queue counts as client error) and paced below that
+//! intake.
 
 use crate::bench_sim::{start_sim, Sim};
 use anyhow::{bail, Context, Result};
@@ -90,6 +93,8 @@ struct Load {
     output_len: usize,
     /// `--dry-run`: prepare the prompts, send nothing
     dry_run: bool,
+    /// `--request-rate` (Poisson arrivals); `None`: all at once.
+    request_rate: Option<f64>,
 }
 
 /// What one client run left behind.
@@ -253,6 +258,9 @@ fn client_command(
     }
     push(&["--max-concurrency", &load.concurrency.to_string()]);
     push(&["--num-warmups", &load.warmups.to_string()]);
+    if let Some(rate) = load.request_rate {
+        push(&["--request-rate", &rate.to_string()]);
+    }
     push(&[
         "--ignore-eos",
         "--disable-tqdm",
@@ -268,6 +276,10 @@ fn client_command(
     }
     a
 }
+
+/// Requests per second of the paced timing rows: below what one simulator
+/// thread parses, so that none queue before its truth clock starts.
+const PACED_RATE: f64 = 10_000.0;
 
 /// Settings of one sitting.
 struct Ctx<'a> {
@@ -684,6 +696,16 @@ pub fn run(args: &Args) -> Result<()> {
             label: format!("{prep_prompts} × 8k-token prompts prepared (--dry-run, both cores)"),
             unit: Unit::Secs,
         },
+        Row {
+            label: format!(
+                "mean TTFT error, c=1000, arrivals at {PACED_RATE}/s (within the simulator's intake)"
+            ),
+            unit: Unit::SignedMillis,
+        },
+        Row {
+            label: "p99 ITL error, same run".into(),
+            unit: Unit::SignedMillis,
+        },
     ];
     let mut table: Table = BTreeMap::new();
     let mut failures: Vec<String> = Vec::new();
@@ -731,6 +753,7 @@ pub fn run(args: &Args) -> Result<()> {
                     input_len: 16,
                     output_len: 200,
                     dry_run: false,
+                    request_rate: None,
                 };
                 let r = measure(&ctx, peer, &load, Some((0, 0))).map(|m| {
                     let f = fast_figures(&m, load.warmups);
@@ -754,6 +777,7 @@ pub fn run(args: &Args) -> Result<()> {
                 input_len: 16,
                 output_len: 100,
                 dry_run: false,
+                request_rate: None,
             };
             let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
                 let (ttft, itl) = timing_errors(&m, load.warmups)?;
@@ -762,6 +786,21 @@ pub fn run(args: &Args) -> Result<()> {
                 Ok(())
             });
             attempt("timing error c=1000", r);
+            // The same, paced: a burst of 1,000 queues in the one-thread
+            // simulator before its truth clock starts (it parses about
+            // 20-27k requests/s), which the row above counts as client
+            // error; paced below that, the error is the client's.
+            let load = Load {
+                request_rate: Some(PACED_RATE),
+                ..load
+            };
+            let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
+                let (ttft, itl) = timing_errors(&m, load.warmups)?;
+                record(&mut table, 10, peer, ttft);
+                record(&mut table, 11, peer, itl);
+                Ok(())
+            });
+            attempt("timing error c=1000, paced", r);
             // Launch to the first request the server sees.
             let load = Load {
                 concurrency: 256,
@@ -770,6 +809,7 @@ pub fn run(args: &Args) -> Result<()> {
                 input_len: 128,
                 output_len: 16,
                 dry_run: false,
+                request_rate: None,
             };
             let r = measure(&ctx, peer, &load, Some((0, 0))).and_then(|m| {
                 let first = m.truth.first().context("the server saw no request")?.0;
@@ -786,6 +826,7 @@ pub fn run(args: &Args) -> Result<()> {
                     input_len: 16,
                     output_len: 20,
                     dry_run: false,
+                    request_rate: None,
                 };
                 let r = measure(&ctx, peer, &load, Some((50, 200)))
                     .map(|m| record(&mut table, 8, peer, m.peak_rss_mib));
@@ -799,6 +840,7 @@ pub fn run(args: &Args) -> Result<()> {
                     input_len: 8192,
                     output_len: 1024,
                     dry_run: true,
+                    request_rate: None,
                 };
                 let r =
                     measure(&ctx, peer, &load, None).map(|m| record(&mut table, 9, peer, m.wall_s));
