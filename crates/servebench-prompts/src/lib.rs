@@ -32,6 +32,7 @@ mod pyrandom;
 mod random;
 mod rng;
 mod tokenizer;
+mod tokenizer_json;
 
 pub use datasets::{
     custom as sample_custom, require_path, sharegpt as sample_sharegpt, sonnet as sample_sonnet,

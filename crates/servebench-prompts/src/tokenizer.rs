@@ -102,7 +102,7 @@ impl Tokenizer {
             message,
         };
         let bytes = servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.reason()))?;
-        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| err(e.to_string()))?;
+        let inner = crate::tokenizer_json::parse(&bytes).map_err(err)?;
         drop(bytes);
         let mut tok = Tokenizer {
             inner,
