@@ -295,12 +295,36 @@ impl ChatClient {
     }
 }
 
+/// What one event says: whether it carried content, and its `usage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Said {
+    content: bool,
+    usage: Option<ChatUsage>,
+}
+
 /// Reads one `data:` event: content or not, usage, an in-stream error.
 fn on_event(data: &str, at_ns: u64, out: &mut ChatExchange) -> Result<(), String> {
     let data = data.trim();
     if data == "[DONE]" || data.is_empty() {
         return Ok(());
     }
+    let said = match typed::read(data) {
+        Some(said) => said,
+        None => read_exactly(data)?,
+    };
+    if let Some(usage) = said.usage {
+        out.usage = usage;
+    }
+    out.events.push(ChatEvent {
+        at_ns,
+        content: said.content,
+    });
+    Ok(())
+}
+
+/// The event read as Python's `json` reads it: every event the typed
+/// reading is unsure of, and every in-stream error.
+fn read_exactly(data: &str) -> Result<Said, String> {
     let value = servebench_pyjson::from_str(data)
         .map_err(|e| format!("an event is not JSON ({e}): {}", crate::error::head(data)))?;
     let Some(chunk) = value.as_dict() else {
@@ -323,35 +347,162 @@ fn on_event(data: &str, at_ns: u64, out: &mut ChatExchange) -> Result<(), String
         .and_then(|c| c.get("delta"))
         .and_then(|d| d.as_dict())
         .is_some_and(|delta| {
-            ["content", "reasoning_content", "reasoning"]
-                .iter()
-                .any(|k| {
-                    delta
-                        .get(k)
-                        .and_then(|v| v.as_str())
-                        .is_some_and(|s| !s.is_empty())
-                })
+            CONTENT_KEYS.iter().any(|k| {
+                delta
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|s| !s.is_empty())
+            })
         });
-    if let Some(usage) = chunk.get("usage").and_then(|u| u.as_dict()) {
+    let usage = chunk.get("usage").and_then(|u| u.as_dict()).map(|usage| {
         let count = |k: &str| {
             usage
                 .get(k)
                 .and_then(servebench_pyjson::int_of)
                 .and_then(|n| u64::try_from(n).ok())
         };
-        out.usage = ChatUsage {
+        ChatUsage {
             prompt_tokens: count("prompt_tokens"),
             completion_tokens: count("completion_tokens"),
             total_tokens: count("total_tokens"),
-        };
+        }
+    });
+    Ok(Said { content, usage })
+}
+
+/// The delta keys whose non-empty string makes an event a content event.
+const CONTENT_KEYS: [&str; 3] = ["content", "reasoning_content", "reasoning"];
+
+/// The hot path: a borrowing serde reading of the few fields an event is
+/// read for, unknown fields skipped. It gives up (`None`, and the exact
+/// reading decides) wherever Python could read the event differently or
+/// the event is unusual: not an object, a repeated key, a field of another
+/// type, non-standard JSON (NaN, lone surrogates), a number past `i64`, or
+/// an `error` field that is not `null`.
+mod typed {
+    use super::{ChatUsage, Said};
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    struct Chunk<'a> {
+        #[serde(borrow, default)]
+        choices: Option<Vec<Choice<'a>>>,
+        #[serde(default)]
+        usage: Option<Usage>,
+        #[serde(borrow, default)]
+        error: Option<&'a RawValue>,
     }
-    out.events.push(ChatEvent { at_ns, content });
-    Ok(())
+
+    #[derive(Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow, default)]
+        delta: Option<Delta<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Delta<'a> {
+        #[serde(borrow, default)]
+        content: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        reasoning_content: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        reasoning: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Usage {
+        #[serde(default)]
+        prompt_tokens: Option<i64>,
+        #[serde(default)]
+        completion_tokens: Option<i64>,
+        #[serde(default)]
+        total_tokens: Option<i64>,
+    }
+
+    pub(super) fn read(data: &str) -> Option<Said> {
+        let chunk: Chunk = serde_json::from_str(data).ok()?;
+        // `"error": null` is no error; anything else goes the exact way
+        // (it decides truthiness as Python does, and words the failure).
+        if chunk.error.is_some() {
+            return None;
+        }
+        let full = |s: &Option<Cow<str>>| s.as_deref().is_some_and(|s| !s.is_empty());
+        let content = chunk
+            .choices
+            .as_ref()
+            .and_then(|c| c.first())
+            .and_then(|c| c.delta.as_ref())
+            .is_some_and(|d| full(&d.content) || full(&d.reasoning_content) || full(&d.reasoning));
+        let count = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+        let usage = chunk.usage.map(|u| ChatUsage {
+            prompt_tokens: count(u.prompt_tokens),
+            completion_tokens: count(u.completion_tokens),
+            total_tokens: count(u.total_tokens),
+        });
+        Some(Said { content, usage })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed reading, where it answers, says what the exact one says,
+    /// on ordinary and odd events alike.
+    #[test]
+    fn the_typed_reading_agrees_with_the_exact_one() {
+        let events = [
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"content":"hi"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"\u00e9\n"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"x"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"x","content":null}}]}"#,
+            r#"{"choices":[{"delta":{"content":null}}],"usage":null}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#,
+            r#"{"choices":[],"usage":{}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":-1,"completion_tokens":null}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":2.7,"completion_tokens":true,"total_tokens":"12"}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":123456789012345678901234567890}}"#,
+            r#"{"choices":null}"#,
+            r#"{"choices":"x"}"#,
+            r#"{"choices":[1,{"delta":{"content":"a"}}]}"#,
+            r#"{"choices":[{"delta":"x"}]}"#,
+            r#"{"choices":[{"delta":{"content":5}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}}],"x":NaN}"#,
+            r#"{"error":null,"choices":[{"delta":{"content":"a"}}]}"#,
+            r#"{"error":0,"choices":[{"delta":{"content":"a"}}]}"#,
+            r#"{"error":"","choices":[]}"#,
+            r#"{"usage":{"total_tokens":3},"usage":{"prompt_tokens":1}}"#,
+            r#"{"model":"m","object":"chat.completion.chunk","choices":[{"delta":{"tool_calls":[{"id":"1"}]},"finish_reason":null}]}"#,
+        ];
+        let mut typed_answered = 0;
+        for data in events {
+            let exact = read_exactly(data).expect("the exact reading takes it");
+            if let Some(said) = typed::read(data) {
+                typed_answered += 1;
+                assert_eq!(said, exact, "{data}");
+            }
+            let mut out = ChatExchange::default();
+            on_event(data, 1, &mut out).expect("on_event takes it");
+            assert_eq!(out.events[0].content, exact.content, "{data}");
+            assert_eq!(out.usage, exact.usage.unwrap_or_default(), "{data}");
+        }
+        // The ordinary ones went the typed way.
+        assert!(typed_answered >= 12, "{typed_answered}");
+        for bad in [
+            "nope",
+            "[1]",
+            r#"{"error":{"message":"x"}}"#,
+            r#"{"error":1}"#,
+            r#"{"choices":[{"delta":{"content":"\ud800"}}]}"#,
+        ] {
+            assert!(typed::read(bad).is_none(), "{bad}");
+            assert!(read_exactly(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn events() {
