@@ -36,6 +36,12 @@ pub fn run() -> Result<()> {
         Command::new(&cargo).args(["build", "--workspace", "--bins"]),
     )?;
     let bin_dir = root.join("target/debug");
+    // The release build of the timing test below compiles for a minute and
+    // a half on 2 cores; the steps until then (README examples, goldens,
+    // fuzz) mostly keep one core busy, so it is built beside them and only
+    // its run waits until they are done (on a fresh 2-core clone the CI
+    // stood at 15 min with it in line).
+    let known_answer = known_answer_build(&root, &cargo)?;
     timed("README examples", || {
         crate::readme::check(&bin_dir).context("README examples")
     })?;
@@ -101,6 +107,9 @@ pub fn run() -> Result<()> {
     // debug test run above skips this test. `--workspace`, not `-p`: the
     // features are the release build's, so its dependencies (tokenizers
     // among them) are reused, not compiled a second time.
+    timed("client timing known-answer test: release build", || {
+        known_answer.finish()
+    })?;
     step(
         "client timing known-answer test (release)",
         Command::new(&cargo).args(["test", "--release", "--workspace", "--test", "known_answer"]),
@@ -180,6 +189,74 @@ const MOTO_VENV: &str = "target/ci-venv";
 
 /// Runs one step, saying when it starts and how long it took (so that a
 /// slow CI run shows where its time went).
+/// The timing test's release build, running in the background; stopped
+/// if CI fails before it is waited for.
+struct Background {
+    child: Option<std::process::Child>,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Background {
+    /// Waits for the build; a failure shows the end of its log.
+    fn finish(mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let status = child.wait().context("waiting for the release build")?;
+        if status.success() {
+            return Ok(());
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "the release build failed ({status}); the end of {}:\n{}",
+            self.log.display(),
+            tail.join("\n")
+        )
+    }
+}
+
+/// Starts `cargo test --release … --no-run` for the known-answer test,
+/// its output to `target/ci-known-answer-build.log`.
+fn known_answer_build(root: &Path, cargo: &str) -> Result<Background> {
+    let log = root.join("target/ci-known-answer-build.log");
+    let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let err = out.try_clone().context("opening the build log twice")?;
+    let child = Command::new(cargo)
+        .args([
+            "test",
+            "--release",
+            "--workspace",
+            "--test",
+            "known_answer",
+            "--no-run",
+        ])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .context("starting the release build")?;
+    eprintln!(
+        "==> client timing known-answer test: release build started in the background (log: {})",
+        log.display()
+    );
+    Ok(Background {
+        child: Some(child),
+        log,
+    })
+}
+
 fn step(name: &str, command: &mut Command) -> Result<()> {
     timed(name, || {
         let status = command
