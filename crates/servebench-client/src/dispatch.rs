@@ -46,11 +46,11 @@ struct Job {
 struct Book {
     /// Requests not yet launched, in launch order.
     feed: VecDeque<Job>,
-    /// The iterator has ended, or the run was stopped: no more feed.
+    /// The iterator has ended, or the run was stopped (which also empties
+    /// the feed): nothing more is fed.
     exhausted: bool,
     /// The collector was told the feed runs low and has not refilled it.
     hungry: bool,
-    stopped: bool,
     /// Free concurrency slots (`usize::MAX`: no limit).
     free: usize,
     launched: usize,
@@ -101,33 +101,44 @@ impl Dispatch {
         }
     }
 
-    /// Launches `job` in a slot already counted as taken.
-    fn launch(self: &Arc<Self>, book: &mut Book, job: Job) {
+    /// Books `job` as launched now, in a slot already taken; returns when
+    /// it became ready (its due time, or now if later: the send lag's
+    /// start).
+    fn start(&self, book: &mut Book, job: &Job) -> f64 {
         book.launched += 1;
         book.pending.insert(job.index, job.request.prompt_len);
-        let ready = self.shared.clock.now().max(self.start_s + job.due);
+        self.shared.clock.now().max(self.start_s + job.due)
+    }
+
+    /// Launches `job` on a task of its own, in a slot already taken.
+    fn launch(self: &Arc<Self>, book: &mut Book, job: Job) {
+        let ready = self.start(book, &job);
         // Spawned with the lock held, so the task's entry is in the book
         // before the task could remove it.
         let handle = tokio::spawn(serve(Arc::clone(self), job, ready));
         book.tasks.insert(handle.id(), handle.abort_handle());
     }
 
-    /// The front of the feed, if it is due, launched in the caller's slot
+    /// The front of the feed, if it is due, started in the caller's slot
     /// (with its ready time); otherwise the slot is freed.
     fn next_or_free(&self, book: &mut Book) -> Option<(Job, f64)> {
-        if !book.stopped && book.feed.front().is_some_and(|j| j.due <= self.now()) {
+        if book.feed.front().is_some_and(|j| j.due <= self.now()) {
             let job = book.feed.pop_front()?;
-            book.launched += 1;
-            book.pending.insert(job.index, job.request.prompt_len);
-            let ready = self.shared.clock.now().max(self.start_s + job.due);
+            let ready = self.start(book, &job);
             return Some((job, ready));
         }
         book.free = book.free.saturating_add(1);
+        self.wake_idle_pacer(book);
+        None
+    }
+
+    /// Wakes the pacer if it waits to be told (not if it sleeps until its
+    /// next due time: then nothing it waits for changed).
+    fn wake_idle_pacer(&self, book: &mut Book) {
         if book.pacer_idle {
             book.pacer_idle = false;
             self.pacer.notify_one();
         }
-        None
     }
 }
 
@@ -148,7 +159,6 @@ pub(crate) async fn stream(
             feed: VecDeque::new(),
             exhausted: false,
             hungry: false,
-            stopped: false,
             free: limit.unwrap_or(usize::MAX),
             launched: 0,
             pending: HashMap::new(),
@@ -205,7 +215,6 @@ pub(crate) async fn stream(
                 interrupted = true;
                 grace_end = Some(tokio::time::Instant::now() + d.shared.opts.interrupt_grace);
                 let mut book = d.book();
-                book.stopped = true;
                 book.exhausted = true;
                 book.feed.clear();
                 d.pacer.notify_one();
@@ -266,16 +275,14 @@ fn refill(
     }
     let mut book = d.book();
     book.hungry = false;
-    if book.stopped {
+    if book.exhausted {
+        // Stopped while the lock was not held.
         fed.clear();
         return;
     }
     book.feed.extend(fed.drain(..));
     book.exhausted = ended;
-    if book.pacer_idle {
-        book.pacer_idle = false;
-        d.pacer.notify_one();
-    }
+    d.wake_idle_pacer(&mut book);
     d.after_change(&mut book);
 }
 
@@ -307,9 +314,6 @@ async fn pace(d: Arc<Dispatch>) {
     loop {
         let wake_at = {
             let mut book = d.book();
-            if book.stopped {
-                return;
-            }
             match book.feed.front().map(|j| j.due) {
                 None if book.exhausted => return,
                 Some(due) if due > d.now() => Some(due),
@@ -405,10 +409,7 @@ impl Drop for Current<'_> {
         let error = format!("request task failed: {why}");
         book.done.push((index, failed(prompt_len, error), None));
         book.free = book.free.saturating_add(1);
-        if book.pacer_idle {
-            book.pacer_idle = false;
-            self.d.pacer.notify_one();
-        }
+        self.d.wake_idle_pacer(&mut book);
         self.d.after_change(&mut book);
     }
 }
