@@ -7,9 +7,11 @@
 //! post-processor, padding, truncation) by the crate itself with a stand-in
 //! model, and the added tokens are added last, as the crate does.
 //!
-//! Anything else (another model type, escaped top-level keys, an error on
-//! this path) falls back to the crate's own reader, so the result is the
-//! same tokenizer either way; the tests compare the two serialized.
+//! A model the BPE reader refuses (another `type`, no merges), escaped
+//! top-level keys or any other error on this path fall back to the
+//! crate's own reader, so the result is the same tokenizer either way (an
+//! untagged model is read as a BPE first by the crate too); the tests
+//! compare the two serialized.
 
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -25,20 +27,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<tokenizers::Tokenizer, String> {
     }
 }
 
-/// The direct path, for a tagged BPE model; `None` where it does not apply.
+/// The direct path, for a BPE model; `None` where it does not apply. The
+/// model is read once: BPE's own reader refuses any other `type`.
 fn parse_bpe(bytes: &[u8]) -> Option<tokenizers::Tokenizer> {
     let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(bytes).ok()?;
-    let model = *top.get("model")?;
-    #[derive(serde::Deserialize)]
-    struct Tag<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: Option<&'a str>,
-    }
-    let tag: Tag = serde_json::from_str(model.get()).ok()?;
-    if tag.kind != Some("BPE") {
-        return None;
-    }
-    let bpe: BPE = serde_json::from_str(model.get()).ok()?;
+    let bpe: BPE = serde_json::from_str(top.get("model")?.get()).ok()?;
     let added: Vec<AddedToken> = match top.get("added_tokens") {
         Some(raw) => serde_json::from_str(raw.get()).ok()?,
         None => Vec::new(),
@@ -131,8 +124,19 @@ mod tests {
         assert!(parse(word_level.as_bytes()).is_ok());
         assert!(parse_bpe(b"{").is_none());
         assert!(parse(b"{").is_err());
-        let untagged = r#"{"version": "1.0", "model": {"vocab": {"a": 0}, "merges": []}}"#;
-        assert!(parse_bpe(untagged.as_bytes()).is_none());
+        let tagged_other = word_level.replace(r#""type": "WordLevel", "#, r#""type": "Unigram", "#);
+        assert_ne!(tagged_other, word_level);
+        assert!(parse_bpe(tagged_other.as_bytes()).is_none());
+    }
+
+    /// A model without `type` (the legacy spelling) is a BPE to the crate
+    /// too when it has vocab and merges: the same tokenizer.
+    #[test]
+    fn an_untagged_bpe_model_reads_the_same() {
+        let untagged = r#"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null, "decoder": null,
+          "model": {"vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}}"#;
+        let (direct, crate_own) = both(untagged);
+        same(&direct, &crate_own, &["ab", "ba"]);
     }
 
     /// The real DeepSeek-R1 tokenizer: serialized the same, and the same
