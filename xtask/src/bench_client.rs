@@ -13,7 +13,7 @@
 //! Every run uses warmups (one per concurrency slot, as the workflows'
 //! `2×CONC` do) so the main run starts on open connections.
 
-use crate::bench_sim::start_sim;
+use crate::bench_sim::{measured_timings_ms, read_truth, start_sim, truth_timings_ms};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use servebench_metrics::{mean, percentile};
@@ -90,33 +90,6 @@ fn bench(
     Ok(Run { doc })
 }
 
-/// TTFTs and ITLs (ms) the simulator logged, without the first `skip`
-/// arrivals (the warmups).
-fn truth(path: &Path, skip: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-    let text = std::fs::read_to_string(path)?;
-    let mut logs: Vec<(f64, Vec<f64>)> = Vec::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line)?;
-        let arrival = v["arrival_s"].as_f64().context("arrival_s")?;
-        let tokens: Vec<f64> = v["token_s"]
-            .as_array()
-            .context("token_s")?
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect();
-        logs.push((arrival, tokens));
-    }
-    logs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (mut ttft, mut itl) = (Vec::new(), Vec::new());
-    for (arrival, tokens) in logs.into_iter().skip(skip) {
-        if let Some(first) = tokens.first() {
-            ttft.push((first - arrival) * 1000.0);
-        }
-        itl.extend(tokens.windows(2).map(|w| (w[1] - w[0]) * 1000.0));
-    }
-    Ok((ttft, itl))
-}
-
 pub fn run(args: &Args) -> Result<()> {
     let root = crate::workspace_root();
     let tokenizer = root.join(&args.tokenizer);
@@ -157,24 +130,11 @@ pub fn run(args: &Args) -> Result<()> {
         let sim = start_sim(&root, args.server_threads, 50, 10, Some(&truth_file))?;
         let run = bench(&root, &tokenizer, &sim.addr, c, prompts, 100)?;
         sim.stop();
-        let (t_ttft, t_itl) = truth(&truth_file, c)?;
+        // Without the first `c` arrivals: the warmups.
+        let logs = read_truth(&truth_file)?;
+        let (t_ttft, t_itl) = truth_timings_ms(logs.get(c..).unwrap_or_default());
         let d = &run.doc;
-        let ttfts: Vec<f64> = d["ttfts"]
-            .as_array()
-            .context("ttfts")?
-            .iter()
-            .filter_map(Value::as_f64)
-            .map(|s| s * 1000.0)
-            .collect();
-        let itls: Vec<f64> = d["itls"]
-            .as_array()
-            .context("itls")?
-            .iter()
-            .filter_map(Value::as_array)
-            .flatten()
-            .filter_map(Value::as_f64)
-            .map(|s| s * 1000.0)
-            .collect();
+        let (ttfts, itls) = measured_timings_ms(d)?;
         println!(
             "| {c:>11} | {:>14.2} | {:>+15.3} | {:>+19.3} | {:>+18.3} | {:>17.3} | {:>16} | {:<12} |",
             mean(&ttfts),

@@ -20,7 +20,7 @@
 //! simulator's intake queue counts as client error) and paced below that
 //! intake.
 
-use crate::bench_sim::{start_sim, Sim};
+use crate::bench_sim::{measured_timings_ms, read_truth, start_sim, truth_timings_ms, Sim};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use servebench_metrics::{mean, percentile};
@@ -202,26 +202,6 @@ fn cpu_at(samples: &[(f64, f64)], t: f64) -> Option<f64> {
         return Some(c1);
     }
     Some(c0 + (c1 - c0) * (t - t0) / (t1 - t0))
-}
-
-/// The ground truth the simulator wrote, sorted by arrival.
-fn read_truth(path: &Path) -> Result<Vec<(f64, Vec<f64>)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the ground truth {}", path.display()))?;
-    let mut logs = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)?;
-        let arrival = v["arrival_s"].as_f64().context("arrival_s")?;
-        let tokens: Vec<f64> = v["token_s"]
-            .as_array()
-            .context("token_s")?
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect();
-        logs.push((arrival, tokens));
-    }
-    logs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(logs)
 }
 
 /// The client's own command line for this load.
@@ -477,31 +457,8 @@ fn fast_figures(m: &Measured, warmups: usize) -> Fast {
 /// simulator's truth for the main run.
 fn timing_errors(m: &Measured, warmups: usize) -> Result<(f64, f64)> {
     let doc = m.doc.as_ref().context("no result file")?;
-    let ttfts: Vec<f64> = doc["ttfts"]
-        .as_array()
-        .context("the result has no per-request ttfts")?
-        .iter()
-        .filter_map(Value::as_f64)
-        .map(|s| s * 1000.0)
-        .collect();
-    let itls: Vec<f64> = doc["itls"]
-        .as_array()
-        .context("the result has no per-request itls")?
-        .iter()
-        .filter_map(Value::as_array)
-        .flatten()
-        .filter_map(Value::as_f64)
-        .map(|s| s * 1000.0)
-        .collect();
-    let main = m.truth.get(warmups..).unwrap_or_default();
-    let t_ttft: Vec<f64> = main
-        .iter()
-        .filter_map(|(a, t)| t.first().map(|f| (f - a) * 1000.0))
-        .collect();
-    let t_itl: Vec<f64> = main
-        .iter()
-        .flat_map(|(_, t)| t.windows(2).map(|w| (w[1] - w[0]) * 1000.0))
-        .collect();
+    let (ttfts, itls) = measured_timings_ms(doc)?;
+    let (t_ttft, t_itl) = truth_timings_ms(m.truth.get(warmups..).unwrap_or_default());
     Ok((
         mean(&ttfts) - mean(&t_ttft),
         percentile(&itls, 99.0) - percentile(&t_itl, 99.0),

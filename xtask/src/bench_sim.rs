@@ -4,6 +4,7 @@
 //! raw HTTP/1.1 streams on 127.0.0.1 (the other core).
 
 use anyhow::{bail, Context, Result};
+use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -102,6 +103,63 @@ impl Sim {
     }
 }
 
+/// The ground truth `sim_server --ground-truth` wrote (one line per
+/// response: its arrival and when each token was written), sorted by
+/// arrival.
+pub(crate) fn read_truth(path: &Path) -> Result<Vec<(f64, Vec<f64>)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the ground truth {}", path.display()))?;
+    let mut logs = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line)?;
+        let arrival = v["arrival_s"].as_f64().context("arrival_s")?;
+        let tokens: Vec<f64> = v["token_s"]
+            .as_array()
+            .context("token_s")?
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        logs.push((arrival, tokens));
+    }
+    logs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(logs)
+}
+
+/// The true TTFTs and ITLs (ms) of these responses.
+pub(crate) fn truth_timings_ms(logs: &[(f64, Vec<f64>)]) -> (Vec<f64>, Vec<f64>) {
+    let ttft = logs
+        .iter()
+        .filter_map(|(a, t)| t.first().map(|f| (f - a) * 1000.0))
+        .collect();
+    let itl = logs
+        .iter()
+        .flat_map(|(_, t)| t.windows(2).map(|w| (w[1] - w[0]) * 1000.0))
+        .collect();
+    (ttft, itl)
+}
+
+/// The TTFTs and ITLs (ms) a client measured, from its saved result
+/// (`--save-detailed`: `ttfts`, `itls`).
+pub(crate) fn measured_timings_ms(doc: &Value) -> Result<(Vec<f64>, Vec<f64>)> {
+    let ttft = doc["ttfts"]
+        .as_array()
+        .context("the result has no per-request ttfts")?
+        .iter()
+        .filter_map(Value::as_f64)
+        .map(|s| s * 1000.0)
+        .collect();
+    let itl = doc["itls"]
+        .as_array()
+        .context("the result has no per-request itls")?
+        .iter()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_f64)
+        .map(|s| s * 1000.0)
+        .collect();
+    Ok((ttft, itl))
+}
+
 /// Starts the release `sim_server` (served model `sim`) on a free port.
 pub(crate) fn start_sim(
     root: &Path,
@@ -168,4 +226,37 @@ pub(crate) async fn load(addr: &str, streams: usize, tokens: usize) -> Result<(u
         total += t.await??;
     }
     Ok((total, start.elapsed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ground_truth_is_read_in_arrival_order_and_timed_in_ms() {
+        let dir = std::env::temp_dir().join(format!("xtask-truth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("truth.jsonl");
+        std::fs::write(
+            &file,
+            "{\"arrival_s\": 2.0, \"token_s\": [2.05, 2.06]}\n\n{\"arrival_s\": 1.0, \"token_s\": [1.5, 1.75, 2.0]}\n",
+        )
+        .unwrap();
+        let logs = read_truth(&file).unwrap();
+        assert_eq!(logs.iter().map(|l| l.0).collect::<Vec<_>>(), [1.0, 2.0]);
+        let (ttft, itl) = truth_timings_ms(&logs);
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9)
+        };
+        assert!(close(&ttft, &[500.0, 50.0]), "{ttft:?}");
+        assert!(close(&itl, &[250.0, 250.0, 10.0]), "{itl:?}");
+        let doc: Value =
+            serde_json::from_str(r#"{"ttfts": [0.5], "itls": [[0.25, 0.01]]}"#).unwrap();
+        let (m_ttft, m_itl) = measured_timings_ms(&doc).unwrap();
+        assert!(close(&m_ttft, &[500.0]) && close(&m_itl, &[250.0, 10.0]));
+        assert!(measured_timings_ms(&serde_json::json!({})).is_err());
+        std::fs::write(&file, "{\"token_s\": []}\n").unwrap();
+        assert!(read_truth(&file).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
