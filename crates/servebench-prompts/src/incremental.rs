@@ -51,17 +51,9 @@ const BYTE_LEVEL_CHARS: usize = 256 + 68;
 /// indexed by the character (a table, not a hash map: it is looked up once
 /// per character of the whole vocabulary).
 fn byte_level_char_to_byte() -> [Option<u8>; BYTE_LEVEL_CHARS] {
-    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
     let mut table = [None; BYTE_LEVEL_CHARS];
-    let mut extra = 0usize;
-    for b in 0..=255u8 {
-        let c = if printable(b) {
-            usize::from(b)
-        } else {
-            extra += 1;
-            255 + extra
-        };
-        if let Some(slot) = table.get_mut(c) {
+    for (b, c) in (0..=255u8).zip(crate::bpe::byte_level_chars()) {
+        if let Some(slot) = table.get_mut(c as usize) {
             *slot = Some(b);
         }
     }

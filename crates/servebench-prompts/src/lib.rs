@@ -22,8 +22,10 @@
 
 #![warn(unreachable_pub)]
 
+mod bpe;
 mod chat;
 mod datasets;
+mod fast_encode;
 mod hub;
 mod incremental;
 mod limits;

@@ -1,5 +1,6 @@
 //! Loading a Hugging Face tokenizer and using it as transformers does.
 
+use crate::fast_encode::FastEncode;
 use crate::PromptsError;
 use servebench_files::Limit;
 use servebench_pyjson::Value;
@@ -18,6 +19,9 @@ pub struct Tokenizer {
     /// transformers rebuilds a Llama fast tokenizer's post-processor from
     /// `add_bos_token`/`add_eos_token`: `(bos, eos)` ids to wrap with.
     llama_special: Option<(Option<u32>, Option<u32>)>,
+    /// Encoding without the crate's per-call costs, where it gives the
+    /// same ids.
+    fast: Option<FastEncode>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -102,10 +106,12 @@ impl Tokenizer {
             message,
         };
         let bytes = servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.reason()))?;
-        let inner = crate::tokenizer_json::parse(&bytes).map_err(err)?;
+        let (inner, fast) = crate::tokenizer_json::parse(&bytes).map_err(err)?;
         drop(bytes);
+        let fast = fast.and_then(|bpe| FastEncode::new(&inner, bpe));
         let mut tok = Tokenizer {
             inner,
+            fast,
             source: file.to_owned(),
             chat_template: None,
             special_tokens: Vec::new(),
@@ -183,7 +189,12 @@ impl Tokenizer {
     }
 
     /// `tokenizer.encode(text, add_special_tokens=False)`.
+    ///
+    /// The fast way where it applies (`fast_encode`): the same ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, PromptsError> {
+        if let Some(fast) = &self.fast {
+            return fast.encode(&self.inner, text).map_err(|e| self.error(e));
+        }
         self.inner
             .encode_fast(text, false)
             .map(|e| e.get_ids().to_vec())
@@ -191,6 +202,13 @@ impl Tokenizer {
                 path: self.source.clone(),
                 message: e.to_string(),
             })
+    }
+
+    fn error(&self, e: tokenizers::Error) -> PromptsError {
+        PromptsError::Tokenizer {
+            path: self.source.clone(),
+            message: e.to_string(),
+        }
     }
 
     /// Token ids and, per token, the index of the piece it came from.
@@ -224,13 +242,11 @@ impl Tokenizer {
         if self.clean_up_tokenization_spaces {
             return false;
         }
-        use tokenizers::{DecoderWrapper, NormalizerWrapper};
-        let plain = match self.inner.get_normalizer() {
-            None => true,
-            Some(NormalizerWrapper::Sequence(seq)) => seq.as_ref().is_empty(),
-            Some(_) => false,
-        };
-        plain && matches!(self.inner.get_decoder(), Some(DecoderWrapper::ByteLevel(_)))
+        crate::fast_encode::normalizer_is_identity(&self.inner)
+            && matches!(
+                self.inner.get_decoder(),
+                Some(tokenizers::DecoderWrapper::ByteLevel(_))
+            )
     }
 
     /// `tokenizer(text).input_ids`: with the special tokens transformers adds.
@@ -372,5 +388,152 @@ mod missing_tests {
         let text = e.to_string();
         assert!(text.contains("--tokenizer PATH"), "{text}");
         let _ = std::fs::remove_dir_all(&cache);
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    /// The crate's own ids for `text`.
+    fn crate_ids(tok: &Tokenizer, text: &str) -> Vec<u32> {
+        tok.inner
+            .encode_fast(text, false)
+            .expect("encodes")
+            .get_ids()
+            .to_vec()
+    }
+
+    #[track_caller]
+    fn same(tok: &Tokenizer, text: &str) {
+        assert_eq!(
+            tok.encode(text).expect("encodes"),
+            crate_ids(tok, text),
+            "{text:?}"
+        );
+    }
+
+    fn from_json(dir: &str, json: &str) -> Tokenizer {
+        let dir = std::env::temp_dir().join(format!("{dir}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("tokenizer.json");
+        std::fs::write(&file, json).expect("writes");
+        let tok = Tokenizer::load(&file.display().to_string(), &|_| None).expect("loads");
+        let _ = std::fs::remove_dir_all(&dir);
+        tok
+    }
+
+    /// The real DeepSeek-R1 tokenizer: the random dataset's texts (slices
+    /// of the vocabulary decoded, cut anywhere), added tokens, pieces
+    /// longer than the scanning limit, and text from everywhere.
+    #[test]
+    fn deepseek_encodes_as_the_crate() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/tokenizers/deepseek-r1");
+        if !path.exists() {
+            // CI always has ../shared; a bare checkout skips.
+            return;
+        }
+        let tok = Tokenizer::load(&path.display().to_string(), &|_| None).expect("loads");
+        assert!(tok.fast.is_some(), "the fast path applies to DeepSeek");
+        let vocab = tok.vocab_size() as u64;
+        let mut x: u64 = 7;
+        let mut next = |m: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        for _ in 0..400 {
+            let start = next(vocab);
+            let len = 1 + next(300);
+            let ids: Vec<u32> = (0..len).map(|j| ((start + j) % vocab) as u32).collect();
+            let text = tok.decode(&ids).expect("decodes");
+            same(&tok, &text);
+            // Cut at any character, as truncation does.
+            let cut = text
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth(next(text.chars().count() as u64 + 1) as usize)
+                .unwrap_or(text.len());
+            same(&tok, &text[..cut]);
+        }
+        for text in [
+            "",
+            " ",
+            "The quick brown fox jumps over the lazy dog.",
+            "<｜begin▁of▁sentence｜>你好，世界！🙂<｜User｜>fn main() { println!(\"{}\", 1 + 2); }<｜end▁of▁sentence｜>",
+            "12345678901234567890 3.14159 ٣٤٥ ①②③",
+            "   \n\t  spaces and\r\nnewlines  \n\n\n   ",
+            &"a".repeat(500),
+            &" ".repeat(300),
+            &"ab!".repeat(200),
+            &"ñé".repeat(100),
+            "\u{0}\u{1}\u{7f}\u{80}\u{ff}\u{fffd}\u{10ffff}",
+        ] {
+            same(&tok, text);
+        }
+    }
+
+    const SMALL: &str = r#"{
+      "version": "1.0", "truncation": null, "padding": null,
+      "added_tokens": [{"id": 9, "content": "<bos>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+      "normalizer": null,
+      "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+      "post_processor": POST,
+      "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+      "model": {"type": "BPE", "dropout": null, "unk_token": UNK, "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": IGNORE,
+        "vocab": {"<unk>": 0, "a": 1, "b": 2, "c": 3, "ab": 4, "abc": 5, "Ġ": 6, "Ġa": 7, "ca": 8, "bca": 10},
+        "merges": [["a", "b"], ["ab", "c"], ["Ġ", "a"], ["c", "a"], ["b", "ca"]]}
+    }"#;
+
+    fn small(post: &str, unk: &str, ignore: bool) -> String {
+        SMALL
+            .replace("POST", post)
+            .replace("UNK", unk)
+            .replace("IGNORE", if ignore { "true" } else { "false" })
+    }
+
+    /// `ignore_merges` (a piece in the vocabulary is one token), unknown
+    /// characters (dropped, or the unknown token), added tokens and a
+    /// Llama-style template that adds `<bos>` only with special tokens.
+    #[test]
+    fn small_tokenizers_encode_as_the_crate() {
+        let texts = [
+            "abc ab bca abca cab",
+            "<bos>abc",
+            "xaby ab",
+            "bcab",
+            "aaaa bbbb",
+            "",
+        ];
+        let template = r#"{"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}], "special_tokens": {"<bos>": {"id": "<bos>", "ids": [9], "tokens": ["<bos>"]}}}"#;
+        for (k, (post, unk, ignore)) in [
+            ("null", "null", false),
+            ("null", r#""<unk>""#, false),
+            (template, "null", true),
+            (template, r#""<unk>""#, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let tok = from_json(&format!("tok-fast-{k}"), &small(post, unk, ignore));
+            assert!(tok.fast.is_some(), "case {k}");
+            for text in texts {
+                same(&tok, text);
+            }
+        }
+        // A template that copies the text twice keeps the crate's path.
+        let twice = template.replace(
+            r#"{"SpecialToken": {"id": "<bos>", "type_id": 0}}"#,
+            r#"{"Sequence": {"id": "A", "type_id": 0}}"#,
+        );
+        let tok = from_json("tok-fast-twice", &small(&twice, "null", false));
+        assert!(tok.fast.is_none());
+        same(&tok, "abc");
+        // So does dropout.
+        let dropout =
+            small("null", "null", false).replace(r#""dropout": null"#, r#""dropout": 0.5"#);
+        assert!(from_json("tok-fast-dropout", &dropout).fast.is_none());
     }
 }

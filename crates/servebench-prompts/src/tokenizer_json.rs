@@ -5,7 +5,9 @@
 //! then builds the BPE from that. Here a BPE model is deserialized straight
 //! from its text, the rest of the file (normalizer, pre-tokenizer, decoder,
 //! post-processor, padding, truncation) by the crate itself with a stand-in
-//! model, and the added tokens are added last, as the crate does.
+//! model, and the added tokens are added last, as the crate does. The same
+//! vocabulary and merges build [`FastBpe`] (the merging `fast_encode` uses)
+//! before they are moved into the crate's model.
 //!
 //! A model the BPE reader refuses (another `type`, no merges), escaped
 //! top-level keys or any other error on this path fall back to the
@@ -13,25 +15,176 @@
 //! untagged model is read as a BPE first by the crate too); the tests
 //! compare the two serialized.
 
+use crate::bpe::FastBpe;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use tokenizers::models::bpe::BPE;
+use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::AddedToken;
 
-/// The tokenizer in `bytes` (a `tokenizer.json`).
-pub(crate) fn parse(bytes: &[u8]) -> Result<tokenizers::Tokenizer, String> {
+/// The tokenizer in `bytes` (a `tokenizer.json`), and the fast merging of
+/// its BPE model where the direct path read one that it covers.
+pub(crate) fn parse(bytes: &[u8]) -> Result<(tokenizers::Tokenizer, Option<FastBpe>), String> {
     match parse_bpe(bytes) {
-        Some(tokenizer) => Ok(tokenizer),
-        None => tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| e.to_string()),
+        Some(parsed) => Ok(parsed),
+        None => tokenizers::Tokenizer::from_bytes(bytes)
+            .map(|t| (t, None))
+            .map_err(|e| e.to_string()),
     }
 }
 
-/// The direct path, for a BPE model; `None` where it does not apply. The
-/// model is read once: BPE's own reader refuses any other `type`.
-fn parse_bpe(bytes: &[u8]) -> Option<tokenizers::Tokenizer> {
+/// A BPE model's fields as the crate's reader takes them (unknown keys
+/// ignored; a repeated key, which the crate allows, takes its path).
+#[derive(Deserialize)]
+struct RawBpe<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(default)]
+    dropout: Option<f32>,
+    #[serde(default)]
+    unk_token: Option<String>,
+    #[serde(default)]
+    continuing_subword_prefix: Option<String>,
+    #[serde(default)]
+    end_of_word_suffix: Option<String>,
+    #[serde(default)]
+    fuse_unk: Option<bool>,
+    #[serde(default)]
+    byte_fallback: Option<bool>,
+    #[serde(default)]
+    ignore_merges: Option<bool>,
+    vocab: Vocab,
+    merges: Vec<RawMerge>,
+}
+
+/// One merge: `["a", "b"]`, or the legacy `"a b"` (all of one kind).
+enum RawMerge {
+    Pair((String, String)),
+    Line(String),
+}
+
+/// Read by its JSON type: the crate's untagged reading would buffer each
+/// item and, for the legacy spelling, format an error for every one.
+impl<'de> Deserialize<'de> for RawMerge {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Merge;
+        impl<'de> serde::de::Visitor<'de> for Merge {
+            type Value = RawMerge;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a merge: two strings or \"a b\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawMerge, E> {
+                Ok(RawMerge::Line(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RawMerge, E> {
+                Ok(RawMerge::Line(v))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawMerge, A::Error> {
+                use serde::de::Error;
+                let a: String = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let b: String = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(3, &self));
+                }
+                Ok(RawMerge::Pair((a, b)))
+            }
+        }
+        d.deserialize_any(Merge)
+    }
+}
+
+/// The crate's BPE from its fields, as its reader builds it, and the fast
+/// merging where no option it leaves out is set.
+fn build_bpe(raw: RawBpe) -> Option<(BPE, Option<FastBpe>)> {
+    if raw.kind.is_some_and(|k| k.get() != r#""BPE""#) {
+        return None;
+    }
+    let pairs = raw
+        .merges
+        .iter()
+        .filter(|m| matches!(m, RawMerge::Pair(_)))
+        .count();
+    let merges: Vec<(String, String)> = if pairs == raw.merges.len() {
+        raw.merges
+            .into_iter()
+            .filter_map(|m| match m {
+                RawMerge::Pair(p) => Some(p),
+                RawMerge::Line(_) => None,
+            })
+            .collect()
+    } else if pairs == 0 {
+        // `merges.txt` lines: "#version" lines skipped, two parts each.
+        let mut out = Vec::with_capacity(raw.merges.len());
+        for m in raw.merges {
+            let RawMerge::Line(line) = m else { return None };
+            if line.starts_with("#version") {
+                continue;
+            }
+            let mut parts = line.split(' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(b), None) => out.push((a.to_owned(), b.to_owned())),
+                _ => return None,
+            }
+        }
+        out
+    } else {
+        return None;
+    };
+    let plain = raw.dropout.is_none_or(|d| d == 0.0)
+        && raw.continuing_subword_prefix.is_none()
+        && raw.end_of_word_suffix.is_none();
+    let fast = if plain {
+        FastBpe::new(
+            raw.vocab.iter().map(|(k, v)| (k.as_str(), *v)),
+            |t| raw.vocab.get(t).copied(),
+            &merges,
+        )
+    } else {
+        None
+    };
+    let mut builder = BPE::builder();
+    if let Some(d) = raw.dropout {
+        builder = builder.dropout(d);
+    }
+    if let Some(t) = raw.unk_token {
+        builder = builder.unk_token(t);
+    }
+    if let Some(p) = raw.continuing_subword_prefix {
+        builder = builder.continuing_subword_prefix(p);
+    }
+    if let Some(s) = raw.end_of_word_suffix {
+        builder = builder.end_of_word_suffix(s);
+    }
+    if let Some(f) = raw.fuse_unk {
+        builder = builder.fuse_unk(f);
+    }
+    if let Some(b) = raw.byte_fallback {
+        builder = builder.byte_fallback(b);
+    }
+    if let Some(i) = raw.ignore_merges {
+        builder = builder.ignore_merges(i);
+    }
+    let bpe = builder.vocab_and_merges(raw.vocab, merges).build().ok()?;
+    Some((bpe, fast))
+}
+
+/// The direct path, for a BPE model; `None` where it does not apply.
+fn parse_bpe(bytes: &[u8]) -> Option<(tokenizers::Tokenizer, Option<FastBpe>)> {
     let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(bytes).ok()?;
-    let bpe: BPE = serde_json::from_str(top.get("model")?.get()).ok()?;
+    let raw: RawBpe = serde_json::from_str(top.get("model")?.get()).ok()?;
+    let (bpe, fast) = build_bpe(raw)?;
     let added: Vec<AddedToken> = match top.get("added_tokens") {
         Some(raw) => serde_json::from_str(raw.get()).ok()?,
         None => Vec::new(),
@@ -50,7 +203,7 @@ fn parse_bpe(bytes: &[u8]) -> Option<tokenizers::Tokenizer> {
     let mut tokenizer = tokenizers::Tokenizer::from_str(&rest).ok()?;
     tokenizer.with_model(bpe);
     tokenizer.add_tokens(added).ok()?;
-    Some(tokenizer)
+    Some((tokenizer, fast))
 }
 
 #[cfg(test)]
@@ -58,7 +211,9 @@ mod tests {
     use super::*;
 
     fn both(text: &str) -> (tokenizers::Tokenizer, tokenizers::Tokenizer) {
-        let direct = parse_bpe(text.as_bytes()).expect("the direct path applies");
+        let direct = parse_bpe(text.as_bytes())
+            .expect("the direct path applies")
+            .0;
         let crate_own = tokenizers::Tokenizer::from_str(text).expect("the crate reads it");
         (direct, crate_own)
     }
