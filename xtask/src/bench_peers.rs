@@ -61,6 +61,17 @@ pub struct Args {
     /// Skip the prompt preparation row (1,000 × 8k-token prompts)
     #[arg(long)]
     skip_prepare: bool,
+    /// Measure only these groups of rows (repeatable): zero-delay (CPU,
+    /// throughput, RSS at c=256), timing, paced, launch, memory, prepare
+    #[arg(long, value_parser = ["zero-delay", "timing", "paced", "launch", "memory", "prepare"])]
+    only: Vec<String>,
+}
+
+impl Args {
+    /// Whether the group of rows `group` is measured in this sitting.
+    fn wants(&self, group: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|g| g == group)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -702,7 +713,12 @@ pub fn run(args: &Args) -> Result<()> {
                 }
             };
             // Zero-delay ceiling points, 200 tokens per request.
-            for c in [64, 256, 1024] {
+            let zero_delay: &[usize] = if args.wants("zero-delay") {
+                &[64, 256, 1024]
+            } else {
+                &[]
+            };
+            for &c in zero_delay {
                 let load = Load {
                     concurrency: c,
                     prompts: c * per_slot,
@@ -736,13 +752,15 @@ pub fn run(args: &Args) -> Result<()> {
                 dry_run: false,
                 request_rate: None,
             };
-            let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
-                let (ttft, itl) = timing_errors(&m, load.warmups)?;
-                record(&mut table, 4, peer, ttft);
-                record(&mut table, 5, peer, itl);
-                Ok(())
-            });
-            attempt("timing error c=1000", r);
+            if args.wants("timing") {
+                let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
+                    let (ttft, itl) = timing_errors(&m, load.warmups)?;
+                    record(&mut table, 4, peer, ttft);
+                    record(&mut table, 5, peer, itl);
+                    Ok(())
+                });
+                attempt("timing error c=1000", r);
+            }
             // The same, paced: a burst of 1,000 queues in the one-thread
             // simulator before its truth clock starts (it parses about
             // 20-27k requests/s), which the row above counts as client
@@ -751,13 +769,15 @@ pub fn run(args: &Args) -> Result<()> {
                 request_rate: Some(PACED_RATE),
                 ..load
             };
-            let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
-                let (ttft, itl) = timing_errors(&m, load.warmups)?;
-                record(&mut table, 10, peer, ttft);
-                record(&mut table, 11, peer, itl);
-                Ok(())
-            });
-            attempt("timing error c=1000, paced", r);
+            if args.wants("paced") {
+                let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
+                    let (ttft, itl) = timing_errors(&m, load.warmups)?;
+                    record(&mut table, 10, peer, ttft);
+                    record(&mut table, 11, peer, itl);
+                    Ok(())
+                });
+                attempt("timing error c=1000, paced", r);
+            }
             // Launch to the first request the server sees.
             let load = Load {
                 concurrency: 256,
@@ -768,14 +788,16 @@ pub fn run(args: &Args) -> Result<()> {
                 dry_run: false,
                 request_rate: None,
             };
-            let r = measure(&ctx, peer, &load, Some((0, 0))).and_then(|m| {
-                let first = m.truth.first().context("the server saw no request")?.0;
-                record(&mut table, 6, peer, first - m.spawn_s);
-                Ok(())
-            });
-            attempt("launch to first request", r);
+            if args.wants("launch") {
+                let r = measure(&ctx, peer, &load, Some((0, 0))).and_then(|m| {
+                    let first = m.truth.first().context("the server saw no request")?.0;
+                    record(&mut table, 6, peer, first - m.spawn_s);
+                    Ok(())
+                });
+                attempt("launch to first request", r);
+            }
             // Memory with many open streams (200 ms between tokens).
-            if streams > 0 {
+            if streams > 0 && args.wants("memory") {
                 let load = Load {
                     concurrency: streams,
                     prompts: streams,
@@ -789,7 +811,7 @@ pub fn run(args: &Args) -> Result<()> {
                     .map(|m| record(&mut table, 8, peer, m.peak_rss_mib));
                 attempt("memory", r);
             }
-            if !ctx.args.skip_prepare {
+            if !ctx.args.skip_prepare && args.wants("prepare") {
                 let load = Load {
                     concurrency: 1,
                     prompts: prep_prompts,
