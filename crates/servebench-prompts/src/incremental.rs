@@ -60,25 +60,60 @@ fn byte_level_char_to_byte() -> [Option<u8>; BYTE_LEVEL_CHARS] {
     table
 }
 
+/// One token's text as the byte-level decoder turns it into bytes: each
+/// character's byte, or the text's UTF-8 when a character is not one of
+/// the byte-level alphabet (an added token).
+fn push_token_bytes(table: &[Option<u8>; BYTE_LEVEL_CHARS], token: &str, data: &mut Vec<u8>) {
+    let start = data.len();
+    for c in token.chars() {
+        match table.get(c as usize).copied().flatten() {
+            Some(b) => data.push(b),
+            None => {
+                data.truncate(start);
+                data.extend_from_slice(token.as_bytes());
+                return;
+            }
+        }
+    }
+}
+
 impl TokenBytes {
+    /// Every id's bytes, `tokenizer.decode([id])` before the lossy UTF-8
+    /// conversion. The base vocabulary's come from the table read with the
+    /// tokenizer where there is one (looking up 128k ids one by one costs
+    /// more than the decoding the table saves), the added tokens' by id.
     pub(crate) fn new(tok: &Tokenizer, total_ids: usize) -> Option<Self> {
         let table = byte_level_char_to_byte();
-        let mut data = Vec::with_capacity(total_ids.saturating_mul(8));
-        let mut ends = Vec::with_capacity(total_ids);
-        for id in 0..u32::try_from(total_ids).ok()? {
-            let token = tok.id_to_token(id)?;
-            let start = data.len();
-            for c in token.chars() {
-                match table.get(c as usize).copied().flatten() {
-                    Some(b) => data.push(b),
-                    None => {
-                        // Not byte-level text (an added token): its UTF-8.
-                        data.truncate(start);
-                        data.extend_from_slice(token.as_bytes());
-                        break;
-                    }
-                }
-            }
+        let (mut data, mut ends) = match tok.base_token_bytes() {
+            Some(base) if base.ends.len() <= total_ids => (base.data.clone(), base.ends.clone()),
+            _ => (
+                Vec::with_capacity(total_ids.saturating_mul(8)),
+                Vec::with_capacity(total_ids),
+            ),
+        };
+        for id in ends.len()..total_ids {
+            let token = tok.id_to_token(u32::try_from(id).ok()?)?;
+            push_token_bytes(&table, &token, &mut data);
+            ends.push(data.len());
+        }
+        Some(TokenBytes { data, ends })
+    }
+
+    /// The bytes of ids `0..n` from a model's vocabulary (token → id),
+    /// where those ids are exactly its ids; `None` otherwise.
+    pub(crate) fn from_vocab<'a>(
+        vocab: impl Iterator<Item = (&'a str, u32)> + Clone,
+    ) -> Option<Self> {
+        let table = byte_level_char_to_byte();
+        // Ids past the number of tokens leave a hole: no table.
+        let mut tokens: Vec<Option<&str>> = vec![None; vocab.clone().count()];
+        for (token, id) in vocab {
+            *tokens.get_mut(usize::try_from(id).ok()?)? = Some(token);
+        }
+        let mut data = Vec::with_capacity(tokens.len().saturating_mul(8));
+        let mut ends = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            push_token_bytes(&table, token?, &mut data);
             ends.push(data.len());
         }
         Some(TokenBytes { data, ends })
@@ -92,6 +127,11 @@ impl TokenBytes {
             None => 0,
         };
         self.data.get(start..end)
+    }
+
+    /// How many ids it has bytes for.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
     }
 
     pub(crate) fn len_of(&self, id: u32) -> Option<usize> {
@@ -555,6 +595,26 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/reference/tokenizers/deepseek-r1");
         Tokenizer::load(&dir.display().to_string(), &|_| None).unwrap()
+    }
+
+    /// The table read with the tokenizer gives every id the bytes that
+    /// looking each id up gives.
+    #[test]
+    fn token_bytes_from_the_vocabulary_are_those_by_id() {
+        let tok = deepseek();
+        assert!(tok.base_token_bytes().is_some());
+        let fast = TokenBytes::new(&tok, tok.total_ids()).unwrap();
+        let table = byte_level_char_to_byte();
+        let (mut data, mut ends) = (Vec::new(), Vec::new());
+        for id in 0..tok.total_ids() as u32 {
+            push_token_bytes(&table, &tok.id_to_token(id).unwrap(), &mut data);
+            ends.push(data.len());
+        }
+        assert_eq!(fast.ends, ends);
+        assert!(fast.data == data);
+        // Ids with a hole are no table.
+        assert!(TokenBytes::from_vocab([("a", 0u32), ("b", 2)].into_iter()).is_none());
+        assert!(TokenBytes::from_vocab([("a", 1u32), ("b", 0)].into_iter()).is_some());
     }
 
     #[test]

@@ -505,10 +505,11 @@ impl Shared<'_> {
 }
 
 /// Prompt tokens from which decoding by a table of every token's bytes
-/// (built in about 10 ms for a large vocabulary) beats the tokenizer's
-/// decoder (about 0.3 µs per token, against 0.02) — a choice of speed
-/// only: a byte-level decode is the tokens' bytes, converted lossily.
-const DECODE_TABLE_TOKENS: usize = 32 * 1024;
+/// beats the tokenizer's decoder (about 0.3 µs per token, against 0.02):
+/// the table is a copy of the one read with the tokenizer (about 1 ms for
+/// a large vocabulary). A choice of speed only: a byte-level decode is the
+/// tokens' bytes, converted lossily.
+const DECODE_TABLE_TOKENS: usize = 4 * 1024;
 
 impl Prompt {
     fn encode(&self, cx: &Shared) -> Result<Vec<u32>, PromptsError> {

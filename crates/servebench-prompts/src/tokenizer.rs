@@ -1,6 +1,7 @@
 //! Loading a Hugging Face tokenizer and using it as transformers does.
 
 use crate::fast_encode::FastEncode;
+use crate::incremental::TokenBytes;
 use crate::PromptsError;
 use servebench_files::Limit;
 use servebench_pyjson::Value;
@@ -22,6 +23,8 @@ pub struct Tokenizer {
     /// Encoding without the crate's per-call costs, where it gives the
     /// same ids.
     fast: Option<FastEncode>,
+    /// The base vocabulary's token bytes, when read with the tokenizer.
+    base_bytes: Option<TokenBytes>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -106,12 +109,22 @@ impl Tokenizer {
             message,
         };
         let bytes = servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.reason()))?;
-        let (inner, fast) = crate::tokenizer_json::parse(&bytes).map_err(err)?;
+        let (inner, extras) = crate::tokenizer_json::parse(&bytes).map_err(err)?;
         drop(bytes);
-        let fast = fast.and_then(|bpe| FastEncode::new(&inner, bpe));
+        let fast = extras.bpe.and_then(|bpe| FastEncode::new(&inner, bpe));
+        // The table holds the model's tokens; an added token given one of
+        // their ids with other text would decode differently.
+        use tokenizers::Model;
+        let base_bytes = extras.base_bytes.filter(|b| {
+            inner.get_added_tokens_decoder().iter().all(|(&id, added)| {
+                usize::try_from(id).is_ok_and(|k| k >= b.len())
+                    || inner.get_model().id_to_token(id).as_deref() == Some(added.content.as_str())
+            })
+        });
         let mut tok = Tokenizer {
             inner,
             fast,
+            base_bytes,
             source: file.to_owned(),
             chat_template: None,
             special_tokens: Vec::new(),
@@ -224,6 +237,11 @@ impl Tokenizer {
                 message: e.to_string(),
             })?;
         Ok((e.get_ids().to_vec(), e.get_word_ids().to_vec()))
+    }
+
+    /// The base vocabulary's token bytes, when they were read with it.
+    pub(crate) fn base_token_bytes(&self) -> Option<&TokenBytes> {
+        self.base_bytes.as_ref()
     }
 
     pub(crate) fn id_to_token(&self, id: u32) -> Option<String> {

@@ -16,6 +16,7 @@
 //! compare the two serialized.
 
 use crate::bpe::FastBpe;
+use crate::incremental::TokenBytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -23,13 +24,22 @@ use std::str::FromStr;
 use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::AddedToken;
 
-/// The tokenizer in `bytes` (a `tokenizer.json`), and the fast merging of
-/// its BPE model where the direct path read one that it covers.
-pub(crate) fn parse(bytes: &[u8]) -> Result<(tokenizers::Tokenizer, Option<FastBpe>), String> {
+/// What the direct path reads besides the tokenizer.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// The BPE model's fast merging, where it covers the model.
+    pub(crate) bpe: Option<FastBpe>,
+    /// The base vocabulary's token bytes (ids `0..n`).
+    pub(crate) base_bytes: Option<TokenBytes>,
+}
+
+/// The tokenizer in `bytes` (a `tokenizer.json`), and what the direct
+/// path read of it besides (nothing when the crate read it).
+pub(crate) fn parse(bytes: &[u8]) -> Result<(tokenizers::Tokenizer, Extras), String> {
     match parse_bpe(bytes) {
         Some(parsed) => Ok(parsed),
         None => tokenizers::Tokenizer::from_bytes(bytes)
-            .map(|t| (t, None))
+            .map(|t| (t, Extras::default()))
             .map_err(|e| e.to_string()),
     }
 }
@@ -107,7 +117,7 @@ impl<'de> Deserialize<'de> for RawMerge {
 
 /// The crate's BPE from its fields, as its reader builds it, and the fast
 /// merging where no option it leaves out is set.
-fn build_bpe(raw: RawBpe) -> Option<(BPE, Option<FastBpe>)> {
+fn build_bpe(raw: RawBpe) -> Option<(BPE, Extras)> {
     if raw.kind.is_some_and(|k| k.get() != r#""BPE""#) {
         return None;
     }
@@ -145,14 +155,14 @@ fn build_bpe(raw: RawBpe) -> Option<(BPE, Option<FastBpe>)> {
     let plain = raw.dropout.is_none_or(|d| d == 0.0)
         && raw.continuing_subword_prefix.is_none()
         && raw.end_of_word_suffix.is_none();
-    let fast = if plain {
-        FastBpe::new(
-            raw.vocab.iter().map(|(k, v)| (k.as_str(), *v)),
-            |t| raw.vocab.get(t).copied(),
-            &merges,
-        )
+    let vocab = || raw.vocab.iter().map(|(k, v)| (k.as_str(), *v));
+    let extras = if plain {
+        Extras {
+            bpe: FastBpe::new(vocab(), |t| raw.vocab.get(t).copied(), &merges),
+            base_bytes: TokenBytes::from_vocab(vocab()),
+        }
     } else {
-        None
+        Extras::default()
     };
     let mut builder = BPE::builder();
     if let Some(d) = raw.dropout {
@@ -177,14 +187,14 @@ fn build_bpe(raw: RawBpe) -> Option<(BPE, Option<FastBpe>)> {
         builder = builder.ignore_merges(i);
     }
     let bpe = builder.vocab_and_merges(raw.vocab, merges).build().ok()?;
-    Some((bpe, fast))
+    Some((bpe, extras))
 }
 
 /// The direct path, for a BPE model; `None` where it does not apply.
-fn parse_bpe(bytes: &[u8]) -> Option<(tokenizers::Tokenizer, Option<FastBpe>)> {
+fn parse_bpe(bytes: &[u8]) -> Option<(tokenizers::Tokenizer, Extras)> {
     let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(bytes).ok()?;
     let raw: RawBpe = serde_json::from_str(top.get("model")?.get()).ok()?;
-    let (bpe, fast) = build_bpe(raw)?;
+    let (bpe, extras) = build_bpe(raw)?;
     let added: Vec<AddedToken> = match top.get("added_tokens") {
         Some(raw) => serde_json::from_str(raw.get()).ok()?,
         None => Vec::new(),
@@ -203,7 +213,7 @@ fn parse_bpe(bytes: &[u8]) -> Option<(tokenizers::Tokenizer, Option<FastBpe>)> {
     let mut tokenizer = tokenizers::Tokenizer::from_str(&rest).ok()?;
     tokenizer.with_model(bpe);
     tokenizer.add_tokens(added).ok()?;
-    Some((tokenizer, fast))
+    Some((tokenizer, extras))
 }
 
 #[cfg(test)]
