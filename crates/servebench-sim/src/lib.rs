@@ -69,6 +69,7 @@ mod model;
 mod power;
 mod prefix;
 mod protocol;
+mod rx_time;
 mod server;
 mod sse;
 mod vocab;

@@ -6,6 +6,7 @@ use crate::fault::Fault;
 use crate::metrics::Stats;
 use crate::prefix::{Blocks, Counters, PrefixCache, BLOCK_TOKENS};
 use crate::protocol::{self, ApiError, GenerationRequest};
+use crate::rx_time::{Clocks, LastRx, TimedStream};
 use crate::sse::{ChunkWriter, Usage, DONE};
 use crate::{SimOptions, TokenLog};
 use bytes::Bytes;
@@ -51,6 +52,9 @@ struct State {
     engine: Option<(mpsc::UnboundedSender<Admission>, Arc<Gauges>)>,
     /// The server's start, the zero of ground-truth times.
     epoch: Instant,
+    /// The wall and monotonic clocks read together, to place the kernel's
+    /// receive times of requests (`rx_time`).
+    clocks: Clocks,
     /// Tokens per byte of the prompts counted so far (slow text sources).
     calibration: Arc<Calibration>,
     /// The prefix cache's counters (the cache itself is the engine's in
@@ -152,6 +156,7 @@ pub async fn serve_with_gpu_metrics(
         generations: AtomicU64::new(0),
         engine,
         epoch: Instant::now(),
+        clocks: Clocks::now(),
         calibration: Arc::default(),
         prefix,
         fast_cache,
@@ -168,8 +173,11 @@ pub async fn serve_with_gpu_metrics(
                     Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
                 };
                 let _ = stream.set_nodelay(true);
+                let (stream, last_rx) = TimedStream::new(stream);
                 let state = Arc::clone(&state);
-                let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+                let service = hyper::service::service_fn(move |req| {
+                    handle(Arc::clone(&state), req, Arc::clone(&last_rx))
+                });
                 // A peer that never finishes its request headers (or keeps
                 // an idle connection) is dropped after HEADER_TIMEOUT.
                 let conn = hyper::server::conn::http1::Builder::new()
@@ -209,7 +217,11 @@ fn error(e: &ApiError) -> Response<Body> {
     full(status, "application/json", e.body())
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    last_rx: Arc<LastRx>,
+) -> Result<Response<Body>, Infallible> {
     let route = (req.method().clone(), req.uri().path().to_owned());
     let response = match (route.0, route.1.as_str()) {
         (Method::GET, "/health") => full(StatusCode::OK, "text/plain", ""),
@@ -235,7 +247,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             };
             match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(body) => match protocol::parse(&body.to_bytes(), chat, &state.opts.model) {
-                    Ok(request) => respond_with_fault(state, request, fault).await,
+                    Ok(request) => {
+                        // Read whole: it arrived with the last bytes read.
+                        let arrived = Instant::from_std(last_rx.arrival(&state.clocks));
+                        respond_with_fault(state, request, fault, arrived).await
+                    }
                     Err(e) => error(&e),
                 },
                 Err(_) => error(&ApiError::bad_request("could not read the request body")),
@@ -270,6 +286,7 @@ async fn respond_with_fault(
     state: Arc<State>,
     request: GenerationRequest,
     fault: Option<Fault>,
+    arrived: Instant,
 ) -> Response<Body> {
     match fault {
         Some(Fault::Status(code)) => {
@@ -289,9 +306,9 @@ async fn respond_with_fault(
         Some(Fault::SlowFirstByte(delay)) => {
             state.stats.fault("slow_first_byte");
             tokio::time::sleep(delay).await;
-            generate(state, request, None)
+            generate(state, request, None, arrived)
         }
-        other => generate(state, request, other),
+        other => generate(state, request, other, arrived),
     }
 }
 
@@ -310,14 +327,15 @@ fn unix_now() -> u64 {
 }
 
 /// Streams (or returns at once) `max_tokens` tokens, the first after the
-/// TTFT and the others one ITL apart, on absolute deadlines. A slow text
-/// source counts the prompt meanwhile (see [`count`]).
+/// TTFT and the others one ITL apart, on absolute deadlines counted from
+/// `arrived` (when the request reached the machine, see `rx_time`). A slow
+/// text source counts the prompt meanwhile (see [`count`]).
 fn generate(
     state: Arc<State>,
     mut request: GenerationRequest,
     fault: Option<Fault>,
+    arrived: Instant,
 ) -> Response<Body> {
-    let arrived = Instant::now();
     let mut truth: Option<(TokenLog, Instant, mpsc::UnboundedSender<TokenLog>)> = None;
     let n = state.next_id.fetch_add(1, Ordering::Relaxed);
     let id = if request.chat {
