@@ -169,6 +169,16 @@ impl FastBpe {
         })
     }
 
+    /// The merges as id pairs, lowest rank first (a pair listed twice
+    /// once, at its last rank: the same merging).
+    pub(crate) fn merges_by_rank(&self) -> Vec<(u32, u32)> {
+        let mut all: Vec<(u32, u64)> = self.merges.iter().map(|(&p, m)| (m.rank, p)).collect();
+        all.sort_unstable();
+        all.into_iter()
+            .map(|(_, p)| ((p >> 32) as u32, p as u32))
+            .collect()
+    }
+
     fn char_id(&self, c: char) -> Option<u32> {
         match self.char_table.get(c as usize) {
             Some(&id) => (id != NONE).then_some(id),

@@ -57,8 +57,8 @@ impl std::fmt::Debug for FastEncode {
 }
 
 impl FastEncode {
-    /// `None` where the fast way would not give the crate's ids.
-    pub(crate) fn new(t: &tokenizers::Tokenizer, bpe: FastBpe) -> Option<Self> {
+    /// Whether the fast way gives the crate's ids for `t`.
+    pub(crate) fn applies(t: &tokenizers::Tokenizer) -> bool {
         use tokenizers::PostProcessorWrapper as P;
         fn plain(p: &P) -> bool {
             match p {
@@ -72,15 +72,15 @@ impl FastEncode {
                 P::Sequence(s) => s.as_ref().iter().all(plain),
             }
         }
-        let ModelWrapper::BPE(model) = t.get_model() else {
-            return None;
-        };
-        let applies = t.get_truncation().is_none()
+        matches!(t.get_model(), ModelWrapper::BPE(_))
+            && t.get_truncation().is_none()
             && t.get_padding().is_none()
-            && t.get_post_processor().is_none_or(plain);
-        if !applies {
-            return None;
-        }
+            && t.get_post_processor().is_none_or(plain)
+    }
+
+    /// For `t`, where [`FastEncode::applies`].
+    pub(crate) fn new(t: &tokenizers::Tokenizer, bpe: FastBpe) -> Self {
+        let ignore_merges = matches!(t.get_model(), ModelWrapper::BPE(m) if m.ignore_merges);
         let pieces = match (normalizer_is_identity(t), t.get_pre_tokenizer()) {
             (true, Some(pre)) => match byte_level_last(pre) {
                 Some(b) if b.use_regex => SysRegex::new(GPT2_PATTERN)
@@ -91,24 +91,32 @@ impl FastEncode {
             },
             _ => None,
         };
-        Some(FastEncode {
+        FastEncode {
             bpe,
             pieces,
-            ignore_merges: model.ignore_merges,
+            ignore_merges,
             chars: byte_level_chars(),
-        })
+        }
     }
 
-    /// The ids of `text`, as `t.encode_fast(text, false)` gives them.
-    pub(crate) fn encode(
+    pub(crate) fn bpe(&self) -> &FastBpe {
+        &self.bpe
+    }
+
+    /// The ids of `text`, as `t.encode_fast(text, false)` gives them
+    /// with its merges: `t` may be read without them, `full` gives it with
+    /// them (for a piece the crate's model must merge).
+    pub(crate) fn encode<'t>(
         &self,
-        t: &tokenizers::Tokenizer,
+        t: &'t tokenizers::Tokenizer,
+        full: &dyn Fn() -> tokenizers::Result<&'t tokenizers::Tokenizer>,
         text: &str,
     ) -> tokenizers::Result<Vec<u32>> {
         let mut parts = t
             .get_added_vocabulary()
             .extract_and_normalize(t.get_normalizer(), text);
         let model = t.get_model();
+        let merging = Merging { full, vocab: model };
         let mut ids = Vec::with_capacity(text.len() / 2);
         let own = match (&self.pieces, t.get_pre_tokenizer()) {
             (Some(pieces), Some(pre)) => Some((pieces, pre)),
@@ -132,10 +140,10 @@ impl FastEncode {
                     split_regexes(pre, &mut regexes);
                     regexes.extend(pieces.gpt2.as_ref());
                     split(&regexes, part, &mut |piece| {
-                        self.merge_bytes(model, piece.as_bytes(), &mut scratch, &mut ids)
+                        self.merge_bytes(&merging, piece.as_bytes(), &mut scratch, &mut ids)
                     })?;
                 }
-                None => self.merge_chars(model, part, &mut ids)?,
+                None => self.merge_chars(&merging, part, &mut ids)?,
             }
         }
         Ok(ids)
@@ -144,7 +152,7 @@ impl FastEncode {
     /// One piece in byte-level characters (the crate's pre-tokenizer ran).
     fn merge_chars(
         &self,
-        model: &ModelWrapper,
+        merging: &Merging<'_, '_>,
         piece: &str,
         ids: &mut Vec<u32>,
     ) -> tokenizers::Result<()> {
@@ -152,12 +160,13 @@ impl FastEncode {
             return Ok(());
         }
         if self.ignore_merges {
-            if let Some(id) = model.token_to_id(piece) {
+            if let Some(id) = merging.vocab.token_to_id(piece) {
                 ids.push(id);
                 return Ok(());
             }
         }
         if !self.bpe.tokenize(piece, ids) {
+            let model = (merging.full)()?.get_model();
             ids.extend(model.tokenize(piece)?.iter().map(|t| t.id));
         }
         Ok(())
@@ -166,7 +175,7 @@ impl FastEncode {
     /// One piece in raw bytes (our own splitting ran).
     fn merge_bytes(
         &self,
-        model: &ModelWrapper,
+        merging: &Merging<'_, '_>,
         piece: &[u8],
         scratch: &mut String,
         ids: &mut Vec<u32>,
@@ -176,8 +185,15 @@ impl FastEncode {
         }
         scratch.clear();
         scratch.extend(piece.iter().map(|&b| self.chars[usize::from(b)]));
-        self.merge_chars(model, scratch, ids)
+        self.merge_chars(merging, scratch, ids)
     }
+}
+
+/// The model as read (its vocabulary) and the one with merges, for a
+/// piece [`FastBpe`] hands back.
+struct Merging<'f, 't> {
+    full: &'f dyn Fn() -> tokenizers::Result<&'t tokenizers::Tokenizer>,
+    vocab: &'t ModelWrapper,
 }
 
 /// Whether the normalizer leaves every text as it is.

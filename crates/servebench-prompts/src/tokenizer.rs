@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 /// A fast tokenizer plus the `tokenizer_config.json` settings that change
 /// what transformers does with it.
 pub struct Tokenizer {
+    /// The tokenizer; read without its BPE merges when `fast` holds them
+    /// (see [`Tokenizer::full`]).
     inner: tokenizers::Tokenizer,
+    /// `inner` with its merges, built the first time the crate's own
+    /// encoding is wanted, when `inner` was read without them.
+    full: std::sync::OnceLock<Option<tokenizers::Tokenizer>>,
     /// Where it was loaded from, for messages.
     pub source: PathBuf,
     chat_template: Option<String>,
@@ -111,7 +116,20 @@ impl Tokenizer {
         let bytes = servebench_files::read(file, Limit::TOKENIZER).map_err(|e| err(e.reason()))?;
         let (inner, extras) = crate::tokenizer_json::parse(&bytes).map_err(err)?;
         drop(bytes);
-        let fast = extras.bpe.and_then(|bpe| FastEncode::new(&inner, bpe));
+        // Read without merges where `extras.bpe` holds them: kept so only
+        // where the fast way encodes; otherwise they are added back now.
+        let (inner, fast) = match extras.bpe {
+            Some(bpe) if FastEncode::applies(&inner) => {
+                let fast = FastEncode::new(&inner, bpe);
+                (inner, Some(fast))
+            }
+            Some(bpe) => {
+                let full = crate::tokenizer_json::with_merges(&inner, &bpe)
+                    .ok_or_else(|| err("could not rebuild its BPE merges".into()))?;
+                (full, None)
+            }
+            None => (inner, None),
+        };
         // The table holds the model's tokens; an added token given one of
         // their ids with other text would decode differently.
         use tokenizers::Model;
@@ -123,6 +141,7 @@ impl Tokenizer {
         });
         let mut tok = Tokenizer {
             inner,
+            full: std::sync::OnceLock::new(),
             fast,
             base_bytes,
             source: file.to_owned(),
@@ -206,14 +225,32 @@ impl Tokenizer {
     /// The fast way where it applies (`fast_encode`): the same ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, PromptsError> {
         if let Some(fast) = &self.fast {
-            return fast.encode(&self.inner, text).map_err(|e| self.error(e));
+            let full = || self.full().map_err(|e| e.to_string().into());
+            return fast
+                .encode(&self.inner, &full, text)
+                .map_err(|e| self.error(e));
         }
-        self.inner
+        self.full()?
             .encode_fast(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| PromptsError::Tokenizer {
                 path: self.source.clone(),
                 message: e.to_string(),
+            })
+    }
+
+    /// The tokenizer with its BPE merges, for the crate's own encoding
+    /// (`inner` itself unless it was read without them).
+    fn full(&self) -> Result<&tokenizers::Tokenizer, PromptsError> {
+        let Some(fast) = &self.fast else {
+            return Ok(&self.inner);
+        };
+        self.full
+            .get_or_init(|| crate::tokenizer_json::with_merges(&self.inner, fast.bpe()))
+            .as_ref()
+            .ok_or_else(|| PromptsError::Tokenizer {
+                path: self.source.clone(),
+                message: "could not rebuild its BPE merges".into(),
             })
     }
 
@@ -230,7 +267,7 @@ impl Tokenizer {
         text: &str,
     ) -> Result<(Vec<u32>, Vec<Option<u32>>), PromptsError> {
         let e = self
-            .inner
+            .full()?
             .encode(text, false)
             .map_err(|e| PromptsError::Tokenizer {
                 path: self.source.clone(),
@@ -275,7 +312,7 @@ impl Tokenizer {
             ids.extend(eos);
             return Ok(ids);
         }
-        self.inner
+        self.full()?
             .encode_fast(text, true)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| PromptsError::Tokenizer {
@@ -413,22 +450,19 @@ mod missing_tests {
 mod fast_tests {
     use super::*;
 
-    /// The crate's own ids for `text`.
-    fn crate_ids(tok: &Tokenizer, text: &str) -> Vec<u32> {
-        tok.inner
-            .encode_fast(text, false)
-            .expect("encodes")
-            .get_ids()
-            .to_vec()
-    }
-
+    /// Our ids for `text` are those of the crate's own reading of the
+    /// same file, and so are those of the crate's encoding with the merges
+    /// added back (the incremental path's).
     #[track_caller]
-    fn same(tok: &Tokenizer, text: &str) {
+    fn same(tok: &Tokenizer, reference: &tokenizers::Tokenizer, text: &str) {
+        let want = reference.encode_fast(text, false).expect("encodes");
         assert_eq!(
             tok.encode(text).expect("encodes"),
-            crate_ids(tok, text),
+            want.get_ids(),
             "{text:?}"
         );
+        let (ids, _) = tok.encode_with_words(text).expect("encodes");
+        assert_eq!(ids, want.get_ids(), "{text:?}");
     }
 
     fn from_json(dir: &str, json: &str) -> Tokenizer {
@@ -454,6 +488,17 @@ mod fast_tests {
         }
         let tok = Tokenizer::load(&path.display().to_string(), &|_| None).expect("loads");
         assert!(tok.fast.is_some(), "the fast path applies to DeepSeek");
+        let reference = tokenizers::Tokenizer::from_file(path.join("tokenizer.json"))
+            .expect("the crate reads it");
+        // Read without merges, they are added back as the file has them.
+        assert!(tok.full.get().is_none());
+        assert_eq!(
+            tok.full()
+                .expect("rebuilt")
+                .to_string(false)
+                .expect("serializes"),
+            reference.to_string(false).expect("serializes")
+        );
         let vocab = tok.vocab_size() as u64;
         let mut x: u64 = 7;
         let mut next = |m: u64| {
@@ -467,14 +512,14 @@ mod fast_tests {
             let len = 1 + next(300);
             let ids: Vec<u32> = (0..len).map(|j| ((start + j) % vocab) as u32).collect();
             let text = tok.decode(&ids).expect("decodes");
-            same(&tok, &text);
+            same(&tok, &reference, &text);
             // Cut at any character, as truncation does.
             let cut = text
                 .char_indices()
                 .map(|(i, _)| i)
                 .nth(next(text.chars().count() as u64 + 1) as usize)
                 .unwrap_or(text.len());
-            same(&tok, &text[..cut]);
+            same(&tok, &reference, &text[..cut]);
         }
         for text in [
             "",
@@ -489,7 +534,7 @@ mod fast_tests {
             &"ñé".repeat(100),
             "\u{0}\u{1}\u{7f}\u{80}\u{ff}\u{fffd}\u{10ffff}",
         ] {
-            same(&tok, text);
+            same(&tok, &reference, text);
         }
     }
 
@@ -535,10 +580,14 @@ mod fast_tests {
         .into_iter()
         .enumerate()
         {
-            let tok = from_json(&format!("tok-fast-{k}"), &small(post, unk, ignore));
+            let json = small(post, unk, ignore);
+            let tok = from_json(&format!("tok-fast-{k}"), &json);
+            let reference = json
+                .parse::<tokenizers::Tokenizer>()
+                .expect("the crate reads it");
             assert!(tok.fast.is_some(), "case {k}");
             for text in texts {
-                same(&tok, text);
+                same(&tok, &reference, text);
             }
         }
         // A template that copies the text twice keeps the crate's path.
@@ -546,9 +595,11 @@ mod fast_tests {
             r#"{"SpecialToken": {"id": "<bos>", "type_id": 0}}"#,
             r#"{"Sequence": {"id": "A", "type_id": 0}}"#,
         );
-        let tok = from_json("tok-fast-twice", &small(&twice, "null", false));
+        let json = small(&twice, "null", false);
+        let tok = from_json("tok-fast-twice", &json);
         assert!(tok.fast.is_none());
-        same(&tok, "abc");
+        let reference: tokenizers::Tokenizer = json.parse().expect("the crate reads it");
+        same(&tok, &reference, "abc");
         // So does dropout.
         let dropout =
             small("null", "null", false).replace(r#""dropout": null"#, r#""dropout": 0.5"#);

@@ -27,7 +27,10 @@ use tokenizers::AddedToken;
 /// What the direct path reads besides the tokenizer.
 #[derive(Default)]
 pub(crate) struct Extras {
-    /// The BPE model's fast merging, where it covers the model.
+    /// The BPE model's fast merging, where it covers the model. Then the
+    /// crate's model is read without its merges (the map is `bpe`'s, built
+    /// once): [`with_merges`] adds them when the crate's own encoding is
+    /// wanted.
     pub(crate) bpe: Option<FastBpe>,
     /// The base vocabulary's token bytes (ids `0..n`).
     pub(crate) base_bytes: Option<TokenBytes>,
@@ -164,6 +167,13 @@ fn build_bpe(raw: RawBpe) -> Option<(BPE, Extras)> {
     } else {
         Extras::default()
     };
+    // With `FastBpe` built, the crate's model goes without merges: its
+    // merge map costs as much to build as ours, and memory.
+    let merges = if extras.bpe.is_some() {
+        Vec::new()
+    } else {
+        merges
+    };
     let mut builder = BPE::builder();
     if let Some(d) = raw.dropout {
         builder = builder.dropout(d);
@@ -188,6 +198,44 @@ fn build_bpe(raw: RawBpe) -> Option<(BPE, Extras)> {
     }
     let bpe = builder.vocab_and_merges(raw.vocab, merges).build().ok()?;
     Some((bpe, extras))
+}
+
+/// `light` (read by the direct path without merges) with its BPE model's
+/// merges from `bpe`: the tokenizer the crate reads from the same file.
+pub(crate) fn with_merges(
+    light: &tokenizers::Tokenizer,
+    bpe: &FastBpe,
+) -> Option<tokenizers::Tokenizer> {
+    use tokenizers::Model;
+    let tokenizers::ModelWrapper::BPE(model) = light.get_model() else {
+        return None;
+    };
+    let merges = bpe
+        .merges_by_rank()
+        .into_iter()
+        .map(|(a, b)| Some((model.id_to_token(a)?, model.id_to_token(b)?)))
+        .collect::<Option<Vec<_>>>()?;
+    let vocab: Vocab = model.get_vocab().into_iter().collect();
+    let mut builder = BPE::builder().vocab_and_merges(vocab, merges);
+    if let Some(d) = model.dropout {
+        builder = builder.dropout(d);
+    }
+    if let Some(t) = &model.unk_token {
+        builder = builder.unk_token(t.clone());
+    }
+    if let Some(p) = &model.continuing_subword_prefix {
+        builder = builder.continuing_subword_prefix(p.clone());
+    }
+    if let Some(s) = &model.end_of_word_suffix {
+        builder = builder.end_of_word_suffix(s.clone());
+    }
+    builder = builder
+        .fuse_unk(model.fuse_unk)
+        .byte_fallback(model.byte_fallback)
+        .ignore_merges(model.ignore_merges);
+    let mut full = light.clone();
+    full.with_model(builder.build().ok()?);
+    Some(full)
 }
 
 /// The direct path, for a BPE model; `None` where it does not apply.
@@ -221,9 +269,12 @@ mod tests {
     use super::*;
 
     fn both(text: &str) -> (tokenizers::Tokenizer, tokenizers::Tokenizer) {
-        let direct = parse_bpe(text.as_bytes())
-            .expect("the direct path applies")
-            .0;
+        let (direct, extras) = parse_bpe(text.as_bytes()).expect("the direct path applies");
+        // Read without merges where the fast merging holds them.
+        let direct = match extras.bpe {
+            Some(bpe) => with_merges(&direct, &bpe).expect("merges added back"),
+            None => direct,
+        };
         let crate_own = tokenizers::Tokenizer::from_str(text).expect("the crate reads it");
         (direct, crate_own)
     }
