@@ -9,7 +9,7 @@
 
 use crate::backend::{Kind, StreamParser};
 use crate::error::ClientError;
-use crate::http::{Connections, Endpoint};
+use crate::http::{driven, Conn, Connections, Endpoint};
 use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -321,8 +321,8 @@ pub(crate) async fn send_one(
 async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> RequestOutput {
     let opts = &shared.opts;
     let endpoint = shared.conns.endpoint();
-    let mut sender = match shared.conns.get().await {
-        Ok(s) => s,
+    let mut conn = match shared.conns.get().await {
+        Ok(c) => c,
         Err(e) => return parser.fail(e),
     };
     let request = hyper::Request::post(endpoint.path.as_str())
@@ -334,8 +334,9 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         Ok(r) => r,
         Err(e) => return parser.fail(format!("building the request: {e}")),
     };
-    let response = match tokio::time::timeout(opts.read_timeout, sender.send_request(request)).await
-    {
+    let Conn { sender, driver } = &mut conn;
+    let sent = driven(driver, sender.send_request(request));
+    let response = match tokio::time::timeout(opts.read_timeout, sent).await {
         Err(_) => {
             return parser.fail(format!(
                 "no response from the server within {:?}",
@@ -359,7 +360,8 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
     let mut decoder = sse::Decoder::new();
     let mut whole = Vec::new();
     loop {
-        let frame = match tokio::time::timeout(opts.read_timeout, body.frame()).await {
+        let next = driven(&mut conn.driver, body.frame());
+        let frame = match tokio::time::timeout(opts.read_timeout, next).await {
             Err(_) => {
                 return parser.fail(format!(
                     "the stream stalled: no data for {:?}",
@@ -422,7 +424,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             return parser.fail(e.to_string());
         }
     }
-    shared.conns.put(sender);
+    shared.conns.put(conn);
     parser.finish()
 }
 
