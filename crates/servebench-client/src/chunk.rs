@@ -1131,7 +1131,7 @@ pub(crate) mod tests {
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
                 let r = (x >> 33) as usize;
-                *b = if r % 5 == 0 {
+                *b = if r.is_multiple_of(5) {
                     specials[r / 5 % specials.len()]
                 } else {
                     plain[r / 5 % plain.len()]
