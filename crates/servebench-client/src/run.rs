@@ -281,6 +281,61 @@ async fn stream_with(
     }
 }
 
+/// Far enough never to come (a limit past the clock's range).
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The stream-stall timeout of one response: one timer for the whole
+/// response, re-armed only when it fires before the stall is real (a
+/// `tokio::time::timeout` per frame registered and removed a timer, and
+/// read the clock, for every streamed token).
+struct Stall {
+    clock: Clock,
+    limit: Duration,
+    /// When data last came (seconds on `clock`).
+    last: f64,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Stall {
+    fn new(clock: Clock, limit: Duration) -> Stall {
+        Stall {
+            clock,
+            limit,
+            last: clock.now(),
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    fn data_at(&mut self, now: f64) {
+        self.last = now;
+    }
+
+    /// `fut`'s output, or `None` once no data came for the limit.
+    async fn within<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(out) = fut.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(out));
+            }
+            while self.timer.as_mut().poll(cx).is_ready() {
+                // The stall counts from the last data, not the arming.
+                let due = Duration::try_from_secs_f64(self.last)
+                    .ok()
+                    .and_then(|d| d.checked_add(self.limit))
+                    .and_then(|d| self.clock.0.checked_add(d));
+                match due {
+                    Some(due) if due <= Instant::now() => return std::task::Poll::Ready(None),
+                    Some(due) => self.timer.as_mut().reset(due.into()),
+                    // Past the clock's range: no stall is ever reached.
+                    None => self.timer.as_mut().reset(tokio::time::Instant::now() + FAR),
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
 pub(crate) fn failed(prompt_len: i64, error: String) -> RequestOutput {
     let mut out = RequestOutput::failed(prompt_len);
     out.error = error;
@@ -359,20 +414,22 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
     let mut body = response.into_body();
     let mut decoder = sse::Decoder::new();
     let mut whole = Vec::new();
+    let mut stall = Stall::new(shared.clock, opts.read_timeout);
     loop {
         let next = driven(&mut conn.driver, body.frame());
-        let frame = match tokio::time::timeout(opts.read_timeout, next).await {
-            Err(_) => {
+        let frame = match stall.within(next).await {
+            None => {
                 return parser.fail(format!(
                     "the stream stalled: no data for {:?}",
                     opts.read_timeout
                 ))
             }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return parser.fail(format!("the stream was cut: {e}")),
-            Ok(Some(Ok(frame))) => frame,
+            Some(None) => break,
+            Some(Some(Err(e))) => return parser.fail(format!("the stream was cut: {e}")),
+            Some(Some(Ok(frame))) => frame,
         };
         let now = shared.clock.now();
+        stall.data_at(now);
         let Ok(data) = frame.into_data() else {
             continue;
         };
