@@ -671,7 +671,7 @@ pub fn run(args: &Args) -> Result<()> {
             unit: Unit::SignedMillis,
         },
         Row {
-            label: "p99 ITL error, same run".into(),
+            label: "p99 ITL error, same paced run".into(),
             unit: Unit::SignedMillis,
         },
     ];
