@@ -7,7 +7,7 @@
 //! they never jump with the system clock during a run.
 
 use crate::error::ClientError;
-use crate::http::{driven, Conn, Connections, Endpoint};
+use crate::http::{Connections, Endpoint};
 use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -193,31 +193,30 @@ impl ChatClient {
                 format!("building the request: {e}"),
             )
         })?;
-        let mut conn = self
+        let mut sender = self
             .conns
             .get()
             .await
             .map_err(|e| fail(ChatErrorKind::Connect, None, e))?;
         out.bytes_sent = u64::try_from(head_bytes.saturating_add(body_len)).unwrap_or(u64::MAX);
-        let Conn { sender, driver } = &mut conn;
-        let sent = driven(driver, sender.send_request(request));
-        let response = match tokio::time::timeout(self.read_timeout, sent).await {
-            Err(_) => {
-                return Err(fail(
-                    ChatErrorKind::Timeout,
-                    None,
-                    format!("no response from the server within {:?}", self.read_timeout),
-                ))
-            }
-            Ok(Err(e)) => {
-                return Err(fail(
-                    ChatErrorKind::Cut,
-                    None,
-                    format!("sending the request: {e}"),
-                ))
-            }
-            Ok(Ok(r)) => r,
-        };
+        let response =
+            match tokio::time::timeout(self.read_timeout, sender.send_request(request)).await {
+                Err(_) => {
+                    return Err(fail(
+                        ChatErrorKind::Timeout,
+                        None,
+                        format!("no response from the server within {:?}", self.read_timeout),
+                    ))
+                }
+                Ok(Err(e)) => {
+                    return Err(fail(
+                        ChatErrorKind::Cut,
+                        None,
+                        format!("sending the request: {e}"),
+                    ))
+                }
+                Ok(Ok(r)) => r,
+            };
         out.head_ns = Some(self.now_ns());
         let status = response.status().as_u16();
         out.status = Some(status);
@@ -227,8 +226,7 @@ impl ChatClient {
             // past it, then give up on the connection.
             let mut excerpt = Vec::new();
             while excerpt.len() < ERROR_BODY_EXCERPT {
-                let next = driven(&mut conn.driver, body.frame());
-                match tokio::time::timeout(self.read_timeout, next).await {
+                match tokio::time::timeout(self.read_timeout, body.frame()).await {
                     Ok(Some(Ok(frame))) => {
                         if let Ok(data) = frame.into_data() {
                             out.bytes_received = out
@@ -251,8 +249,7 @@ impl ChatClient {
         let mut decoder = sse::Decoder::new();
         let mut events = Vec::new();
         loop {
-            let next = driven(&mut conn.driver, body.frame());
-            let frame = match tokio::time::timeout(self.read_timeout, next).await {
+            let frame = match tokio::time::timeout(self.read_timeout, body.frame()).await {
                 Err(_) => {
                     return Err(fail(
                         ChatErrorKind::Timeout,
@@ -293,7 +290,7 @@ impl ChatClient {
             on_event(&event.data, now, out)
                 .map_err(|m| fail(ChatErrorKind::Cut, Some(status), m))?;
         }
-        self.conns.put(conn);
+        self.conns.put(sender);
         Ok(())
     }
 }

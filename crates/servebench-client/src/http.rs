@@ -3,75 +3,19 @@
 //! reproduce the Python client (a fresh aiohttp session per request), a new
 //! connection for every request. `https://` URLs need the `https` feature
 //! (rustls, Mozilla's roots plus any CA file the caller names).
-//!
-//! A connection's I/O (hyper's `Connection` future) is driven by the task
-//! that holds the connection ([`driven`]), not by a task of its own: a
-//! request is written in the poll that queues it, and each read's body
-//! frames are handed on and parsed in one task wake-up instead of two (one
-//! for the connection, one for the request), which halved context switches
-//! per streamed token. An idle connection is not polled; it is driven again
-//! when it is lent out (a server's close is seen then).
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::error::ClientError;
 
 pub(crate) type Sender = SendRequest<Full<Bytes>>;
-
-/// A connection's I/O: hyper's `Connection` future, until it ends.
-type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A connection lent by [`Connections`]: send requests with `sender`, and
-/// await everything that needs the server through [`driven`] with `driver`.
-pub(crate) struct Conn {
-    pub(crate) sender: Sender,
-    /// `None` once the connection ended.
-    pub(crate) driver: Option<Driver>,
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("closed", &self.sender.is_closed())
-            .field("ended", &self.driver.is_none())
-            .finish()
-    }
-}
-
-/// `fut`, with the connection's I/O driven whenever it is polled.
-pub(crate) fn driven<'a, F: Future + 'a>(
-    driver: &'a mut Option<Driver>,
-    fut: F,
-) -> impl Future<Output = F::Output> + 'a {
-    let mut fut = Box::pin(fut);
-    std::future::poll_fn(move |cx| {
-        drive(driver, cx);
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
-            return Poll::Ready(out);
-        }
-        // What `fut` just queued (a request to write) goes out now.
-        drive(driver, cx);
-        fut.as_mut().poll(cx)
-    })
-}
-
-fn drive(driver: &mut Option<Driver>, cx: &mut Context<'_>) {
-    if let Some(d) = driver {
-        if d.as_mut().poll(cx).is_ready() {
-            *driver = None;
-        }
-    }
-}
 
 const READ_BUFFER: usize = 4096;
 
@@ -129,7 +73,7 @@ pub(crate) struct Connections {
     endpoint: Endpoint,
     reuse: bool,
     connect_timeout: Duration,
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<Vec<Sender>>,
     opened: AtomicU64,
     #[cfg(feature = "https")]
     tls: Option<tls::Tls>,
@@ -171,20 +115,19 @@ impl Connections {
     }
 
     /// An idle connection ready for a request, or a new one.
-    pub(crate) async fn get(&self) -> Result<Conn, String> {
+    pub(crate) async fn get(&self) -> Result<Sender, String> {
         if self.reuse {
             loop {
                 let candidate = match self.idle.lock() {
                     Ok(mut idle) => idle.pop(),
                     Err(_) => None,
                 };
-                let Some(mut conn) = candidate else { break };
-                if conn.sender.is_closed() || conn.driver.is_none() {
+                let Some(mut sender) = candidate else { break };
+                if sender.is_closed() {
                     continue;
                 }
-                let Conn { sender, driver } = &mut conn;
-                if driven(driver, sender.ready()).await.is_ok() {
-                    return Ok(conn);
+                if sender.ready().await.is_ok() {
+                    return Ok(sender);
                 }
             }
         }
@@ -192,15 +135,15 @@ impl Connections {
     }
 
     /// Returns a connection whose last response was read to the end.
-    pub(crate) fn put(&self, conn: Conn) {
-        if self.reuse && !conn.sender.is_closed() && conn.driver.is_some() {
+    pub(crate) fn put(&self, sender: Sender) {
+        if self.reuse && !sender.is_closed() {
             if let Ok(mut idle) = self.idle.lock() {
-                idle.push(conn);
+                idle.push(sender);
             }
         }
     }
 
-    async fn open(&self) -> Result<Conn, String> {
+    async fn open(&self) -> Result<Sender, String> {
         let addr = &self.endpoint.addr;
         let stream =
             match tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr))
@@ -237,7 +180,7 @@ impl Connections {
         self.handshake(stream).await
     }
 
-    async fn handshake<T>(&self, io: T) -> Result<Conn, String>
+    async fn handshake<T>(&self, io: T) -> Result<Sender, String>
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -250,13 +193,11 @@ impl Connections {
             .await
             .map_err(|e| format!("HTTP handshake with {}: {e}", self.endpoint.addr))?;
         self.opened.fetch_add(1, Ordering::Relaxed);
-        Ok(Conn {
-            sender,
+        tokio::spawn(async move {
             // Its errors reach the request through the sender.
-            driver: Some(Box::pin(async move {
-                let _ = conn.await;
-            })),
-        })
+            let _ = conn.await;
+        });
+        Ok(sender)
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::backend::{Kind, StreamParser};
 use crate::error::ClientError;
-use crate::http::{driven, Conn, Connections, Endpoint};
+use crate::http::{Connections, Endpoint};
 use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -376,8 +376,8 @@ pub(crate) async fn send_one(
 async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> RequestOutput {
     let opts = &shared.opts;
     let endpoint = shared.conns.endpoint();
-    let mut conn = match shared.conns.get().await {
-        Ok(c) => c,
+    let mut sender = match shared.conns.get().await {
+        Ok(s) => s,
         Err(e) => return parser.fail(e),
     };
     let request = hyper::Request::post(endpoint.path.as_str())
@@ -389,9 +389,8 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         Ok(r) => r,
         Err(e) => return parser.fail(format!("building the request: {e}")),
     };
-    let Conn { sender, driver } = &mut conn;
-    let sent = driven(driver, sender.send_request(request));
-    let response = match tokio::time::timeout(opts.read_timeout, sent).await {
+    let response = match tokio::time::timeout(opts.read_timeout, sender.send_request(request)).await
+    {
         Err(_) => {
             return parser.fail(format!(
                 "no response from the server within {:?}",
@@ -416,8 +415,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
     let mut whole = Vec::new();
     let mut stall = Stall::new(shared.clock, opts.read_timeout);
     loop {
-        let next = driven(&mut conn.driver, body.frame());
-        let frame = match stall.within(next).await {
+        let frame = match stall.within(body.frame()).await {
             None => {
                 return parser.fail(format!(
                     "the stream stalled: no data for {:?}",
@@ -481,7 +479,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             return parser.fail(e.to_string());
         }
     }
-    shared.conns.put(conn);
+    shared.conns.put(sender);
     parser.finish()
 }
 
