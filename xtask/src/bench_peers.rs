@@ -269,7 +269,7 @@ fn client_command(
 }
 
 /// Requests per second of the paced timing rows: below what one simulator
-/// thread parses, so that none queue before its truth clock starts.
+/// thread parses (20-30k/s), so requests do not queue in it.
 const PACED_RATE: f64 = 10_000.0;
 
 /// Settings of one sitting.
@@ -742,8 +742,10 @@ pub fn run(args: &Args) -> Result<()> {
                 });
                 attempt(&format!("zero-delay c={c}"), r);
             }
-            // Timing error: 50 ms to the first token, 10 ms between tokens.
-            let load = Load {
+            // Timing error: 50 ms to the first token, 10 ms between tokens,
+            // against the simulator's truth (arrivals at the kernel's receive
+            // time); all at once, then paced at PACED_RATE requests/s.
+            let timing = Load {
                 concurrency: 1000,
                 prompts: acc_prompts,
                 warmups: 1000,
@@ -752,31 +754,24 @@ pub fn run(args: &Args) -> Result<()> {
                 dry_run: false,
                 request_rate: None,
             };
-            if args.wants("timing") {
+            for (group, request_rate, (ttft_row, itl_row)) in [
+                ("timing", None, (4, 5)),
+                ("paced", Some(PACED_RATE), (10, 11)),
+            ] {
+                if !args.wants(group) {
+                    continue;
+                }
+                let load = Load {
+                    request_rate,
+                    ..timing
+                };
                 let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
                     let (ttft, itl) = timing_errors(&m, load.warmups)?;
-                    record(&mut table, 4, peer, ttft);
-                    record(&mut table, 5, peer, itl);
+                    record(&mut table, ttft_row, peer, ttft);
+                    record(&mut table, itl_row, peer, itl);
                     Ok(())
                 });
-                attempt("timing error c=1000", r);
-            }
-            // The same, paced: a burst of 1,000 queues in the one-thread
-            // simulator before its truth clock starts (it parses about
-            // 20-27k requests/s), which the row above counts as client
-            // error; paced below that, the error is the client's.
-            let load = Load {
-                request_rate: Some(PACED_RATE),
-                ..load
-            };
-            if args.wants("paced") {
-                let r = measure(&ctx, peer, &load, Some((50, 10))).and_then(|m| {
-                    let (ttft, itl) = timing_errors(&m, load.warmups)?;
-                    record(&mut table, 10, peer, ttft);
-                    record(&mut table, 11, peer, itl);
-                    Ok(())
-                });
-                attempt("timing error c=1000, paced", r);
+                attempt(&format!("timing error c=1000 ({group})"), r);
             }
             // Launch to the first request the server sees.
             let load = Load {

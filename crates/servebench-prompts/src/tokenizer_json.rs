@@ -118,6 +118,46 @@ impl<'de> Deserialize<'de> for RawMerge {
     }
 }
 
+/// A BPE model's options (`None`: the builder's default), set on the
+/// crate's builder as its reader sets them.
+struct BpeOptions {
+    dropout: Option<f32>,
+    unk_token: Option<String>,
+    continuing_subword_prefix: Option<String>,
+    end_of_word_suffix: Option<String>,
+    fuse_unk: Option<bool>,
+    byte_fallback: Option<bool>,
+    ignore_merges: Option<bool>,
+}
+
+impl BpeOptions {
+    fn build(self, vocab: Vocab, merges: Vec<(String, String)>) -> Option<BPE> {
+        let mut builder = BPE::builder().vocab_and_merges(vocab, merges);
+        if let Some(d) = self.dropout {
+            builder = builder.dropout(d);
+        }
+        if let Some(t) = self.unk_token {
+            builder = builder.unk_token(t);
+        }
+        if let Some(p) = self.continuing_subword_prefix {
+            builder = builder.continuing_subword_prefix(p);
+        }
+        if let Some(s) = self.end_of_word_suffix {
+            builder = builder.end_of_word_suffix(s);
+        }
+        if let Some(f) = self.fuse_unk {
+            builder = builder.fuse_unk(f);
+        }
+        if let Some(b) = self.byte_fallback {
+            builder = builder.byte_fallback(b);
+        }
+        if let Some(i) = self.ignore_merges {
+            builder = builder.ignore_merges(i);
+        }
+        builder.build().ok()
+    }
+}
+
 /// The crate's BPE from its fields, as its reader builds it, and the fast
 /// merging where no option it leaves out is set.
 fn build_bpe(raw: RawBpe) -> Option<(BPE, Extras)> {
@@ -174,29 +214,16 @@ fn build_bpe(raw: RawBpe) -> Option<(BPE, Extras)> {
     } else {
         merges
     };
-    let mut builder = BPE::builder();
-    if let Some(d) = raw.dropout {
-        builder = builder.dropout(d);
-    }
-    if let Some(t) = raw.unk_token {
-        builder = builder.unk_token(t);
-    }
-    if let Some(p) = raw.continuing_subword_prefix {
-        builder = builder.continuing_subword_prefix(p);
-    }
-    if let Some(s) = raw.end_of_word_suffix {
-        builder = builder.end_of_word_suffix(s);
-    }
-    if let Some(f) = raw.fuse_unk {
-        builder = builder.fuse_unk(f);
-    }
-    if let Some(b) = raw.byte_fallback {
-        builder = builder.byte_fallback(b);
-    }
-    if let Some(i) = raw.ignore_merges {
-        builder = builder.ignore_merges(i);
-    }
-    let bpe = builder.vocab_and_merges(raw.vocab, merges).build().ok()?;
+    let options = BpeOptions {
+        dropout: raw.dropout,
+        unk_token: raw.unk_token,
+        continuing_subword_prefix: raw.continuing_subword_prefix,
+        end_of_word_suffix: raw.end_of_word_suffix,
+        fuse_unk: raw.fuse_unk,
+        byte_fallback: raw.byte_fallback,
+        ignore_merges: raw.ignore_merges,
+    };
+    let bpe = options.build(raw.vocab, merges)?;
     Some((bpe, extras))
 }
 
@@ -216,25 +243,18 @@ pub(crate) fn with_merges(
         .map(|(a, b)| Some((model.id_to_token(a)?, model.id_to_token(b)?)))
         .collect::<Option<Vec<_>>>()?;
     let vocab: Vocab = model.get_vocab().into_iter().collect();
-    let mut builder = BPE::builder().vocab_and_merges(vocab, merges);
-    if let Some(d) = model.dropout {
-        builder = builder.dropout(d);
-    }
-    if let Some(t) = &model.unk_token {
-        builder = builder.unk_token(t.clone());
-    }
-    if let Some(p) = &model.continuing_subword_prefix {
-        builder = builder.continuing_subword_prefix(p.clone());
-    }
-    if let Some(s) = &model.end_of_word_suffix {
-        builder = builder.end_of_word_suffix(s.clone());
-    }
-    builder = builder
-        .fuse_unk(model.fuse_unk)
-        .byte_fallback(model.byte_fallback)
-        .ignore_merges(model.ignore_merges);
+    let options = BpeOptions {
+        dropout: model.dropout,
+        unk_token: model.unk_token.clone(),
+        continuing_subword_prefix: model.continuing_subword_prefix.clone(),
+        end_of_word_suffix: model.end_of_word_suffix.clone(),
+        fuse_unk: Some(model.fuse_unk),
+        byte_fallback: Some(model.byte_fallback),
+        ignore_merges: Some(model.ignore_merges),
+    };
+    let bpe = options.build(vocab, merges)?;
     let mut full = light.clone();
-    full.with_model(builder.build().ok()?);
+    full.with_model(bpe);
     Some(full)
 }
 
