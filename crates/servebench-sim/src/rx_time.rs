@@ -9,8 +9,10 @@
 //! The timestamp is that of the last segment a read consumed; a request
 //! (head and body, written together by clients) is read before its handler
 //! runs, and no client here pipelines, so it is the request's arrival.
-//! Where the kernel gives none (another OS, the option refused), the
-//! arrival is when the handler runs, as before.
+//! Where the kernel gives none (another OS, the option refused, or the
+//! first moments after the machine's first socket asked: the kernel turns
+//! receive timestamps on in deferred work), the arrival is when the handler
+//! runs, as before.
 
 use std::io;
 use std::pin::Pin;
@@ -223,10 +225,22 @@ mod tests {
         let clocks = Clocks::now();
         let (mut server, last_rx) = TimedStream::new(server);
         assert_eq!(last_rx.0.load(Ordering::Relaxed), 0, "nothing read yet");
+        // The kernel turns receive timestamps on for the machine in
+        // deferred work when the first socket asks (`net_enable_timestamp`):
+        // until then segments arrive unstamped (and arrivals fall back to
+        // the handler's time). Wait for a stamped byte first.
+        let mut buf = [0u8; 64];
+        for _ in 0..100 {
+            client.write_all(b"x").await.unwrap();
+            assert_eq!(server.read(&mut buf).await.unwrap(), 1);
+            if last_rx.0.load(Ordering::Relaxed) != 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let sent = Instant::now();
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut buf = [0u8; 64];
         let n = server.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n");
         let arrived = last_rx.arrival(&clocks);
