@@ -694,50 +694,49 @@ impl<'a> Scan<'a> {
         depth: u32,
         mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
     ) -> Option<()> {
-        if depth > SCAN_DEPTH {
-            return None;
-        }
-        self.eat(b'{')?;
-        self.ws();
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            self.ws();
-            let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            member(self, key)?;
-            self.ws();
-            if self.eat(b',').is_none() {
-                return self.eat(b'}');
-            }
-        }
+        self.items(b'{', b'}', depth, |s, _| {
+            let key = s.key()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            member(s, key)
+        })
     }
 
     /// A list's elements, each read by `element(self, index)`.
     fn array(
         &mut self,
         depth: u32,
-        mut element: impl FnMut(&mut Self, usize) -> Option<()>,
+        element: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
+        self.items(b'[', b']', depth, element)
+    }
+
+    /// `open`, items separated by commas (each read by `item(self,
+    /// index)`), `close`; no trailing comma.
+    fn items(
+        &mut self,
+        open: u8,
+        close: u8,
+        depth: u32,
+        mut item: impl FnMut(&mut Self, usize) -> Option<()>,
     ) -> Option<()> {
         if depth > SCAN_DEPTH {
             return None;
         }
-        self.eat(b'[')?;
+        self.eat(open)?;
         self.ws();
-        if self.eat(b']').is_some() {
+        if self.eat(close).is_some() {
             return Some(());
         }
         let mut k = 0;
         loop {
             self.ws();
-            element(self, k)?;
+            item(self, k)?;
             k += 1;
             self.ws();
             if self.eat(b',').is_none() {
-                return self.eat(b']');
+                return self.eat(close);
             }
         }
     }

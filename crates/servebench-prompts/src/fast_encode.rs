@@ -118,8 +118,14 @@ impl FastEncode {
         let model = t.get_model();
         let merging = Merging { full, vocab: model };
         let mut ids = Vec::with_capacity(text.len() / 2);
-        let own = match (&self.pieces, t.get_pre_tokenizer()) {
-            (Some(pieces), Some(pre)) => Some((pieces, pre)),
+        // Our own splitting: the pre-tokenizer's `Split` regexes, then the
+        // byte-level step's own; else the crate splits the parts.
+        let own: Option<Vec<&SysRegex>> = match (&self.pieces, t.get_pre_tokenizer()) {
+            (Some(pieces), Some(pre)) => {
+                let mut regexes = split_regexes(pre);
+                regexes.extend(pieces.gpt2.as_ref());
+                Some(regexes)
+            }
             _ => {
                 if let Some(pre) = t.get_pre_tokenizer() {
                     pre.pre_tokenize(&mut parts)?;
@@ -134,15 +140,10 @@ impl FastEncode {
                 ids.extend(tokens.iter().map(|t| t.id));
                 continue;
             }
-            match own {
-                Some((pieces, pre)) => {
-                    let mut regexes = Vec::new();
-                    split_regexes(pre, &mut regexes);
-                    regexes.extend(pieces.gpt2.as_ref());
-                    split(&regexes, part, &mut |piece| {
-                        self.merge_bytes(&merging, piece.as_bytes(), &mut scratch, &mut ids)
-                    })?;
-                }
+            match &own {
+                Some(regexes) => split(regexes, part, &mut |piece| {
+                    self.merge_bytes(&merging, piece.as_bytes(), &mut scratch, &mut ids)
+                })?,
                 None => self.merge_chars(&merging, part, &mut ids)?,
             }
         }
@@ -228,13 +229,17 @@ fn byte_level_last(pre: &PreTokenizerWrapper) -> Option<&ByteLevel> {
 }
 
 /// The regexes of the `Split`s in `pre`, in order.
-fn split_regexes<'a>(pre: &'a PreTokenizerWrapper, out: &mut Vec<&'a SysRegex>) {
-    if let PreTokenizerWrapper::Sequence(seq) = pre {
-        for p in seq.as_ref() {
-            if let PreTokenizerWrapper::Split(s) = p {
-                out.push(&s.regex);
-            }
-        }
+fn split_regexes(pre: &PreTokenizerWrapper) -> Vec<&SysRegex> {
+    match pre {
+        PreTokenizerWrapper::Sequence(seq) => seq
+            .as_ref()
+            .iter()
+            .filter_map(|p| match p {
+                PreTokenizerWrapper::Split(s) => Some(&s.regex),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

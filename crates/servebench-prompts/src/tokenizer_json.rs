@@ -118,21 +118,25 @@ impl<'de> Deserialize<'de> for RawMerge {
     }
 }
 
-/// A BPE model's options (`None`: the builder's default), set on the
-/// crate's builder as its reader sets them.
+/// A BPE model's options (`None`: unset), set on the crate's builder as its
+/// reader sets them (an absent flag is the builder's default, `false`).
 struct BpeOptions {
     dropout: Option<f32>,
     unk_token: Option<String>,
     continuing_subword_prefix: Option<String>,
     end_of_word_suffix: Option<String>,
-    fuse_unk: Option<bool>,
-    byte_fallback: Option<bool>,
-    ignore_merges: Option<bool>,
+    fuse_unk: bool,
+    byte_fallback: bool,
+    ignore_merges: bool,
 }
 
 impl BpeOptions {
     fn build(self, vocab: Vocab, merges: Vec<(String, String)>) -> Option<BPE> {
-        let mut builder = BPE::builder().vocab_and_merges(vocab, merges);
+        let mut builder = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .fuse_unk(self.fuse_unk)
+            .byte_fallback(self.byte_fallback)
+            .ignore_merges(self.ignore_merges);
         if let Some(d) = self.dropout {
             builder = builder.dropout(d);
         }
@@ -144,15 +148,6 @@ impl BpeOptions {
         }
         if let Some(s) = self.end_of_word_suffix {
             builder = builder.end_of_word_suffix(s);
-        }
-        if let Some(f) = self.fuse_unk {
-            builder = builder.fuse_unk(f);
-        }
-        if let Some(b) = self.byte_fallback {
-            builder = builder.byte_fallback(b);
-        }
-        if let Some(i) = self.ignore_merges {
-            builder = builder.ignore_merges(i);
         }
         builder.build().ok()
     }
@@ -219,9 +214,9 @@ fn build_bpe(raw: RawBpe) -> Option<(BPE, Extras)> {
         unk_token: raw.unk_token,
         continuing_subword_prefix: raw.continuing_subword_prefix,
         end_of_word_suffix: raw.end_of_word_suffix,
-        fuse_unk: raw.fuse_unk,
-        byte_fallback: raw.byte_fallback,
-        ignore_merges: raw.ignore_merges,
+        fuse_unk: raw.fuse_unk.unwrap_or(false),
+        byte_fallback: raw.byte_fallback.unwrap_or(false),
+        ignore_merges: raw.ignore_merges.unwrap_or(false),
     };
     let bpe = options.build(raw.vocab, merges)?;
     Some((bpe, extras))
@@ -248,9 +243,9 @@ pub(crate) fn with_merges(
         unk_token: model.unk_token.clone(),
         continuing_subword_prefix: model.continuing_subword_prefix.clone(),
         end_of_word_suffix: model.end_of_word_suffix.clone(),
-        fuse_unk: Some(model.fuse_unk),
-        byte_fallback: Some(model.byte_fallback),
-        ignore_merges: Some(model.ignore_merges),
+        fuse_unk: model.fuse_unk,
+        byte_fallback: model.byte_fallback,
+        ignore_merges: model.ignore_merges,
     };
     let bpe = options.build(vocab, merges)?;
     let mut full = light.clone();
