@@ -321,6 +321,16 @@ impl StreamParser {
         }
     }
 
+    /// Starts the request's clock `by` seconds later (before any event):
+    /// by the time the request waited, after it was handed to its
+    /// connection, for the connection's task to write it.
+    pub(crate) fn start_later(&mut self, by: f64) {
+        if self.chunks == 0 && by > 0.0 {
+            self.sent += by;
+            self.last = self.last.max(self.sent);
+        }
+    }
+
     fn token_at(&mut self, now: f64) {
         if self.chunks == 0 {
             self.out.ttft = now - self.sent;

@@ -7,7 +7,7 @@
 //! they never jump with the system clock during a run.
 
 use crate::error::ClientError;
-use crate::http::{Connections, Endpoint};
+use crate::http::{Conn, Connections, Endpoint};
 use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -131,6 +131,19 @@ impl ChatClient {
         self.ns_at(Instant::now())
     }
 
+    /// When the bytes of what was just taken from `conn` reached the
+    /// machine (see [`crate::http::Arrivals`]), never before `floor` (the
+    /// request's start, then the time before), which it becomes.
+    fn arrived_ns(&self, conn: &Conn, floor: &mut u64) -> u64 {
+        let at = match conn.arrivals.take() {
+            Some(at) => self.ns_at(at),
+            None => self.now_ns(),
+        }
+        .max(*floor);
+        *floor = at;
+        at
+    }
+
     /// `at` in epoch nanoseconds on this client's clock.
     pub fn ns_at(&self, at: Instant) -> u64 {
         let since = at.saturating_duration_since(self.anchor).as_nanos();
@@ -193,31 +206,38 @@ impl ChatClient {
                 format!("building the request: {e}"),
             )
         })?;
-        let mut sender = self
+        let mut conn = self
             .conns
             .get()
             .await
             .map_err(|e| fail(ChatErrorKind::Connect, None, e))?;
+        // Nothing read before the request times its answer.
+        conn.arrivals.reset();
         out.bytes_sent = u64::try_from(head_bytes.saturating_add(body_len)).unwrap_or(u64::MAX);
-        let response =
-            match tokio::time::timeout(self.read_timeout, sender.send_request(request)).await {
-                Err(_) => {
-                    return Err(fail(
-                        ChatErrorKind::Timeout,
-                        None,
-                        format!("no response from the server within {:?}", self.read_timeout),
-                    ))
-                }
-                Ok(Err(e)) => {
-                    return Err(fail(
-                        ChatErrorKind::Cut,
-                        None,
-                        format!("sending the request: {e}"),
-                    ))
-                }
-                Ok(Ok(r)) => r,
-            };
-        out.head_ns = Some(self.now_ns());
+        let response = match tokio::time::timeout(
+            self.read_timeout,
+            conn.sender.send_request(request),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(fail(
+                    ChatErrorKind::Timeout,
+                    None,
+                    format!("no response from the server within {:?}", self.read_timeout),
+                ))
+            }
+            Ok(Err(e)) => {
+                return Err(fail(
+                    ChatErrorKind::Cut,
+                    None,
+                    format!("sending the request: {e}"),
+                ))
+            }
+            Ok(Ok(r)) => r,
+        };
+        let mut floor = out.start_ns;
+        out.head_ns = Some(self.arrived_ns(&conn, &mut floor));
         let status = response.status().as_u16();
         out.status = Some(status);
         let mut body = response.into_body();
@@ -267,7 +287,7 @@ impl ChatClient {
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
-            let now = self.now_ns();
+            let now = self.arrived_ns(&conn, &mut floor);
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -290,7 +310,7 @@ impl ChatClient {
             on_event(&event.data, now, out)
                 .map_err(|m| fail(ChatErrorKind::Cut, Some(status), m))?;
         }
-        self.conns.put(sender);
+        self.conns.put(conn);
         Ok(())
     }
 }

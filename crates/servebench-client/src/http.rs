@@ -3,21 +3,127 @@
 //! reproduce the Python client (a fresh aiohttp session per request), a new
 //! connection for every request. `https://` URLs need the `https` feature
 //! (rustls, Mozilla's roots plus any CA file the caller names).
+//!
+//! Every connection's reads are stamped ([`Arrivals`]): a streamed frame is
+//! timed when its bytes reached the machine (the kernel's receive time,
+//! [`servebench_net`]), not when the runtime got round to the connection's
+//! task, nor when the request's task got the frame after hyper parsed and
+//! passed it on.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use servebench_net::{OnIo, RxStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::ClientError;
 
 pub(crate) type Sender = SendRequest<Full<Bytes>>;
 
 const READ_BUFFER: usize = 4096;
+
+/// A connection: where requests are sent, and when its reads brought bytes.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) sender: Sender,
+    pub(crate) arrivals: Arc<Arrivals>,
+}
+
+/// The origin of [`Arrivals`]' stamps (nanoseconds after it, plus one, so
+/// that zero means none).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn instant_of(stamp: u64) -> Option<Instant> {
+    let nanos = stamp.checked_sub(1)?;
+    epoch().checked_add(Duration::from_nanos(nanos))
+}
+
+fn stamp_of(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch()).as_nanos();
+    u64::try_from(nanos)
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
+}
+
+/// When one connection's reads brought bytes, for timing what the
+/// request's task takes from hyper.
+///
+/// The rule: a frame is stamped with the first read since the previous
+/// frame (or the response head, or the request) was taken, else with the
+/// latest read. Bytes of a connection arrive in order, so a frame's bytes
+/// came in that first read or later (it is never stamped before its bytes
+/// came, unless it arrived split across reads: then at its first part),
+/// and at or before the latest one: stamps never pass the moment the frame
+/// is taken, and they never go backwards. Frames that came in one read
+/// share its stamp, as the Python client's chunks of one read share nearly
+/// one time.
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals {
+    /// The first read since the last [`Arrivals::take`] (0: none).
+    unseen: AtomicU64,
+    /// The latest read (0: none yet).
+    latest: AtomicU64,
+    /// When the first write since the last reset began (0: none).
+    written: AtomicU64,
+}
+
+impl OnIo for Arrivals {
+    fn on_read(&self, arrived: Option<Instant>) {
+        // Where the kernel gave no time, the read's own.
+        self.record(arrived.unwrap_or_else(Instant::now));
+    }
+
+    fn on_write(&self, started: Instant) {
+        let _ = self.written.compare_exchange(
+            0,
+            stamp_of(started),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+}
+
+impl Arrivals {
+    fn record(&self, at: Instant) {
+        let now = stamp_of(at);
+        // Only the first read since the last take keeps its stamp.
+        let _ = self
+            .unseen
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        self.latest.store(now, Ordering::Release);
+    }
+
+    /// Forgets the reads so far: call before sending a request, so that
+    /// nothing read before it times its answer.
+    pub(crate) fn reset(&self) {
+        self.unseen.store(0, Ordering::Release);
+        self.written.store(0, Ordering::Release);
+    }
+
+    /// When the first write since [`Arrivals::reset`] began: the request
+    /// going out.
+    pub(crate) fn written(&self) -> Option<Instant> {
+        instant_of(self.written.load(Ordering::Acquire))
+    }
+
+    /// When the bytes of the head or frame just taken from hyper came (see
+    /// the type's rule); `None` if nothing was read yet.
+    pub(crate) fn take(&self) -> Option<Instant> {
+        let stamp = match self.unseen.swap(0, Ordering::AcqRel) {
+            0 => self.latest.load(Ordering::Acquire),
+            first => first,
+        };
+        instant_of(stamp)
+    }
+}
 
 /// Where requests go: parsed once from the API URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +179,7 @@ pub(crate) struct Connections {
     endpoint: Endpoint,
     reuse: bool,
     connect_timeout: Duration,
-    idle: Mutex<Vec<Sender>>,
+    idle: Mutex<Vec<Conn>>,
     opened: AtomicU64,
     #[cfg(feature = "https")]
     tls: Option<tls::Tls>,
@@ -115,19 +221,19 @@ impl Connections {
     }
 
     /// An idle connection ready for a request, or a new one.
-    pub(crate) async fn get(&self) -> Result<Sender, String> {
+    pub(crate) async fn get(&self) -> Result<Conn, String> {
         if self.reuse {
             loop {
                 let candidate = match self.idle.lock() {
                     Ok(mut idle) => idle.pop(),
                     Err(_) => None,
                 };
-                let Some(mut sender) = candidate else { break };
-                if sender.is_closed() {
+                let Some(mut conn) = candidate else { break };
+                if conn.sender.is_closed() {
                     continue;
                 }
-                if sender.ready().await.is_ok() {
-                    return Ok(sender);
+                if conn.sender.ready().await.is_ok() {
+                    return Ok(conn);
                 }
             }
         }
@@ -135,15 +241,15 @@ impl Connections {
     }
 
     /// Returns a connection whose last response was read to the end.
-    pub(crate) fn put(&self, sender: Sender) {
-        if self.reuse && !sender.is_closed() {
+    pub(crate) fn put(&self, conn: Conn) {
+        if self.reuse && !conn.sender.is_closed() {
             if let Ok(mut idle) = self.idle.lock() {
-                idle.push(sender);
+                idle.push(conn);
             }
         }
     }
 
-    async fn open(&self) -> Result<Sender, String> {
+    async fn open(&self) -> Result<Conn, String> {
         let addr = &self.endpoint.addr;
         let stream =
             match tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr))
@@ -162,6 +268,8 @@ impl Connections {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("setting TCP_NODELAY on {addr}: {e}"))?;
+        let arrivals = Arc::new(Arrivals::default());
+        let stream = RxStream::new(stream, Arc::clone(&arrivals));
         #[cfg(feature = "https")]
         if let Some(tls) = &self.tls {
             let stream = match tokio::time::timeout(self.connect_timeout, tls.connect(stream)).await
@@ -175,14 +283,14 @@ impl Connections {
                 Ok(Err(e)) => return Err(format!("TLS handshake with {addr}: {e}")),
                 Ok(Ok(s)) => s,
             };
-            return self.handshake(stream).await;
+            return self.handshake(stream, arrivals).await;
         }
-        self.handshake(stream).await
+        self.handshake(stream, arrivals).await
     }
 
-    async fn handshake<T>(&self, io: T) -> Result<Sender, String>
+    async fn handshake<T>(&self, io: T, arrivals: Arc<Arrivals>) -> Result<Conn, String>
     where
-        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         // A fixed 4 KiB read buffer (hyper starts at 8 KiB and grows):
         // streamed events are small, and at 10,000 streams the buffers
@@ -197,7 +305,7 @@ impl Connections {
             // Its errors reach the request through the sender.
             let _ = conn.await;
         });
-        Ok(sender)
+        Ok(Conn { sender, arrivals })
     }
 }
 
@@ -270,10 +378,10 @@ mod tls {
             })
         }
 
-        pub(crate) async fn connect(
-            &self,
-            stream: tokio::net::TcpStream,
-        ) -> std::io::Result<TlsStream<tokio::net::TcpStream>> {
+        pub(crate) async fn connect<T>(&self, stream: T) -> std::io::Result<TlsStream<T>>
+        where
+            T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+        {
             self.connector
                 .connect(self.server_name.clone(), stream)
                 .await
@@ -284,6 +392,40 @@ mod tls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A frame is stamped with the first read since the last take, else
+    /// the latest; stamps never go backwards; writes keep their first.
+    #[test]
+    fn arrivals_stamp_frames_by_their_reads() {
+        let a = Arrivals::default();
+        assert_eq!(a.take(), None, "nothing read yet");
+        assert_eq!(a.written(), None);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        a.on_read(Some(at(1)));
+        assert_eq!(a.take(), Some(at(1)));
+        // Another frame of the same read.
+        assert_eq!(a.take(), Some(at(1)));
+        // Two reads before the next frame: it came in the first or later.
+        a.on_read(Some(at(2)));
+        a.on_read(Some(at(3)));
+        assert_eq!(a.take(), Some(at(2)));
+        assert_eq!(a.take(), Some(at(3)));
+        // A new request forgets the unseen read, not the latest.
+        a.on_read(Some(at(4)));
+        a.reset();
+        assert_eq!(a.take(), Some(at(4)));
+        // An unstamped read has its own time.
+        let before = Instant::now();
+        a.on_read(None);
+        assert!(a.take().is_some_and(|t| t >= before));
+        // The request's write is the first write since the reset.
+        a.on_write(at(5));
+        a.on_write(at(6));
+        assert_eq!(a.written(), Some(at(5)));
+        a.reset();
+        assert_eq!(a.written(), None);
+    }
 
     #[test]
     fn endpoints() {

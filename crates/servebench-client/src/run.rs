@@ -125,6 +125,11 @@ impl Clock {
     pub(crate) fn now(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
     }
+
+    /// `at` on this clock (0 if before its start).
+    pub(crate) fn at(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.0).as_secs_f64()
+    }
 }
 
 pub(crate) struct Shared {
@@ -357,7 +362,7 @@ pub(crate) async fn send_one(
     let parser = StreamParser::new(shared.opts.kind, sent, request.prompt_len);
     let out = match tokio::time::timeout(
         shared.opts.total_timeout,
-        exchange(shared, request.body, parser),
+        exchange(shared, request.body, sent, parser),
     )
     .await
     {
@@ -373,11 +378,17 @@ pub(crate) async fn send_one(
     (out, lag)
 }
 
-async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> RequestOutput {
+/// `sent`: when the request's clock started (as the parser's).
+async fn exchange(
+    shared: &Shared,
+    body: Bytes,
+    sent: f64,
+    mut parser: StreamParser,
+) -> RequestOutput {
     let opts = &shared.opts;
     let endpoint = shared.conns.endpoint();
-    let mut sender = match shared.conns.get().await {
-        Ok(s) => s,
+    let mut conn = match shared.conns.get().await {
+        Ok(c) => c,
         Err(e) => return parser.fail(e),
     };
     let request = hyper::Request::post(endpoint.path.as_str())
@@ -389,17 +400,31 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
         Ok(r) => r,
         Err(e) => return parser.fail(format!("building the request: {e}")),
     };
-    let response = match tokio::time::timeout(opts.read_timeout, sender.send_request(request)).await
-    {
-        Err(_) => {
-            return parser.fail(format!(
-                "no response from the server within {:?}",
-                opts.read_timeout
-            ))
-        }
-        Ok(Err(e)) => return parser.fail(format!("sending the request: {e}")),
-        Ok(Ok(r)) => r,
-    };
+    // Nothing read before the request times its answer.
+    conn.arrivals.reset();
+    let handed = Instant::now();
+    let response =
+        match tokio::time::timeout(opts.read_timeout, conn.sender.send_request(request)).await {
+            Err(_) => {
+                return parser.fail(format!(
+                    "no response from the server within {:?}",
+                    opts.read_timeout
+                ))
+            }
+            Ok(Err(e)) => return parser.fail(format!("sending the request: {e}")),
+            Ok(Ok(r)) => r,
+        };
+    // The head's read is taken, so the first frame's is the next one.
+    conn.arrivals.take();
+    // The request's clock started before its connection was taken, as the
+    // original's; the time it then waited for the connection's task to be
+    // scheduled and write it is the client's, not the server's (the
+    // Python client writes at once, in the caller's coroutine).
+    let queued = conn
+        .arrivals
+        .written()
+        .map_or(0.0, |w| w.saturating_duration_since(handed).as_secs_f64());
+    parser.start_later(queued);
     let status = response.status();
     if status != hyper::StatusCode::OK {
         // The original records the reason phrase.
@@ -414,6 +439,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
     let mut decoder = sse::Decoder::new();
     let mut whole = Vec::new();
     let mut stall = Stall::new(shared.clock, opts.read_timeout);
+    let mut last = sent + queued;
     loop {
         let frame = match stall.within(body.frame()).await {
             None => {
@@ -426,7 +452,16 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             Some(Some(Err(e))) => return parser.fail(format!("the stream was cut: {e}")),
             Some(Some(Ok(frame))) => frame,
         };
-        let now = shared.clock.now();
+        // When the frame's bytes reached the machine (see `Arrivals`),
+        // never before the request was sent or the frame before (a read
+        // the kernel did not stamp has its own time, later than the
+        // kernel's for the next).
+        let now = match conn.arrivals.take() {
+            Some(at) => shared.clock.at(at),
+            None => shared.clock.now(),
+        }
+        .max(last);
+        last = now;
         stall.data_at(now);
         let Ok(data) = frame.into_data() else {
             continue;
@@ -479,7 +514,7 @@ async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> Req
             return parser.fail(e.to_string());
         }
     }
-    shared.conns.put(sender);
+    shared.conns.put(conn);
     parser.finish()
 }
 

@@ -6,13 +6,14 @@ use crate::fault::Fault;
 use crate::metrics::Stats;
 use crate::prefix::{Blocks, Counters, PrefixCache, BLOCK_TOKENS};
 use crate::protocol::{self, ApiError, GenerationRequest};
-use crate::rx_time::{Clocks, LastRx, TimedStream};
+use crate::rx_time::LastRx;
 use crate::sse::{ChunkWriter, Usage, DONE};
 use crate::{SimOptions, TokenLog};
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
+use servebench_net::RxStream;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,9 +53,6 @@ struct State {
     engine: Option<(mpsc::UnboundedSender<Admission>, Arc<Gauges>)>,
     /// The server's start, the zero of ground-truth times.
     epoch: Instant,
-    /// The wall and monotonic clocks read together, to place the kernel's
-    /// receive times of requests (`rx_time`).
-    clocks: Clocks,
     /// Tokens per byte of the prompts counted so far (slow text sources).
     calibration: Arc<Calibration>,
     /// The prefix cache's counters (the cache itself is the engine's in
@@ -156,7 +154,6 @@ pub async fn serve_with_gpu_metrics(
         generations: AtomicU64::new(0),
         engine,
         epoch: Instant::now(),
-        clocks: Clocks::now(),
         calibration: Arc::default(),
         prefix,
         fast_cache,
@@ -173,7 +170,8 @@ pub async fn serve_with_gpu_metrics(
                     Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
                 };
                 let _ = stream.set_nodelay(true);
-                let (stream, last_rx) = TimedStream::new(stream);
+                let last_rx = Arc::new(LastRx::default());
+                let stream = RxStream::new(stream, Arc::clone(&last_rx));
                 let state = Arc::clone(&state);
                 let service = hyper::service::service_fn(move |req| {
                     handle(Arc::clone(&state), req, Arc::clone(&last_rx))
@@ -249,7 +247,7 @@ async fn handle(
                 Ok(body) => match protocol::parse(&body.to_bytes(), chat, &state.opts.model) {
                     Ok(request) => {
                         // Read whole: it arrived with the last bytes read.
-                        let arrived = Instant::from_std(last_rx.arrival(&state.clocks));
+                        let arrived = Instant::from_std(last_rx.arrival());
                         respond_with_fault(state, request, fault, arrived).await
                     }
                     Err(e) => error(&e),
