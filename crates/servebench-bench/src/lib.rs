@@ -549,7 +549,7 @@ pub async fn run(
             date: (save_cfg.date)(),
             edition: cfg.edition,
         };
-        let mut doc = saved_document(&result, &save).map_err(invalid)?;
+        let mut doc = saved_document(result, &save).map_err(invalid)?;
         if interrupted {
             doc.insert("interrupted", Value::Bool(true));
         }
@@ -557,7 +557,7 @@ pub async fn run(
             doc.insert("client_audit", audit_value(&outcome.audit));
         }
         let file = saved_file_name(&save);
-        let text = servebench_pyjson::to_string(&Value::Dict(doc.clone()));
+        let text = servebench_pyjson::dict_to_string(&doc);
         let path = std::path::Path::new(&file);
         servebench_files::write_atomic(path, text.as_bytes()).map_err(|e| BenchError::Write {
             path: file.clone(),

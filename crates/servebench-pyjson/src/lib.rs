@@ -61,7 +61,7 @@ pub use format::{fixed, general};
 pub use ops::{add, cmp_tuples, eq, ge, gt, le, lt, max, min, mul, show, to_str};
 pub use parse::from_str;
 pub use value::{Dict, Value};
-pub use write::{to_string, to_string_indent2, write_compact, write_indent2};
+pub use write::{dict_to_string, to_string, to_string_indent2, write_compact, write_indent2};
 
 /// A value as serde JSON, keys in order. JSON has no spelling for NaN and
 /// the infinities, so they become null (what a JSON reader of Python's

@@ -296,6 +296,16 @@ impl fmt::Debug for Dict {
     }
 }
 
+/// The entries in order, moved out (the index goes with the dict).
+impl IntoIterator for Dict {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
 impl<K: Into<String>> FromIterator<(K, Value)> for Dict {
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
         let mut d = Dict::new();
@@ -309,6 +319,17 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Dict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dict_moves_out_its_entries_in_order() {
+        // Indexed (over INDEX_THRESHOLD keys), with a key reassigned.
+        let mut d: Dict = (0..40).map(|i| (format!("k{i}"), Value::Int(i))).collect();
+        d.insert("k3", Value::Null);
+        let moved: Vec<(String, Value)> = d.into_iter().collect();
+        assert_eq!(moved.len(), 40);
+        assert_eq!(moved[3], ("k3".to_owned(), Value::Null));
+        assert_eq!(moved[39], ("k39".to_owned(), Value::Int(39)));
+    }
 
     #[test]
     fn reassignment_keeps_first_position() {

@@ -1,10 +1,18 @@
 use crate::float::push_float_repr;
-use crate::value::Value;
+use crate::value::{Dict, Value};
 
 /// `json.dumps(value)`: one line, separators `", "` and `": "`.
 pub fn to_string(value: &Value) -> String {
     let mut out = String::new();
     write_compact(&mut out, value);
+    out
+}
+
+/// `json.dumps(dict)`, without making the dictionary a [`Value`] first
+/// (a saved result's is megabytes of lists: no copy of it).
+pub fn dict_to_string(dict: &Dict) -> String {
+    let mut out = String::new();
+    write_dict_compact(&mut out, dict);
     out
 }
 
@@ -28,20 +36,22 @@ pub fn write_compact(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
-        Value::Dict(dict) => {
-            out.push('{');
-            for (i, (key, item)) in dict.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_str(out, key);
-                out.push_str(": ");
-                write_compact(out, item);
-            }
-            out.push('}');
-        }
+        Value::Dict(dict) => write_dict_compact(out, dict),
         scalar => write_scalar(out, scalar),
     }
+}
+
+fn write_dict_compact(out: &mut String, dict: &Dict) {
+    out.push('{');
+    for (i, (key, item)) in dict.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_str(out, key);
+        out.push_str(": ");
+        write_compact(out, item);
+    }
+    out.push('}');
 }
 
 /// Appends `json.dumps(value, indent=2)` to `out`, nested `level` deep.
@@ -138,6 +148,9 @@ mod tests {
     fn check(value: Value, compact: &str, indented: &str) {
         assert_eq!(to_string(&value), compact);
         assert_eq!(to_string_indent2(&value), indented);
+        if let Value::Dict(d) = &value {
+            assert_eq!(dict_to_string(d), compact);
+        }
     }
 
     #[test]

@@ -340,8 +340,9 @@ pub struct SaveOptions {
 
 /// The saved document: run settings, `--metadata` items, traffic settings,
 /// then the result dictionary (a result key that already exists keeps its
-/// first position), without the detail lists unless `save_detailed`.
-pub fn saved_document(result: &Dict, save: &SaveOptions) -> Result<Dict, ResultsError> {
+/// first position), without the detail lists unless `save_detailed`. Takes
+/// the result whole: its detail lists are moved, not copied.
+pub fn saved_document(result: Dict, save: &SaveOptions) -> Result<Dict, ResultsError> {
     let mut d = Dict::new();
     d.insert("date", save.date.clone().into());
     d.insert("backend", save.backend.clone().into());
@@ -373,8 +374,8 @@ pub fn saved_document(result: &Dict, save: &SaveOptions) -> Result<Dict, Results
         save.max_concurrency
             .map_or(Value::Null, |c| Value::Int(c.into())),
     );
-    for (k, v) in result.iter() {
-        d.insert(k, v.clone());
+    for (k, v) in result {
+        d.insert(k, v);
     }
     if !save.save_detailed {
         for k in dropped_detail_keys(save.edition) {
@@ -589,10 +590,10 @@ mod tests {
             date: "d".into(),
             edition,
         };
-        let doc = saved_document(&full, &save(Edition::E2026_08)).unwrap();
+        let doc = saved_document(full.clone(), &save(Edition::E2026_08)).unwrap();
         assert!(doc.contains_key("input_lens") && doc.contains_key("output_lens"));
         assert!(!doc.contains_key("itls") && !doc.contains_key("generated_texts"));
-        let doc = saved_document(&full, &save(Edition::E2026_02)).unwrap();
+        let doc = saved_document(full, &save(Edition::E2026_02)).unwrap();
         assert!(!doc.contains_key("input_lens") && !doc.contains_key("itls"));
     }
 
@@ -714,7 +715,7 @@ P99.9 E2EL (ms):                         899.60
             date: "20260101-000001".into(),
             edition: Edition::E2026_02,
         };
-        let doc = saved_document(&result, &save).unwrap();
+        let doc = saved_document(result.clone(), &save).unwrap();
         let keys: Vec<&str> = doc.keys().take(14).collect();
         assert_eq!(
             keys,
@@ -756,18 +757,15 @@ P99.9 E2EL (ms):                         899.60
         save.result_filename = Some("/abs/res.json".into());
         assert_eq!(saved_file_name(&save), "/abs/res.json");
         save.metadata = vec!["novalue".into()];
-        assert!(saved_document(&result, &save)
+        assert!(saved_document(result.clone(), &save)
             .unwrap_err()
             .to_string()
             .contains("KEY=VALUE"));
         let (m, lens, opts) = run("ttft", "50", &[]);
         save.metadata.clear();
         save.save_detailed = true;
-        let doc = saved_document(
-            &result_dict(&m, &lens, &outputs(), 4.0, &opts, shape),
-            &save,
-        )
-        .unwrap();
+        let doc =
+            saved_document(result_dict(&m, &lens, &outputs(), 4.0, &opts, shape), &save).unwrap();
         assert!(
             doc.contains_key("itls") && exits_nonzero_after_save(&doc),
             "no p99 and no tpot: the original exits 1"

@@ -225,7 +225,7 @@ impl MetricsCase {
         let saved = match &self.save {
             None => Value::Null,
             Some(save) => {
-                let doc = saved_document(&result, save)?;
+                let doc = saved_document(result.clone(), save)?;
                 let mut s = Dict::new();
                 s.insert("file_name", saved_file_name(save).into());
                 exits_after_save = exits_nonzero_after_save(&doc);
