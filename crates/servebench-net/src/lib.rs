@@ -227,7 +227,24 @@ impl<R: OnIo> AsyncRead for RxStream<R> {
                     scratch.resize(READ_CHUNK, 0);
                 }
                 let into = scratch.get_mut(..want).unwrap_or_default();
-                let got = inner.try_io(tokio::io::Interest::READABLE, || recv_stamped(inner, into));
+                let mut short = None;
+                let got = inner.try_io(tokio::io::Interest::READABLE, || {
+                    let (n, at) = recv_stamped(inner, &mut *into)?;
+                    if n > 0 && n < want {
+                        // A short read emptied the socket. Saying so clears
+                        // the readiness tokio holds (the event seen before
+                        // this read, as tokio's own reads clear it), so the
+                        // next poll waits for new data instead of calling
+                        // recvmsg for nothing: half the reads at zero delay.
+                        short = Some((n, at));
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                    Ok((n, at))
+                });
+                let got = match short {
+                    Some(read) => Ok(read),
+                    None => got,
+                };
                 if let Ok((n, _)) = got {
                     buf.put_slice(into.get(..n).unwrap_or_default());
                 }
