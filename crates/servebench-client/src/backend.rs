@@ -31,7 +31,7 @@
 //! answer is one JSON document: there only a body cut short of its HTTP
 //! framing (or, for MII, JSON that does not parse) tells a cut.
 
-use crate::chunk::{Choice, ChunkView};
+use crate::chunk::{Choice, ChunkView, Template};
 use crate::error::{head, ClientError};
 use servebench_metrics::RequestOutput;
 use servebench_pyjson::{Dict, Value};
@@ -302,6 +302,8 @@ pub(crate) struct StreamParser {
     /// Read chunks with the typed parse first (off only in tests, which
     /// compare the two paths).
     typed: bool,
+    /// The shape of the last chunk scanned.
+    template: Template,
     out: RequestOutput,
 }
 
@@ -317,6 +319,7 @@ impl StreamParser {
             events: 0,
             complete: false,
             typed: true,
+            template: Template::default(),
             out: RequestOutput::failed(prompt_len),
         }
     }
@@ -363,7 +366,7 @@ impl StreamParser {
             return Ok(());
         }
         if self.typed && self.kind != Kind::DeepspeedMii {
-            if let Some(chunk) = ChunkView::parse(data) {
+            if let Some(chunk) = ChunkView::parse_with(data, &mut self.template) {
                 return self.on_chunk(&chunk, now);
             }
         }

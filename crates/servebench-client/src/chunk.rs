@@ -3,7 +3,7 @@
 //! non-empty list, a non-empty `usage` with its `completion_tokens`, TGI's
 //! `generated_text`, TensorRT-LLM's `text_output`. Nothing else is kept.
 //!
-//! The hot path reads a chunk with [`ChunkView::parse`]: a one-pass scanner
+//! The hot path reads a chunk with [`ChunkView::parse_with`]: a one-pass scanner
 //! of the JSON text for the usual chunk ([`ChunkView::scan`], about 0.7× the
 //! serde parse's time on the simulator's chunks), else a typed serde parse;
 //! both borrow the strings they keep (copying only a string with escapes)
@@ -21,6 +21,12 @@
 //!   integer: every float-typed `completion_tokens` (`-0` is a float to
 //!   serde, the integer 0 to Python), and any number of magnitude 1e38 or
 //!   more (an integer past 128 bits, which Python's parse here rejects).
+//!
+//! A stream's chunks differ, mostly, in their text alone: [`Template`]
+//! keeps the bytes around the last scanned chunk's text, and a chunk with
+//! the same bytes around a valid string is read without scanning them again
+//! (what the scanner would answer, since it reads the same bytes the same
+//! way; a third of a chunk's reading left).
 //!
 //! Both paths produce a [`ChunkView`], and one function applies it, so the
 //! only thing that can differ is the reading itself; the tests compare the
@@ -45,6 +51,109 @@ pub(crate) struct ChunkView<'a> {
     pub(crate) text_output: Option<Cow<'a, str>>,
 }
 
+/// Which string of a chunk varies from chunk to chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// `choices[0].text` (completions).
+    Text,
+    /// `choices[0].delta.content` (chat).
+    Content,
+}
+
+/// The bytes around the varying string of the last chunk the scanner read,
+/// and what the rest of that chunk said. A chunk is the prefix, a JSON
+/// string, then the suffix: the scanner, reading the same bytes the same
+/// way, would answer the same view with that string in the slot (its state
+/// after the prefix, and so its reading of the suffix, does not depend on
+/// the string's content).
+#[derive(Debug, Default)]
+pub(crate) struct Template {
+    /// Up to and with the string's opening quote (empty: no template).
+    prefix: Vec<u8>,
+    /// From just after its closing quote to the end.
+    suffix: Vec<u8>,
+    slot: Option<Slot>,
+    usage: Option<Option<i64>>,
+}
+
+impl Template {
+    /// `data` read through the template, if it fits.
+    fn read<'a>(&self, data: &'a str) -> Option<ChunkView<'a>> {
+        let slot = self.slot?;
+        let b = data.as_bytes();
+        if b.len() < self.prefix.len() + 1 + self.suffix.len()
+            || !b.starts_with(&self.prefix)
+            || !b.ends_with(&self.suffix)
+        {
+            return None;
+        }
+        let mut s = Scan {
+            src: data,
+            b,
+            // At the opening quote.
+            i: self.prefix.len() - 1,
+        };
+        let text = s.string()?;
+        if s.i != b.len() - self.suffix.len() {
+            return None;
+        }
+        let first_choice = Some(match slot {
+            Slot::Text => Choice::Object {
+                text: Some(text),
+                delta: None,
+            },
+            Slot::Content => Choice::Object {
+                text: None,
+                delta: Some(Some(text)),
+            },
+        });
+        Some(ChunkView {
+            first_choice,
+            usage: self.usage,
+            generated_text: None,
+            text_output: None,
+        })
+    }
+
+    /// Keeps the shape of `data`, which the scanner read as `view`; a
+    /// chunk without one plain (unescaped) varying string clears it.
+    fn learn(&mut self, data: &str, view: &ChunkView<'_>) {
+        self.slot = None;
+        let (slot, text) = match &view.first_choice {
+            Some(Choice::Object {
+                text: Some(Cow::Borrowed(t)),
+                delta: None,
+            }) => (Slot::Text, *t),
+            Some(Choice::Object {
+                text: None,
+                delta: Some(Some(Cow::Borrowed(t))),
+            }) => (Slot::Content, *t),
+            _ => return,
+        };
+        if view.generated_text.is_some() || view.text_output.is_some() {
+            return;
+        }
+        // Borrowed from `data`: where in it.
+        let Some(start) = (text.as_ptr() as usize).checked_sub(data.as_ptr() as usize) else {
+            return;
+        };
+        let end = start + text.len();
+        let b = data.as_bytes();
+        if start == 0 || b.get(start - 1) != Some(&b'"') || b.get(end) != Some(&b'"') {
+            return;
+        }
+        let (Some(prefix), Some(suffix)) = (b.get(..start), b.get(end + 1..)) else {
+            return;
+        };
+        self.prefix.clear();
+        self.prefix.extend_from_slice(prefix);
+        self.suffix.clear();
+        self.suffix.extend_from_slice(suffix);
+        self.usage = view.usage;
+        self.slot = Some(slot);
+    }
+}
+
 /// `choices[0]`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Choice<'a> {
@@ -59,14 +168,6 @@ pub(crate) enum Choice<'a> {
 }
 
 impl<'a> ChunkView<'a> {
-    /// The typed reading; `None` where it cannot be sure to read `data`
-    /// as Python would (the caller then uses [`ChunkView::of_value`]): the
-    /// scanner ([`ChunkView::scan`]) for the usual chunk, else the serde
-    /// parse ([`ChunkView::parse_serde`]).
-    pub(crate) fn parse(data: &'a str) -> Option<ChunkView<'a>> {
-        Self::scan(data).or_else(|| Self::parse_serde(data))
-    }
-
     /// A one-pass scan of the JSON text, for chunks without anything odd:
     /// it gives up (`None`) on escapes in keys, integers of more than 18
     /// digits, floats of magnitude 1e38 or more, nesting deeper than
@@ -84,6 +185,25 @@ impl<'a> ChunkView<'a> {
         let view = s.top()?;
         s.ws();
         (s.i == s.b.len()).then_some(view)
+    }
+
+    /// The typed reading; `None` where it cannot be sure to read `data`
+    /// as Python would (the caller then uses [`ChunkView::of_value`]):
+    /// through `template` (the stream's previous chunk's shape) where the
+    /// chunk fits it, else the scanner ([`ChunkView::scan`]), whose chunk
+    /// becomes the template, else the serde parse
+    /// ([`ChunkView::parse_serde`]).
+    pub(crate) fn parse_with(data: &'a str, template: &mut Template) -> Option<ChunkView<'a>> {
+        if let Some(view) = template.read(data) {
+            return Some(view);
+        }
+        match Self::scan(data) {
+            Some(view) => {
+                template.learn(data, &view);
+                Some(view)
+            }
+            None => Self::parse_serde(data),
+        }
     }
 
     /// The serde parse (see the module doc).
@@ -1167,6 +1287,90 @@ pub(crate) mod tests {
             }
         }
         assert!(checked > 1000, "{checked}");
+    }
+
+    /// A template read answers only what the scanner answers for the same
+    /// text, for every chunk of the corpus it can learn from, read against
+    /// that chunk with other strings in the slot and against every cut and
+    /// one-byte change of it; and it does answer for a new plain string.
+    #[test]
+    fn a_template_reads_what_the_scanner_reads() {
+        let texts = [
+            r#""""#,
+            r#"" tokens""#,
+            r#""caf\u00e9 \ud83d\ude00 \n\"q\"""#,
+            r#""\ud800""#,
+            r#""a"#,
+            "\"a\u{1}\"",
+            r#""a\"b""#,
+            r#"null"#,
+            r#"5"#,
+            r#""a","text":"b""#,
+        ];
+        let replacements = b"{}[]:,\"\\ 0-1.eE+ntfu\x01a";
+        let (mut learned, mut fits, mut checked) = (0, 0, 0);
+        for data in corpus() {
+            let Some(view) = ChunkView::scan(&data) else {
+                continue;
+            };
+            let mut template = Template::default();
+            template.learn(&data, &view);
+            if template.slot.is_none() {
+                continue;
+            }
+            learned += 1;
+            // Itself.
+            assert_eq!(template.read(&data), Some(view), "{data}");
+            let (pre, post) = (
+                String::from_utf8(template.prefix.clone()).unwrap(),
+                String::from_utf8(template.suffix.clone()).unwrap(),
+            );
+            let mut variants: Vec<Vec<u8>> = texts
+                .iter()
+                .map(|t| format!("{}{t}{post}", &pre[..pre.len() - 1]).into_bytes())
+                .collect();
+            let bytes = data.as_bytes();
+            variants.extend((0..bytes.len()).map(|k| bytes[..k].to_vec()));
+            for k in 0..bytes.len() {
+                for &r in replacements {
+                    let mut v = bytes.to_vec();
+                    v[k] = r;
+                    variants.push(v);
+                }
+            }
+            for text in variants
+                .into_iter()
+                .filter_map(|v| String::from_utf8(v).ok())
+            {
+                if let Some(read) = template.read(&text) {
+                    assert_eq!(Some(read), ChunkView::scan(&text), "{text}");
+                    assert!(agrees_or_abstains(|t| template.read(t), &text));
+                    checked += 1;
+                }
+            }
+            let fresh = format!("{pre} tokens\"{post}");
+            if template.read(&fresh).is_some() {
+                fits += 1;
+            }
+        }
+        assert!(learned >= 10, "{learned}");
+        assert_eq!(fits, learned);
+        assert!(checked > 500, "{checked}");
+        // A stream: the first chunk is scanned and learned, the next fit.
+        let chunk = |t: &str, finish: &str| {
+            format!(
+                r#"{{"id":"cmpl-1","object":"text_completion","created":1,"model":"sim","choices":[{{"index":0,"text":"{t}","logprobs":null,"finish_reason":{finish},"stop_reason":null}}],"usage":null}}"#
+            )
+        };
+        let mut template = Template::default();
+        let first = chunk(" a", "null");
+        assert!(ChunkView::parse_with(&first, &mut template).is_some());
+        let second = chunk(" b", "null");
+        assert!(template.read(&second).is_some());
+        let last = chunk(" c", r#""length""#);
+        assert!(template.read(&last).is_none(), "the finish reason differs");
+        let view = ChunkView::parse_with(&last, &mut template).unwrap();
+        assert_eq!(Some(view), ChunkView::scan(&last));
     }
 
     #[test]
