@@ -196,10 +196,13 @@ pub fn main(
     edition: Edition,
 ) -> Result<ExitCode, Error> {
     let tokenizer = args.run.tokenizer.as_deref().unwrap_or(model).to_owned();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    // Wake-ups coalesced while tokens flow: a co-located server pays for
+    // each one (see `servebench_client::coalesce_wakeups`).
+    let runtime =
+        servebench_client::coalesce_wakeups(&mut tokio::runtime::Builder::new_multi_thread())
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the async runtime: {e}"))?;
     let interrupt = Interrupt::install(&runtime)
         .map_err(|e| format!("watching for SIGINT and SIGTERM: {e}"))?;
     let job = runtime.spawn_blocking(move || prepare(&tokenizer, &opts));

@@ -4,8 +4,9 @@
 //! recording when every byte arrived: the backends' request bodies and
 //! response rules ([`Backend`], [`request_body`]), the hot-path SSE decoder
 //! ([`Decoder`]), HTTP connections, and the runner with its self-audit
-//! ([`run()`], [`Client`], [`Audit`]). Everything that goes wrong is a
-//! [`ClientError`].
+//! ([`run()`], [`Client`], [`Audit`]), and the runtime's park hooks that
+//! coalesce its wake-ups ([`coalesce_wakeups`]). Everything that goes
+//! wrong is a [`ClientError`].
 //!
 //! It does not own prompts (`servebench-prompts`) or metric arithmetic
 //! (`servebench-metrics`): it records raw timestamps only.
@@ -29,6 +30,7 @@ mod error;
 mod http;
 mod run;
 mod sse;
+mod wakeups;
 
 pub use backend::{
     authorization, check_url, request_body, request_body_with, start_profile_extra_body, Backend,
@@ -43,3 +45,4 @@ pub use run::{
     StreamOutcome, MAX_BODY_BYTES,
 };
 pub use sse::{decode_all, Decoder, Event, EventRef, Events, MAX_EVENT_BYTES, MAX_LINE_BYTES};
+pub use wakeups::coalesce_wakeups;
