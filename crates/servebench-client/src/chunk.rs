@@ -1262,25 +1262,30 @@ pub(crate) mod tests {
     /// Every cut and every one-byte change (to JSON's punctuation, digits,
     /// letters, escapes) of the corpus's chunks: the scanner agrees with
     /// Python's reading or abstains.
+    /// Every cut of `data` and every change of one of its bytes to JSON's
+    /// punctuation, digits, letters or escapes (those that are UTF-8).
+    fn mutations(data: &str) -> Vec<String> {
+        let replacements = b"{}[]:,\"\\ 0-1.eE+ntfu\x01a";
+        let bytes = data.as_bytes();
+        let mut variants: Vec<Vec<u8>> = (0..bytes.len()).map(|k| bytes[..k].to_vec()).collect();
+        for k in 0..bytes.len() {
+            for &r in replacements {
+                let mut v = bytes.to_vec();
+                v[k] = r;
+                variants.push(v);
+            }
+        }
+        variants
+            .into_iter()
+            .filter_map(|v| String::from_utf8(v).ok())
+            .collect()
+    }
+
     #[test]
     fn the_scanner_agrees_on_mutated_chunks() {
-        let replacements = b"{}[]:,\"\\ 0-1.eE+ntfu\x01a";
         let mut checked = 0;
         for data in corpus().iter().take(40) {
-            let bytes = data.as_bytes();
-            let mut variants: Vec<Vec<u8>> =
-                (0..bytes.len()).map(|k| bytes[..k].to_vec()).collect();
-            for k in 0..bytes.len() {
-                for &r in replacements {
-                    let mut v = bytes.to_vec();
-                    v[k] = r;
-                    variants.push(v);
-                }
-            }
-            for text in variants
-                .into_iter()
-                .filter_map(|v| String::from_utf8(v).ok())
-            {
+            for text in mutations(data) {
                 if agrees_or_abstains(|t| ChunkView::scan(t), &text) {
                     checked += 1;
                 }
@@ -1307,7 +1312,6 @@ pub(crate) mod tests {
             r#"5"#,
             r#""a","text":"b""#,
         ];
-        let replacements = b"{}[]:,\"\\ 0-1.eE+ntfu\x01a";
         let (mut learned, mut fits, mut checked) = (0, 0, 0);
         for data in corpus() {
             let Some(view) = ChunkView::scan(&data) else {
@@ -1325,23 +1329,12 @@ pub(crate) mod tests {
                 String::from_utf8(template.prefix.clone()).unwrap(),
                 String::from_utf8(template.suffix.clone()).unwrap(),
             );
-            let mut variants: Vec<Vec<u8>> = texts
+            let mut variants: Vec<String> = texts
                 .iter()
-                .map(|t| format!("{}{t}{post}", &pre[..pre.len() - 1]).into_bytes())
+                .map(|t| format!("{}{t}{post}", &pre[..pre.len() - 1]))
                 .collect();
-            let bytes = data.as_bytes();
-            variants.extend((0..bytes.len()).map(|k| bytes[..k].to_vec()));
-            for k in 0..bytes.len() {
-                for &r in replacements {
-                    let mut v = bytes.to_vec();
-                    v[k] = r;
-                    variants.push(v);
-                }
-            }
-            for text in variants
-                .into_iter()
-                .filter_map(|v| String::from_utf8(v).ok())
-            {
+            variants.extend(mutations(&data));
+            for text in variants {
                 if let Some(read) = template.read(&text) {
                     assert_eq!(Some(read), ChunkView::scan(&text), "{text}");
                     assert!(agrees_or_abstains(|t| template.read(t), &text));

@@ -7,21 +7,8 @@ mod support;
 
 use servebench_client::{ChatClient, ChatErrorKind};
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
-
-fn serve() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = connection(stream);
-            });
-        }
-    });
-    port
-}
 
 /// Serves requests on one connection until the client closes it; the
 /// `x-case` header picks the answer.
@@ -76,7 +63,7 @@ fn connection(stream: TcpStream) -> std::io::Result<()> {
 
 #[tokio::test]
 async fn exchanges() {
-    let port = serve();
+    let port = support::serve(connection);
     let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
     let client = ChatClient::new(
         &url,

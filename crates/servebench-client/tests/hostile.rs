@@ -11,7 +11,7 @@ use servebench_client::{
 };
 use servebench_metrics::RequestOutput;
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,19 +24,10 @@ const DELTA: &str = "data: {\"choices\": [{\"delta\": {\"content\": \"a\"}}]}\n\
 /// caps would still end.
 const ENDLESS: usize = 1 << 30;
 
-/// Serves every connection on its own thread: one request, one scripted
-/// answer chosen by the `case` in the request body, then close.
+/// Every connection on its own thread (`support::serve`): one request,
+/// one scripted answer chosen by the `case` in the request body, then close.
 fn serve() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = connection(stream);
-            });
-        }
-    });
-    port
+    support::serve(connection)
 }
 
 fn connection(stream: TcpStream) -> std::io::Result<()> {

@@ -9,22 +9,9 @@ mod support;
 use servebench_client::{Client, Kind, Observer, PreparedRequest, RunOptions};
 use servebench_metrics::RequestOutput;
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn serve() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = connection(stream);
-            });
-        }
-    });
-    port
-}
 
 fn connection(stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
@@ -54,7 +41,7 @@ impl Observer for Quiet {
 
 #[test]
 fn tokens_are_timed_when_they_arrived_not_when_a_busy_client_read_them() {
-    let port = serve();
+    let port = support::serve(connection);
     let client = Client::new(RunOptions {
         kind: Kind::Completions,
         api_url: format!("http://127.0.0.1:{port}/v1/completions"),

@@ -1,6 +1,24 @@
 //! What the scripted test servers share: reading one HTTP/1.1 request.
 
 use std::io::BufRead;
+use std::net::{TcpListener, TcpStream};
+
+/// Listens on 127.0.0.1 and serves every connection with `connection` on
+/// a thread of its own; the port.
+/// (Every test crate includes this module; not every one serves this way.)
+#[allow(dead_code)]
+pub fn serve(connection: fn(TcpStream) -> std::io::Result<()>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = connection(stream);
+            });
+        }
+    });
+    port
+}
 
 /// A request as a scripted server sees it.
 /// (Every test crate includes this module; not every one reads all of it.)
