@@ -7,7 +7,7 @@
 //! they never jump with the system clock during a run.
 
 use crate::error::ClientError;
-use crate::http::{Conn, Connections, Endpoint};
+use crate::http::{Connections, Endpoint};
 use crate::sse;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -131,19 +131,6 @@ impl ChatClient {
         self.ns_at(Instant::now())
     }
 
-    /// When the bytes of what was just taken from `conn` reached the
-    /// machine (see [`crate::http::Arrivals`]), never before `floor` (the
-    /// request's start, then the time before), which it becomes.
-    fn arrived_ns(&self, conn: &Conn, floor: &mut u64) -> u64 {
-        let at = match conn.arrivals.take() {
-            Some(at) => self.ns_at(at),
-            None => self.now_ns(),
-        }
-        .max(*floor);
-        *floor = at;
-        at
-    }
-
     /// `at` in epoch nanoseconds on this client's clock.
     pub fn ns_at(&self, at: Instant) -> u64 {
         let since = at.saturating_duration_since(self.anchor).as_nanos();
@@ -211,8 +198,10 @@ impl ChatClient {
             .get()
             .await
             .map_err(|e| fail(ChatErrorKind::Connect, None, e))?;
-        // Nothing read before the request times its answer.
+        // Nothing read before the request times its answer, and nothing of
+        // the answer came before now.
         conn.arrivals.reset();
+        let mut floor = Instant::now();
         out.bytes_sent = u64::try_from(head_bytes.saturating_add(body_len)).unwrap_or(u64::MAX);
         let response = match tokio::time::timeout(
             self.read_timeout,
@@ -236,8 +225,7 @@ impl ChatClient {
             }
             Ok(Ok(r)) => r,
         };
-        let mut floor = out.start_ns;
-        out.head_ns = Some(self.arrived_ns(&conn, &mut floor));
+        out.head_ns = Some(self.ns_at(conn.arrived(&mut floor)));
         let status = response.status().as_u16();
         out.status = Some(status);
         let mut body = response.into_body();
@@ -287,7 +275,7 @@ impl ChatClient {
                 }
                 Ok(Some(Ok(frame))) => frame,
             };
-            let now = self.arrived_ns(&conn, &mut floor);
+            let now = self.ns_at(conn.arrived(&mut floor));
             let Ok(data) = frame.into_data() else {
                 continue;
             };

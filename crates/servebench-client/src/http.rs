@@ -34,6 +34,23 @@ pub(crate) struct Conn {
     pub(crate) arrivals: Arc<Arrivals>,
 }
 
+impl Conn {
+    /// When the head or frame just taken from hyper reached the machine
+    /// (see [`Arrivals`]; now if nothing was read yet), never before
+    /// `floor` (when the request went out, then the time before: a read
+    /// the kernel did not stamp has its own time, later than the kernel's
+    /// for the next), which it becomes.
+    pub(crate) fn arrived(&self, floor: &mut Instant) -> Instant {
+        let at = self
+            .arrivals
+            .take()
+            .unwrap_or_else(Instant::now)
+            .max(*floor);
+        *floor = at;
+        at
+    }
+}
+
 /// The origin of [`Arrivals`]' stamps (nanoseconds after it, plus one, so
 /// that zero means none).
 fn epoch() -> Instant {
@@ -78,8 +95,15 @@ pub(crate) struct Arrivals {
 impl OnIo for Arrivals {
     fn on_read(&self, arrived: Option<Instant>) {
         // Where the kernel gave no time, the read's own.
-        self.record(arrived.unwrap_or_else(Instant::now));
+        let stamp = stamp_of(arrived.unwrap_or_else(Instant::now));
+        // Only the first read since the last take keeps its stamp.
+        let _ = self
+            .unseen
+            .compare_exchange(0, stamp, Ordering::AcqRel, Ordering::Acquire);
+        self.latest.store(stamp, Ordering::Release);
     }
+
+    const TIMES_WRITES: bool = true;
 
     fn on_write(&self, started: Instant) {
         let _ = self.written.compare_exchange(
@@ -92,15 +116,6 @@ impl OnIo for Arrivals {
 }
 
 impl Arrivals {
-    fn record(&self, at: Instant) {
-        let now = stamp_of(at);
-        // Only the first read since the last take keeps its stamp.
-        let _ = self
-            .unseen
-            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
-        self.latest.store(now, Ordering::Release);
-    }
-
     /// Forgets the reads so far: call before sending a request, so that
     /// nothing read before it times its answer.
     pub(crate) fn reset(&self) {

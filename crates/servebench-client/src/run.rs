@@ -362,7 +362,7 @@ pub(crate) async fn send_one(
     let parser = StreamParser::new(shared.opts.kind, sent, request.prompt_len);
     let out = match tokio::time::timeout(
         shared.opts.total_timeout,
-        exchange(shared, request.body, sent, parser),
+        exchange(shared, request.body, parser),
     )
     .await
     {
@@ -378,13 +378,7 @@ pub(crate) async fn send_one(
     (out, lag)
 }
 
-/// `sent`: when the request's clock started (as the parser's).
-async fn exchange(
-    shared: &Shared,
-    body: Bytes,
-    sent: f64,
-    mut parser: StreamParser,
-) -> RequestOutput {
+async fn exchange(shared: &Shared, body: Bytes, mut parser: StreamParser) -> RequestOutput {
     let opts = &shared.opts;
     let endpoint = shared.conns.endpoint();
     let mut conn = match shared.conns.get().await {
@@ -414,17 +408,17 @@ async fn exchange(
             Ok(Err(e)) => return parser.fail(format!("sending the request: {e}")),
             Ok(Ok(r)) => r,
         };
-    // The head's read is taken, so the first frame's is the next one.
-    conn.arrivals.take();
     // The request's clock started before its connection was taken, as the
     // original's; the time it then waited for the connection's task to be
     // scheduled and write it is the client's, not the server's (the
     // Python client writes at once, in the caller's coroutine).
-    let queued = conn
-        .arrivals
-        .written()
-        .map_or(0.0, |w| w.saturating_duration_since(handed).as_secs_f64());
+    let written = conn.arrivals.written();
+    let queued = written.map_or(0.0, |w| w.saturating_duration_since(handed).as_secs_f64());
     parser.start_later(queued);
+    // Nothing of the answer came before the request went out.
+    let mut floor = written.unwrap_or(handed);
+    // The head's read is taken, so the first frame's is the next one.
+    conn.arrived(&mut floor);
     let status = response.status();
     if status != hyper::StatusCode::OK {
         // The original records the reason phrase.
@@ -439,7 +433,6 @@ async fn exchange(
     let mut decoder = sse::Decoder::new();
     let mut whole = Vec::new();
     let mut stall = Stall::new(shared.clock, opts.read_timeout);
-    let mut last = sent + queued;
     loop {
         let frame = match stall.within(body.frame()).await {
             None => {
@@ -452,16 +445,8 @@ async fn exchange(
             Some(Some(Err(e))) => return parser.fail(format!("the stream was cut: {e}")),
             Some(Some(Ok(frame))) => frame,
         };
-        // When the frame's bytes reached the machine (see `Arrivals`),
-        // never before the request was sent or the frame before (a read
-        // the kernel did not stamp has its own time, later than the
-        // kernel's for the next).
-        let now = match conn.arrivals.take() {
-            Some(at) => shared.clock.at(at),
-            None => shared.clock.now(),
-        }
-        .max(last);
-        last = now;
+        // When the frame's bytes reached the machine.
+        let now = shared.clock.at(conn.arrived(&mut floor));
         stall.data_at(now);
         let Ok(data) = frame.into_data() else {
             continue;

@@ -75,6 +75,22 @@ mod tests {
         assert!(!naps(Duration::MAX), "a worker that never parked");
     }
 
+    /// The hooks nap after a short park, and time the park that follows.
+    #[test]
+    fn a_worker_naps_while_events_flow() {
+        LAST_PARK.set(Duration::ZERO);
+        let start = Instant::now();
+        before_park();
+        assert!(start.elapsed() >= NAP, "no nap after a short park");
+        std::thread::sleep(Duration::from_millis(1));
+        after_unpark();
+        assert!(LAST_PARK.get() >= Duration::from_millis(1));
+        assert!(
+            !naps(LAST_PARK.get()),
+            "a long park: the next one is at once"
+        );
+    }
+
     /// A runtime with the hooks runs tasks and timers as any other.
     #[test]
     fn a_runtime_with_the_hooks_works() {
